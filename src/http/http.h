@@ -1,0 +1,89 @@
+/* http.h: the HTTP/1.1 server (on http-parser, over net.h connections).
+ *
+ * Keep-alive, pipelining (answers leave in request order even when the
+ * handler answers out of order), chunked request bodies, Expect:
+ * 100-continue, and limits with clear answers: request line + headers over
+ * max_header -> 431, a body over max_body -> 413 (decided from
+ * Content-Length before reading it, or while reading a chunked one), a
+ * header or idle timeout closes the connection, a connection over
+ * max_connections gets a 503 and is closed, malformed HTTP gets a 400.
+ * Every error the server writes itself is JSON {"message":"..."}.
+ *
+ * The handler is called once per complete request (body fully read) and
+ * must eventually call http_respond() exactly once, now or later (e.g.
+ * after a store commit). If the connection dies meanwhile, http_respond()
+ * just releases the request. Loop thread only. */
+#ifndef GASKET_HTTP_HTTP_H
+#define GASKET_HTTP_HTTP_H
+
+#include <stddef.h>
+#include <uv.h>
+
+struct net_tls;
+struct http_server;
+struct http_req;
+
+struct http_limits {
+    size_t max_header;          /* request line + headers, bytes (16384) */
+    size_t max_body;            /* bytes (1 MiB) */
+    unsigned max_connections;   /* open connections (1024) */
+    unsigned header_timeout_ms; /* a request's headers must arrive within it (10000) */
+    unsigned idle_timeout_ms;   /* no byte in or out for this long closes (60000) */
+    unsigned max_pipeline;      /* requests read ahead of their answers before reading pauses (64) */
+};
+
+/* Fills in the defaults given in the comments above. */
+void http_limits_default(struct http_limits *lim);
+
+typedef void (*http_handler)(void *ud, struct http_req *req);
+/* Called for every response sent (handler's or the server's own), for metrics
+ * and access logs; req gives path and method. */
+typedef void (*http_response_hook)(void *ud, const struct http_req *req, int status);
+
+struct http_server_options {
+    struct http_limits limits;
+    /* "Name: value\r\n" lines added to every response (e.g. CORS), or NULL. */
+    const char *extra_headers;
+    http_handler handler;
+    http_response_hook on_response; /* optional */
+    void *ud;
+};
+
+int http_server_new(struct http_server **out, uv_loop_t *loop,
+                    const struct http_server_options *opt);
+/* Adds a listener (plain when tls is NULL). See net_listen() for addr.
+ * Returns 0 or a GK_E* code. */
+int http_server_listen(struct http_server *s, const char *addr, struct net_tls *tls);
+/* The bound address of the n-th listener, or NULL. */
+const char *http_server_addr(struct http_server *s, unsigned n);
+/* New limits and extra headers for new requests (SIGHUP); copies both. */
+void http_server_configure(struct http_server *s, const struct http_limits *lim,
+                           const char *extra_headers);
+/* Closes the listeners; open connections go on. */
+void http_server_stop_accepting(struct http_server *s);
+/* Requests handed to the handler and not yet answered. */
+unsigned http_server_inflight(const struct http_server *s);
+unsigned http_server_connections(const struct http_server *s);
+/* Closes every connection once its queued answers are written, then frees
+ * the server when the last one has closed. Call after stop_accepting. */
+void http_server_close(struct http_server *s);
+
+/* Request accessors; strings are NUL-terminated and live as long as req. */
+int http_req_method(const struct http_req *r); /* http-parser's enum http_method */
+const char *http_req_method_str(const struct http_req *r);
+const char *http_req_path(const struct http_req *r);  /* raw path, no query */
+const char *http_req_query(const struct http_req *r); /* after '?', or "" */
+/* First header with that name (case-insensitive), or NULL. */
+const char *http_req_header(const struct http_req *r, const char *name);
+const char *http_req_body(const struct http_req *r, size_t *len);
+const char *http_req_peer(const struct http_req *r);
+
+/* Answers req (once). headers: extra "Name: value\r\n" lines or NULL.
+ * Content-Length, Date, Connection and the server's extra headers are added.
+ * req must not be used afterwards. */
+void http_respond(struct http_req *r, int status, const char *headers, const char *content_type,
+                  const void *body, size_t len);
+/* The reason phrase for a status ("Too Many Requests"). */
+const char *http_status_text(int status);
+
+#endif

@@ -1,0 +1,92 @@
+/* store.h: the durable document store (SQLite, WAL, one writer thread).
+ *
+ * Documents are appended through one writer thread that owns the SQLite
+ * write connection and commits in groups: every document queued while the
+ * previous transaction was committing goes into the next one. A caller's
+ * callback runs on the loop thread (through uv_async) only after the
+ * transaction holding its document has committed, or with an error when it
+ * failed and was rolled back (nothing of that group is half-written).
+ *
+ * Layout in `dir`: gasket.db (+ -wal, -shm). Tables:
+ *   docs(id INTEGER PRIMARY KEY AUTOINCREMENT, idx TEXT, seq INTEGER,
+ *        ts INTEGER  -- receive time, ms since the epoch (UTC)
+ *        groupid TEXT, source TEXT  -- the document's JSON)
+ *   measurements(doc INTEGER, ts INTEGER, grp TEXT, name TEXT, value REAL)
+ *        indexed on (grp, name, ts)
+ *   indices(name TEXT PRIMARY KEY, next_seq INTEGER)
+ * A document's `_id` is its docs.id in decimal; `_seq_no` counts from 0
+ * per index. */
+#ifndef GASKET_STORE_STORE_H
+#define GASKET_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct store;
+
+enum store_durability {
+    STORE_DURABILITY_FULL,   /* fsync at each group commit: survives a power cut */
+    STORE_DURABILITY_NORMAL, /* survives a crash of the process, not of the machine */
+};
+
+struct store_options {
+    const char *dir; /* created if missing */
+    enum store_durability durability;
+    size_t max_batch; /* documents per transaction at most (0: 4096) */
+};
+
+struct store_meas {
+    const char *name;
+    double value;
+};
+
+/* A document to append; store_append() copies everything it needs. */
+struct store_doc {
+    const char *index;
+    const char *source; /* the document's JSON text */
+    size_t source_len;
+    int64_t ts_ms;       /* receive time, ms since the epoch */
+    const char *groupid;
+    size_t nmeas;
+    const struct store_meas *meas;
+};
+
+struct store_ack {
+    int status;     /* 0, GK_EFULL (disk full) or GK_ESTORE (other failure) */
+    char id[24];    /* the document's _id when status is 0 */
+    int64_t seq_no; /* its _seq_no in the index */
+};
+
+typedef void (*store_cb)(void *ud, const struct store_ack *ack);
+
+#define STORE_LAT_NBUCKETS 12
+/* Upper bounds, in seconds, of the commit-latency histogram buckets (the
+ * last one is +Inf). */
+extern const double store_lat_bounds[STORE_LAT_NBUCKETS];
+
+struct store_stats {
+    uint64_t commits;  /* transactions committed */
+    uint64_t docs;     /* documents committed */
+    uint64_t failures; /* transactions rolled back */
+    uint64_t lat_count[STORE_LAT_NBUCKETS]; /* non-cumulative counts */
+    double lat_sum;    /* seconds */
+};
+
+/* Opens (creating if needed) the store and starts its writer thread.
+ * Returns 0, GK_EIO or GK_ESTORE (reason logged). */
+int store_open(struct store **out, uv_loop_t *loop, const struct store_options *opt);
+/* Queues doc; cb(ud, ack) runs later on the loop thread after the commit. */
+void store_append(struct store *s, const struct store_doc *doc, store_cb cb, void *ud);
+/* Checks that the store can commit a write transaction now; cb as above
+ * (status 0 when writable). Used by GET /healthz. */
+void store_ping(struct store *s, store_cb cb, void *ud);
+/* Applies a new durability mode to the next transactions. */
+void store_set_durability(struct store *s, enum store_durability d);
+/* Counters, updated on the loop thread. */
+const struct store_stats *store_get_stats(const struct store *s);
+/* Commits everything queued, runs the remaining callbacks, stops the
+ * writer and closes the database. Blocks; loop thread; s is freed. */
+void store_close(struct store *s);
+
+#endif
