@@ -1,0 +1,134 @@
+/* config.h: gasketd's configuration, read from an INI file (libinih).
+ *
+ * Every section and key is declared once in a table in config.c: its type,
+ * its default, its bounds and whether its feature is built yet. A key whose
+ * feature is not built yet is accepted and reported by config_pending() so
+ * the daemon can log it once. Unknown sections and keys, bad values and
+ * duplicates are refused with "FILE:LINE: reason".
+ *
+ * Without a file (path NULL) the embedded defaults apply; a file that has no
+ * [route] sections gets the default /gasdetector route, and one with no
+ * [apikey] sections leaves the daemon to create a key in data_dir. */
+#ifndef GASKET_CORE_CONFIG_H
+#define GASKET_CORE_CONFIG_H
+
+#include <stddef.h>
+
+enum cfg_durability { CFG_DURABILITY_FULL, CFG_DURABILITY_NORMAL };
+enum cfg_alerts { CFG_ALERTS_ON_CHANGE, CFG_ALERTS_EVERY_READING };
+enum cfg_op { CFG_OP_GE, CFG_OP_LE };
+
+struct cfg_server {
+    char *data_dir;
+    char *timezone; /* NULL: the system's zone */
+    int log_level;  /* enum log_level */
+    int durability; /* enum cfg_durability */
+};
+
+struct cfg_http {
+    char *listen;
+    char *tls_listen; /* NULL: no HTTPS */
+    char *tls_cert;
+    char *tls_key;
+    size_t max_body;
+    long max_connections;
+    long header_timeout; /* ms */
+    long idle_timeout;   /* ms */
+    char *dashboard_users;
+    char *live_topic;
+};
+
+struct cfg_mqtt {
+    char *listen;
+    char *tls_listen;
+    char *tls_cert;
+    char *tls_key;
+    char *tls_ca;
+    int allow_anonymous;
+    char *password_file;
+    char *acl_file;
+    size_t max_packet_size;
+    long max_inflight;
+    long max_queued;
+    long max_connections;
+};
+
+struct cfg_apikey {
+    char *name;
+    char *key;
+    double rate;  /* requests per second, refill of the bucket */
+    double burst; /* bucket size */
+    char *routes; /* comma-separated route paths; NULL: every route */
+    int line;
+};
+
+struct cfg_route {
+    char *path;
+    char *index;
+    char *topic;
+    char *function;
+    int status;
+    int alerts; /* enum cfg_alerts */
+    char *mqtt_topic;
+    long offline_after; /* ms; 0: off */
+    int line;
+};
+
+struct cfg_rule {
+    char *name;
+    char *field;
+    int op; /* enum cfg_op */
+    double warn, alarm, clear;
+    int has_warn, has_alarm, has_clear;
+    long for_ms;
+    char *groups;
+    char *topic;
+    long qos;
+    char *message;
+    long repeat; /* ms; 0: off */
+    int line;
+};
+
+struct cfg_index {
+    char *name;
+    long retention; /* ms; 0: keep forever */
+    int line;
+};
+
+struct config {
+    char *path; /* the file read, or NULL for the embedded defaults */
+    struct cfg_server server;
+    struct cfg_http http;
+    struct cfg_mqtt mqtt;
+    struct cfg_apikey *apikeys;
+    size_t napikeys;
+    struct cfg_route *routes;
+    size_t nroutes;
+    struct cfg_rule *rules;
+    size_t nrules;
+    struct cfg_index *indexes;
+    size_t nindexes;
+    char **pending; /* "[mqtt] listen"-style names of keys set but not yet in effect */
+    size_t npending;
+};
+
+/* Loads path (NULL: embedded defaults) into c. Returns 0, or GK_ECONFIG
+ * with "FILE:LINE: reason" in err. On failure c holds nothing to free. */
+int config_load(struct config *c, const char *path, char *err, size_t errlen);
+void config_free(struct config *c);
+/* Finds a route by exact path, or NULL. */
+const struct cfg_route *config_route(const struct config *c, const char *path);
+
+/* Adds an [apikey NAME] with the given key and the default rate and burst
+ * (the key the daemon creates in data_dir when the file names none). */
+void config_add_apikey(struct config *c, const char *name, const char *key);
+
+/* 1 when a comma-separated route list (NULL: all routes) admits path. */
+int config_route_allowed(const char *list, const char *path);
+
+/* Value parsers shared with other modules. Each returns 0 or GK_EINVAL. */
+int config_parse_size(const char *s, size_t *out);      /* "1MiB", "512k", "1048576" */
+int config_parse_duration(const char *s, long *out_ms); /* "30d", "10s", "250ms", "5" (s) */
+int config_parse_bool(const char *s, int *out);         /* true/false yes/no on/off 1/0 */
+
+#endif

@@ -1,0 +1,323 @@
+/* daemon.c: gasketd wired together (see daemon.h). */
+#include "daemon/daemon.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "gateway/gateway.h"
+#include "http/http.h"
+#include "net/net.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DRAIN_TICK_MS 10
+#define DRAIN_LIMIT_MS 10000
+
+struct gasket {
+    uv_loop_t loop;
+    struct config cfg;
+    int key_generated; /* cfg's only key was created in data_dir */
+    struct store *store;
+    struct gateway *gw;
+    struct http_server *http;
+    struct net_tls *tls;
+    uv_signal_t sig_int, sig_term, sig_hup;
+    uv_timer_t drain;
+    uint64_t drain_deadline;
+    int stopping;
+};
+
+static const char sample_reading[] =
+    "{\"groupid\":\"2\",\"gps\":\"37.61002501514269, 126.99636868892937\","
+    "\"co\":{\"sensorid\":\"0005\",\"sensortype\":\"8\",\"value\":\"26.20\","
+    "\"createdtime\":\"2021-09-03 18:14:49\"},"
+    "\"no2\":{\"sensorid\":\"0006\",\"sensortype\":\"8\",\"value\":\"0.12\","
+    "\"createdtime\":\"2021-09-03 18:14:49\"}}";
+
+/* ---- the API key created on first start ---- */
+
+static int read_key_file(const char *path, char *key, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return GK_ENOTFOUND;
+    int ok = fgets(key, (int)len, f) != NULL;
+    fclose(f);
+    key[strcspn(key, "\r\n \t")] = '\0';
+    return ok && strlen(key) >= 20 ? 0 : GK_EINVAL;
+}
+
+static int write_key_file(const char *path, char *key, size_t len)
+{
+    unsigned char raw[20];
+    if (len < 2 * sizeof raw + 1 || RAND_bytes(raw, sizeof raw) != 1)
+        return GK_EIO;
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(key + 2 * i, 3, "%02x", raw[i]);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return GK_EIO;
+    char line[64];
+    int n = snprintf(line, sizeof line, "%s\n", key);
+    int ok = write(fd, line, (size_t)n) == n && fsync(fd) == 0;
+    close(fd);
+    return ok ? 0 : GK_EIO;
+}
+
+/* Uses data_dir/apikey as the key when the configuration names none. */
+static int ensure_key(struct gasket *g)
+{
+    if (g->cfg.napikeys > 0)
+        return 0;
+    char path[4096], key[64];
+    snprintf(path, sizeof path, "%s/apikey", g->cfg.server.data_dir);
+    int rc = read_key_file(path, key, sizeof key);
+    if (rc == GK_ENOTFOUND) {
+        rc = write_key_file(path, key, sizeof key);
+        if (rc == 0)
+            log_info("created an API key in %s", path);
+    }
+    if (rc != 0) {
+        log_error("cannot read or create the API key file %s: %s", path, strerror(errno));
+        return rc;
+    }
+    config_add_apikey(&g->cfg, "default", key);
+    g->key_generated = 1;
+    return 0;
+}
+
+static void print_welcome(struct gasket *g)
+{
+    if (!g->key_generated)
+        return;
+    const char *addr = http_server_addr(g->http, 0);
+    const char *port = strrchr(addr, ':');
+    printf("gasketd is ready. API key: %s (kept in %s/apikey)\n"
+           "Post a reading:\n"
+           "  curl -s http://127.0.0.1%s%s -H 'x-api-key: %s' "
+           "-H 'Content-Type: application/json' -d '%s'\n",
+           g->cfg.apikeys[0].key, g->cfg.server.data_dir, port ? port : ":8080",
+           g->cfg.routes[0].path, g->cfg.apikeys[0].key, sample_reading);
+    fflush(stdout);
+}
+
+/* ---- configuration ---- */
+
+static void log_pending(const struct config *c)
+{
+    for (size_t i = 0; i < c->npending; i++)
+        log_warn("config: %s is accepted but not yet in effect (its feature is not built yet)",
+                 c->pending[i]);
+}
+
+static void http_limits_from(const struct config *c, struct http_limits *lim)
+{
+    http_limits_default(lim);
+    lim->max_body = c->http.max_body;
+    lim->max_connections = (unsigned)c->http.max_connections;
+    lim->header_timeout_ms = (unsigned)c->http.header_timeout;
+    lim->idle_timeout_ms = (unsigned)c->http.idle_timeout;
+}
+
+static enum store_durability durability_of(const struct config *c)
+{
+    return c->server.durability == CFG_DURABILITY_NORMAL ? STORE_DURABILITY_NORMAL
+                                                         : STORE_DURABILITY_FULL;
+}
+
+static int str_changed(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+static void warn_restart_only(const struct config *old, const struct config *new)
+{
+    const char *names[] = {"[server] data_dir", "[server] timezone", "[http] listen",
+                           "[http] tls_listen", "[http] tls_cert", "[http] tls_key"};
+    const char *a[] = {old->server.data_dir, old->server.timezone, old->http.listen,
+                       old->http.tls_listen, old->http.tls_cert, old->http.tls_key};
+    const char *b[] = {new->server.data_dir, new->server.timezone, new->http.listen,
+                       new->http.tls_listen, new->http.tls_cert, new->http.tls_key};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (str_changed(a[i], b[i]))
+            log_warn("config: %s changed; it takes effect at the next start", names[i]);
+}
+
+/* SIGHUP: re-reads the file; on any error the running configuration stays. */
+static void reload(struct gasket *g)
+{
+    struct config next;
+    char err[600];
+    if (config_load(&next, g->cfg.path, err, sizeof err) != 0) {
+        log_error("reload refused, configuration unchanged: %s", err);
+        return;
+    }
+    warn_restart_only(&g->cfg, &next);
+    /* Keep the restart-only values running, so the swap below is honest. */
+    char *keep[] = {next.server.data_dir, next.server.timezone};
+    next.server.data_dir = xstrdup(g->cfg.server.data_dir);
+    next.server.timezone = g->cfg.server.timezone ? xstrdup(g->cfg.server.timezone) : NULL;
+    free(keep[0]), free(keep[1]);
+    if (next.napikeys == 0 && g->key_generated)
+        config_add_apikey(&next, "default", g->cfg.apikeys[0].key);
+    log_set_level((enum log_level)next.server.log_level);
+    store_set_durability(g->store, durability_of(&next));
+    struct http_limits lim;
+    http_limits_from(&next, &lim);
+    http_server_configure(g->http, &lim, GATEWAY_CORS_HEADERS);
+    gateway_configure(g->gw, &next);
+    log_pending(&next);
+    config_free(&g->cfg);
+    g->cfg = next;
+    log_info("reloaded %s: %zu route(s), %zu API key(s)", g->cfg.path ? g->cfg.path : "defaults",
+             g->cfg.nroutes, g->cfg.napikeys);
+}
+
+/* ---- stopping ---- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void finish(struct gasket *g)
+{
+    uv_timer_stop(&g->drain);
+    if (http_server_inflight(g->http) > 0)
+        log_warn("stopping with %u request(s) still unanswered", http_server_inflight(g->http));
+    store_close(g->store); /* commits whatever is queued and answers it */
+    g->store = NULL;
+    http_server_close(g->http); /* writes the answers, then closes */
+    uv_close((uv_handle_t *)&g->drain, on_handle_closed);
+    uv_close((uv_handle_t *)&g->sig_int, on_handle_closed);
+    uv_close((uv_handle_t *)&g->sig_term, on_handle_closed);
+    uv_close((uv_handle_t *)&g->sig_hup, on_handle_closed);
+}
+
+static void on_drain_tick(uv_timer_t *t)
+{
+    struct gasket *g = t->data;
+    if (http_server_inflight(g->http) == 0 || clock_mono_ms() >= g->drain_deadline)
+        finish(g);
+}
+
+static void begin_stop(struct gasket *g, int signum)
+{
+    if (g->stopping) {
+        log_warn("second %s: exiting at once", strsignal(signum));
+        _exit(1);
+    }
+    g->stopping = 1;
+    log_info("%s: no new connections; finishing requests in flight", strsignal(signum));
+    http_server_stop_accepting(g->http);
+    g->drain_deadline = clock_mono_ms() + DRAIN_LIMIT_MS;
+    uv_timer_start(&g->drain, on_drain_tick, 0, DRAIN_TICK_MS);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct gasket *g = s->data;
+    if (signum == SIGHUP)
+        reload(g);
+    else
+        begin_stop(g, signum);
+}
+
+static void watch_signal(struct gasket *g, uv_signal_t *s, int signum)
+{
+    uv_signal_init(&g->loop, s);
+    s->data = g;
+    uv_signal_start(s, on_signal, signum);
+}
+
+/* ---- starting ---- */
+
+static int open_store(struct gasket *g)
+{
+    struct store_options so = {.dir = g->cfg.server.data_dir, .durability = durability_of(&g->cfg)};
+    if (mkdir(g->cfg.server.data_dir, 0700) != 0 && errno != EEXIST) {
+        log_error("cannot create data_dir %s: %s", g->cfg.server.data_dir, strerror(errno));
+        return GK_EIO;
+    }
+    return store_open(&g->store, &g->loop, &so);
+}
+
+static int start_http(struct gasket *g)
+{
+    struct http_server_options o = {.extra_headers = GATEWAY_CORS_HEADERS,
+                                    .handler = gateway_handle,
+                                    .on_response = gateway_on_response,
+                                    .ud = g->gw};
+    http_limits_from(&g->cfg, &o.limits);
+    int rc = http_server_new(&g->http, &g->loop, &o);
+    if (rc == 0)
+        rc = http_server_listen(g->http, g->cfg.http.listen, NULL);
+    if (rc == 0 && g->cfg.http.tls_listen) {
+        char err[256];
+        rc = net_tls_new(&g->tls, g->cfg.http.tls_cert, g->cfg.http.tls_key, NULL, err, sizeof err);
+        if (rc != 0)
+            log_error("[http] TLS: %s", err);
+        else
+            rc = http_server_listen(g->http, g->cfg.http.tls_listen, g->tls);
+    }
+    gateway_set_http(g->gw, g->http);
+    for (unsigned i = 0; rc == 0 && http_server_addr(g->http, i); i++)
+        log_info("http: listening on %s%s", http_server_addr(g->http, i),
+                 i == 1 ? " (TLS)" : "");
+    return rc;
+}
+
+struct gasket *gasket_start(const char *config_path)
+{
+    struct gasket *g = xcalloc(1, sizeof *g);
+    char err[600];
+    if (config_load(&g->cfg, config_path, err, sizeof err) != 0) {
+        log_error("%s", err);
+        free(g);
+        return NULL;
+    }
+    log_set_level((enum log_level)g->cfg.server.log_level);
+    clock_set_zone(g->cfg.server.timezone);
+    log_pending(&g->cfg);
+    uv_loop_init(&g->loop);
+    uv_timer_init(&g->loop, &g->drain);
+    g->drain.data = g;
+    if (open_store(g) != 0 || ensure_key(g) != 0)
+        goto fail;
+    g->gw = gateway_new(g->store);
+    gateway_configure(g->gw, &g->cfg);
+    if (start_http(g) != 0)
+        goto fail;
+    watch_signal(g, &g->sig_int, SIGINT);
+    watch_signal(g, &g->sig_term, SIGTERM);
+    watch_signal(g, &g->sig_hup, SIGHUP);
+    print_welcome(g);
+    return g;
+fail:
+    log_error("gasketd could not start");
+    exit(1); /* handles are open on the loop; nothing to save yet */
+}
+
+int gasket_run(struct gasket *g)
+{
+    uv_run(&g->loop, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(&g->loop) == 0 ? 0 : 1;
+    if (rc != 0)
+        log_error("event loop closed with handles still open");
+    gateway_free(g->gw);
+    if (g->tls)
+        net_tls_free(g->tls);
+    config_free(&g->cfg);
+    free(g);
+    log_info("stopped");
+    return rc;
+}

@@ -1,0 +1,269 @@
+/* gateway.c: the HTTP API of gasketd (see gateway.h).
+ *
+ * A request goes: route lookup -> method -> API key and throttle ->
+ * validation (reading.c) -> store_append -> answer from the store's
+ * callback. Nothing is stored for a request refused at any step. */
+#include "gateway/gateway.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include "gateway/apikey.h"
+#include "gateway/metrics.h"
+#include "gateway/reading.h"
+#include "http/http.h"
+#include "store/store.h"
+
+#include <http_parser.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct route {
+    char *path;
+    char *index;
+};
+
+struct gateway {
+    struct store *store;
+    struct http_server *http;
+    struct apikeys *keys;
+    struct route *routes;
+    size_t nroutes;
+    struct metrics metrics;
+    int64_t date_sec; /* second whose local text is in date */
+    char date[20];
+};
+
+/* A reading waiting for its commit. */
+struct pending {
+    struct gateway *g;
+    struct http_req *req;
+    char index[]; /* copied: a reload may drop the route meanwhile */
+};
+
+#define JSON "application/json"
+
+static void reply_message(struct http_req *req, int status, const char *headers, const char *msg)
+{
+    struct buf b = {0};
+    buf_puts(&b, "{\"message\":");
+    buf_json_str(&b, msg, strlen(msg));
+    buf_putc(&b, '}');
+    http_respond(req, status, headers, JSON, b.data, b.len);
+    buf_free(&b);
+}
+
+static void free_routes(struct gateway *g)
+{
+    for (size_t i = 0; i < g->nroutes; i++)
+        free(g->routes[i].path), free(g->routes[i].index);
+    free(g->routes);
+    g->routes = NULL;
+    g->nroutes = 0;
+}
+
+struct gateway *gateway_new(struct store *store)
+{
+    struct gateway *g = xcalloc(1, sizeof *g);
+    g->store = store;
+    g->keys = apikeys_new();
+    g->date_sec = -1;
+    return g;
+}
+
+void gateway_configure(struct gateway *g, const struct config *cfg)
+{
+    free_routes(g);
+    g->routes = xcalloc(cfg->nroutes, sizeof *g->routes);
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        g->routes[i].path = xstrdup(cfg->routes[i].path);
+        g->routes[i].index = xstrdup(cfg->routes[i].index);
+    }
+    g->nroutes = cfg->nroutes;
+    apikeys_configure(g->keys, cfg->apikeys, cfg->napikeys);
+}
+
+void gateway_set_http(struct gateway *g, struct http_server *http)
+{
+    g->http = http;
+}
+
+static const struct route *find_route(const struct gateway *g, const char *path)
+{
+    for (size_t i = 0; i < g->nroutes; i++)
+        if (strcmp(g->routes[i].path, path) == 0)
+            return &g->routes[i];
+    return NULL;
+}
+
+static const char *local_date(struct gateway *g, int64_t now_ms)
+{
+    if (now_ms / 1000 != g->date_sec) {
+        g->date_sec = now_ms / 1000;
+        clock_format_local(now_ms, g->date);
+    }
+    return g->date;
+}
+
+/* ---- POST: ingest ---- */
+
+static void on_stored(void *ud, const struct store_ack *ack)
+{
+    struct pending *p = ud;
+    if (ack->status != 0) {
+        reply_message(p->req, 503, "Retry-After: 5\r\n",
+                      ack->status == GK_EFULL ? "Store unavailable: disk full"
+                                              : "Store unavailable: write failed");
+    } else {
+        char body[512];
+        int n = snprintf(body, sizeof body,
+                         "{\"_index\":\"%s\",\"_id\":\"%s\",\"_version\":1,\"result\":\"created\","
+                         "\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},"
+                         "\"_seq_no\":%lld,\"_primary_term\":1}",
+                         p->index, ack->id, (long long)ack->seq_no);
+        http_respond(p->req, 200, NULL, JSON, body, (size_t)n);
+    }
+    free(p);
+}
+
+static void reply_invalid(struct gateway *g, struct http_req *req, const struct reading_error *e)
+{
+    struct buf b = {0};
+    buf_puts(&b, "{\"message\":");
+    buf_json_str(&b, e->message, strlen(e->message));
+    buf_puts(&b, ",\"field\":");
+    buf_json_str(&b, e->field, strlen(e->field));
+    buf_putc(&b, '}');
+    g->metrics.rejected++;
+    http_respond(req, 400, NULL, JSON, b.data, b.len);
+    buf_free(&b);
+}
+
+static void ingest(struct gateway *g, struct http_req *req, const struct route *rt)
+{
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    struct reading r;
+    struct reading_error e;
+    if (reading_parse(&r, body, len, &e) != 0)
+        return reply_invalid(g, req, &e);
+    int64_t now = clock_now_ms();
+    struct buf doc = {0};
+    reading_document(&r, body, len, local_date(g, now), &doc);
+    struct store_meas meas[READING_MAX_MEAS];
+    for (size_t i = 0; i < r.nmeas; i++)
+        meas[i] = (struct store_meas){r.meas[i].name, r.meas[i].value};
+    struct store_doc d = {.index = rt->index, .source = doc.data, .source_len = doc.len,
+                          .ts_ms = now, .groupid = r.groupid, .nmeas = r.nmeas, .meas = meas};
+    size_t ilen = strlen(rt->index) + 1;
+    struct pending *p = xmalloc(sizeof *p + ilen);
+    p->g = g;
+    p->req = req;
+    memcpy(p->index, rt->index, ilen);
+    store_append(g->store, &d, on_stored, p);
+    buf_free(&doc);
+    reading_free(&r);
+}
+
+/* ---- fixed endpoints ---- */
+
+static void on_ping(void *ud, const struct store_ack *ack)
+{
+    struct http_req *req = ud;
+    if (ack->status == 0) {
+        static const char ok[] = "{\"status\":\"ok\"}";
+        http_respond(req, 200, NULL, JSON, ok, sizeof ok - 1);
+        return;
+    }
+    char body[128];
+    int n = snprintf(body, sizeof body, "{\"status\":\"unavailable\",\"reason\":\"%s\"}",
+                     gk_strerror(ack->status));
+    http_respond(req, 503, NULL, JSON, body, (size_t)n);
+}
+
+static void serve_metrics(struct gateway *g, struct http_req *req)
+{
+    struct buf b = {0};
+    metrics_render(&g->metrics, store_get_stats(g->store),
+                   g->http ? http_server_connections(g->http) : 0, &b);
+    http_respond(req, 200, NULL, "text/plain; version=0.0.4", b.data, b.len);
+    buf_free(&b);
+}
+
+static int fixed_endpoint(struct gateway *g, struct http_req *req, const char *path)
+{
+    int get = http_req_method(req) == HTTP_GET || http_req_method(req) == HTTP_HEAD;
+    if (strcmp(path, "/healthz") == 0 && get)
+        store_ping(g->store, on_ping, req);
+    else if (strcmp(path, "/metrics") == 0 && get)
+        serve_metrics(g, req);
+    else
+        return 0;
+    return 1;
+}
+
+/* ---- dispatch ---- */
+
+static void reply_throttled(struct http_req *req, double wait_s)
+{
+    char hdr[64];
+    snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", (int)ceil(wait_s < 1 ? 1 : wait_s));
+    reply_message(req, 429, hdr, "Too Many Requests");
+}
+
+static void post_route(struct gateway *g, struct http_req *req, const struct route *rt)
+{
+    double wait_s = 0;
+    const char *name = NULL;
+    switch (apikeys_check(g->keys, http_req_header(req, "x-api-key"), rt->path,
+                          (int64_t)clock_mono_ms(), &wait_s, &name)) {
+    case APIKEY_FORBIDDEN:
+        return reply_message(req, 403, NULL, "Forbidden");
+    case APIKEY_THROTTLED:
+        return reply_throttled(req, wait_s);
+    case APIKEY_OK:
+        return ingest(g, req, rt);
+    }
+}
+
+void gateway_handle(void *ud, struct http_req *req)
+{
+    struct gateway *g = ud;
+    const char *path = http_req_path(req);
+    if (fixed_endpoint(g, req, path))
+        return;
+    const struct route *rt = find_route(g, path);
+    if (!rt)
+        return reply_message(req, 404, NULL, "Not Found");
+    switch (http_req_method(req)) {
+    case HTTP_OPTIONS:
+        return http_respond(req, 200, NULL, JSON, "{}", 2);
+    case HTTP_POST:
+        return post_route(g, req, rt);
+    case HTTP_GET:
+        return reply_message(req, 501, NULL, "Search on this route is not available yet");
+    default:
+        return reply_message(req, 405, "Allow: OPTIONS, POST, GET\r\n", "Method Not Allowed");
+    }
+}
+
+void gateway_on_response(void *ud, const struct http_req *req, int status)
+{
+    struct gateway *g = ud;
+    const char *path = http_req_path(req);
+    const char *label = "other";
+    if (path && (find_route(g, path) || !strcmp(path, "/healthz") || !strcmp(path, "/metrics")))
+        label = path;
+    metrics_count(&g->metrics, label, status);
+}
+
+void gateway_free(struct gateway *g)
+{
+    if (!g)
+        return;
+    free_routes(g);
+    apikeys_free(g->keys);
+    metrics_free(&g->metrics);
+    free(g);
+}
