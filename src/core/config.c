@@ -609,6 +609,14 @@ int config_route_allowed(const char *list, const char *path)
     return !list || route_listed(list, path);
 }
 
+const char *config_key_name(size_t i, char *buf, size_t len)
+{
+    if (i >= NKEYS)
+        return NULL;
+    snprintf(buf, len, "[%s] %s", sects[keys[i].sect].name, keys[i].name);
+    return buf;
+}
+
 void config_add_apikey(struct config *c, const char *name, const char *key)
 {
     size_t i = add_named(c, S_APIKEY, name, 0);

@@ -126,6 +126,10 @@ void config_add_apikey(struct config *c, const char *name, const char *key);
 /* 1 when a comma-separated route list (NULL: all routes) admits path. */
 int config_route_allowed(const char *list, const char *path);
 
+/* The i-th key of the table as "[section] key" in buf, or NULL past the
+ * end (for documentation checks). */
+const char *config_key_name(size_t i, char *buf, size_t len);
+
 /* Value parsers shared with other modules. Each returns 0 or GK_EINVAL. */
 int config_parse_size(const char *s, size_t *out);      /* "1MiB", "512k", "1048576" */
 int config_parse_duration(const char *s, long *out_ms); /* "30d", "10s", "250ms", "5" (s) */

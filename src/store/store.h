@@ -34,6 +34,11 @@ struct store_options {
     const char *dir; /* created if missing */
     enum store_durability durability;
     size_t max_batch; /* documents per transaction at most (0: 4096) */
+    /* Quota on the database file, in pages of 4 KiB (0: unlimited), applied
+     * as PRAGMA max_page_count on the write connection. A transaction that
+     * would grow the file past it fails with GK_EFULL, exactly like a full
+     * disk. A quota below the current size caps the file at its current size. */
+    unsigned max_pages;
 };
 
 struct store_meas {
@@ -46,7 +51,7 @@ struct store_doc {
     const char *index;
     const char *source; /* the document's JSON text */
     size_t source_len;
-    int64_t ts_ms;       /* receive time, ms since the epoch */
+    int64_t ts_ms; /* receive time, ms since the epoch */
     const char *groupid;
     size_t nmeas;
     const struct store_meas *meas;
@@ -66,17 +71,21 @@ typedef void (*store_cb)(void *ud, const struct store_ack *ack);
 extern const double store_lat_bounds[STORE_LAT_NBUCKETS];
 
 struct store_stats {
-    uint64_t commits;  /* transactions committed */
-    uint64_t docs;     /* documents committed */
-    uint64_t failures; /* transactions rolled back */
+    uint64_t commits;                       /* transactions committed */
+    uint64_t docs;                          /* documents committed */
+    uint64_t failures;                      /* transactions rolled back */
     uint64_t lat_count[STORE_LAT_NBUCKETS]; /* non-cumulative counts */
-    double lat_sum;    /* seconds */
+    double lat_sum;                         /* seconds */
 };
 
 /* Opens (creating if needed) the store and starts its writer thread.
  * Returns 0, GK_EIO or GK_ESTORE (reason logged). */
 int store_open(struct store **out, uv_loop_t *loop, const struct store_options *opt);
-/* Queues doc; cb(ud, ack) runs later on the loop thread after the commit. */
+/* Queues doc (doc->index must not be NULL; groupid may be); cb(ud, ack)
+ * runs later on the loop thread, never inside this call, once the
+ * transaction holding the document committed or failed. Callbacks run in
+ * the order of the calls. While callbacks are pending the store keeps the
+ * loop alive; when none are, it does not. */
 void store_append(struct store *s, const struct store_doc *doc, store_cb cb, void *ud);
 /* Checks that the store can commit a write transaction now; cb as above
  * (status 0 when writable). Used by GET /healthz. */
@@ -86,7 +95,10 @@ void store_set_durability(struct store *s, enum store_durability d);
 /* Counters, updated on the loop thread. */
 const struct store_stats *store_get_stats(const struct store *s);
 /* Commits everything queued, runs the remaining callbacks, stops the
- * writer and closes the database. Blocks; loop thread; s is freed. */
+ * writer and closes the database. Blocks; loop thread; not from inside a
+ * store callback. s is freed by the close callback of its uv_async handle,
+ * so the loop must run once more (as for any libuv handle) before
+ * uv_loop_close(). */
 void store_close(struct store *s);
 
 #endif

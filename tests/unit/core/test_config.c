@@ -181,6 +181,59 @@ static void test_add_apikey(void)
     config_free(&c);
 }
 
+static char *slurp(const char *file)
+{
+    FILE *f = fopen(file, "r");
+    if (!f)
+        return NULL;
+    static char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+/* Every key of the table is documented in docs/config.md (under its
+ * section's heading) and in gasket.example.ini, and the example loads. */
+static void test_every_key_documented(void)
+{
+    char name[64], sect[32], needle[80];
+    for (size_t i = 0; config_key_name(i, name, sizeof name); i++) {
+        char *key = strchr(name, ' ') + 1;
+        snprintf(sect, sizeof sect, "%.*s", (int)(key - name - 3), name + 1);
+        const char *doc = slurp("docs/config.md");
+        CHECK(doc != NULL);
+        if (!doc)
+            return;
+        snprintf(needle, sizeof needle, "## [%s", sect);
+        const char *at = strstr(doc, needle);
+        const char *end = at ? strstr(at + 1, "\n## ") : NULL;
+        snprintf(needle, sizeof needle, "`%s`", key);
+        const char *hit = at ? strstr(at, needle) : NULL;
+        if (!hit || (end && hit > end))
+            fprintf(stderr, "  docs/config.md lacks %s\n", name);
+        CHECK(hit && (!end || hit < end));
+        const char *ex = slurp("gasket.example.ini");
+        CHECK(ex != NULL);
+        if (!ex)
+            return;
+        snprintf(needle, sizeof needle, "[%s", sect);
+        at = strstr(ex, needle);
+        char a[80], b[80];
+        snprintf(a, sizeof a, "\n%s =", key);
+        snprintf(b, sizeof b, "\n;%s =", key);
+        if (!at || (!strstr(at, a) && !strstr(at, b)))
+            fprintf(stderr, "  gasket.example.ini lacks %s\n", name);
+        CHECK(at && (strstr(at, a) || strstr(at, b)));
+    }
+    struct config c;
+    char err[600] = "";
+    CHECK_EQ_INT(config_load(&c, "gasket.example.ini", err, sizeof err), 0);
+    if (err[0])
+        fprintf(stderr, "  %s\n", err);
+    config_free(&c);
+}
+
 int main(void)
 {
     int fd = mkstemp(path);
@@ -191,6 +244,7 @@ int main(void)
     RUN(test_missing_file);
     RUN(test_value_parsers);
     RUN(test_add_apikey);
+    RUN(test_every_key_documented);
     unlink(path);
     TEST_MAIN_END();
 }

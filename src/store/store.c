@@ -1,0 +1,312 @@
+/* store.c: the durable document store's public API and its writer thread.
+ *
+ * The loop thread turns each store_append()/store_ping() into one job (one
+ * allocation) and queues it. The writer thread takes everything queued, runs
+ * it through store_db_run() in transactions of at most max_batch jobs, and
+ * moves the finished jobs to the done queue; uv_async wakes the loop, which
+ * updates the stats and runs the callbacks in order. Both queues share one
+ * mutex; the stats and the in-flight count belong to the loop thread, the
+ * database and the counters to the writer thread. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "store/store_int.h"
+
+const double store_lat_bounds[STORE_LAT_NBUCKETS] = {
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, HUGE_VAL,
+};
+
+struct store {
+    uv_loop_t *loop;
+    uv_async_t async; /* s is freed in its close callback */
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    /* under mu */
+    struct store_job *queue, **queue_tail;
+    struct store_job *done, **done_tail;
+    int stopping;
+    enum store_durability want_dur;
+    /* writer thread only */
+    struct store_db db;
+    struct store_seq seq;
+    enum store_durability cur_dur;
+    size_t max_batch;
+    /* loop thread only */
+    size_t inflight;
+    struct store_stats stats;
+};
+
+/* Creates every missing directory of path (as mkdir -p). */
+static int mkdir_p(const char *path)
+{
+    char *p = xstrdup(path);
+    int rc = 0;
+    for (char *c = p + 1;; c++) {
+        if (*c != '/' && *c != '\0') continue;
+        char saved = *c;
+        *c = '\0';
+        if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+            log_error("store: cannot create %s: %s", p, strerror(errno));
+            rc = GK_EIO;
+            break;
+        }
+        *c = saved;
+        if (saved == '\0') break;
+    }
+    free(p);
+    return rc;
+}
+
+/* ---- loop thread: completions ---- */
+
+static void count_group(struct store *s, const struct store_job *j)
+{
+    if (j->grp_status != 0) {
+        s->stats.failures++;
+        return;
+    }
+    size_t b = 0;
+    while (b < STORE_LAT_NBUCKETS - 1 && j->grp_lat > store_lat_bounds[b])
+        b++;
+    s->stats.commits++;
+    s->stats.docs += j->grp_ndocs;
+    s->stats.lat_count[b]++;
+    s->stats.lat_sum += j->grp_lat;
+}
+
+/* Runs the callbacks of every finished job, in order. */
+static void store_drain(struct store *s)
+{
+    uv_mutex_lock(&s->mu);
+    struct store_job *j = s->done, *next;
+    s->done = NULL;
+    s->done_tail = &s->done;
+    uv_mutex_unlock(&s->mu);
+    for (; j; j = next) {
+        next = j->next;
+        if (j->grp_first) count_group(s, j);
+        j->cb(j->ud, &j->ack);
+        free(j);
+        if (--s->inflight == 0) uv_unref((uv_handle_t *)&s->async);
+    }
+}
+
+static void on_async(uv_async_t *h)
+{
+    store_drain(h->data);
+}
+
+static void on_close(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/* ---- writer thread ---- */
+
+/* Waits for jobs; returns all of them, or NULL when stopping with none left. */
+static struct store_job *writer_take(struct store *s, enum store_durability *dur)
+{
+    uv_mutex_lock(&s->mu);
+    while (!s->queue && !s->stopping)
+        uv_cond_wait(&s->cv, &s->mu);
+    struct store_job *jobs = s->queue;
+    s->queue = NULL;
+    s->queue_tail = &s->queue;
+    *dur = s->want_dur;
+    uv_mutex_unlock(&s->mu);
+    return jobs;
+}
+
+/* Commits the first max_batch jobs of `first` in one transaction, hands
+ * them to the loop and returns the jobs left. */
+static struct store_job *writer_group(struct store *s, struct store_job *first)
+{
+    struct store_job *last = first, *rest;
+    for (size_t n = 1; last->next && n < s->max_batch; n++)
+        last = last->next;
+    rest = last->next;
+    uint64_t t0 = uv_hrtime();
+    int rc = store_db_run(&s->db, &s->seq, first, rest);
+    first->grp_lat = (double)(uv_hrtime() - t0) / 1e9;
+    first->grp_first = 1;
+    first->grp_status = rc;
+    for (struct store_job *j = first; j != rest; j = j->next) {
+        first->grp_ndocs += j->kind == STORE_JOB_DOC;
+        if (rc != 0) {
+            j->ack.status = rc;
+            j->ack.id[0] = '\0';
+            j->ack.seq_no = -1;
+        }
+    }
+    last->next = NULL;
+    uv_mutex_lock(&s->mu);
+    *s->done_tail = first;
+    s->done_tail = &last->next;
+    uv_mutex_unlock(&s->mu);
+    uv_async_send(&s->async);
+    return rest;
+}
+
+static void writer_main(void *arg)
+{
+    struct store *s = arg;
+    struct store_job *jobs;
+    enum store_durability dur;
+    while ((jobs = writer_take(s, &dur)) != NULL) {
+        if (dur != s->cur_dur && store_db_set_durability(&s->db, dur) == 0) s->cur_dur = dur;
+        while (jobs)
+            jobs = writer_group(s, jobs);
+    }
+}
+
+/* ---- loop thread: API ---- */
+
+static int store_start(struct store *s)
+{
+    uv_mutex_init(&s->mu);
+    uv_cond_init(&s->cv);
+    s->async.data = s;
+    int rc = uv_async_init(s->loop, &s->async, on_async);
+    if (rc != 0) {
+        log_error("store: uv_async_init: %s", uv_strerror(rc));
+        uv_cond_destroy(&s->cv);
+        uv_mutex_destroy(&s->mu);
+        return GK_EIO;
+    }
+    uv_unref((uv_handle_t *)&s->async);
+    rc = uv_thread_create(&s->thread, writer_main, s);
+    if (rc != 0) {
+        log_error("store: cannot start the writer thread: %s", uv_strerror(rc));
+        uv_cond_destroy(&s->cv);
+        uv_mutex_destroy(&s->mu);
+        uv_close((uv_handle_t *)&s->async, on_close);
+        return GK_EIO;
+    }
+    return 0;
+}
+
+int store_open(struct store **out, uv_loop_t *loop, const struct store_options *opt)
+{
+    *out = NULL;
+    int rc = mkdir_p(opt->dir);
+    if (rc != 0) return rc;
+    struct store *s = xcalloc(1, sizeof(*s));
+    s->loop = loop;
+    s->queue_tail = &s->queue;
+    s->done_tail = &s->done;
+    s->want_dur = s->cur_dur = opt->durability;
+    s->max_batch = opt->max_batch ? opt->max_batch : 4096;
+    size_t len = strlen(opt->dir);
+    char *path = xmalloc(len + sizeof "/gasket.db");
+    memcpy(path, opt->dir, len);
+    memcpy(path + len, "/gasket.db", sizeof "/gasket.db");
+    store_seq_init(&s->seq);
+    rc = store_db_open(&s->db, path, opt, &s->seq);
+    free(path);
+    if (rc == 0 && (rc = store_start(s)) == 0) {
+        *out = s;
+        return 0;
+    }
+    store_db_close(&s->db);
+    store_seq_free(&s->seq);
+    if (!uv_is_closing((uv_handle_t *)&s->async)) free(s); /* otherwise on_close frees it */
+    return rc;
+}
+
+static void store_submit(struct store *s, struct store_job *j)
+{
+    if (s->inflight++ == 0) uv_ref((uv_handle_t *)&s->async);
+    j->next = NULL;
+    uv_mutex_lock(&s->mu);
+    int was_empty = s->queue == NULL;
+    *s->queue_tail = j;
+    s->queue_tail = &j->next;
+    if (was_empty) uv_cond_signal(&s->cv);
+    uv_mutex_unlock(&s->mu);
+}
+
+static struct store_job *job_new(size_t extra, enum store_job_kind kind, store_cb cb, void *ud)
+{
+    struct store_job *j = xmalloc(sizeof(*j) + extra);
+    memset(j, 0, sizeof(*j));
+    j->kind = kind;
+    j->cb = cb;
+    j->ud = ud;
+    j->ack.seq_no = -1;
+    return j;
+}
+
+static char *copy_str(char **p, const char *s, size_t len)
+{
+    char *dst = *p;
+    memcpy(dst, s, len);
+    dst[len] = '\0';
+    *p += len + 1;
+    return dst;
+}
+
+void store_append(struct store *s, const struct store_doc *doc, store_cb cb, void *ud)
+{
+    size_t ilen = strlen(doc->index), glen = doc->groupid ? strlen(doc->groupid) : 0;
+    size_t extra =
+        doc->nmeas * sizeof(struct store_job_meas) + ilen + 1 + glen + 1 + doc->source_len + 1;
+    for (size_t i = 0; i < doc->nmeas; i++)
+        extra += strlen(doc->meas[i].name) + 1;
+    struct store_job *j = job_new(extra, STORE_JOB_DOC, cb, ud);
+    char *p = (char *)&j->meas[doc->nmeas];
+    j->index = copy_str(&p, doc->index, ilen);
+    j->groupid = doc->groupid ? copy_str(&p, doc->groupid, glen) : NULL;
+    j->source = copy_str(&p, doc->source ? doc->source : "", doc->source_len);
+    j->source_len = doc->source_len;
+    j->ts_ms = doc->ts_ms;
+    j->nmeas = doc->nmeas;
+    for (size_t i = 0; i < doc->nmeas; i++) {
+        j->meas[i].name = copy_str(&p, doc->meas[i].name, strlen(doc->meas[i].name));
+        j->meas[i].value = doc->meas[i].value;
+    }
+    store_submit(s, j);
+}
+
+void store_ping(struct store *s, store_cb cb, void *ud)
+{
+    struct store_job *j = job_new(0, STORE_JOB_PING, cb, ud);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    j->ts_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    store_submit(s, j);
+}
+
+void store_set_durability(struct store *s, enum store_durability d)
+{
+    uv_mutex_lock(&s->mu);
+    s->want_dur = d;
+    uv_mutex_unlock(&s->mu);
+}
+
+const struct store_stats *store_get_stats(const struct store *s)
+{
+    return &s->stats;
+}
+
+void store_close(struct store *s)
+{
+    uv_mutex_lock(&s->mu);
+    s->stopping = 1;
+    uv_cond_signal(&s->cv);
+    uv_mutex_unlock(&s->mu);
+    uv_thread_join(&s->thread);
+    store_drain(s);
+    store_db_close(&s->db);
+    store_seq_free(&s->seq);
+    uv_cond_destroy(&s->cv);
+    uv_mutex_destroy(&s->mu);
+    uv_close((uv_handle_t *)&s->async, on_close);
+}

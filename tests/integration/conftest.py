@@ -1,0 +1,185 @@
+"""Fixtures for the black-box tests: a real gasketd on free loopback ports
+with a temporary data directory, driven with http.client, raw sockets and
+curl. Every daemon a test starts is stopped when the test ends."""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+GASKETD = os.environ.get("GASKETD") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "gasketd")
+KEY = "itest-key-0123456789abcdef"
+SEED = {
+    "groupid": "2",
+    "gps": "37.61002501514269, 126.99636868892937",
+    "co": {"sensorid": "0005", "sensortype": "8", "value": "26.20",
+           "createdtime": "2021-09-03 18:14:49"},
+    "no2": {"sensorid": "0006", "sensortype": "8", "value": "0.12",
+            "createdtime": "2021-09-03 18:14:49"},
+    "c2h5oh": {"sensorid": "0007", "sensortype": "8", "value": "3.5",
+               "createdtime": "2021-09-03 18:14:49"},
+    "h2": {"sensorid": "0008", "sensortype": "8", "value": "7.75",
+           "createdtime": "2021-09-03 18:14:49"},
+}
+
+
+class Daemon:
+    """One gasketd process with its own config file and data directory."""
+
+    def __init__(self, tmp_path, ini, name="gasketd"):
+        self.dir = tmp_path
+        self.data = tmp_path / "data"
+        self.conf = tmp_path / (name + ".ini")
+        self.log = tmp_path / (name + ".log")
+        self.ini = ini
+        self.proc = None
+        self.addrs = []
+
+    def write_conf(self, ini):
+        self.ini = ini
+        self.conf.write_text(ini)
+
+    def start(self, timeout=15):
+        self.conf.write_text(self.ini)
+        self.logf = open(self.log, "ab")
+        self.start_offset = self.logf.tell()
+        self.proc = subprocess.Popen([GASKETD, "-c", str(self.conf)], stdout=self.logf,
+                                     stderr=self.logf, cwd=self.dir)
+        want = 2 if "tls_listen" in self.ini else 1
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            text = self.log_text()
+            self.addrs = re.findall(r"http: listening on (\S+)", text)
+            if len(self.addrs) >= want:
+                self.port = int(self.addrs[0].rsplit(":", 1)[1])
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError("gasketd exited %s:\n%s" % (self.proc.returncode, text))
+            time.sleep(0.02)
+        raise RuntimeError("gasketd did not start:\n" + self.log_text())
+
+    def log_text(self):
+        with open(self.log, "rb") as f:
+            f.seek(self.start_offset)
+            return f.read().decode(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Sends sig and returns the exit code."""
+        if not self.proc or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.logf.close()
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(10)
+        self.logf.close()
+
+    def conn(self, timeout=10):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, key=KEY):
+        """One request on a new connection: (status, headers dict, body bytes)."""
+        h = {"Content-Type": "application/json"}
+        if key is not None:
+            h["x-api-key"] = key
+        h.update(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        c = self.conn()
+        try:
+            c.request(method, path, body=body, headers=h)
+            r = c.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+    def post(self, body, **kw):
+        return self.request("POST", "/gasdetector", body, **kw)
+
+    def db(self):
+        return sqlite3.connect("file:%s?mode=ro" % (self.data / "gasket.db"), uri=True,
+                               timeout=10)
+
+    def docs(self):
+        with self.db() as c:
+            return c.execute("select id, idx, seq, groupid, source from docs order by id").fetchall()
+
+
+def base_ini(tmp_path, extra="", key=True):
+    ini = ("[server]\ndata_dir = %s\n\n[http]\nlisten = 127.0.0.1:0\n"
+           % (tmp_path / "data"))
+    if key:
+        ini += "\n[apikey itest]\nkey = %s\nrate = 1000\nburst = 1000\n" % KEY
+    return ini + extra
+
+
+@pytest.fixture
+def daemon_factory(tmp_path):
+    started = []
+
+    def make(extra="", key=True, ini=None, start=True, name="gasketd"):
+        d = Daemon(tmp_path, ini if ini is not None else base_ini(tmp_path, extra, key), name)
+        started.append(d)
+        return d.start() if start else d
+
+    yield make
+    for d in started:
+        if d.proc and d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait(10)
+
+
+@pytest.fixture
+def gasketd(daemon_factory):
+    d = daemon_factory()
+    yield d
+    assert d.stop() == 0, d.log_text()
+
+
+def raw_exchange(port, data, timeout=10, until_close=False, want=None):
+    """Sends raw bytes and reads until `want` responses or the socket closes."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        return read_responses(s, want, until_close)
+    finally:
+        s.close()
+
+
+def read_responses(s, want=None, until_close=False):
+    """Reads HTTP responses (Content-Length framed) from a socket."""
+    buf = b""
+    out = []
+    while True:
+        while True:
+            head_end = buf.find(b"\r\n\r\n")
+            if head_end < 0:
+                break
+            head = buf[:head_end].decode()
+            m = re.search(r"(?im)^content-length:\s*(\d+)", head)
+            n = int(m.group(1)) if m else 0
+            if len(buf) < head_end + 4 + n:
+                break
+            status = int(head.split(" ", 2)[1])
+            out.append((status, head, buf[head_end + 4:head_end + 4 + n]))
+            buf = buf[head_end + 4 + n:]
+        if want is not None and len(out) >= want and not until_close:
+            return out
+        try:
+            chunk = s.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            return out
+        if not chunk:
+            return out
+        buf += chunk
