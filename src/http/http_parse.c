@@ -1,0 +1,294 @@
+/* http_parse.c: turns a connection's bytes into requests with http-parser.
+ *
+ * The parser is paused after each complete request so that the handler is
+ * called outside http-parser, and whenever a limit is hit (the answer is
+ * then the server's own error, see conn_error()). Header names and values
+ * are stored as received, NUL-separated, in one buffer per request. */
+#include "core/mem.h"
+#include "http/http_int.h"
+#include "net/net.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define HDR_NO_VALUE      ((size_t)-1)
+#define HDR_LINE_OVERHEAD 4  /* ": " and CRLF */
+#define REQ_LINE_OVERHEAD 14 /* method, spaces, "HTTP/1.1", CRLF */
+
+struct http_req *req_new(struct http_conn *hc)
+{
+    struct http_req *r = xcalloc(1, sizeof(*r));
+    r->srv = hc->srv;
+    r->conn = hc;
+    r->method = -1;
+    r->keep_alive = 1;
+    snprintf(r->peer, sizeof(r->peer), "%s", net_conn_peer(hc->nc));
+    if (hc->tail)
+        hc->tail->next = r;
+    else
+        hc->head = r;
+    hc->tail = r;
+    return r;
+}
+
+void req_free(struct http_req *r)
+{
+    buf_free(&r->url);
+    buf_free(&r->hbuf);
+    buf_free(&r->body);
+    buf_free(&r->rhead);
+    buf_free(&r->rbody);
+    free(r->hdrs);
+    free(r);
+}
+
+void req_split_url(struct http_req *r)
+{
+    if (r->path) return;
+    buf_append(&r->url, "", 0); /* allocates the terminator when empty */
+    char *hash = strchr(r->url.data, '#');
+    if (hash) *hash = '\0';
+    char *q = strchr(r->url.data, '?');
+    if (q) *q++ = '\0';
+    r->path = r->url.data;
+    r->query = q ? q : "";
+}
+
+/* ---- http-parser callbacks ---- */
+
+static int conn_limit(http_parser *p, int status)
+{
+    struct http_conn *hc = p->data;
+    hc->err_status = status;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static int head_grow(http_parser *p, size_t n)
+{
+    struct http_conn *hc = p->data;
+    hc->cur->head_bytes += n;
+    if (hc->cur->head_bytes > hc->srv->lim.max_header) return conn_limit(p, 431);
+    return 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    struct http_conn *hc = p->data;
+    hc->cur = req_new(hc);
+    hc->cur->head_bytes = REQ_LINE_OVERHEAD;
+    hc->reading_head = 1;
+    hc->head_start = uv_now(hc->srv->loop);
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *hc = p->data;
+    buf_append(&hc->cur->url, at, len);
+    return head_grow(p, len);
+}
+
+/* Terminates the last header's name or value (an absent value is ""). */
+static void hdr_close_last(struct http_req *r)
+{
+    if (r->nhdrs == 0) return;
+    buf_putc(&r->hbuf, '\0');
+    struct http_hdr *h = &r->hdrs[r->nhdrs - 1];
+    if (h->value == HDR_NO_VALUE) h->value = r->hbuf.len - 1;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct http_req *r = ((struct http_conn *)p->data)->cur;
+    size_t counted = len;
+    if (!r->in_field) {
+        hdr_close_last(r);
+        if (r->nhdrs == r->hcap) {
+            r->hcap = r->hcap ? r->hcap * 2 : 16;
+            r->hdrs = xrealloc(r->hdrs, r->hcap * sizeof(*r->hdrs));
+        }
+        r->hdrs[r->nhdrs++] = (struct http_hdr){r->hbuf.len, HDR_NO_VALUE};
+        r->in_field = 1;
+        counted += HDR_LINE_OVERHEAD;
+    }
+    buf_append(&r->hbuf, at, len);
+    return head_grow(p, counted);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct http_req *r = ((struct http_conn *)p->data)->cur;
+    if (r->in_field) {
+        buf_putc(&r->hbuf, '\0');
+        r->hdrs[r->nhdrs - 1].value = r->hbuf.len;
+        r->in_field = 0;
+    }
+    buf_append(&r->hbuf, at, len);
+    return head_grow(p, len);
+}
+
+static int wants_continue(http_parser *p, struct http_req *r)
+{
+    const char *expect = http_req_header(r, "Expect");
+    if (!expect || strcasecmp(expect, "100-continue") != 0) return 0;
+    if (p->http_major != 1 || p->http_minor < 1) return 0;
+    return (p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length > 0);
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct http_conn *hc = p->data;
+    struct http_req *r = hc->cur;
+    hdr_close_last(r);
+    r->in_field = 0;
+    req_split_url(r);
+    r->method = (int)p->method;
+    r->major = p->http_major;
+    r->minor = p->http_minor;
+    r->keep_alive = http_should_keep_alive(p) && !p->upgrade;
+    hc->reading_head = 0;
+    if ((p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED) &&
+        p->content_length > hc->srv->lim.max_body)
+        return conn_limit(p, 413);
+    r->expect_continue = wants_continue(p, r);
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct http_req *r = ((struct http_conn *)p->data)->cur;
+    if (r->body.len + len > r->srv->lim.max_body) return conn_limit(p, 413);
+    buf_append(&r->body, at, len);
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct http_conn *hc = p->data;
+    struct http_req *r = hc->cur;
+    buf_append(&r->body, "", 0); /* NUL-terminated even when empty */
+    r->state = REQ_HANDLER;
+    hc->cur = NULL;
+    hc->ready = r;
+    if (!r->keep_alive) hc->input_done = 1; /* nothing after it is read */
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+void conn_parser_init(struct http_conn *hc)
+{
+    http_parser_init(&hc->parser, HTTP_REQUEST);
+    hc->parser.data = hc;
+}
+
+/* ---- driving the parser ---- */
+
+static void conn_dispatch(struct http_conn *hc)
+{
+    struct http_req *r = hc->ready;
+    struct http_server *s = hc->srv;
+    hc->ready = NULL;
+    hc->queued++;
+    hc->in_handler++;
+    s->inflight++;
+    s->handler(s->ud, r);
+}
+
+/* Runs the parser once over the buffered input; 0 to go on, -1 to stop. */
+static int conn_parse_step(struct http_conn *hc)
+{
+    size_t avail = hc->in.len - hc->in_off;
+    size_t n = http_parser_execute(&hc->parser, &parser_settings, hc->in.data + hc->in_off, avail);
+    enum http_errno e = HTTP_PARSER_ERRNO(&hc->parser);
+    hc->in_off += n;
+    if (hc->err_status) {
+        conn_error(hc, hc->err_status,
+                   hc->err_status == 431 ? "Request headers too large" : "Request body too large");
+        return -1;
+    }
+    if (e == HPE_PAUSED) {
+        http_parser_pause(&hc->parser, 0);
+    } else if (e == HPE_HEADER_OVERFLOW) {
+        conn_error(hc, 431, "Request headers too large");
+        return -1;
+    } else if (e != HPE_OK || (n < avail && !hc->ready)) {
+        struct buf msg = {0};
+        buf_printf(&msg, "Bad request: %s", http_errno_description(e));
+        conn_error(hc, 400, msg.data);
+        buf_free(&msg);
+        return -1;
+    }
+    if (hc->ready) conn_dispatch(hc);
+    return 0;
+}
+
+void conn_process(struct http_conn *hc)
+{
+    while (!hc->input_done && !hc->closing && hc->in_off < hc->in.len && !conn_should_pause(hc)) {
+        if (conn_parse_step(hc) < 0) break;
+    }
+    if (hc->input_done) {
+        buf_free(&hc->in);
+        hc->in_off = 0;
+    } else if (hc->in_off > 0) {
+        buf_consume(&hc->in, hc->in_off);
+        hc->in_off = 0;
+    }
+    conn_flush(hc);
+    conn_update(hc);
+}
+
+/* ---- accessors ---- */
+
+int http_req_method(const struct http_req *r)
+{
+    return r->method;
+}
+
+const char *http_req_method_str(const struct http_req *r)
+{
+    return r->method < 0 ? "" : http_method_str((enum http_method)r->method);
+}
+
+const char *http_req_path(const struct http_req *r)
+{
+    return r->path ? r->path : "";
+}
+
+const char *http_req_query(const struct http_req *r)
+{
+    return r->query ? r->query : "";
+}
+
+const char *http_req_header(const struct http_req *r, const char *name)
+{
+    for (size_t i = 0; i < r->nhdrs; i++) {
+        if (r->hdrs[i].value == HDR_NO_VALUE) continue;
+        if (strcasecmp(r->hbuf.data + r->hdrs[i].name, name) == 0)
+            return r->hbuf.data + r->hdrs[i].value;
+    }
+    return NULL;
+}
+
+const char *http_req_body(const struct http_req *r, size_t *len)
+{
+    if (len) *len = r->body.len;
+    return r->body.data ? r->body.data : "";
+}
+
+const char *http_req_peer(const struct http_req *r)
+{
+    return r->peer;
+}

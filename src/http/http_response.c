@@ -1,0 +1,228 @@
+/* http_response.c: answers, written strictly in request order.
+ *
+ * http_respond() only stores the answer on its request; conn_flush() writes
+ * the answers at the head of the connection's queue that are ready, so a
+ * later request answered first waits for the ones before it. The response
+ * head is formatted when it is written, which is when the server knows
+ * whether the connection will close after it. */
+#include "core/buf.h"
+#include "core/log.h"
+#include "http/http_int.h"
+#include "net/net.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    int status;
+    const char *text;
+} status_texts[] = {
+    {100, "Continue"},
+    {101, "Switching Protocols"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {204, "No Content"},
+    {206, "Partial Content"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {308, "Permanent Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {406, "Not Acceptable"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {411, "Length Required"},
+    {412, "Precondition Failed"},
+    {413, "Payload Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {416, "Range Not Satisfiable"},
+    {417, "Expectation Failed"},
+    {422, "Unprocessable Entity"},
+    {426, "Upgrade Required"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+    {507, "Insufficient Storage"},
+};
+
+const char *http_status_text(int status)
+{
+    for (size_t i = 0; i < sizeof(status_texts) / sizeof(status_texts[0]); i++) {
+        if (status_texts[i].status == status) return status_texts[i].text;
+    }
+    return "Unknown";
+}
+
+/* No Content-Length and no body for these (RFC 9110 8.6, 15.4.5). */
+static int status_has_body(int status)
+{
+    return status >= 200 && status != 204 && status != 304;
+}
+
+static const char *server_date(struct http_server *s)
+{
+    time_t now = time(NULL);
+    if (now != s->date_at) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(s->date, sizeof(s->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        s->date_at = now;
+    }
+    return s->date;
+}
+
+/* Status line and the headers every response carries, up to the blank line. */
+static void format_head(struct http_server *s, struct buf *out, int status, size_t len,
+                        const char *conn_header)
+{
+    buf_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_status_text(status),
+               server_date(s));
+    if (status_has_body(status)) buf_printf(out, "Content-Length: %zu\r\n", len);
+    if (conn_header) buf_printf(out, "Connection: %s\r\n", conn_header);
+    buf_puts(out, s->extra);
+}
+
+static void json_message(struct buf *body, const char *message)
+{
+    buf_puts(body, "{\"message\":");
+    buf_json_str(body, message, strlen(message));
+    buf_putc(body, '}');
+}
+
+void http_format_error(struct http_server *s, struct buf *out, int status, const char *message)
+{
+    struct buf body = {0};
+    json_message(&body, message);
+    format_head(s, out, status, body.len, "close");
+    buf_puts(out, "Content-Type: application/json\r\n\r\n");
+    buf_append(out, body.data, body.len);
+    buf_free(&body);
+}
+
+static void write_answer(struct http_conn *hc, struct http_req *r, int close)
+{
+    struct buf out = {0};
+    const char *conn_header = NULL;
+    if (close)
+        conn_header = "close";
+    else if (r->major == 1 && r->minor == 0)
+        conn_header = "keep-alive";
+    format_head(hc->srv, &out, r->status, r->rbody.len, conn_header);
+    buf_append(&out, r->rhead.data, r->rhead.len);
+    buf_puts(&out, "\r\n");
+    if (r->method != HTTP_HEAD && status_has_body(r->status))
+        buf_append(&out, r->rbody.data, r->rbody.len);
+    net_conn_write(hc->nc, out.data, out.len);
+    buf_free(&out);
+    hc->last_io = uv_now(hc->srv->loop);
+}
+
+/* Detaches what is left in the queue once the connection will close:
+ * requests in the handler live on until answered, the rest go. */
+static void conn_drop_queue(struct http_conn *hc)
+{
+    struct http_req *r = hc->head, *next;
+    for (; r; r = next) {
+        next = r->next;
+        r->next = NULL;
+        if (r->state == REQ_HANDLER) {
+            r->conn = NULL;
+        } else {
+            req_free(r);
+        }
+    }
+    hc->head = hc->tail = hc->cur = NULL;
+    hc->queued = hc->in_handler = 0;
+    hc->reading_head = 0;
+}
+
+static void conn_send_continue(struct http_conn *hc, struct http_req *r)
+{
+    static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (r->state == REQ_READING && r->expect_continue && !r->continue_sent) {
+        net_conn_write(hc->nc, msg, sizeof(msg) - 1);
+        r->continue_sent = 1;
+    }
+}
+
+void conn_flush(struct http_conn *hc)
+{
+    struct http_req *r;
+    while ((r = hc->head) && !hc->closing) {
+        if (r->state != REQ_ANSWERED) {
+            conn_send_continue(hc, r);
+            return;
+        }
+        hc->head = r->next;
+        if (!hc->head) hc->tail = NULL;
+        int close = r->close_after || !r->keep_alive || (hc->draining && !hc->head);
+        write_answer(hc, r, close);
+        if (!r->close_after) hc->queued--;
+        if (hc->srv->on_response) hc->srv->on_response(hc->srv->ud, r, r->status);
+        req_free(r);
+        if (close) {
+            hc->closing = 1;
+            conn_drop_queue(hc);
+            net_conn_close(hc->nc);
+        }
+    }
+}
+
+void conn_error(struct http_conn *hc, int status, const char *message)
+{
+    struct http_req *r = hc->cur ? hc->cur : req_new(hc);
+    hc->cur = NULL;
+    hc->reading_head = 0;
+    hc->input_done = 1;
+    req_split_url(r);
+    log_debug("http: %s: %d %s", r->peer, status, message);
+    struct buf body = {0};
+    json_message(&body, message);
+    r->status = status;
+    buf_free(&r->rhead);
+    buf_puts(&r->rhead, "Content-Type: application/json\r\n");
+    buf_free(&r->rbody);
+    r->rbody = body;
+    r->close_after = 1;
+    r->state = REQ_ANSWERED;
+}
+
+static void req_set_answer(struct http_req *r, int status, const char *headers,
+                           const char *content_type, const void *body, size_t len)
+{
+    r->status = status;
+    if (headers) buf_puts(&r->rhead, headers);
+    if (content_type) buf_printf(&r->rhead, "Content-Type: %s\r\n", content_type);
+    if (len) buf_append(&r->rbody, body, len);
+}
+
+void http_respond(struct http_req *r, int status, const char *headers, const char *content_type,
+                  const void *body, size_t len)
+{
+    struct http_server *s = r->srv;
+    struct http_conn *hc = r->conn;
+    s->inflight--;
+    if (!hc) {
+        req_free(r); /* the connection is gone */
+        server_maybe_free(s);
+        return;
+    }
+    hc->in_handler--;
+    req_set_answer(r, status, headers, content_type, body, len);
+    r->state = REQ_ANSWERED;
+    conn_flush(hc);
+    conn_update(hc);
+}
