@@ -79,7 +79,8 @@ fuzz: $(FUZZ_BIN)
 fuzz-replay: $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do n=$${f##*/fuzz_}; \
 	    echo "== $$f (corpus tests/fuzz/corpus/$$n)"; \
-	    $$f -runs=0 tests/fuzz/corpus/$$n 2>&1 | tail -n 2; done
+	    $$f -runs=0 tests/fuzz/corpus/$$n > $$f.log 2>&1 || { cat $$f.log; exit 1; }; \
+	    tail -n 2 $$f.log; done
 
 check: unit integration
 

@@ -270,9 +270,6 @@ static int start_http(struct gasket *g)
             rc = http_server_listen(g->http, g->cfg.http.tls_listen, g->tls);
     }
     gateway_set_http(g->gw, g->http);
-    for (unsigned i = 0; rc == 0 && http_server_addr(g->http, i); i++)
-        log_info("http: listening on %s%s", http_server_addr(g->http, i),
-                 i == 1 ? " (TLS)" : "");
     return rc;
 }
 

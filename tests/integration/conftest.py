@@ -12,6 +12,7 @@ import subprocess
 import time
 
 import pytest
+from pathlib import Path
 
 GASKETD = os.environ.get("GASKETD") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "gasketd")
@@ -35,7 +36,8 @@ class Daemon:
 
     def __init__(self, tmp_path, ini, name="gasketd"):
         self.dir = tmp_path
-        self.data = tmp_path / "data"
+        m = re.search(r"(?m)^data_dir = (.*)$", ini)
+        self.data = Path(m.group(1)) if m else tmp_path / "data"
         self.conf = tmp_path / (name + ".ini")
         self.log = tmp_path / (name + ".log")
         self.ini = ini
