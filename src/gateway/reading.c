@@ -467,7 +467,7 @@ static int check_measurement(struct reading *r, const char *name, json_t *obj,
     const char *key;
     json_t *v;
     if (r->nmeas == READING_MAX_MEAS)
-        return fail(err, "", "more than %d measurements", READING_MAX_MEAS);
+        return fail(err, name, "more than %d measurements", READING_MAX_MEAS);
     json_object_foreach(obj, key, v)
     {
         snprintf(path, sizeof path, "%s.%s", name, key);
