@@ -6,7 +6,12 @@
  * A graceful close writes what is queued, shuts the write side down, then
  * keeps reading (and discarding) until the peer closes or NET_LINGER_MS
  * passes, so that unread request bytes never turn the close into a reset
- * that would destroy the last answer on its way to the client. */
+ * that would destroy the last answer on its way to the client.
+ *
+ * Reads land in one 64 KiB buffer shared by a listener and its connections
+ * (on_read consumes the bytes before the loop reads again), and a write
+ * first tries the socket directly: only what the kernel does not take at
+ * once is copied and queued. */
 #include "net/net.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -22,8 +27,15 @@
 #define NET_READ_SIZE 65536
 #define NET_ADDR_LEN  72
 
+/* The read buffer of a listener and its connections; freed with the last. */
+struct net_rbuf {
+    unsigned refs;
+    char data[NET_READ_SIZE];
+};
+
 struct net_listener {
     uv_tcp_t tcp;
+    struct net_rbuf *rbuf;
     struct net_tls *tls;
     net_accept_cb cb;
     void *ud;
@@ -37,6 +49,7 @@ struct net_conn {
     const struct net_conn_handler *h;
     void *ud;
     struct tls_sess tls;
+    struct net_rbuf *rbuf;
     size_t pending; /* bytes inside uv_write requests not yet completed */
     int open_handles;
     int close_err;
@@ -53,6 +66,17 @@ struct net_wreq {
 };
 
 static void conn_begin_close(struct net_conn *c, int err);
+
+static struct net_rbuf *rbuf_ref(struct net_rbuf *b)
+{
+    b->refs++;
+    return b;
+}
+
+static void rbuf_unref(struct net_rbuf *b)
+{
+    if (b && --b->refs == 0) free(b);
+}
 
 /* ---- addresses ---- */
 
@@ -116,6 +140,7 @@ static void conn_handle_closed(uv_handle_t *h)
     if (--c->open_handles > 0) return;
     if (c->started && c->h->on_close) c->h->on_close(c, c->close_err);
     if (c->is_tls) tls_sess_free(&c->tls);
+    rbuf_unref(c->rbuf);
     free(c);
 }
 
@@ -140,9 +165,9 @@ static void conn_linger_done(uv_timer_t *t)
 
 static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
-    (void)h;
+    struct net_conn *c = h->data;
     (void)hint;
-    b->base = xmalloc(NET_READ_SIZE);
+    b->base = c->rbuf->data;
     b->len = NET_READ_SIZE;
 }
 
@@ -187,6 +212,15 @@ static void conn_write_done(uv_write_t *req, int status)
 /* Hands a request to libuv; with p NULL the bytes come from the TLS output. */
 static void conn_queue_raw(struct net_conn *c, const void *p, size_t n)
 {
+    if (p && c->pending == 0) { /* nothing queued: the kernel may take it all now */
+        uv_buf_t now = uv_buf_init((char *)p, (unsigned)n);
+        int done = uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
+        if (done > 0) {
+            p = (const char *)p + done;
+            n -= (size_t)done;
+        }
+        if (n == 0) return;
+    }
     struct net_wreq *w = xmalloc(sizeof(*w) + n);
     w->c = c;
     w->len = n;
@@ -268,7 +302,6 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         else if (c->shut_done)
             conn_close_now(c, 0); /* lingering is over */
     }
-    free(b->base);
 }
 
 /* ---- listeners ---- */
@@ -295,6 +328,7 @@ static void listener_on_connection(uv_stream_t *server, int status)
         return;
     }
     struct net_conn *c = xcalloc(1, sizeof(*c));
+    c->rbuf = rbuf_ref(l->rbuf);
     uv_tcp_init(server->loop, &c->tcp);
     uv_timer_init(server->loop, &c->linger);
     c->tcp.data = c;
@@ -309,7 +343,9 @@ static void listener_on_connection(uv_stream_t *server, int status)
 
 static void listener_free(uv_handle_t *h)
 {
-    free(h->data);
+    struct net_listener *l = h->data;
+    rbuf_unref(l->rbuf);
+    free(l);
 }
 
 static int listener_bind(struct net_listener *l, const char *addr,
@@ -338,6 +374,7 @@ int net_listen(struct net_listener **out, uv_loop_t *loop, const char *addr, str
     memset(&ss, 0, sizeof(ss));
     if (!addr || parse_addr(addr, &ss) != 0) return GK_EADDR;
     struct net_listener *l = xcalloc(1, sizeof(*l));
+    l->rbuf = rbuf_ref(xcalloc(1, sizeof(*l->rbuf)));
     l->tls = tls;
     l->cb = cb;
     l->ud = ud;

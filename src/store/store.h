@@ -11,8 +11,8 @@
  *   docs(id INTEGER PRIMARY KEY AUTOINCREMENT, idx TEXT, seq INTEGER,
  *        ts INTEGER  -- receive time, ms since the epoch (UTC)
  *        groupid TEXT, source TEXT  -- the document's JSON)
- *   measurements(doc INTEGER, ts INTEGER, grp TEXT, name TEXT, value REAL)
- *        indexed on (grp, name, ts)
+ *   measurements(grp TEXT, name TEXT, ts INTEGER, doc INTEGER, value REAL)
+ *        WITHOUT ROWID, primary key (grp, name, ts, doc)
  *   indices(name TEXT PRIMARY KEY, next_seq INTEGER)
  * A document's `_id` is its docs.id in decimal; `_seq_no` counts from 0
  * per index. */

@@ -18,10 +18,11 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS docs(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " idx TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,"
     " groupid TEXT, source TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS measurements(doc INTEGER NOT NULL,"
-    " ts INTEGER NOT NULL, grp TEXT, name TEXT NOT NULL, value REAL);"
-    "CREATE INDEX IF NOT EXISTS measurements_grp_name_ts"
-    " ON measurements(grp, name, ts);"
+    /* One b-tree ordered for time-range reads by group and name (WITHOUT
+     * ROWID: no second tree to keep in step on every insert). */
+    "CREATE TABLE IF NOT EXISTS measurements(grp TEXT NOT NULL, name TEXT NOT NULL,"
+    " ts INTEGER NOT NULL, doc INTEGER NOT NULL, value REAL,"
+    " PRIMARY KEY(grp, name, ts, doc)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS indices(name TEXT PRIMARY KEY,"
     " next_seq INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS health(id INTEGER PRIMARY KEY,"

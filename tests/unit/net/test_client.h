@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #define CL_TIMEOUT_MS 10000
-#define CL_BUF        (8 << 20)
+#define CL_BUF        (40 << 20)
 
 struct cl {
     int fd;
