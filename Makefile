@@ -23,8 +23,8 @@ else
 CFLAGS  += -O2
 endif
 
-LIB_SRC  := $(wildcard src/core/*.c src/net/*.c src/http/*.c src/store/*.c src/gateway/*.c \
-                       src/daemon/*.c)
+LIB_SRC  := $(wildcard src/core/*.c src/net/*.c src/http/*.c src/mqtt/*.c src/store/*.c \
+                       src/rules/*.c src/gateway/*.c src/daemon/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 PROGRAMS := $(patsubst src/cmd/%.c,$(BUILD)/%,$(wildcard src/cmd/*.c))
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
