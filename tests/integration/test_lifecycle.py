@@ -182,3 +182,42 @@ def test_full_disk_answers_503_and_writes_nothing_half(daemon_factory, tiny_disk
     acked = 2 + statuses.count(200)
     assert d.stop() == 0
     assert len(d.docs()) == acked
+
+
+def test_sigterm_answers_in_flight_and_commits(daemon_factory):
+    d = daemon_factory()
+    acked, stop = [], threading.Event()
+    threads = [threading.Thread(target=_poster, args=(d, t, acked, stop)) for t in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    code = d.stop(signal.SIGTERM)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert code == 0, d.log_text()
+    assert "stopped" in d.log_text()
+    assert acked
+    stored = {str(r[0]): r[3] for r in d.docs()}
+    assert all(stored.get(i) == g for i, g in acked)
+
+
+def test_durability_normal_survives_kill9(daemon_factory):
+    d = daemon_factory(extra="[server]\ndurability = normal\n")
+    ids = [json.loads(d.post(dict(SEED, groupid="n%d" % i))[2])["_id"] for i in range(30)]
+    d.kill9()
+    d.start()
+    assert [str(r[0]) for r in d.docs()] == ids
+    assert d.stop() == 0
+
+
+def test_date_is_in_the_configured_timezone(daemon_factory):
+    d = daemon_factory(extra="[server]\ntimezone = Asia/Seoul\n")
+    before = time.time()
+    assert d.post(SEED)[0] == 200
+    after = time.time()
+    date = json.loads(d.docs()[0][4])["date"]
+    kst = [time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t + 9 * 3600))
+           for t in (before, after)]
+    assert kst[0] <= date <= kst[1], (date, kst)
+    assert d.stop() == 0
