@@ -15,7 +15,7 @@ PYTHON  ?= /usr/bin/python3
 PKGS    := libuv openssl jansson sqlite3 inih
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -Isrc \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lwslay -lpthread -lm
 ifeq ($(SAN),1)
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
@@ -61,7 +61,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgasket.a
 
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) $< $(LIB_SRC) $(shell pkg-config --libs $(PKGS)) -lhttp_parser \
+	clang $(FUZZ_CFLAGS) $< $(LIB_SRC) $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lwslay \
 	    -lpthread -lm -o $@
 
 run: all

@@ -5,7 +5,9 @@
  * the header deadline (from a request's first byte until its headers are
  * complete) and the idle deadline (no byte in or out, not counted while a
  * request waits for the handler). Input held back by back-pressure is parsed
- * again from an idle handle, never inside http_respond(). */
+ * again from an idle handle, never inside http_respond(). An upgraded
+ * connection leaves the server through conn_handover(): it is unlinked like
+ * a closed one, but its net_conn lives on with a new owner. */
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -120,7 +122,8 @@ static void conn_arm_timer(struct http_conn *hc)
 
 int conn_should_pause(struct http_conn *hc)
 {
-    return hc->queued >= hc->srv->lim.max_pipeline || net_conn_pending(hc->nc) > HTTP_MAX_OUTPUT;
+    return hc->upgrading || hc->queued >= hc->srv->lim.max_pipeline ||
+           net_conn_pending(hc->nc) > HTTP_MAX_OUTPUT;
 }
 
 void conn_update(struct http_conn *hc)
@@ -148,6 +151,11 @@ static void conn_on_read(struct net_conn *nc, const char *data, size_t len)
 {
     struct http_conn *hc = net_conn_data(nc);
     hc->last_io = uv_now(hc->srv->loop);
+    if (hc->upgrading && !hc->closing) { /* the new protocol's, if it comes */
+        buf_append(&hc->in, data, len);
+        conn_arm_timer(hc);
+        return;
+    }
     if (hc->input_done || hc->closing) {
         conn_arm_timer(hc);
         return;
@@ -173,6 +181,22 @@ static void conn_free(uv_handle_t *h)
     free(hc);
 }
 
+/* Takes hc out of the server; it is freed once its timer has closed. */
+static void conn_unlink(struct http_conn *hc)
+{
+    struct http_server *s = hc->srv;
+    hc->gone = 1;
+    hc->closing = 1;
+    conn_unkick(hc);
+    if (hc->prev)
+        hc->prev->next = hc->next;
+    else
+        s->conns = hc->next;
+    if (hc->next) hc->next->prev = hc->prev;
+    s->nconns--;
+    uv_close((uv_handle_t *)&hc->timer, conn_free);
+}
+
 static void conn_on_close(struct net_conn *nc, int err)
 {
     struct http_conn *hc = net_conn_data(nc);
@@ -189,14 +213,7 @@ static void conn_on_close(struct net_conn *nc, int err)
             req_free(r);
     }
     hc->head = hc->tail = hc->cur = NULL;
-    conn_unkick(hc);
-    if (hc->prev)
-        hc->prev->next = hc->next;
-    else
-        s->conns = hc->next;
-    if (hc->next) hc->next->prev = hc->prev;
-    s->nconns--;
-    uv_close((uv_handle_t *)&hc->timer, conn_free);
+    conn_unlink(hc);
     server_maybe_free(s);
 }
 
@@ -209,7 +226,36 @@ static void reject_on_read(struct net_conn *nc, const char *data, size_t len)
     (void)len;
 }
 
+/* Also the placeholder of an upgraded connection until its new owner starts it. */
 static const struct net_conn_handler reject_handler = {.on_read = reject_on_read};
+
+void conn_handover(struct http_conn *hc, struct http_req *r)
+{
+    struct http_server *s = hc->srv;
+    struct net_conn *nc = hc->nc;
+    struct buf rest = hc->in; /* bytes past the request, from in_off */
+    size_t off = hc->in_off;
+    http_upgrade_cb cb = r->upgrade_cb;
+    void *ud = r->upgrade_ud;
+    int paused = hc->paused;
+    if (net_conn_write(nc, r->rbody.data, r->rbody.len) != 0) {
+        hc->closing = 1; /* no upgrade; conn_on_close() follows */
+        req_free(r);
+        return;
+    }
+    hc->last_io = uv_now(s->loop);
+    if (s->on_response) s->on_response(s->ud, r, 101);
+    r->upgrade_cb = NULL;
+    req_free(r);
+    memset(&hc->in, 0, sizeof(hc->in));
+    hc->in_off = 0;
+    conn_unlink(hc);
+    net_conn_start(nc, &reject_handler, NULL);
+    if (paused) net_conn_resume(nc);
+    cb(ud, nc, rest.data ? rest.data + off : "", rest.len - off);
+    buf_free(&rest);
+    server_maybe_free(s);
+}
 
 static void server_reject(struct http_server *s, struct net_conn *nc)
 {

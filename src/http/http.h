@@ -12,13 +12,20 @@
  * The handler is called once per complete request (body fully read) and
  * must eventually call http_respond() exactly once, now or later (e.g.
  * after a store commit). If the connection dies meanwhile, http_respond()
- * just releases the request. Loop thread only. */
+ * just releases the request. Loop thread only.
+ *
+ * A request with Connection: upgrade and an Upgrade header is the last one
+ * read on its connection. Its handler either answers it normally (the
+ * connection then closes after the answer) or calls http_upgrade() instead,
+ * which writes the 101 once every earlier answer is written and hands the
+ * connection, and the bytes read past the request, to a new owner. */
 #ifndef GASKET_HTTP_HTTP_H
 #define GASKET_HTTP_HTTP_H
 
 #include <stddef.h>
 #include <uv.h>
 
+struct net_conn;
 struct net_tls;
 struct http_server;
 struct http_req;
@@ -77,12 +84,37 @@ const char *http_req_query(const struct http_req *r); /* after '?', or "" */
 const char *http_req_header(const struct http_req *r, const char *name);
 const char *http_req_body(const struct http_req *r, size_t *len);
 const char *http_req_peer(const struct http_req *r);
+/* The HTTP version of the request line (1.1: major 1, minor 1). */
+void http_req_version(const struct http_req *r, unsigned *major, unsigned *minor);
+/* 1 when the request asks for a protocol upgrade (see http_upgrade()). */
+int http_req_is_upgrade(const struct http_req *r);
+/* The loop the server runs on. */
+uv_loop_t *http_req_loop(const struct http_req *r);
 
 /* Answers req (once). headers: extra "Name: value\r\n" lines or NULL.
  * Content-Length, Date, Connection and the server's extra headers are added.
  * req must not be used afterwards. */
 void http_respond(struct http_req *r, int status, const char *headers, const char *content_type,
                   const void *body, size_t len);
+/* Receives an upgraded connection. nc is NULL when the connection closed
+ * before the upgrade could happen (nothing else is then passed). Otherwise
+ * the HTTP server has forgotten nc (no timer, no close of its own) and the
+ * callee owns it: it must replace the placeholder handler, which drops
+ * bytes, with net_conn_start() (or close nc) before returning. data/len are
+ * the bytes read past the request, which belong to the new protocol; they
+ * are valid only during the call. */
+typedef void (*http_upgrade_cb)(void *ud, struct net_conn *nc, const char *data, size_t len);
+
+/* Answers an upgrade request (http_req_is_upgrade()) instead of
+ * http_respond(): once every earlier answer on the connection is written,
+ * writes head (the complete 101 response, copied) and calls cb exactly
+ * once, possibly inside this call. Also done while http_server_close()
+ * drains, as the request was read before; the new owner decides. A request
+ * that is not an upgrade gets a 500 and cb gets NULL. req must not be used
+ * afterwards. */
+void http_upgrade(struct http_req *r, const char *head, size_t head_len, http_upgrade_cb cb,
+                  void *ud);
+
 /* The reason phrase for a status ("Too Many Requests"). */
 const char *http_status_text(int status);
 

@@ -8,7 +8,13 @@
  *
  * A connection keeps its requests in a FIFO in arrival order: the one being
  * parsed is the tail, complete ones wait for the handler or, answered, for
- * the ones before them. Only the head is ever written. */
+ * the ones before them. Only the head is ever written.
+ *
+ * An upgrade request is the last one parsed: the connection is then
+ * `upgrading`, reading pauses and whatever still arrives is kept in `in` for
+ * the new protocol. Answered with http_upgrade(), it carries a callback that
+ * conn_flush() hands the connection to when the request reaches the head
+ * (conn_handover()); released any other way, req_free() calls it with NULL. */
 #ifndef GASKET_HTTP_HTTP_INT_H
 #define GASKET_HTTP_HTTP_INT_H
 
@@ -38,7 +44,8 @@ struct http_req {
     enum req_state state;
     int method; /* enum http_method, or -1 when the request line was not read */
     unsigned short major, minor;
-    unsigned keep_alive : 1, in_field : 1, expect_continue : 1, continue_sent : 1, close_after : 1;
+    unsigned keep_alive : 1, in_field : 1, expect_continue : 1, continue_sent : 1, close_after : 1,
+        upgrade : 1;
     struct buf url; /* request target; split in place into path and query */
     const char *path, *query;
     struct buf hbuf; /* "name\0value\0" ... as received */
@@ -47,9 +54,11 @@ struct http_req {
     size_t head_bytes; /* request line + headers so far */
     struct buf body;
     char peer[HTTP_PEER_LEN];
-    int status;       /* the answer ... */
-    struct buf rhead; /* ... its handler headers and Content-Type line ... */
-    struct buf rbody; /* ... and its body */
+    int status;                 /* the answer ... */
+    struct buf rhead;           /* ... its handler headers and Content-Type line ... */
+    struct buf rbody;           /* ... and its body (for a 101: the whole head) */
+    http_upgrade_cb upgrade_cb; /* set by http_upgrade() until called */
+    void *upgrade_ud;
 };
 
 struct http_conn {
@@ -69,7 +78,7 @@ struct http_conn {
     uv_timer_t timer;
     uint64_t last_io, head_start;
     unsigned reading_head : 1, input_done : 1, closing : 1, gone : 1, paused : 1, draining : 1,
-        kicked : 1;
+        kicked : 1, upgrading : 1;
 };
 
 struct http_server {
@@ -92,6 +101,7 @@ struct http_server {
 
 /* http_parse.c */
 struct http_req *req_new(struct http_conn *hc);
+/* Frees r; an upgrade callback not called yet gets a NULL connection. */
 void req_free(struct http_req *r);
 void req_split_url(struct http_req *r);
 void conn_parser_init(struct http_conn *hc);
@@ -112,6 +122,9 @@ void http_format_error(struct http_server *s, struct buf *out, int status, const
 /* Re-evaluates back-pressure, the timer and a draining close. */
 void conn_update(struct http_conn *hc);
 int conn_should_pause(struct http_conn *hc);
+/* Writes r's 101 head and hands the connection to r's upgrade callback; the
+ * server forgets the connection (hc is freed on a later loop turn). */
+void conn_handover(struct http_conn *hc, struct http_req *r);
 /* Frees the server once closed with no connection and no request left. */
 void server_maybe_free(struct http_server *s);
 

@@ -3,7 +3,9 @@
  * The parser is paused after each complete request so that the handler is
  * called outside http-parser, and whenever a limit is hit (the answer is
  * then the server's own error, see conn_error()). Header names and values
- * are stored as received, NUL-separated, in one buffer per request. */
+ * are stored as received, NUL-separated, in one buffer per request.
+ * http-parser stops at the end of an upgrade request; the bytes after it
+ * stay in the connection's input for the new protocol. */
 #include "core/mem.h"
 #include "http/http_int.h"
 #include "net/net.h"
@@ -34,6 +36,11 @@ struct http_req *req_new(struct http_conn *hc)
 
 void req_free(struct http_req *r)
 {
+    if (r->upgrade_cb) { /* the connection went before the upgrade */
+        http_upgrade_cb cb = r->upgrade_cb;
+        r->upgrade_cb = NULL;
+        cb(r->upgrade_ud, NULL, NULL, 0);
+    }
     buf_free(&r->url);
     buf_free(&r->hbuf);
     buf_free(&r->body);
@@ -173,6 +180,10 @@ static int on_message_complete(http_parser *p)
     hc->cur = NULL;
     hc->ready = r;
     if (!r->keep_alive) hc->input_done = 1; /* nothing after it is read */
+    if (p->upgrade) {                       /* what follows is another protocol's, kept */
+        r->upgrade = 1;
+        hc->upgrading = 1;
+    }
     http_parser_pause(p, 1);
     return 0;
 }
@@ -239,7 +250,7 @@ void conn_process(struct http_conn *hc)
     while (!hc->input_done && !hc->closing && hc->in_off < hc->in.len && !conn_should_pause(hc)) {
         if (conn_parse_step(hc) < 0) break;
     }
-    if (hc->input_done) {
+    if (hc->input_done && !hc->upgrading) {
         buf_free(&hc->in);
         hc->in_off = 0;
     } else if (hc->in_off > 0) {
@@ -291,4 +302,20 @@ const char *http_req_body(const struct http_req *r, size_t *len)
 const char *http_req_peer(const struct http_req *r)
 {
     return r->peer;
+}
+
+void http_req_version(const struct http_req *r, unsigned *major, unsigned *minor)
+{
+    *major = r->major;
+    *minor = r->minor;
+}
+
+int http_req_is_upgrade(const struct http_req *r)
+{
+    return r->upgrade;
+}
+
+uv_loop_t *http_req_loop(const struct http_req *r)
+{
+    return r->srv->loop;
 }

@@ -4,7 +4,8 @@
  * the answers at the head of the connection's queue that are ready, so a
  * later request answered first waits for the ones before it. The response
  * head is formatted when it is written, which is when the server knows
- * whether the connection will close after it. */
+ * whether the connection will close after it. An upgrade's 101 is written
+ * the same way, in order, by conn_handover(). */
 #include "core/buf.h"
 #include "core/log.h"
 #include "http/http_int.h"
@@ -168,6 +169,10 @@ void conn_flush(struct http_conn *hc)
         }
         hc->head = r->next;
         if (!hc->head) hc->tail = NULL;
+        if (r->upgrade_cb) { /* the last request: the connection goes */
+            conn_handover(hc, r);
+            return;
+        }
         int close = r->close_after || !r->keep_alive || (hc->draining && !hc->head);
         write_answer(hc, r, close);
         if (!r->close_after) hc->queued--;
@@ -209,8 +214,8 @@ static void req_set_answer(struct http_req *r, int status, const char *headers,
     if (len) buf_append(&r->rbody, body, len);
 }
 
-void http_respond(struct http_req *r, int status, const char *headers, const char *content_type,
-                  const void *body, size_t len)
+/* The handler is done with r, whose answer is stored: writes what can be. */
+static void req_done(struct http_req *r)
 {
     struct http_server *s = r->srv;
     struct http_conn *hc = r->conn;
@@ -221,8 +226,33 @@ void http_respond(struct http_req *r, int status, const char *headers, const cha
         return;
     }
     hc->in_handler--;
-    req_set_answer(r, status, headers, content_type, body, len);
     r->state = REQ_ANSWERED;
     conn_flush(hc);
     conn_update(hc);
+}
+
+void http_respond(struct http_req *r, int status, const char *headers, const char *content_type,
+                  const void *body, size_t len)
+{
+    if (r->conn) req_set_answer(r, status, headers, content_type, body, len);
+    req_done(r);
+}
+
+void http_upgrade(struct http_req *r, const char *head, size_t head_len, http_upgrade_cb cb,
+                  void *ud)
+{
+    static const char refused[] = "{\"message\":\"Not an upgrade request\"}";
+    if (!r->upgrade) {
+        log_warn("http: %s: http_upgrade() on a request that is no upgrade", r->peer);
+        http_respond(r, 500, NULL, "application/json", refused, sizeof(refused) - 1);
+        cb(ud, NULL, NULL, 0);
+        return;
+    }
+    r->upgrade_cb = cb;
+    r->upgrade_ud = ud;
+    if (r->conn) {
+        r->status = 101;
+        buf_append(&r->rbody, head, head_len);
+    }
+    req_done(r);
 }

@@ -50,7 +50,9 @@ const char *net_listener_addr(struct net_listener *l);
 /* Stops accepting and frees the listener; open connections are untouched. */
 void net_listener_close(struct net_listener *l);
 
-/* Installs the handler and starts reading. */
+/* Installs the handler and starts reading (unless paused). May be called
+ * again to hand the connection to a new owner (an HTTP upgrade): every later
+ * callback, on_close included, goes to the new handler and ud. */
 void net_conn_start(struct net_conn *c, const struct net_conn_handler *h, void *ud);
 void *net_conn_data(struct net_conn *c);
 void net_conn_set_data(struct net_conn *c, void *ud);
