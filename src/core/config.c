@@ -76,18 +76,18 @@ static const struct key keys[] = {
     {S_HTTP, "idle_timeout", K_MS, HT(idle_timeout), "60s", 1, 1, 86400000, NULL},
     {S_HTTP, "dashboard_users", K_STR, HT(dashboard_users), NULL, 0, 0, 0, NULL},
     {S_HTTP, "live_topic", K_STR, HT(live_topic), NULL, 0, 0, 0, NULL},
-    {S_MQTT, "listen", K_STR, MQ(listen), "0.0.0.0:1883", 0, 0, 0, NULL},
-    {S_MQTT, "tls_listen", K_STR, MQ(tls_listen), NULL, 0, 0, 0, NULL},
-    {S_MQTT, "tls_cert", K_STR, MQ(tls_cert), NULL, 0, 0, 0, NULL},
-    {S_MQTT, "tls_key", K_STR, MQ(tls_key), NULL, 0, 0, 0, NULL},
-    {S_MQTT, "tls_ca", K_STR, MQ(tls_ca), NULL, 0, 0, 0, NULL},
-    {S_MQTT, "allow_anonymous", K_BOOL, MQ(allow_anonymous), "true", 0, 0, 0, NULL},
+    {S_MQTT, "listen", K_STR, MQ(listen), "0.0.0.0:1883", 1, 0, 0, NULL},
+    {S_MQTT, "tls_listen", K_STR, MQ(tls_listen), NULL, 1, 0, 0, NULL},
+    {S_MQTT, "tls_cert", K_STR, MQ(tls_cert), NULL, 1, 0, 0, NULL},
+    {S_MQTT, "tls_key", K_STR, MQ(tls_key), NULL, 1, 0, 0, NULL},
+    {S_MQTT, "tls_ca", K_STR, MQ(tls_ca), NULL, 1, 0, 0, NULL},
+    {S_MQTT, "allow_anonymous", K_BOOL, MQ(allow_anonymous), "true", 1, 0, 0, NULL},
     {S_MQTT, "password_file", K_STR, MQ(password_file), NULL, 0, 0, 0, NULL},
     {S_MQTT, "acl_file", K_STR, MQ(acl_file), NULL, 0, 0, 0, NULL},
-    {S_MQTT, "max_packet_size", K_SIZE, MQ(max_packet_size), "256KiB", 0, 16, 268435455, NULL},
-    {S_MQTT, "max_inflight", K_LONG, MQ(max_inflight), "20", 0, 1, 65535, NULL},
-    {S_MQTT, "max_queued", K_LONG, MQ(max_queued), "1000", 0, 0, 10000000, NULL},
-    {S_MQTT, "max_connections", K_LONG, MQ(max_connections), "10000", 0, 1, 1000000, NULL},
+    {S_MQTT, "max_packet_size", K_SIZE, MQ(max_packet_size), "256KiB", 1, 16, 268435455, NULL},
+    {S_MQTT, "max_inflight", K_LONG, MQ(max_inflight), "20", 1, 1, 65535, NULL},
+    {S_MQTT, "max_queued", K_LONG, MQ(max_queued), "1000", 1, 0, 10000000, NULL},
+    {S_MQTT, "max_connections", K_LONG, MQ(max_connections), "10000", 1, 1, 1000000, NULL},
     {S_APIKEY, "key", K_STR, AK(key), NULL, 1, 0, 0, NULL},
     {S_APIKEY, "rate", K_DOUBLE, AK(rate), "100", 1, 0.001, BIG, NULL},
     {S_APIKEY, "burst", K_DOUBLE, AK(burst), "200", 1, 1, BIG, NULL},
@@ -587,6 +587,8 @@ static void check_all(struct loader *L)
             return fail(L, c->rules[i].line, "[rule %s] has no field", c->rules[i].name);
     if (c->http.tls_listen && (!c->http.tls_cert || !c->http.tls_key))
         return fail(L, 0, "[http] tls_listen needs tls_cert and tls_key");
+    if (c->mqtt.tls_listen && (!c->mqtt.tls_cert || !c->mqtt.tls_key))
+        return fail(L, 0, "[mqtt] tls_listen needs tls_cert and tls_key");
     if (c->server.timezone) {
         char path[512];
         struct stat st;

@@ -7,6 +7,7 @@
 #include "core/mem.h"
 #include "gateway/gateway.h"
 #include "http/http.h"
+#include "mqtt/broker.h"
 #include "net/net.h"
 #include "store/store.h"
 
@@ -30,6 +31,8 @@ struct gasket {
     struct gateway *gw;
     struct http_server *http;
     struct net_tls *tls;
+    struct mqtt_broker *mqtt;
+    struct net_tls *mqtt_tls;
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_timer_t drain;
     uint64_t drain_deadline;
@@ -197,6 +200,7 @@ static void finish(struct gasket *g)
     store_close(g->store); /* commits whatever is queued and answers it */
     g->store = NULL;
     http_server_close(g->http); /* writes the answers, then closes */
+    mqtt_broker_close(g->mqtt);
     uv_close((uv_handle_t *)&g->drain, on_handle_closed);
     uv_close((uv_handle_t *)&g->sig_int, on_handle_closed);
     uv_close((uv_handle_t *)&g->sig_term, on_handle_closed);
@@ -219,6 +223,7 @@ static void begin_stop(struct gasket *g, int signum)
     g->stopping = 1;
     log_info("%s: no new connections; finishing requests in flight", strsignal(signum));
     http_server_stop_accepting(g->http);
+    mqtt_broker_stop_accepting(g->mqtt);
     g->drain_deadline = clock_mono_ms() + DRAIN_LIMIT_MS;
     uv_timer_start(&g->drain, on_drain_tick, 0, DRAIN_TICK_MS);
 }
@@ -273,6 +278,35 @@ static int start_http(struct gasket *g)
     return rc;
 }
 
+static void mqtt_options_from(const struct config *c, struct mqtt_broker_options *o)
+{
+    mqtt_broker_options_default(o);
+    o->max_packet_size = (uint32_t)c->mqtt.max_packet_size;
+    o->max_inflight = (uint16_t)c->mqtt.max_inflight;
+    o->max_queued = (uint32_t)c->mqtt.max_queued;
+    o->max_connections = (uint32_t)c->mqtt.max_connections;
+    o->allow_anonymous = c->mqtt.allow_anonymous;
+}
+
+static int start_mqtt(struct gasket *g)
+{
+    const struct cfg_mqtt *m = &g->cfg.mqtt;
+    struct mqtt_broker_options o;
+    mqtt_options_from(&g->cfg, &o);
+    int rc = mqtt_broker_new(&g->mqtt, &g->loop, &o);
+    if (rc == 0 && m->listen)
+        rc = mqtt_broker_listen(g->mqtt, m->listen, NULL);
+    if (rc == 0 && m->tls_listen) {
+        char err[256];
+        rc = net_tls_new(&g->mqtt_tls, m->tls_cert, m->tls_key, m->tls_ca, err, sizeof err);
+        if (rc != 0)
+            log_error("[mqtt] TLS: %s", err);
+        else
+            rc = mqtt_broker_listen(g->mqtt, m->tls_listen, g->mqtt_tls);
+    }
+    return rc;
+}
+
 struct gasket *gasket_start(const char *config_path)
 {
     struct gasket *g = xcalloc(1, sizeof *g);
@@ -292,7 +326,7 @@ struct gasket *gasket_start(const char *config_path)
         goto fail;
     g->gw = gateway_new(g->store);
     gateway_configure(g->gw, &g->cfg);
-    if (start_http(g) != 0)
+    if (start_http(g) != 0 || start_mqtt(g) != 0)
         goto fail;
     watch_signal(g, &g->sig_int, SIGINT);
     watch_signal(g, &g->sig_term, SIGTERM);
@@ -313,6 +347,8 @@ int gasket_run(struct gasket *g)
     gateway_free(g->gw);
     if (g->tls)
         net_tls_free(g->tls);
+    if (g->mqtt_tls)
+        net_tls_free(g->mqtt_tls);
     config_free(&g->cfg);
     free(g);
     log_info("stopped");

@@ -59,8 +59,12 @@ class Daemon:
         while time.time() < deadline:
             text = self.log_text()
             self.addrs = re.findall(r"http: listening on (\S+)", text)
-            if len(self.addrs) >= want:
+            self.mqtt_addrs = re.findall(r"mqtt: listening on (\S+)", text)
+            mqtt_want = 1 if re.search(r"(?m)^listen = ", self.ini.split("[mqtt]")[-1]) else 0
+            if len(self.addrs) >= want and len(self.mqtt_addrs) >= mqtt_want:
                 self.port = int(self.addrs[0].rsplit(":", 1)[1])
+                if self.mqtt_addrs:
+                    self.mqtt_port = int(self.mqtt_addrs[0].rsplit(":", 1)[1])
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError("gasketd exited %s:\n%s" % (self.proc.returncode, text))
@@ -119,8 +123,8 @@ class Daemon:
 
 
 def base_ini(tmp_path, extra="", key=True):
-    ini = ("[server]\ndata_dir = %s\n\n[http]\nlisten = 127.0.0.1:0\n"
-           % (tmp_path / "data"))
+    ini = ("[server]\ndata_dir = %s\n\n[http]\nlisten = 127.0.0.1:0\n\n"
+           "[mqtt]\nlisten = 127.0.0.1:0\n" % (tmp_path / "data"))
     if key:
         ini += "\n[apikey itest]\nkey = %s\nrate = 1000\nburst = 1000\n" % KEY
     return ini + extra

@@ -1,0 +1,319 @@
+/* broker.c: the broker's lifecycle, its connections and timers.
+ *
+ * Bytes from a connection accumulate in the client's buffer; every complete
+ * packet is decoded (codec.c) and handed to its handler (handle_*.c) while
+ * its views still point into that buffer. A malformed packet ends only that
+ * connection: 5.0 clients are told why (CONNACK or DISCONNECT with a reason
+ * code) where the protocol allows it. One timer, ticking four times a
+ * second, enforces keep-alive (1.5 times the client's interval), the
+ * CONNECT deadline, session expiry and will delays. */
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "mqtt/broker_int.h"
+#include "net/net.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TICK_MS 250
+
+static void on_read(struct net_conn *nc, const char *data, size_t len);
+static void on_close(struct net_conn *nc, int err);
+static const struct net_conn_handler handler = {.on_read = on_read, .on_close = on_close};
+
+void mqtt_broker_options_default(struct mqtt_broker_options *o)
+{
+    *o = (struct mqtt_broker_options){
+        .max_packet_size = 256 * 1024,
+        .max_inflight = 20,
+        .max_queued = 1000,
+        .max_connections = 10000,
+        .connect_timeout_ms = 10000,
+        .topic = {MQTT_TOPIC_MAX_LEN_DEFAULT, MQTT_TOPIC_MAX_LEVELS_DEFAULT},
+        .allow_anonymous = true,
+    };
+}
+
+/* ---- connections ---- */
+
+void client_write(struct mqtt_client *c, const void *p, size_t n)
+{
+    c->b->stats.bytes_sent += n;
+    net_conn_write(c->nc, p, n);
+}
+
+void client_close(struct mqtt_client *c, uint8_t reason, const char *why)
+{
+    if (c->closing)
+        return;
+    if (reason && c->connected)
+        send_disconnect(c, reason, why);
+    c->closing = true;
+    net_conn_close(c->nc);
+}
+
+static void on_accept(struct net_listener *l, struct net_conn *nc)
+{
+    struct mqtt_broker *b = net_listener_data(l);
+    if (b->closing || b->nclients >= b->opt.max_connections) {
+        log_debug("mqtt: refusing %s: %s", net_conn_peer(nc),
+                  b->closing ? "shutting down" : "too many connections");
+        net_conn_close(nc);
+        return;
+    }
+    struct mqtt_client *c = xcalloc(1, sizeof *c);
+    c->b = b;
+    c->nc = nc;
+    c->connected_at = c->last_rx = uv_now(b->loop);
+    c->next = b->clients;
+    if (b->clients)
+        b->clients->prev = c;
+    b->clients = c;
+    b->nclients++;
+    net_conn_start(nc, &handler, c);
+}
+
+/* A packet the codec refused: answer where the protocol allows, then close. */
+static void refuse(struct mqtt_client *c, const struct mqtt_packet *p, int rc)
+{
+    log_debug("mqtt: closing %s: %s", net_conn_peer(c->nc), p->why ? p->why : "malformed");
+    if (!c->version && p->type == MQTT_CONNECT && p->connect.level == MQTT_V5) {
+        c->version = MQTT_V5;
+        send_connack(c, false, p->reason, NULL);
+    } else if (!c->version && p->type == MQTT_CONNECT) {
+        int code = mqtt_connack_v311_code(p->reason);
+        c->version = MQTT_V311;
+        if (code >= 0)
+            send_connack(c, false, (uint8_t)code, NULL);
+    }
+    client_close(c, rc == GK_ETOOBIG ? MQTT_RC_PACKET_TOO_LARGE : p->reason, p->why);
+}
+
+static int dispatch(struct mqtt_client *c, const struct mqtt_packet *p)
+{
+    if (!c->version && p->type != MQTT_CONNECT)
+        return MQTT_RC_PROTOCOL_ERROR;
+    switch (p->type) {
+    case MQTT_CONNECT:
+        return c->version ? MQTT_RC_PROTOCOL_ERROR : handle_connect(c, p);
+    case MQTT_PUBLISH:
+        return handle_publish(c, p);
+    case MQTT_PUBACK:
+    case MQTT_PUBREC:
+    case MQTT_PUBREL:
+    case MQTT_PUBCOMP:
+        return handle_ack(c, p);
+    case MQTT_SUBSCRIBE:
+        return handle_subscribe(c, p);
+    case MQTT_UNSUBSCRIBE:
+        return handle_unsubscribe(c, p);
+    case MQTT_PINGREQ: {
+        static const uint8_t pingresp[2] = {0xD0, 0};
+        client_write(c, pingresp, sizeof pingresp);
+        return 0;
+    }
+    case MQTT_DISCONNECT:
+        return handle_disconnect(c, p);
+    default: /* server-to-client types, and AUTH (no enhanced authentication) */
+        return MQTT_RC_PROTOCOL_ERROR;
+    }
+}
+
+static void on_read(struct net_conn *nc, const char *data, size_t len)
+{
+    struct mqtt_client *c = net_conn_data(nc);
+    struct mqtt_broker *b = c->b;
+    if (c->closing)
+        return;
+    b->stats.bytes_received += len;
+    c->last_rx = uv_now(b->loop);
+    buf_append(&c->in, data, len);
+    size_t off = 0;
+    while (!c->closing && off < c->in.len) {
+        struct mqtt_packet p;
+        size_t used;
+        int rc = mqtt_decode((const uint8_t *)c->in.data + off, c->in.len - off, c->version,
+                             b->opt.max_packet_size, &p, &used);
+        if (rc == GK_EAGAIN)
+            break;
+        if (rc < 0) {
+            refuse(c, &p, rc);
+            break;
+        }
+        off += used;
+        int reason = dispatch(c, &p);
+        if (reason)
+            client_close(c, (uint8_t)reason, mqtt_reason_text((uint8_t)reason));
+    }
+    buf_consume(&c->in, off);
+}
+
+static void broker_maybe_free(struct mqtt_broker *b);
+
+static void on_close(struct net_conn *nc, int err)
+{
+    struct mqtt_client *c = net_conn_data(nc);
+    struct mqtt_broker *b = c->b;
+    (void)err;
+    client_gone(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        b->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    b->nclients--;
+    for (unsigned i = 1; c->aliases && i <= c->alias_max; i++)
+        free(c->aliases[i]);
+    free(c->aliases);
+    message_unref(c->will);
+    buf_free(&c->in);
+    free(c);
+    broker_maybe_free(b);
+}
+
+/* ---- timers ---- */
+
+static void check_client(struct mqtt_client *c, uint64_t now)
+{
+    if (c->closing)
+        return;
+    if (!c->version && now - c->connected_at >= c->b->opt.connect_timeout_ms)
+        client_close(c, 0, NULL);
+    else if (c->keep_alive && now - c->last_rx >= (uint64_t)c->keep_alive * 1500)
+        client_close(c, 0x8D, "Keep Alive timeout");
+}
+
+struct expired {
+    struct mqtt_session **v;
+    size_t n, cap;
+    uint64_t now;
+};
+
+static void collect_expired(void *ud, const char *key, void *value)
+{
+    struct expired *e = ud;
+    struct mqtt_session *s = value;
+    (void)key;
+    if (!s->client && s->expire_at && e->now >= s->expire_at) {
+        if (e->n == e->cap) {
+            e->cap = e->cap ? 2 * e->cap : 16;
+            e->v = xrealloc(e->v, e->cap * sizeof *e->v);
+        }
+        e->v[e->n++] = s;
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct mqtt_broker *b = t->data;
+    uint64_t now = uv_now(b->loop);
+    for (struct mqtt_client *c = b->clients; c; c = c->next)
+        check_client(c, now);
+    struct expired e = {.now = now};
+    map_foreach(&b->sessions, collect_expired, &e);
+    for (size_t i = 0; i < e.n; i++)
+        session_free(e.v[i]);
+    free(e.v);
+    wills_tick(b, now);
+}
+
+/* ---- the broker ---- */
+
+int mqtt_broker_new(struct mqtt_broker **out, uv_loop_t *loop,
+                    const struct mqtt_broker_options *o)
+{
+    struct mqtt_broker *b = xcalloc(1, sizeof *b);
+    b->loop = loop;
+    b->opt = *o;
+    b->subs = mqtt_topic_tree_new();
+    b->retained = mqtt_retain_new();
+    uv_timer_init(loop, &b->tick);
+    b->tick.data = b;
+    uv_timer_start(&b->tick, on_tick, TICK_MS, TICK_MS);
+    *out = b;
+    return 0;
+}
+
+int mqtt_broker_listen(struct mqtt_broker *b, const char *addr, struct net_tls *tls)
+{
+    struct net_listener *l;
+    int rc = net_listen(&l, b->loop, addr, tls, on_accept, b);
+    if (rc != 0)
+        return rc;
+    b->ls = xrealloc(b->ls, (b->nls + 1) * sizeof *b->ls);
+    b->ls[b->nls++] = l;
+    log_info("mqtt: listening on %s%s", net_listener_addr(l), tls ? " (TLS)" : "");
+    return 0;
+}
+
+const char *mqtt_broker_addr(struct mqtt_broker *b, unsigned n)
+{
+    return n < b->nls ? net_listener_addr(b->ls[n]) : NULL;
+}
+
+int mqtt_broker_publish(struct mqtt_broker *b, const char *topic, size_t topic_len,
+                        const void *payload, size_t len, int qos, bool retain)
+{
+    if (qos < 0 || qos > 2 || !mqtt_topic_valid_name(topic, topic_len, &b->opt.topic))
+        return GK_EINVAL;
+    struct mqtt_message *m =
+        message_new(b, topic, topic_len, payload, len, (uint8_t)qos, retain, NULL);
+    broker_route(b, m, NULL);
+    message_unref(m);
+    return 0;
+}
+
+const struct mqtt_broker_stats *mqtt_broker_get_stats(const struct mqtt_broker *b)
+{
+    return &b->stats;
+}
+
+void mqtt_broker_stop_accepting(struct mqtt_broker *b)
+{
+    for (unsigned i = 0; i < b->nls; i++)
+        net_listener_close(b->ls[i]);
+    free(b->ls);
+    b->ls = NULL;
+    b->nls = 0;
+}
+
+static void drop_session(void *ud, const char *key, void *value)
+{
+    struct mqtt_session ***list = ud;
+    (void)key;
+    *(*list)++ = value;
+}
+
+static void free_everything(uv_handle_t *h)
+{
+    struct mqtt_broker *b = h->data;
+    struct mqtt_session **all = xcalloc(b->sessions.count + 1, sizeof *all), **p = all;
+    map_foreach(&b->sessions, drop_session, &p);
+    for (struct mqtt_session **s = all; s < p; s++)
+        session_free(*s);
+    free(all);
+    map_free(&b->sessions);
+    wills_tick(b, UINT64_MAX); /* publishes nothing: no subscriber is left */
+    mqtt_topic_tree_free(b->subs);
+    mqtt_retain_free(b->retained, (void (*)(void *))message_unref);
+    buf_free(&b->scratch);
+    buf_free(&b->ids);
+    free(b);
+}
+
+static void broker_maybe_free(struct mqtt_broker *b)
+{
+    if (b->closing && b->nclients == 0 && !uv_is_closing((uv_handle_t *)&b->tick))
+        uv_close((uv_handle_t *)&b->tick, free_everything);
+}
+
+void mqtt_broker_close(struct mqtt_broker *b)
+{
+    b->closing = true;
+    mqtt_broker_stop_accepting(b);
+    for (struct mqtt_client *c = b->clients; c; c = c->next)
+        client_close(c, 0x8B, "Server shutting down");
+    broker_maybe_free(b);
+}

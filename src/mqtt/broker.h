@@ -1,0 +1,69 @@
+/* broker.h: the embedded MQTT broker (3.1.1 and 5.0 on the same listeners).
+ *
+ * The broker owns its listeners, clients, sessions, subscriptions and
+ * retained messages, all on the loop thread. Packets are decoded by codec.h
+ * and routed through the subscription tree of topic.h. Sessions survive a
+ * disconnect when the client asked for it (clean session off in 3.1.1, a
+ * session expiry interval in 5.0) and queue QoS 1/2 messages meanwhile.
+ *
+ * In-process API: mqtt_broker_publish() routes a message from gasketd itself
+ * (the rules) exactly as a client PUBLISH would, without a socket. */
+#ifndef GASKET_MQTT_BROKER_H
+#define GASKET_MQTT_BROKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "mqtt/topic.h"
+
+struct mqtt_broker;
+struct net_tls;
+
+struct mqtt_broker_options {
+    uint32_t max_packet_size;  /* whole packet, both directions (262144) */
+    uint16_t max_inflight;     /* QoS 1/2 sent and unacknowledged, per client (20) */
+    uint32_t max_queued;       /* messages waiting per session beyond those (1000) */
+    uint32_t max_connections;  /* open client connections (10000) */
+    uint32_t connect_timeout_ms; /* a connection must send CONNECT within (10000) */
+    struct mqtt_topic_limits topic; /* names and filters (65535 bytes, 128 levels) */
+    bool allow_anonymous;      /* (true) */
+};
+
+/* Counters, also published under $SYS/broker/. */
+struct mqtt_broker_stats {
+    uint64_t clients_connected; /* now */
+    uint64_t sessions;          /* now, online or not */
+    uint64_t msgs_received;     /* PUBLISH from clients and in-process */
+    uint64_t msgs_sent;         /* PUBLISH to clients */
+    uint64_t bytes_received;
+    uint64_t bytes_sent;
+    uint64_t msgs_dropped;      /* queue full, slow client or too large for it */
+    uint64_t retained;          /* now */
+};
+
+void mqtt_broker_options_default(struct mqtt_broker_options *o);
+
+int mqtt_broker_new(struct mqtt_broker **out, uv_loop_t *loop,
+                    const struct mqtt_broker_options *o);
+/* Adds a listener (plain when tls is NULL); see net_listen() for addr. */
+int mqtt_broker_listen(struct mqtt_broker *b, const char *addr, struct net_tls *tls);
+/* The bound address of the n-th listener, or NULL. */
+const char *mqtt_broker_addr(struct mqtt_broker *b, unsigned n);
+
+/* Routes a message as if a client had published it (retained when retain is
+ * set; an empty retained payload clears). topic must be a valid topic name.
+ * Returns 0 or GK_EINVAL. */
+int mqtt_broker_publish(struct mqtt_broker *b, const char *topic, size_t topic_len,
+                        const void *payload, size_t len, int qos, bool retain);
+
+const struct mqtt_broker_stats *mqtt_broker_get_stats(const struct mqtt_broker *b);
+
+/* Closes the listeners; clients stay connected. */
+void mqtt_broker_stop_accepting(struct mqtt_broker *b);
+/* Disconnects every client (5.0: DISCONNECT "Server shutting down") and
+ * frees the broker once the last connection has closed. */
+void mqtt_broker_close(struct mqtt_broker *b);
+
+#endif

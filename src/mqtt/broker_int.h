@@ -1,0 +1,177 @@
+/* broker_int.h: the broker's internal structures, shared by its files:
+ *
+ *   broker.c          lifecycle, listeners, connections, the read loop, timers
+ *   broker_msg.c      messages (refcounted) and routing to subscribers
+ *   broker_session.c  sessions: deliveries, in-flight window, queue, expiry
+ *   broker_send.c     packets the broker sends
+ *   handle_connect.c  CONNECT and the end of a connection (will, takeover)
+ *   handle_publish.c  PUBLISH and its acknowledgements, both directions
+ *   handle_subscribe.c SUBSCRIBE and UNSUBSCRIBE
+ *
+ * Ownership: a client owns its connection; a session outlives its clients
+ * and is owned by the broker's session map; a message is shared by the
+ * deliveries and the retained store that reference it. */
+#ifndef GASKET_MQTT_BROKER_INT_H
+#define GASKET_MQTT_BROKER_INT_H
+
+#include "core/buf.h"
+#include "core/map.h"
+#include "mqtt/broker.h"
+#include "mqtt/codec.h"
+
+struct net_conn;
+struct net_listener;
+
+/* A published message, shared by everything that will send it. */
+struct mqtt_message {
+    unsigned refs;
+    uint8_t qos;       /* as published */
+    bool retain;       /* as published */
+    uint64_t expiry_at; /* loop ms when it expires; 0: never */
+    size_t topic_len;
+    size_t payload_len;
+    char *topic;       /* NUL-terminated; in data */
+    uint8_t *payload;  /* in data */
+    struct mqtt_props props; /* the 5.0 properties forwarded; views into data */
+    uint8_t data[];
+};
+
+enum delivery_state {
+    D_QUEUED,       /* not sent yet */
+    D_WAIT_PUBACK,  /* QoS 1 sent */
+    D_WAIT_PUBREC,  /* QoS 2 sent */
+    D_WAIT_PUBCOMP, /* QoS 2: PUBREC received, PUBREL sent; msg released */
+};
+
+/* One message on its way to one session. */
+struct delivery {
+    struct delivery *next;
+    struct mqtt_message *msg; /* NULL once in D_WAIT_PUBCOMP */
+    uint32_t sub_id;
+    uint16_t pid;
+    uint8_t qos;
+    uint8_t state; /* enum delivery_state */
+    bool retain;   /* the RETAIN flag to send */
+};
+
+struct mqtt_client;
+
+struct mqtt_session {
+    struct mqtt_broker *b;
+    char *id;
+    struct mqtt_client *client; /* NULL while offline */
+    uint32_t expiry_s;          /* UINT32_MAX: never */
+    uint64_t expire_at;         /* loop ms, while offline; 0 otherwise */
+    struct delivery *head, *tail; /* in-flight ones first, in send order */
+    unsigned inflight, queued;
+    uint16_t next_pid;
+    uint16_t *qos2_in;          /* inbound QoS 2 ids waiting for PUBREL */
+    size_t nqos2_in, qos2_cap;
+};
+
+struct mqtt_client {
+    struct mqtt_broker *b;
+    struct net_conn *nc;
+    struct mqtt_session *s;      /* NULL before CONNECT and after takeover */
+    struct mqtt_client *prev, *next;
+    struct buf in;               /* received bytes not yet decoded */
+    int version;                 /* 0 until CONNECT */
+    uint16_t keep_alive;         /* seconds; 0: none */
+    uint64_t last_rx;            /* loop ms */
+    uint64_t connected_at;       /* loop ms of accept */
+    uint16_t recv_max;           /* the client's Receive Maximum */
+    uint32_t max_packet_out;     /* the client's Maximum Packet Size; 0: protocol max */
+    uint16_t alias_max;          /* topic aliases we accept from it */
+    char **aliases;              /* alias -> topic, [1..alias_max] */
+    struct mqtt_message *will;
+    uint32_t will_delay_s;
+    bool connected;              /* CONNACK 0 sent */
+    bool closing;
+};
+
+/* A will waiting for its delay (5.0) before it is published. */
+struct pending_will {
+    struct pending_will *next;
+    struct mqtt_message *msg;
+    char *session_id;
+    uint64_t at; /* loop ms */
+};
+
+struct mqtt_broker {
+    uv_loop_t *loop;
+    struct mqtt_broker_options opt;
+    struct mqtt_broker_stats stats;
+    struct net_listener **ls;
+    unsigned nls;
+    struct mqtt_client *clients;  /* every open connection */
+    unsigned nclients;
+    struct map sessions;          /* client id -> struct mqtt_session */
+    struct mqtt_topic_tree *subs; /* subscribers are sessions */
+    struct mqtt_retain *retained; /* messages are struct mqtt_message */
+    struct pending_will *wills;
+    uv_timer_t tick;              /* keep-alive, connect timeout, expiry */
+    uint64_t next_client_no;      /* for assigned client identifiers */
+    struct buf scratch, ids;      /* encoding space for outgoing packets */
+    bool closing;
+};
+
+/* broker.c */
+/* Sends bytes to a client (counted). */
+void client_write(struct mqtt_client *c, const void *p, size_t n);
+/* Ends a connection after what is queued; 5.0 clients get a DISCONNECT with
+ * `reason` first when reason is not 0 and the protocol allows it. */
+void client_close(struct mqtt_client *c, uint8_t reason, const char *why);
+
+/* broker_msg.c */
+/* A message from a PUBLISH (topic resolved), copying what it forwards. */
+struct mqtt_message *message_new(struct mqtt_broker *b, const char *topic, size_t topic_len,
+                                 const void *payload, size_t len, uint8_t qos, bool retain,
+                                 const struct mqtt_props *props);
+void message_ref(struct mqtt_message *m);
+void message_unref(struct mqtt_message *m);
+bool message_expired(const struct mqtt_broker *b, const struct mqtt_message *m);
+/* Routes m to every matching subscription and updates the retained store;
+ * `from` (NULL in-process) is the publisher, for No Local. */
+void broker_route(struct mqtt_broker *b, struct mqtt_message *m, struct mqtt_session *from);
+
+/* broker_session.c */
+struct mqtt_session *session_new(struct mqtt_broker *b, const char *id, size_t len);
+/* Ends a session: subscriptions, deliveries and the map entry. */
+void session_free(struct mqtt_session *s);
+/* Queues m for s at qos with the given RETAIN flag and subscription id. */
+void session_deliver(struct mqtt_session *s, struct mqtt_message *m, uint8_t qos, bool retain,
+                     uint32_t sub_id);
+/* Sends what the window allows (after an ack, on reconnect). */
+void session_pump(struct mqtt_session *s);
+/* On reconnect: resends the in-flight deliveries (DUP), then pumps. */
+void session_resume(struct mqtt_session *s);
+/* An acknowledgement from the client for an outgoing QoS 1/2 message. */
+void session_ack(struct mqtt_session *s, uint8_t type, uint16_t pid, uint8_t code);
+/* Inbound QoS 2 ids: remember, test, forget. */
+bool session_qos2_has(const struct mqtt_session *s, uint16_t pid);
+void session_qos2_add(struct mqtt_session *s, uint16_t pid);
+bool session_qos2_del(struct mqtt_session *s, uint16_t pid);
+
+/* broker_send.c */
+/* Encodes p for the client's version and writes it. */
+void send_packet(struct mqtt_client *c, const struct mqtt_packet *p);
+void send_connack(struct mqtt_client *c, bool present, uint8_t code, const struct mqtt_props *p);
+void send_ack(struct mqtt_client *c, uint8_t type, uint16_t pid, uint8_t code);
+/* Returns false when the message was dropped as too large for the client. */
+bool send_publish(struct mqtt_client *c, const struct delivery *d, bool dup);
+void send_disconnect(struct mqtt_client *c, uint8_t reason, const char *why);
+
+/* handle_*.c: one per packet type the broker receives; each returns 0 or
+ * an MQTT 5 reason code that ends the connection. */
+int handle_connect(struct mqtt_client *c, const struct mqtt_packet *p);
+int handle_publish(struct mqtt_client *c, const struct mqtt_packet *p);
+int handle_ack(struct mqtt_client *c, const struct mqtt_packet *p);
+int handle_subscribe(struct mqtt_client *c, const struct mqtt_packet *p);
+int handle_unsubscribe(struct mqtt_client *c, const struct mqtt_packet *p);
+int handle_disconnect(struct mqtt_client *c, const struct mqtt_packet *p);
+/* The connection is gone: will, session expiry. */
+void client_gone(struct mqtt_client *c);
+/* Publishes the wills whose delay is over. */
+void wills_tick(struct mqtt_broker *b, uint64_t now);
+
+#endif

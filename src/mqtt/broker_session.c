@@ -1,0 +1,220 @@
+/* broker_session.c: sessions and what they owe their client.
+ *
+ * A session keeps one FIFO of deliveries: those in flight (sent, waiting
+ * for their acknowledgement) first, in the order they were sent, then those
+ * queued behind the in-flight window or while the client is away. QoS 0
+ * messages are never queued: they go out at once to an online client that
+ * keeps up, and are dropped (and counted) otherwise. */
+#include "core/mem.h"
+#include "mqtt/broker_int.h"
+#include "net/net.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Output queued for a client above which QoS 0 messages are dropped. */
+#define SLOW_CLIENT_BYTES (4u << 20)
+
+struct mqtt_session *session_new(struct mqtt_broker *b, const char *id, size_t len)
+{
+    struct mqtt_session *s = xcalloc(1, sizeof *s);
+    s->b = b;
+    s->id = xstrndup(id, len);
+    s->next_pid = 1;
+    map_put(&b->sessions, id, len, s);
+    b->stats.sessions++;
+    return s;
+}
+
+static void delivery_free(struct delivery *d)
+{
+    message_unref(d->msg);
+    free(d);
+}
+
+void session_free(struct mqtt_session *s)
+{
+    struct mqtt_broker *b = s->b;
+    mqtt_topic_remove_all(b->subs, s);
+    for (struct delivery *d = s->head, *next; d; d = next) {
+        next = d->next;
+        delivery_free(d);
+    }
+    map_del(&b->sessions, s->id, strlen(s->id));
+    b->stats.sessions--;
+    free(s->qos2_in);
+    free(s->id);
+    free(s);
+}
+
+static void unlink_delivery(struct mqtt_session *s, struct delivery *prev, struct delivery *d)
+{
+    if (prev)
+        prev->next = d->next;
+    else
+        s->head = d->next;
+    if (s->tail == d)
+        s->tail = prev;
+}
+
+static bool online(const struct mqtt_session *s)
+{
+    return s->client && s->client->connected && !s->client->closing;
+}
+
+void session_deliver(struct mqtt_session *s, struct mqtt_message *m, uint8_t qos, bool retain,
+                     uint32_t sub_id)
+{
+    struct mqtt_broker *b = s->b;
+    if (message_expired(b, m))
+        return;
+    if (qos == 0) {
+        struct delivery d = {.msg = m, .sub_id = sub_id, .retain = retain};
+        if (online(s) && net_conn_pending(s->client->nc) < SLOW_CLIENT_BYTES)
+            send_publish(s->client, &d, false);
+        else if (online(s))
+            b->stats.msgs_dropped++;
+        return;
+    }
+    if (s->queued >= b->opt.max_queued) {
+        b->stats.msgs_dropped++;
+        return;
+    }
+    struct delivery *d = xcalloc(1, sizeof *d);
+    d->msg = m;
+    message_ref(m);
+    d->qos = qos;
+    d->retain = retain;
+    d->sub_id = sub_id;
+    if (s->tail)
+        s->tail->next = d;
+    else
+        s->head = d;
+    s->tail = d;
+    s->queued++;
+    session_pump(s);
+}
+
+static bool pid_in_use(const struct mqtt_session *s, uint16_t pid)
+{
+    for (const struct delivery *d = s->head; d && d->state != D_QUEUED; d = d->next)
+        if (d->pid == pid)
+            return true;
+    return false;
+}
+
+static uint16_t next_pid(struct mqtt_session *s)
+{
+    for (;;) {
+        uint16_t pid = s->next_pid++;
+        if (s->next_pid == 0)
+            s->next_pid = 1;
+        if (pid != 0 && !pid_in_use(s, pid))
+            return pid;
+    }
+}
+
+static unsigned window(const struct mqtt_session *s)
+{
+    unsigned w = s->b->opt.max_inflight, r = s->client->recv_max;
+    return r && r < w ? r : w;
+}
+
+void session_pump(struct mqtt_session *s)
+{
+    if (!online(s))
+        return;
+    struct delivery *prev = NULL, *d = s->head;
+    while (d && d->state != D_QUEUED)
+        prev = d, d = d->next;
+    while (d && s->inflight < window(s)) {
+        struct delivery *next = d->next;
+        s->queued--;
+        d->pid = next_pid(s);
+        /* an expired message, or one too large for the client, is done */
+        if (message_expired(s->b, d->msg) || !send_publish(s->client, d, false)) {
+            unlink_delivery(s, prev, d);
+            delivery_free(d);
+        } else {
+            d->state = d->qos == 1 ? D_WAIT_PUBACK : D_WAIT_PUBREC;
+            s->inflight++;
+            prev = d;
+        }
+        d = next;
+    }
+}
+
+void session_resume(struct mqtt_session *s)
+{
+    for (struct delivery *d = s->head; d && d->state != D_QUEUED; d = d->next) {
+        if (d->state == D_WAIT_PUBCOMP)
+            send_ack(s->client, MQTT_PUBREL, d->pid, 0);
+        else
+            send_publish(s->client, d, true);
+    }
+    session_pump(s);
+}
+
+static struct delivery *find_inflight(struct mqtt_session *s, uint16_t pid, struct delivery **prev)
+{
+    *prev = NULL;
+    for (struct delivery *d = s->head; d && d->state != D_QUEUED; *prev = d, d = d->next)
+        if (d->pid == pid)
+            return d;
+    return NULL;
+}
+
+static void finish(struct mqtt_session *s, struct delivery *prev, struct delivery *d)
+{
+    unlink_delivery(s, prev, d);
+    delivery_free(d);
+    s->inflight--;
+}
+
+void session_ack(struct mqtt_session *s, uint8_t type, uint16_t pid, uint8_t code)
+{
+    struct delivery *prev, *d = find_inflight(s, pid, &prev);
+    if (type == MQTT_PUBACK && d && d->state == D_WAIT_PUBACK) {
+        finish(s, prev, d);
+    } else if (type == MQTT_PUBREC && d && d->state == D_WAIT_PUBREC && code >= 0x80) {
+        finish(s, prev, d); /* 5.0: the receiver refused it; the flow ends here */
+    } else if (type == MQTT_PUBREC && d && d->state != D_WAIT_PUBACK) {
+        message_unref(d->msg);
+        d->msg = NULL;
+        d->state = D_WAIT_PUBCOMP;
+        send_ack(s->client, MQTT_PUBREL, pid, 0);
+    } else if (type == MQTT_PUBREC) {
+        send_ack(s->client, MQTT_PUBREL, pid, 0x92); /* packet identifier not found */
+    } else if (type == MQTT_PUBCOMP && d && d->state == D_WAIT_PUBCOMP) {
+        finish(s, prev, d);
+    }
+    session_pump(s);
+}
+
+bool session_qos2_has(const struct mqtt_session *s, uint16_t pid)
+{
+    for (size_t i = 0; i < s->nqos2_in; i++)
+        if (s->qos2_in[i] == pid)
+            return true;
+    return false;
+}
+
+void session_qos2_add(struct mqtt_session *s, uint16_t pid)
+{
+    if (s->nqos2_in == s->qos2_cap) {
+        s->qos2_cap = s->qos2_cap ? s->qos2_cap * 2 : 8;
+        s->qos2_in = xrealloc(s->qos2_in, s->qos2_cap * sizeof *s->qos2_in);
+    }
+    s->qos2_in[s->nqos2_in++] = pid;
+}
+
+bool session_qos2_del(struct mqtt_session *s, uint16_t pid)
+{
+    for (size_t i = 0; i < s->nqos2_in; i++) {
+        if (s->qos2_in[i] == pid) {
+            s->qos2_in[i] = s->qos2_in[--s->nqos2_in];
+            return true;
+        }
+    }
+    return false;
+}

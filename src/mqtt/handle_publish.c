@@ -1,0 +1,76 @@
+/* handle_publish.c: PUBLISH from a client and the acknowledgements of both
+ * directions (PUBACK, PUBREC, PUBREL, PUBCOMP).
+ *
+ * An inbound QoS 2 message is routed when its PUBLISH arrives; its packet
+ * id is then remembered until PUBREL so that a resent PUBLISH (DUP) is not
+ * routed twice. Clients may not publish into $SYS/: such messages are
+ * acknowledged and dropped, as Mosquitto does. */
+#include "core/mem.h"
+#include "mqtt/broker_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Resolves the 5.0 topic alias, if any, into *topic. Returns 0 or a reason. */
+static int resolve_alias(struct mqtt_client *c, const struct mqtt_packet *p,
+                         struct mqtt_str *topic)
+{
+    if (!mqtt_has(&p->props, MQTT_PROP_TOPIC_ALIAS))
+        return topic->len ? 0 : MQTT_RC_PROTOCOL_ERROR;
+    uint16_t a = p->props.topic_alias;
+    if (a == 0 || a > c->alias_max)
+        return MQTT_RC_TOPIC_ALIAS_INVALID;
+    if (topic->len) {
+        free(c->aliases[a]);
+        c->aliases[a] = xstrndup(topic->p, topic->len);
+    } else if (c->aliases[a]) {
+        *topic = mqtt_cstr(c->aliases[a]);
+    } else {
+        return MQTT_RC_PROTOCOL_ERROR;
+    }
+    return 0;
+}
+
+int handle_publish(struct mqtt_client *c, const struct mqtt_packet *p)
+{
+    const struct mqtt_publish *pub = &p->publish;
+    struct mqtt_broker *b = c->b;
+    struct mqtt_str topic = pub->topic;
+    if (mqtt_has(&p->props, MQTT_PROP_SUBSCRIPTION_ID))
+        return MQTT_RC_PROTOCOL_ERROR; /* MQTT-3.3.4-6: only the server sends those */
+    int rc = resolve_alias(c, p, &topic);
+    if (rc)
+        return rc;
+    if (!mqtt_topic_valid_name(topic.p, topic.len, &b->opt.topic))
+        return MQTT_RC_TOPIC_NAME_INVALID;
+    if (pub->qos == 2 && session_qos2_has(c->s, pub->id)) {
+        send_ack(c, MQTT_PUBREC, pub->id, 0); /* a resend: routed already */
+        return 0;
+    }
+    if (pub->qos == 2 && c->version == MQTT_V5 && c->s->nqos2_in >= b->opt.max_inflight)
+        return 0x93; /* Receive Maximum exceeded */
+    if (!(topic.len >= 5 && memcmp(topic.p, "$SYS/", 5) == 0)) {
+        struct mqtt_message *m = message_new(b, topic.p, topic.len, pub->payload.p,
+                                             pub->payload.len, pub->qos, pub->retain, &p->props);
+        broker_route(b, m, c->s);
+        message_unref(m);
+    }
+    if (pub->qos == 1) {
+        send_ack(c, MQTT_PUBACK, pub->id, 0);
+    } else if (pub->qos == 2) {
+        session_qos2_add(c->s, pub->id);
+        send_ack(c, MQTT_PUBREC, pub->id, 0);
+    }
+    return 0;
+}
+
+int handle_ack(struct mqtt_client *c, const struct mqtt_packet *p)
+{
+    if (p->type != MQTT_PUBREL) {
+        session_ack(c->s, p->type, p->ack.id, p->ack.code);
+        return 0;
+    }
+    bool known = session_qos2_del(c->s, p->ack.id);
+    send_ack(c, MQTT_PUBCOMP, p->ack.id, known ? 0 : 0x92); /* 0x92: id not found */
+    return 0;
+}

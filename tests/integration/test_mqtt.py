@@ -1,0 +1,276 @@
+"""The embedded MQTT broker against clients no one here wrote: Debian's
+mosquitto_pub/mosquitto_sub and python3-paho-mqtt, plus raw sockets for
+what a well-behaved client never sends."""
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+
+def sub_proc(d, version, topic, qos, count, extra=()):
+    return subprocess.Popen(["mosquitto_sub", "-V", version, "-h", "127.0.0.1",
+                             "-p", str(d.mqtt_port), "-t", topic, "-q", str(qos),
+                             "-C", str(count), "-W", "10", "-v"] + list(extra),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def pub(d, version, topic, msg, qos=0, extra=()):
+    subprocess.run(["mosquitto_pub", "-V", version, "-h", "127.0.0.1", "-p", str(d.mqtt_port),
+                    "-t", topic, "-q", str(qos), "-m", msg] + list(extra),
+                   check=True, timeout=10)
+
+
+def wait_subscribed(d, n=1, timeout=5):
+    """Waits until n more subscriptions exist, by polling $SYS-free means:
+    a retained probe would disturb tests, so just give the client time."""
+    time.sleep(0.4)
+
+
+@pytest.mark.parametrize("version", ["mqttv311", "mqttv5"])
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_mosquitto_pub_sub(gasketd, version, qos):
+    s = sub_proc(gasketd, version, "pi/#", qos, 3)
+    wait_subscribed(gasketd)
+    for i in range(3):
+        pub(gasketd, version, "pi/1", '{"warning":"no2 warning %d"}' % i, qos)
+    out, err = s.communicate(timeout=15)
+    assert s.returncode == 0, err
+    assert out.splitlines() == ['pi/1 {"warning":"no2 warning %d"}' % i for i in range(3)]
+
+
+def test_retained_set_replace_clear(gasketd):
+    pub(gasketd, "mqttv311", "status/a", "one", 1, ["-r"])
+    pub(gasketd, "mqttv5", "status/a", "two", 1, ["-r"])
+    pub(gasketd, "mqttv311", "status/b", "bee", 0, ["-r"])
+    s = sub_proc(gasketd, "mqttv311", "status/#", 1, 2)
+    out, _ = s.communicate(timeout=15)
+    assert sorted(out.splitlines()) == ["status/a two", "status/b bee"]
+    pub(gasketd, "mqttv311", "status/a", "", 1, ["-r"])  # an empty payload clears
+    s = sub_proc(gasketd, "mqttv5", "status/#", 1, 1)
+    out, _ = s.communicate(timeout=15)
+    assert out.splitlines() == ["status/b bee"]
+
+
+def test_dollar_topics_not_matched_by_leading_wildcard(gasketd):
+    gasketd_pub = lambda t, m: pub(gasketd, "mqttv311", t, m, 0, ["-r"])  # noqa: E731
+    gasketd_pub("$internal/x", "hidden")
+    gasketd_pub("plain/x", "seen")
+    s = sub_proc(gasketd, "mqttv311", "#", 0, 1)
+    out, _ = s.communicate(timeout=15)
+    assert out.splitlines() == ["plain/x seen"]
+    s = sub_proc(gasketd, "mqttv311", "$internal/#", 0, 1)
+    out, _ = s.communicate(timeout=15)
+    assert out.splitlines() == ["$internal/x hidden"]
+
+
+class Paho:
+    """A paho client that records what it receives."""
+
+    def __init__(self, d, client_id="", clean=True, version=mqtt.MQTTv311, will=None,
+                 keepalive=60, props=None):
+        self.msgs, self.connected = [], threading.Event()
+        self.flags, self.rc = None, None
+        kw = {"client_id": client_id, "protocol": version}
+        if version != mqtt.MQTTv5:
+            kw["clean_session"] = clean
+        self.c = mqtt.Client(**kw)
+        self.c.on_connect = self._on_connect
+        self.c.on_message = lambda c, u, m: self.msgs.append((m.topic, m.payload, m.qos,
+                                                              m.retain))
+        if will:
+            self.c.will_set(*will)
+        ckw = {"keepalive": keepalive}
+        if version == mqtt.MQTTv5:
+            ckw["clean_start"] = clean
+            if props is not None:
+                ckw["properties"] = props
+        self.c.connect("127.0.0.1", d.mqtt_port, **ckw)
+        self.c.loop_start()
+        assert self.connected.wait(10), "no CONNACK"
+
+    def _on_connect(self, c, u, flags, rc, props=None):
+        self.flags, self.rc = flags, rc
+        self.connected.set()
+
+    def wait(self, n, timeout=10):
+        deadline = time.time() + timeout
+        while len(self.msgs) < n and time.time() < deadline:
+            time.sleep(0.02)
+        return self.msgs
+
+    def stop(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def test_persistent_session_gets_100_queued_in_order(gasketd):
+    p = Paho(gasketd, "persist-1", clean=False)
+    p.c.subscribe("q/#", 1)
+    time.sleep(0.3)
+    p.stop()
+    sender = Paho(gasketd, "sender-1")
+    for i in range(100):
+        sender.c.publish("q/x", "m%03d" % i, qos=1).wait_for_publish()
+    sender.stop()
+    p = Paho(gasketd, "persist-1", clean=False)
+    assert p.flags["session present"] == 1
+    msgs = p.wait(100)
+    p.stop()
+    assert [m[1].decode() for m in msgs] == ["m%03d" % i for i in range(100)]
+    assert all(m[2] == 1 for m in msgs)
+
+
+def test_will_published_on_abrupt_close(gasketd):
+    watcher = Paho(gasketd, "watcher")
+    watcher.c.subscribe("wills/#", 1)
+    time.sleep(0.3)
+    # A raw client with a will, then a close without DISCONNECT.
+    s = socket.create_connection(("127.0.0.1", gasketd.mqtt_port), timeout=5)
+    s.sendall(connect_packet(b"dying", will=(b"wills/dying", b"gone")))
+    assert s.recv(4)[:1] == b"\x20"
+    s.close()
+    msgs = watcher.wait(1)
+    watcher.stop()
+    assert msgs and msgs[0][:2] == ("wills/dying", b"gone")
+
+
+def test_no_will_after_clean_disconnect(gasketd):
+    watcher = Paho(gasketd, "watcher2")
+    watcher.c.subscribe("wills/#", 1)
+    time.sleep(0.3)
+    p = Paho(gasketd, "polite", will=("wills/polite", "gone", 1))
+    p.stop()
+    time.sleep(0.5)
+    watcher.stop()
+    assert watcher.msgs == []
+
+
+def test_takeover_closes_the_first_client(gasketd):
+    first = socket.create_connection(("127.0.0.1", gasketd.mqtt_port), timeout=5)
+    first.sendall(connect_packet(b"same-id"))
+    assert first.recv(4)[:1] == b"\x20"
+    second = socket.create_connection(("127.0.0.1", gasketd.mqtt_port), timeout=5)
+    second.sendall(connect_packet(b"same-id"))
+    assert second.recv(4)[:1] == b"\x20"
+    assert first.recv(10) == b""  # closed by the takeover
+    first.close()
+    second.close()
+
+
+def test_keepalive_closes_a_silent_client(gasketd):
+    s = socket.create_connection(("127.0.0.1", gasketd.mqtt_port), timeout=10)
+    s.sendall(connect_packet(b"sleepy", keepalive=1))
+    assert s.recv(4)[:1] == b"\x20"
+    start = time.time()
+    assert s.recv(10) == b""  # closed after 1.5 x 1 s of silence
+    elapsed = time.time() - start
+    s.close()
+    assert 1.2 < elapsed < 4, elapsed
+
+
+def test_shared_subscription_splits_messages(gasketd):
+    a = Paho(gasketd, "share-a", version=mqtt.MQTTv5)
+    b = Paho(gasketd, "share-b", version=mqtt.MQTTv5)
+    a.c.subscribe("$share/g/work/#", 1)
+    b.c.subscribe("$share/g/work/#", 1)
+    time.sleep(0.3)
+    for i in range(10):
+        pub(gasketd, "mqttv5", "work/item", "w%d" % i, 1)
+    time.sleep(0.5)
+    got = sorted(m[1].decode() for m in a.msgs + b.msgs)
+    a.stop()
+    b.stop()
+    assert got == sorted("w%d" % i for i in range(10))
+    assert a.msgs and b.msgs
+
+
+# ---- raw packets ----
+
+def mqtt_str(b):
+    return struct.pack("!H", len(b)) + b
+
+
+def remaining(n):
+    out = b""
+    while True:
+        byte, n = n % 128, n // 128
+        out += bytes([byte | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def connect_packet(client_id, keepalive=60, will=None, level=4):
+    flags = 0x02
+    payload = mqtt_str(client_id)
+    if will:
+        flags |= 0x04 | 0x08  # will, will QoS 1
+        payload += mqtt_str(will[0]) + mqtt_str(will[1])
+    body = mqtt_str(b"MQTT") + bytes([level, flags]) + struct.pack("!H", keepalive)
+    if level == 5:
+        body += b"\x00"
+        if will:
+            payload = mqtt_str(client_id) + b"\x00" + mqtt_str(will[0]) + mqtt_str(will[1])
+    body += payload
+    return b"\x10" + remaining(len(body)) + body
+
+
+MALFORMED = {
+    "bad remaining length": b"\x10\xff\xff\xff\xff\x7f",
+    "wrong protocol name": b"\x10\x0c" + mqtt_str(b"MQTX") + b"\x04\x02\x00\x3c\x00\x00",
+    "wrong protocol level": b"\x10\x0c" + mqtt_str(b"MQTT") + b"\x07\x02\x00\x3c\x00\x00",
+    "reserved connect flag": b"\x10\x0c" + mqtt_str(b"MQTT") + b"\x04\x03\x00\x3c\x00\x00",
+    "publish before connect": b"\x30\x05" + mqtt_str(b"a/b") ,
+}
+
+AFTER_CONNECT = {
+    "reserved flags in subscribe": b"\x80\x08\x00\x01" + mqtt_str(b"a/b") + b"\x00",
+    "invalid utf-8 in topic": b"\x30\x05" + mqtt_str(b"a\xff") + b"x",
+    "wildcard in publish topic": b"\x30\x05" + mqtt_str(b"a/#") ,
+    "qos 3": b"\x36\x07" + mqtt_str(b"a/b") + b"\x00\x01",
+    "second connect": connect_packet(b"again"),
+    "over maximum size": b"\x30" + remaining(300 * 1024) + mqtt_str(b"a/b"),
+}
+
+
+def exchange_still_works(d):
+    s = sub_proc(d, "mqttv311", "alive/#", 1, 1)
+    time.sleep(0.3)
+    pub(d, "mqttv311", "alive/x", "yes", 1)
+    out, _ = s.communicate(timeout=15)
+    return out.strip() == "alive/x yes"
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED) + sorted(AFTER_CONNECT))
+def test_malformed_packet_closes_only_its_sender(gasketd, name):
+    other = Paho(gasketd, "bystander-" + name.replace(" ", "-"))
+    other.c.subscribe("chat/#", 1)
+    time.sleep(0.2)
+    s = socket.create_connection(("127.0.0.1", gasketd.mqtt_port), timeout=5)
+    if name in AFTER_CONNECT:
+        s.sendall(connect_packet(b"bad-" + name.replace(" ", "-").encode()))
+        assert s.recv(4)[:1] == b"\x20"
+        s.sendall(AFTER_CONNECT[name])
+    else:
+        s.sendall(MALFORMED[name])
+    s.settimeout(5)
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(100)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        pytest.fail("the broker did not close the connection")
+    except ConnectionResetError:
+        pass
+    s.close()
+    other.c.publish("chat/x", "still here", qos=1).wait_for_publish()
+    msgs = other.wait(1)
+    other.stop()
+    assert msgs and msgs[0][1] == b"still here"
+    assert exchange_still_works(gasketd)
