@@ -294,6 +294,7 @@ static int start_mqtt(struct gasket *g)
     struct mqtt_broker_options o;
     mqtt_options_from(&g->cfg, &o);
     int rc = mqtt_broker_new(&g->mqtt, &g->loop, &o);
+    gateway_set_broker(g->gw, g->mqtt);
     if (rc == 0 && m->listen)
         rc = mqtt_broker_listen(g->mqtt, m->listen, NULL);
     if (rc == 0 && m->tls_listen) {

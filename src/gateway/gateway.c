@@ -9,8 +9,10 @@
 #include "core/mem.h"
 #include "gateway/apikey.h"
 #include "gateway/metrics.h"
+#include "gateway/mqtt_ws.h"
 #include "gateway/reading.h"
 #include "http/http.h"
+#include "mqtt/broker.h"
 #include "store/store.h"
 
 #include <http_parser.h>
@@ -27,6 +29,7 @@ struct route {
 struct gateway {
     struct store *store;
     struct http_server *http;
+    struct mqtt_broker *broker;
     struct apikeys *keys;
     struct route *routes;
     size_t nroutes;
@@ -87,6 +90,11 @@ void gateway_configure(struct gateway *g, const struct config *cfg)
 void gateway_set_http(struct gateway *g, struct http_server *http)
 {
     g->http = http;
+}
+
+void gateway_set_broker(struct gateway *g, struct mqtt_broker *b)
+{
+    g->broker = b;
 }
 
 static const struct route *find_route(const struct gateway *g, const char *path)
@@ -186,7 +194,8 @@ static void serve_metrics(struct gateway *g, struct http_req *req)
 {
     struct buf b = {0};
     metrics_render(&g->metrics, store_get_stats(g->store),
-                   g->http ? http_server_connections(g->http) : 0, &b);
+                   g->http ? http_server_connections(g->http) : 0,
+                   g->broker ? mqtt_broker_get_stats(g->broker) : NULL, &b);
     http_respond(req, 200, NULL, "text/plain; version=0.0.4", b.data, b.len);
     buf_free(&b);
 }
@@ -198,6 +207,8 @@ static int fixed_endpoint(struct gateway *g, struct http_req *req, const char *p
         store_ping(g->store, on_ping, req);
     else if (strcmp(path, "/metrics") == 0 && get)
         serve_metrics(g, req);
+    else if (strcmp(path, "/mqtt") == 0 && g->broker)
+        mqtt_ws_accept(g->broker, req);
     else
         return 0;
     return 1;
@@ -253,7 +264,11 @@ void gateway_on_response(void *ud, const struct http_req *req, int status)
     struct gateway *g = ud;
     const char *path = http_req_path(req);
     const char *label = "other";
-    if (path && (find_route(g, path) || !strcmp(path, "/healthz") || !strcmp(path, "/metrics")))
+    static const char *const fixed[] = {"/healthz", "/metrics", "/mqtt"};
+    for (size_t i = 0; path && i < sizeof fixed / sizeof fixed[0]; i++)
+        if (strcmp(path, fixed[i]) == 0)
+            label = fixed[i];
+    if (path && find_route(g, path))
         label = path;
     metrics_count(&g->metrics, label, status);
 }

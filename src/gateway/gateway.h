@@ -7,7 +7,8 @@
  * validates the body (400 naming the field), appends the document to the
  * route's index and answers 200 with OpenSearch's index reply once the
  * store has committed it (503 when the store fails). GET /healthz and
- * GET /metrics are answered without a key. */
+ * GET /metrics are answered without a key; GET /mqtt upgrades to MQTT over
+ * WebSocket. */
 #ifndef GASKET_GATEWAY_GATEWAY_H
 #define GASKET_GATEWAY_GATEWAY_H
 
@@ -17,6 +18,7 @@
 struct gateway;
 struct http_req;
 struct http_server;
+struct mqtt_broker;
 struct store;
 
 /* CORS headers of the original API, sent with every reply. */
@@ -31,6 +33,8 @@ struct gateway *gateway_new(struct store *store);
 void gateway_configure(struct gateway *g, const struct config *cfg);
 /* The server whose connections /metrics reports. */
 void gateway_set_http(struct gateway *g, struct http_server *http);
+/* The broker behind /mqtt (MQTT over WebSocket) and in /metrics. */
+void gateway_set_broker(struct gateway *g, struct mqtt_broker *b);
 /* http_handler and http_response_hook for http_server_new(); ud is the gateway. */
 void gateway_handle(void *ud, struct http_req *req);
 void gateway_on_response(void *ud, const struct http_req *req, int status);

@@ -1,8 +1,10 @@
 /* metrics.c: counters and the Prometheus text format (version 0.0.4). */
 #include "gateway/metrics.h"
 #include "core/mem.h"
+#include "mqtt/broker.h"
 #include "store/store.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,8 +49,34 @@ static void render_latency(const struct store_stats *st, struct buf *out)
     buf_printf(out, "gasket_store_commit_seconds_count %llu\n", (unsigned long long)cum);
 }
 
+static void render_mqtt(const struct mqtt_broker_stats *mq, struct buf *out)
+{
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } rows[] = {
+#define ROW(n, t, h, f) {"gasket_mqtt_" n, t, h, offsetof(struct mqtt_broker_stats, f)}
+        ROW("clients_connected", "gauge", "MQTT clients connected.", clients_connected),
+        ROW("sessions", "gauge", "MQTT sessions, online or not.", sessions),
+        ROW("messages_received_total", "counter", "PUBLISH received (and in-process).",
+            msgs_received),
+        ROW("messages_sent_total", "counter", "PUBLISH sent to clients.", msgs_sent),
+        ROW("messages_dropped_total", "counter", "Messages dropped: queue full or slow client.",
+            msgs_dropped),
+        ROW("bytes_received_total", "counter", "MQTT bytes received.", bytes_received),
+        ROW("bytes_sent_total", "counter", "MQTT bytes sent.", bytes_sent),
+        ROW("retained_messages", "gauge", "Retained messages held.", retained),
+#undef ROW
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        family(out, rows[i].name, rows[i].type, rows[i].help);
+        buf_printf(out, "%s %llu\n", rows[i].name,
+                   (unsigned long long)*(const uint64_t *)((const char *)mq + rows[i].off));
+    }
+}
+
 void metrics_render(const struct metrics *m, const struct store_stats *st, unsigned connections,
-                    struct buf *out)
+                    const struct mqtt_broker_stats *mq, struct buf *out)
 {
     family(out, "gasket_http_requests_total", "counter", "HTTP requests answered, by route and status.");
     for (size_t i = 0; i < m->nreq; i++) {
@@ -68,6 +96,8 @@ void metrics_render(const struct metrics *m, const struct store_stats *st, unsig
     family(out, "gasket_store_failures_total", "counter", "Store transactions rolled back.");
     buf_printf(out, "gasket_store_failures_total %llu\n", (unsigned long long)st->failures);
     render_latency(st, out);
+    if (mq)
+        render_mqtt(mq, out);
 }
 
 void metrics_free(struct metrics *m)

@@ -18,8 +18,41 @@
 
 #define TICK_MS 250
 
-static void on_read(struct net_conn *nc, const char *data, size_t len);
-static void on_close(struct net_conn *nc, int err);
+/* ---- connections from the broker's own listeners ---- */
+
+static int net_write(void *link, const void *p, size_t n)
+{
+    return net_conn_write(link, p, n);
+}
+
+static void net_close(void *link)
+{
+    net_conn_close(link);
+}
+
+static size_t net_pending(void *link)
+{
+    return net_conn_pending(link);
+}
+
+static const char *net_peer(void *link)
+{
+    return net_conn_peer(link);
+}
+
+static const struct mqtt_link_ops net_ops = {net_write, net_close, net_pending, net_peer};
+
+static void on_read(struct net_conn *nc, const char *data, size_t len)
+{
+    mqtt_client_input(net_conn_data(nc), data, len);
+}
+
+static void on_close(struct net_conn *nc, int err)
+{
+    (void)err;
+    mqtt_client_closed(net_conn_data(nc));
+}
+
 static const struct net_conn_handler handler = {.on_read = on_read, .on_close = on_close};
 
 void mqtt_broker_options_default(struct mqtt_broker_options *o)
@@ -40,7 +73,7 @@ void mqtt_broker_options_default(struct mqtt_broker_options *o)
 void client_write(struct mqtt_client *c, const void *p, size_t n)
 {
     c->b->stats.bytes_sent += n;
-    net_conn_write(c->nc, p, n);
+    c->ops->write(c->link, p, n);
 }
 
 void client_close(struct mqtt_client *c, uint8_t reason, const char *why)
@@ -50,34 +83,43 @@ void client_close(struct mqtt_client *c, uint8_t reason, const char *why)
     if (reason && c->connected)
         send_disconnect(c, reason, why);
     c->closing = true;
-    net_conn_close(c->nc);
+    c->ops->close(c->link);
 }
 
-static void on_accept(struct net_listener *l, struct net_conn *nc)
+struct mqtt_client *mqtt_broker_attach(struct mqtt_broker *b, const struct mqtt_link_ops *ops,
+                                       void *link)
 {
-    struct mqtt_broker *b = net_listener_data(l);
     if (b->closing || b->nclients >= b->opt.max_connections) {
-        log_debug("mqtt: refusing %s: %s", net_conn_peer(nc),
+        log_debug("mqtt: refusing %s: %s", ops->peer(link),
                   b->closing ? "shutting down" : "too many connections");
-        net_conn_close(nc);
-        return;
+        return NULL;
     }
     struct mqtt_client *c = xcalloc(1, sizeof *c);
     c->b = b;
-    c->nc = nc;
+    c->ops = ops;
+    c->link = link;
     c->connected_at = c->last_rx = uv_now(b->loop);
     c->next = b->clients;
     if (b->clients)
         b->clients->prev = c;
     b->clients = c;
     b->nclients++;
-    net_conn_start(nc, &handler, c);
+    return c;
+}
+
+static void on_accept(struct net_listener *l, struct net_conn *nc)
+{
+    struct mqtt_client *c = mqtt_broker_attach(net_listener_data(l), &net_ops, nc);
+    if (c)
+        net_conn_start(nc, &handler, c);
+    else
+        net_conn_close(nc);
 }
 
 /* A packet the codec refused: answer where the protocol allows, then close. */
 static void refuse(struct mqtt_client *c, const struct mqtt_packet *p, int rc)
 {
-    log_debug("mqtt: closing %s: %s", net_conn_peer(c->nc), p->why ? p->why : "malformed");
+    log_debug("mqtt: closing %s: %s", c->ops->peer(c->link), p->why ? p->why : "malformed");
     if (!c->version && p->type == MQTT_CONNECT && p->connect.level == MQTT_V5) {
         c->version = MQTT_V5;
         send_connack(c, false, p->reason, NULL);
@@ -120,9 +162,8 @@ static int dispatch(struct mqtt_client *c, const struct mqtt_packet *p)
     }
 }
 
-static void on_read(struct net_conn *nc, const char *data, size_t len)
+void mqtt_client_input(struct mqtt_client *c, const void *data, size_t len)
 {
-    struct mqtt_client *c = net_conn_data(nc);
     struct mqtt_broker *b = c->b;
     if (c->closing)
         return;
@@ -151,11 +192,9 @@ static void on_read(struct net_conn *nc, const char *data, size_t len)
 
 static void broker_maybe_free(struct mqtt_broker *b);
 
-static void on_close(struct net_conn *nc, int err)
+void mqtt_client_closed(struct mqtt_client *c)
 {
-    struct mqtt_client *c = net_conn_data(nc);
     struct mqtt_broker *b = c->b;
-    (void)err;
     client_gone(c);
     if (c->prev)
         c->prev->next = c->next;

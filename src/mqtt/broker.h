@@ -60,6 +60,26 @@ int mqtt_broker_publish(struct mqtt_broker *b, const char *topic, size_t topic_l
 
 const struct mqtt_broker_stats *mqtt_broker_get_stats(const struct mqtt_broker *b);
 
+/* Clients carried by something other than the broker's own listeners (MQTT
+ * over WebSocket): the carrier gives a byte stream through these operations,
+ * feeds what it receives to mqtt_client_input() and reports its end with
+ * mqtt_client_closed(), after which the client is gone. */
+struct mqtt_link_ops {
+    int (*write)(void *link, const void *p, size_t n);
+    void (*close)(void *link); /* finish writing, then close; closed() follows */
+    size_t (*pending)(void *link); /* bytes written and not yet sent */
+    const char *(*peer)(void *link);
+};
+
+struct mqtt_client;
+
+/* A new client on `link`; NULL (and the caller closes the link) when the
+ * broker refuses more connections. */
+struct mqtt_client *mqtt_broker_attach(struct mqtt_broker *b, const struct mqtt_link_ops *ops,
+                                       void *link);
+void mqtt_client_input(struct mqtt_client *c, const void *p, size_t n);
+void mqtt_client_closed(struct mqtt_client *c);
+
 /* Closes the listeners; clients stay connected. */
 void mqtt_broker_stop_accepting(struct mqtt_broker *b);
 /* Disconnects every client (5.0: DISCONNECT "Server shutting down") and

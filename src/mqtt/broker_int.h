@@ -19,7 +19,6 @@
 #include "mqtt/broker.h"
 #include "mqtt/codec.h"
 
-struct net_conn;
 struct net_listener;
 
 /* A published message, shared by everything that will send it. */
@@ -71,7 +70,8 @@ struct mqtt_session {
 
 struct mqtt_client {
     struct mqtt_broker *b;
-    struct net_conn *nc;
+    const struct mqtt_link_ops *ops; /* the connection: TCP, TLS or WebSocket */
+    void *link;
     struct mqtt_session *s;      /* NULL before CONNECT and after takeover */
     struct mqtt_client *prev, *next;
     struct buf in;               /* received bytes not yet decoded */

@@ -7,7 +7,6 @@
  * keeps up, and are dropped (and counted) otherwise. */
 #include "core/mem.h"
 #include "mqtt/broker_int.h"
-#include "net/net.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +69,7 @@ void session_deliver(struct mqtt_session *s, struct mqtt_message *m, uint8_t qos
         return;
     if (qos == 0) {
         struct delivery d = {.msg = m, .sub_id = sub_id, .retain = retain};
-        if (online(s) && net_conn_pending(s->client->nc) < SLOW_CLIENT_BYTES)
+        if (online(s) && s->client->ops->pending(s->client->link) < SLOW_CLIENT_BYTES)
             send_publish(s->client, &d, false);
         else if (online(s))
             b->stats.msgs_dropped++;

@@ -54,13 +54,14 @@ class Daemon:
         self.start_offset = self.logf.tell()
         self.proc = subprocess.Popen([GASKETD, "-c", str(self.conf)], stdout=self.logf,
                                      stderr=self.logf, cwd=self.dir)
-        want = 2 if "tls_listen" in self.ini else 1
+        want = 2 if "tls_listen" in self.ini.split("[mqtt]")[0] else 1
         deadline = time.time() + timeout
         while time.time() < deadline:
             text = self.log_text()
             self.addrs = re.findall(r"http: listening on (\S+)", text)
             self.mqtt_addrs = re.findall(r"mqtt: listening on (\S+)", text)
-            mqtt_want = 1 if re.search(r"(?m)^listen = ", self.ini.split("[mqtt]")[-1]) else 0
+            mqtt_part = "".join(self.ini.split("[mqtt]")[1:])
+            mqtt_want = len(re.findall(r"(?m)^(tls_)?listen = \S", mqtt_part))
             if len(self.addrs) >= want and len(self.mqtt_addrs) >= mqtt_want:
                 self.port = int(self.addrs[0].rsplit(":", 1)[1])
                 if self.mqtt_addrs:

@@ -274,3 +274,83 @@ def test_malformed_packet_closes_only_its_sender(gasketd, name):
     other.stop()
     assert msgs and msgs[0][1] == b"still here"
     assert exchange_still_works(gasketd)
+
+
+# ---- transports: WebSocket, TLS with client certificates ----
+
+def test_mqtt_over_websocket(gasketd):
+    got = []
+    ws = mqtt.Client(client_id="ws-client", transport="websockets")
+    ws.ws_set_options(path="/mqtt")
+    connected = threading.Event()
+    ws.on_connect = lambda c, u, f, rc: connected.set()
+    ws.on_message = lambda c, u, m: got.append((m.topic, m.payload))
+    ws.connect("127.0.0.1", gasketd.port, 30)
+    ws.loop_start()
+    assert connected.wait(10)
+    ws.subscribe("pi/1", 1)
+    time.sleep(0.3)
+    pub(gasketd, "mqttv311", "pi/1", '{"warning":"no2 warning"}', 1)
+    deadline = time.time() + 10
+    while not got and time.time() < deadline:
+        time.sleep(0.02)
+    ws.publish("from/browser", "hi", qos=1).wait_for_publish()
+    ws.disconnect()
+    ws.loop_stop()
+    assert got == [("pi/1", b'{"warning":"no2 warning"}')]
+    status, _, body = gasketd.request("GET", "/metrics", key=None)
+    text = body.decode()
+    assert "gasket_mqtt_messages_received_total 2" in text
+    assert 'gasket_http_requests_total{route="/mqtt",status="101"} 1' in text
+
+
+def test_websocket_without_mqtt_subprotocol_refused(gasketd):
+    s = socket.create_connection(("127.0.0.1", gasketd.port), timeout=5)
+    s.sendall(b"GET /mqtt HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    head = s.recv(4096).decode()
+    s.close()
+    assert head.startswith("HTTP/1.1 400"), head
+
+
+@pytest.fixture
+def pki(tmp_path):
+    """A CA, a server certificate for localhost and a client certificate for CN=pi-1."""
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True, cwd=tmp_path)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test-ca",
+        "-keyout", "ca.key", "-out", "ca.pem")
+    for name, cn in (("server", "localhost"), ("client", "pi-1"), ("rogue", "rogue")):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + cn, "-keyout",
+            name + ".key", "-out", name + ".csr")
+    for name in ("server", "client"):
+        run("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "1", "-out", name + ".pem")
+    run("x509", "-req", "-in", "rogue.csr", "-signkey", "rogue.key", "-days", "1", "-out",
+        "rogue.pem")
+    return tmp_path
+
+
+def test_tls_with_client_certificate(daemon_factory, pki):
+    d = daemon_factory(extra="[mqtt]\ntls_listen = 127.0.0.1:0\ntls_cert = %s\ntls_key = %s\n"
+                       "tls_ca = %s\n" % (pki / "server.pem", pki / "server.key",
+                                          pki / "ca.pem"))
+    tls_port = d.mqtt_addrs[1].rsplit(":", 1)[1]
+
+    def tls_args(name):
+        return ["-h", "localhost", "-p", tls_port, "--cafile", str(pki / "ca.pem"),
+                "--cert", str(pki / (name + ".pem")), "--key", str(pki / (name + ".key"))]
+
+    s = subprocess.Popen(["mosquitto_sub", "-V", "mqttv311", "-t", "pi/1", "-q", "1", "-C", "1",
+                          "-W", "10"] + tls_args("client"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    subprocess.run(["mosquitto_pub", "-V", "mqttv5", "-t", "pi/1", "-q", "1", "-m",
+                    '{"warning":"no2 warning"}'] + tls_args("client"), check=True, timeout=10)
+    out, err = s.communicate(timeout=15)
+    assert out.strip() == '{"warning":"no2 warning"}', err
+    # A certificate not signed by tls_ca is refused at the handshake.
+    r = subprocess.run(["mosquitto_pub", "-t", "pi/1", "-m", "x"] + tls_args("rogue"),
+                       capture_output=True, timeout=10)
+    assert r.returncode != 0
+    assert d.stop() == 0
