@@ -51,6 +51,7 @@ struct cfg_mqtt {
     long max_inflight;
     long max_queued;
     long max_connections;
+    long persist_interval; /* ms; 0: save only at shutdown */
 };
 
 struct cfg_apikey {

@@ -286,14 +286,20 @@ static void mqtt_options_from(const struct config *c, struct mqtt_broker_options
     o->max_queued = (uint32_t)c->mqtt.max_queued;
     o->max_connections = (uint32_t)c->mqtt.max_connections;
     o->allow_anonymous = c->mqtt.allow_anonymous;
+    o->persist_interval_ms = (uint32_t)c->mqtt.persist_interval;
 }
 
 static int start_mqtt(struct gasket *g)
 {
     const struct cfg_mqtt *m = &g->cfg.mqtt;
     struct mqtt_broker_options o;
+    char path[4096];
     mqtt_options_from(&g->cfg, &o);
+    snprintf(path, sizeof path, "%s/mqtt.db", g->cfg.server.data_dir);
+    o.persist_path = path;
     int rc = mqtt_broker_new(&g->mqtt, &g->loop, &o);
+    if (rc != 0)
+        return rc;
     gateway_set_broker(g->gw, g->mqtt);
     if (rc == 0 && m->listen)
         rc = mqtt_broker_listen(g->mqtt, m->listen, NULL);

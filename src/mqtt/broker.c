@@ -191,6 +191,7 @@ void mqtt_client_input(struct mqtt_client *c, const void *data, size_t len)
 }
 
 static void broker_maybe_free(struct mqtt_broker *b);
+static void broker_free(struct mqtt_broker *b);
 
 void mqtt_client_closed(struct mqtt_client *c)
 {
@@ -250,6 +251,11 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = uv_now(b->loop);
     for (struct mqtt_client *c = b->clients; c; c = c->next)
         check_client(c, now);
+    if (b->persist && b->opt.persist_interval_ms && now >= b->next_save) {
+        if (b->changes != b->saved_changes)
+            persist_save(b->persist, b);
+        b->next_save = now + b->opt.persist_interval_ms;
+    }
     struct expired e = {.now = now};
     map_foreach(&b->sessions, collect_expired, &e);
     for (size_t i = 0; i < e.n; i++)
@@ -268,6 +274,15 @@ int mqtt_broker_new(struct mqtt_broker **out, uv_loop_t *loop,
     b->opt = *o;
     b->subs = mqtt_topic_tree_new();
     b->retained = mqtt_retain_new();
+    if (o->persist_path &&
+        (persist_open(&b->persist, o->persist_path) != 0 || persist_load(b->persist, b) != 0)) {
+        persist_close(b->persist);
+        b->persist = NULL; /* nothing to save over what could not be read */
+        broker_free(b);
+        *out = NULL;
+        return GK_ESTORE;
+    }
+    b->next_save = uv_now(loop) + o->persist_interval_ms;
     uv_timer_init(loop, &b->tick);
     b->tick.data = b;
     uv_timer_start(&b->tick, on_tick, TICK_MS, TICK_MS);
@@ -325,9 +340,18 @@ static void drop_session(void *ud, const char *key, void *value)
     *(*list)++ = value;
 }
 
-static void free_everything(uv_handle_t *h)
+static void unref_retained(void *msg)
 {
-    struct mqtt_broker *b = h->data;
+    message_unref(msg);
+}
+
+/* Saves what must survive, then frees everything but the timer handle. */
+static void broker_free(struct mqtt_broker *b)
+{
+    if (b->persist) {
+        persist_save(b->persist, b);
+        persist_close(b->persist);
+    }
     struct mqtt_session **all = xcalloc(b->sessions.count + 1, sizeof *all), **p = all;
     map_foreach(&b->sessions, drop_session, &p);
     for (struct mqtt_session **s = all; s < p; s++)
@@ -336,16 +360,22 @@ static void free_everything(uv_handle_t *h)
     map_free(&b->sessions);
     wills_tick(b, UINT64_MAX); /* publishes nothing: no subscriber is left */
     mqtt_topic_tree_free(b->subs);
-    mqtt_retain_free(b->retained, (void (*)(void *))message_unref);
+    mqtt_retain_free(b->retained, unref_retained);
     buf_free(&b->scratch);
     buf_free(&b->ids);
+    free(b->ls);
     free(b);
+}
+
+static void on_tick_closed(uv_handle_t *h)
+{
+    broker_free(h->data);
 }
 
 static void broker_maybe_free(struct mqtt_broker *b)
 {
     if (b->closing && b->nclients == 0 && !uv_is_closing((uv_handle_t *)&b->tick))
-        uv_close((uv_handle_t *)&b->tick, free_everything);
+        uv_close((uv_handle_t *)&b->tick, on_tick_closed);
 }
 
 void mqtt_broker_close(struct mqtt_broker *b)

@@ -29,6 +29,10 @@ struct mqtt_broker_options {
     uint32_t connect_timeout_ms; /* a connection must send CONNECT within (10000) */
     struct mqtt_topic_limits topic; /* names and filters (65535 bytes, 128 levels) */
     bool allow_anonymous;      /* (true) */
+    const char *persist_path;  /* SQLite file of retained messages and persistent
+                                  sessions; NULL: kept in memory only */
+    uint32_t persist_interval_ms; /* save this often when something changed; 0: only
+                                     at close (60000) */
 };
 
 /* Counters, also published under $SYS/broker/. */
@@ -45,6 +49,8 @@ struct mqtt_broker_stats {
 
 void mqtt_broker_options_default(struct mqtt_broker_options *o);
 
+/* Creates the broker and loads what persist_path holds. Returns 0, or
+ * GK_ESTORE (reason logged) when that file cannot be used. */
 int mqtt_broker_new(struct mqtt_broker **out, uv_loop_t *loop,
                     const struct mqtt_broker_options *o);
 /* Adds a listener (plain when tls is NULL); see net_listen() for addr. */
@@ -82,8 +88,9 @@ void mqtt_client_closed(struct mqtt_client *c);
 
 /* Closes the listeners; clients stay connected. */
 void mqtt_broker_stop_accepting(struct mqtt_broker *b);
-/* Disconnects every client (5.0: DISCONNECT "Server shutting down") and
- * frees the broker once the last connection has closed. */
+/* Disconnects every client (5.0: DISCONNECT "Server shutting down"), saves
+ * the persistent state, and frees the broker once the last connection has
+ * closed. */
 void mqtt_broker_close(struct mqtt_broker *b);
 
 #endif

@@ -55,6 +55,14 @@ struct delivery {
 
 struct mqtt_client;
 
+/* A subscription as the session holds it (the tree holds it too), so that
+ * persistent sessions can be saved. */
+struct sub_rec {
+    char *filter;
+    char *group; /* NULL: not shared */
+    struct mqtt_topic_opts o;
+};
+
 struct mqtt_session {
     struct mqtt_broker *b;
     char *id;
@@ -66,6 +74,8 @@ struct mqtt_session {
     uint16_t next_pid;
     uint16_t *qos2_in;          /* inbound QoS 2 ids waiting for PUBREL */
     size_t nqos2_in, qos2_cap;
+    struct sub_rec *subs;
+    size_t nsubs, subs_cap;
 };
 
 struct mqtt_client {
@@ -112,6 +122,9 @@ struct mqtt_broker {
     uv_timer_t tick;              /* keep-alive, connect timeout, expiry */
     uint64_t next_client_no;      /* for assigned client identifiers */
     struct buf scratch, ids;      /* encoding space for outgoing packets */
+    struct mqtt_persist *persist; /* NULL: nothing survives a restart */
+    uint64_t changes, saved_changes; /* state changes, and as of the last save */
+    uint64_t next_save;           /* loop ms */
     bool closing;
 };
 
@@ -147,6 +160,15 @@ void session_pump(struct mqtt_session *s);
 void session_resume(struct mqtt_session *s);
 /* An acknowledgement from the client for an outgoing QoS 1/2 message. */
 void session_ack(struct mqtt_session *s, uint8_t type, uint16_t pid, uint8_t code);
+/* Appends a delivery loaded from disk (m NULL for D_WAIT_PUBCOMP). */
+void session_restore(struct mqtt_session *s, struct mqtt_message *m, uint8_t qos, bool retain,
+                     uint32_t sub_id, uint8_t state, uint16_t pid);
+/* Adds or replaces a subscription in the tree and the session's records;
+ * returns 1 when it replaced one, 0 when new. */
+int session_subscribe(struct mqtt_session *s, const struct mqtt_topic_filter *f,
+                      const struct mqtt_topic_opts *o);
+/* Returns 1 when the subscription existed. */
+int session_unsubscribe(struct mqtt_session *s, const struct mqtt_topic_filter *f);
 /* Inbound QoS 2 ids: remember, test, forget. */
 bool session_qos2_has(const struct mqtt_session *s, uint16_t pid);
 void session_qos2_add(struct mqtt_session *s, uint16_t pid);
@@ -160,6 +182,14 @@ void send_ack(struct mqtt_client *c, uint8_t type, uint16_t pid, uint8_t code);
 /* Returns false when the message was dropped as too large for the client. */
 bool send_publish(struct mqtt_client *c, const struct delivery *d, bool dup);
 void send_disconnect(struct mqtt_client *c, uint8_t reason, const char *why);
+
+/* persist.c: retained messages and persistent sessions in SQLite, saved
+ * as a whole (at shutdown and every persist_interval) and loaded at start. */
+struct mqtt_persist;
+int persist_open(struct mqtt_persist **out, const char *path);
+int persist_load(struct mqtt_persist *p, struct mqtt_broker *b);
+int persist_save(struct mqtt_persist *p, struct mqtt_broker *b);
+void persist_close(struct mqtt_persist *p);
 
 /* handle_*.c: one per packet type the broker receives; each returns 0 or
  * an MQTT 5 reason code that ends the connection. */

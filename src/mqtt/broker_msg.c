@@ -107,6 +107,7 @@ static void on_match(void *ud, void *subscriber, const struct mqtt_topic_opts *o
 void broker_route(struct mqtt_broker *b, struct mqtt_message *m, struct mqtt_session *from)
 {
     b->stats.msgs_received++;
+    b->changes++;
     if (m->retain) {
         /* an empty retained payload clears and is not itself retained */
         void *old = mqtt_retain_set(b->retained, m->topic, m->topic_len, m->payload_len ? m : NULL);

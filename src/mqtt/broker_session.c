@@ -22,6 +22,7 @@ struct mqtt_session *session_new(struct mqtt_broker *b, const char *id, size_t l
     s->next_pid = 1;
     map_put(&b->sessions, id, len, s);
     b->stats.sessions++;
+    b->changes++;
     return s;
 }
 
@@ -31,10 +32,20 @@ static void delivery_free(struct delivery *d)
     free(d);
 }
 
+static void sub_rec_free(struct sub_rec *r)
+{
+    free(r->filter);
+    free(r->group);
+}
+
 void session_free(struct mqtt_session *s)
 {
     struct mqtt_broker *b = s->b;
     mqtt_topic_remove_all(b->subs, s);
+    for (size_t i = 0; i < s->nsubs; i++)
+        sub_rec_free(&s->subs[i]);
+    free(s->subs);
+    b->changes++;
     for (struct delivery *d = s->head, *next; d; d = next) {
         next = d->next;
         delivery_free(d);
@@ -54,6 +65,15 @@ static void unlink_delivery(struct mqtt_session *s, struct delivery *prev, struc
         s->head = d->next;
     if (s->tail == d)
         s->tail = prev;
+}
+
+static void append(struct mqtt_session *s, struct delivery *d)
+{
+    if (s->tail)
+        s->tail->next = d;
+    else
+        s->head = d;
+    s->tail = d;
 }
 
 static bool online(const struct mqtt_session *s)
@@ -85,13 +105,28 @@ void session_deliver(struct mqtt_session *s, struct mqtt_message *m, uint8_t qos
     d->qos = qos;
     d->retain = retain;
     d->sub_id = sub_id;
-    if (s->tail)
-        s->tail->next = d;
-    else
-        s->head = d;
-    s->tail = d;
+    append(s, d);
     s->queued++;
     session_pump(s);
+}
+
+void session_restore(struct mqtt_session *s, struct mqtt_message *m, uint8_t qos, bool retain,
+                     uint32_t sub_id, uint8_t state, uint16_t pid)
+{
+    struct delivery *d = xcalloc(1, sizeof *d);
+    d->msg = m;
+    if (m)
+        message_ref(m);
+    d->qos = qos;
+    d->retain = retain;
+    d->sub_id = sub_id;
+    d->state = state;
+    d->pid = pid;
+    append(s, d);
+    if (state == D_QUEUED)
+        s->queued++;
+    else
+        s->inflight++;
 }
 
 static bool pid_in_use(const struct mqtt_session *s, uint16_t pid)
@@ -173,6 +208,7 @@ static void finish(struct mqtt_session *s, struct delivery *prev, struct deliver
 void session_ack(struct mqtt_session *s, uint8_t type, uint16_t pid, uint8_t code)
 {
     struct delivery *prev, *d = find_inflight(s, pid, &prev);
+    s->b->changes++;
     if (type == MQTT_PUBACK && d && d->state == D_WAIT_PUBACK) {
         finish(s, prev, d);
     } else if (type == MQTT_PUBREC && d && d->state == D_WAIT_PUBREC && code >= 0x80) {
@@ -188,6 +224,49 @@ void session_ack(struct mqtt_session *s, uint8_t type, uint16_t pid, uint8_t cod
         finish(s, prev, d);
     }
     session_pump(s);
+}
+
+static struct sub_rec *find_sub(struct mqtt_session *s, const struct mqtt_topic_filter *f)
+{
+    for (size_t i = 0; i < s->nsubs; i++) {
+        struct sub_rec *r = &s->subs[i];
+        bool same_group = f->group ? r->group && strlen(r->group) == f->group_len &&
+                                         memcmp(r->group, f->group, f->group_len) == 0
+                                   : !r->group;
+        if (same_group && strlen(r->filter) == f->len && memcmp(r->filter, f->filter, f->len) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+int session_subscribe(struct mqtt_session *s, const struct mqtt_topic_filter *f,
+                      const struct mqtt_topic_opts *o)
+{
+    int existed = mqtt_topic_add(s->b->subs, s, f, o);
+    struct sub_rec *r = find_sub(s, f);
+    if (!r) {
+        if (s->nsubs == s->subs_cap) {
+            s->subs_cap = s->subs_cap ? 2 * s->subs_cap : 4;
+            s->subs = xrealloc(s->subs, s->subs_cap * sizeof *s->subs);
+        }
+        r = &s->subs[s->nsubs++];
+        r->filter = xstrndup(f->filter, f->len);
+        r->group = f->group ? xstrndup(f->group, f->group_len) : NULL;
+    }
+    r->o = *o;
+    s->b->changes++;
+    return existed;
+}
+
+int session_unsubscribe(struct mqtt_session *s, const struct mqtt_topic_filter *f)
+{
+    struct sub_rec *r = find_sub(s, f);
+    if (r) {
+        sub_rec_free(r);
+        *r = s->subs[--s->nsubs];
+    }
+    s->b->changes++;
+    return mqtt_topic_remove(s->b->subs, s, f);
 }
 
 bool session_qos2_has(const struct mqtt_session *s, uint16_t pid)

@@ -58,7 +58,7 @@ int handle_subscribe(struct mqtt_client *c, const struct mqtt_packet *p)
         if (!code) {
             struct mqtt_topic_opts o = {sub_id_of(p), sub.qos, sub.retain_handling, sub.no_local,
                                         sub.retain_as_published};
-            int existed = mqtt_topic_add(b->subs, c->s, &f, &o);
+            int existed = session_subscribe(c->s, &f, &o);
             code = sub.qos;
             if (!f.group && (o.retain_handling == 0 || (o.retain_handling == 1 && !existed)) &&
                 n < 8 * sizeof want)
@@ -93,7 +93,7 @@ int handle_unsubscribe(struct mqtt_client *c, const struct mqtt_packet *p)
     for (; mqtt_filter_next(&it, &s); n++) {
         int code = parse(c, s, &f);
         if (!code)
-            code = mqtt_topic_remove(c->b->subs, c->s, &f) == 1 ? 0x00 : 0x11;
+            code = session_unsubscribe(c->s, &f) == 1 ? 0x00 : 0x11;
         buf_putc(&codes, (char)code);
     }
     struct mqtt_packet ack = {.type = MQTT_UNSUBACK};

@@ -31,6 +31,19 @@ SEED = {
 }
 
 
+def ini_keys(text):
+    """{(section, key): value} of an INI text, later sections of a name merged."""
+    keys, section = {}, None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            section = line.strip("[]").split()[0]
+        elif "=" in line and not line.startswith((";", "#")):
+            k, v = line.split("=", 1)
+            keys[(section, k.strip())] = v.strip()
+    return keys
+
+
 class Daemon:
     """One gasketd process with its own config file and data directory."""
 
@@ -54,14 +67,14 @@ class Daemon:
         self.start_offset = self.logf.tell()
         self.proc = subprocess.Popen([GASKETD, "-c", str(self.conf)], stdout=self.logf,
                                      stderr=self.logf, cwd=self.dir)
-        want = 2 if "tls_listen" in self.ini.split("[mqtt]")[0] else 1
+        keys = ini_keys(self.ini)
+        want = 2 if keys.get(("http", "tls_listen")) else 1
+        mqtt_want = sum(1 for k in ("listen", "tls_listen") if keys.get(("mqtt", k)))
         deadline = time.time() + timeout
         while time.time() < deadline:
             text = self.log_text()
             self.addrs = re.findall(r"http: listening on (\S+)", text)
             self.mqtt_addrs = re.findall(r"mqtt: listening on (\S+)", text)
-            mqtt_part = "".join(self.ini.split("[mqtt]")[1:])
-            mqtt_want = len(re.findall(r"(?m)^(tls_)?listen = \S", mqtt_part))
             if len(self.addrs) >= want and len(self.mqtt_addrs) >= mqtt_want:
                 self.port = int(self.addrs[0].rsplit(":", 1)[1])
                 if self.mqtt_addrs:

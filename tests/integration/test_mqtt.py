@@ -354,3 +354,42 @@ def test_tls_with_client_certificate(daemon_factory, pki):
                        capture_output=True, timeout=10)
     assert r.returncode != 0
     assert d.stop() == 0
+
+
+def test_restart_keeps_retained_and_persistent_session(daemon_factory):
+    d = daemon_factory()
+    pub(d, "mqttv311", "status/kept", "still here", 1, ["-r"])
+    p = Paho(d, "persist-restart", clean=False)
+    p.c.subscribe("q/#", 1)
+    time.sleep(0.3)
+    p.stop()
+    v5 = Paho(d, "persist-v5", clean=True, version=mqtt.MQTTv5,
+              props=_session_expiry(3600))
+    v5.c.subscribe("q/#", 1)
+    time.sleep(0.3)
+    v5.stop()
+    sender = Paho(d, "sender-restart")
+    for i in range(100):
+        sender.c.publish("q/x", "m%03d" % i, qos=1).wait_for_publish()
+    sender.stop()
+    assert d.stop() == 0
+    d.start()
+    assert "loaded 1 retained message(s) and 2 session(s)" in d.log_text()
+    for cid, kw in (("persist-restart", {}),
+                    ("persist-v5", {"version": mqtt.MQTTv5, "props": _session_expiry(3600)})):
+        p = Paho(d, cid, clean=False, **kw)
+        msgs = p.wait(100)
+        p.stop()
+        assert [m[1].decode() for m in msgs] == ["m%03d" % i for i in range(100)], cid
+    s = sub_proc(d, "mqttv311", "status/#", 1, 1)
+    out, _ = s.communicate(timeout=15)
+    assert out.strip() == "status/kept still here"
+    assert d.stop() == 0
+
+
+def _session_expiry(seconds):
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.packettypes import PacketTypes
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = seconds
+    return props
