@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#define GASKET_VERSION "0.1.0"
+#include "core/version.h"
 
 static void usage(FILE *f)
 {

@@ -10,13 +10,16 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/version.h"
 #include "mqtt/broker_int.h"
 #include "net/net.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define TICK_MS 250
+#define SYS_INTERVAL_MS 10000 /* $SYS/broker/... are republished this often */
 
 /* ---- connections from the broker's own listeners ---- */
 
@@ -245,6 +248,32 @@ static void collect_expired(void *ud, const char *key, void *value)
     }
 }
 
+/* The counters under $SYS/broker/, with Mosquitto's topic names. */
+static void publish_sys(struct mqtt_broker *b, uint64_t now)
+{
+    const struct mqtt_broker_stats *st = &b->stats;
+    const struct {
+        const char *topic;
+        uint64_t value;
+    } rows[] = {
+        {"$SYS/broker/clients/connected", st->clients_connected},
+        {"$SYS/broker/clients/total", st->sessions},
+        {"$SYS/broker/messages/received", st->msgs_received},
+        {"$SYS/broker/messages/sent", st->msgs_sent},
+        {"$SYS/broker/publish/messages/dropped", st->msgs_dropped},
+        {"$SYS/broker/bytes/received", st->bytes_received},
+        {"$SYS/broker/bytes/sent", st->bytes_sent},
+        {"$SYS/broker/retained messages/count", st->retained},
+        {"$SYS/broker/uptime", (now - b->started) / 1000},
+    };
+    char text[32];
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        snprintf(text, sizeof text, "%llu", (unsigned long long)rows[i].value);
+        broker_sys_publish(b, rows[i].topic, text);
+    }
+    broker_sys_publish(b, "$SYS/broker/version", "gasket " GASKET_VERSION);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct mqtt_broker *b = t->data;
@@ -255,6 +284,10 @@ static void on_tick(uv_timer_t *t)
         if (b->changes != b->saved_changes)
             persist_save(b->persist, b);
         b->next_save = now + b->opt.persist_interval_ms;
+    }
+    if (now >= b->next_sys) {
+        publish_sys(b, now);
+        b->next_sys = now + SYS_INTERVAL_MS;
     }
     struct expired e = {.now = now};
     map_foreach(&b->sessions, collect_expired, &e);
@@ -282,7 +315,8 @@ int mqtt_broker_new(struct mqtt_broker **out, uv_loop_t *loop,
         *out = NULL;
         return GK_ESTORE;
     }
-    b->next_save = uv_now(loop) + o->persist_interval_ms;
+    b->started = uv_now(loop);
+    b->next_save = b->started + o->persist_interval_ms;
     uv_timer_init(loop, &b->tick);
     b->tick.data = b;
     uv_timer_start(&b->tick, on_tick, TICK_MS, TICK_MS);

@@ -125,6 +125,7 @@ struct mqtt_broker {
     struct mqtt_persist *persist; /* NULL: nothing survives a restart */
     uint64_t changes, saved_changes; /* state changes, and as of the last save */
     uint64_t next_save;           /* loop ms */
+    uint64_t next_sys, started;   /* loop ms */
     bool closing;
 };
 
@@ -146,6 +147,10 @@ bool message_expired(const struct mqtt_broker *b, const struct mqtt_message *m);
 /* Routes m to every matching subscription and updates the retained store;
  * `from` (NULL in-process) is the publisher, for No Local. */
 void broker_route(struct mqtt_broker *b, struct mqtt_message *m, struct mqtt_session *from);
+
+/* Publishes a retained QoS 0 $SYS message, not counted as received and not
+ * saved. */
+void broker_sys_publish(struct mqtt_broker *b, const char *topic, const char *value);
 
 /* broker_session.c */
 struct mqtt_session *session_new(struct mqtt_broker *b, const char *id, size_t len);

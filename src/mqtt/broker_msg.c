@@ -104,10 +104,9 @@ static void on_match(void *ud, void *subscriber, const struct mqtt_topic_opts *o
     session_deliver(s, r->m, qos, o->retain_as_published && r->m->retain, o->sub_id);
 }
 
-void broker_route(struct mqtt_broker *b, struct mqtt_message *m, struct mqtt_session *from)
+/* Stores or clears the retained copy and hands m to every subscription. */
+static void route(struct mqtt_broker *b, struct mqtt_message *m, struct mqtt_session *from)
 {
-    b->stats.msgs_received++;
-    b->changes++;
     if (m->retain) {
         /* an empty retained payload clears and is not itself retained */
         void *old = mqtt_retain_set(b->retained, m->topic, m->topic_len, m->payload_len ? m : NULL);
@@ -118,4 +117,19 @@ void broker_route(struct mqtt_broker *b, struct mqtt_message *m, struct mqtt_ses
     }
     struct route r = {m, from};
     mqtt_topic_match(b->subs, m->topic, m->topic_len, on_match, &r);
+}
+
+void broker_route(struct mqtt_broker *b, struct mqtt_message *m, struct mqtt_session *from)
+{
+    b->stats.msgs_received++;
+    b->changes++;
+    route(b, m, from);
+}
+
+void broker_sys_publish(struct mqtt_broker *b, const char *topic, const char *value)
+{
+    struct mqtt_message *m =
+        message_new(b, topic, strlen(topic), value, strlen(value), 0, true, NULL);
+    route(b, m, NULL);
+    message_unref(m);
 }

@@ -117,6 +117,8 @@ static void step(struct saver *sv, sqlite3_stmt *st)
 static void save_retained(void *ud, const char *topic, size_t len, void *msg)
 {
     struct saver *sv = ud;
+    if (len >= 5 && memcmp(topic, "$SYS/", 5) == 0)
+        return; /* made afresh by the running broker */
     encode_message(sv->b, msg, &sv->pk);
     sqlite3_bind_text(sv->st[0], 1, topic, (int)len, SQLITE_STATIC);
     sqlite3_bind_blob(sv->st[0], 2, sv->pk.data, (int)sv->pk.len, SQLITE_STATIC);

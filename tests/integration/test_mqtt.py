@@ -393,3 +393,12 @@ def _session_expiry(seconds):
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = seconds
     return props
+
+
+def test_sys_topics(gasketd):
+    s = sub_proc(gasketd, "mqttv311", "$SYS/broker/#", 0, 10)
+    out, _ = s.communicate(timeout=15)
+    values = dict(line.split(" ", 1) for line in out.splitlines()[:10] if " " in line)
+    assert values.get("$SYS/broker/version", "").startswith("gasket ")
+    assert int(values["$SYS/broker/uptime"]) >= 0
+    assert "$SYS/broker/messages/received" in values
