@@ -402,3 +402,14 @@ def test_sys_topics(gasketd):
     assert values.get("$SYS/broker/version", "").startswith("gasket ")
     assert int(values["$SYS/broker/uptime"]) >= 0
     assert "$SYS/broker/messages/received" in values
+
+
+def test_libmosquitto_v5_client_roundtrip(gasketd, tmp_path):
+    exe = tmp_path / "mosq_roundtrip"
+    src = __file__.rsplit("/", 1)[0] + "/clients/mosq_roundtrip.c"
+    subprocess.run(["cc", "-O1", "-Wall", "-Werror", src, "-lmosquitto", "-o", str(exe)],
+                   check=True, capture_output=True)
+    out = subprocess.run([str(exe), "127.0.0.1", str(gasketd.mqtt_port), "mosq", "200"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok 400"
