@@ -413,3 +413,95 @@ def test_libmosquitto_v5_client_roundtrip(gasketd, tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok 400"
+
+
+# ---- MQTT 5 details ----
+
+def _props(kind, **values):
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    p = Properties(getattr(PacketTypes, kind))
+    for k, v in values.items():
+        setattr(p, k, v)
+    return p
+
+
+def test_v5_no_local_and_retain_handling(gasketd):
+    from paho.mqtt.subscribeoptions import SubscribeOptions
+    pub(gasketd, "mqttv5", "opts/r", "retained", 1, ["-r"])
+    c = Paho(gasketd, "opts-client", version=mqtt.MQTTv5)
+    c.c.subscribe("opts/#", options=SubscribeOptions(qos=1, noLocal=True, retainHandling=2))
+    time.sleep(0.3)
+    c.c.publish("opts/mine", "from me", qos=1).wait_for_publish()
+    pub(gasketd, "mqttv5", "opts/other", "from others", 1)
+    msgs = c.wait(1)
+    time.sleep(0.3)
+    c.stop()
+    # retain handling 2: no retained message; no local: not its own message
+    assert [(m[0], m[1]) for m in c.msgs] == [("opts/other", b"from others")]
+
+
+def test_v5_message_expiry(gasketd):
+    c = Paho(gasketd, "expiry-sub", clean=False, version=mqtt.MQTTv5,
+             props=_session_expiry(600))
+    c.c.subscribe("exp/#", 1)
+    time.sleep(0.3)
+    c.stop()
+    sender = Paho(gasketd, "expiry-pub", version=mqtt.MQTTv5)
+    sender.c.publish("exp/short", "gone", qos=1,
+                     properties=_props("PUBLISH", MessageExpiryInterval=1)).wait_for_publish()
+    sender.c.publish("exp/long", "kept", qos=1,
+                     properties=_props("PUBLISH", MessageExpiryInterval=60)).wait_for_publish()
+    sender.stop()
+    time.sleep(2.2)
+    c = Paho(gasketd, "expiry-sub", clean=False, version=mqtt.MQTTv5,
+             props=_session_expiry(600))
+    c.wait(1)
+    time.sleep(0.3)
+    c.stop()
+    assert [(m[0], m[1]) for m in c.msgs] == [("exp/long", b"kept")]
+
+
+def test_v5_will_delay_and_cancel_on_resume(gasketd):
+    watcher = Paho(gasketd, "will-watcher")
+    watcher.c.subscribe("wd/#", 1)
+    time.sleep(0.3)
+
+    def dying(cid):
+        c = mqtt.Client(client_id=cid, protocol=mqtt.MQTTv5)
+        c.will_set("wd/" + cid, "late", 1, properties=_props("WILLMESSAGE", WillDelayInterval=2))
+        c.connect("127.0.0.1", gasketd.mqtt_port, 60, clean_start=True,
+                  properties=_session_expiry(60))
+        c.loop_start()
+        time.sleep(0.3)
+        c.loop_stop()
+        c.socket().close()  # abrupt: no DISCONNECT
+    dying("wd-a")
+    time.sleep(1.0)
+    assert watcher.msgs == []  # not yet: the delay is 2 s
+    dying("wd-b")
+    back = Paho(gasketd, "wd-b", clean=False, version=mqtt.MQTTv5, props=_session_expiry(60))
+    time.sleep(2.5)
+    back.stop()
+    watcher.stop()
+    assert [(m[0], m[1]) for m in watcher.msgs] == [("wd/wd-a", b"late")]
+
+
+def test_resent_inflight_message_has_dup(gasketd):
+    s = socket.create_connection(("127.0.0.1", gasketd.mqtt_port), timeout=5)
+    s.sendall(connect_packet(b"dup-check", keepalive=60).replace(b"\x04\x02", b"\x04\x00", 1))
+    assert s.recv(4)[:4] == b"\x20\x02\x00\x00"
+    s.sendall(b"\x82" + remaining(2 + 2 + 5 + 1) + b"\x00\x01" + mqtt_str(b"dup/x") + b"\x01")
+    assert s.recv(5)[:1] == b"\x90"
+    pub(gasketd, "mqttv311", "dup/x", "once", 1)
+    first = s.recv(100)
+    assert first[0] == 0x32  # QoS 1, no DUP; not acknowledged on purpose
+    s.close()
+    time.sleep(0.3)
+    s = socket.create_connection(("127.0.0.1", gasketd.mqtt_port), timeout=5)
+    s.sendall(connect_packet(b"dup-check", keepalive=60).replace(b"\x04\x02", b"\x04\x00", 1))
+    assert s.recv(4) == b"\x20\x02\x01\x00"  # session present
+    again = s.recv(100)
+    s.close()
+    assert again[0] == 0x3A  # the same PUBLISH, DUP set
+    assert again[1:] == first[1:]
