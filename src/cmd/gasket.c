@@ -17,7 +17,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#define GASKET_VERSION "0.1.0"
+#include "core/version.h"
 #define PASS_MAX       1024
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };

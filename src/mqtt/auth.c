@@ -261,7 +261,7 @@ int mqtt_passwd_parse(struct mqtt_passwd **out, const char *text, size_t len, co
         return rc;
     }
     struct pw_entry *d = &ps.p->dummy;
-    d->iter = ps.votes ? ps.cand : MQTT_PASSWD_ITER_DEFAULT;
+    d->iter = ps.p->users.count ? ps.cand : MQTT_PASSWD_ITER_DEFAULT;
     d->salt_len = PW_SALT_LEN;
     if (RAND_bytes(d->salt, PW_SALT_LEN) != 1) memset(d->salt, 0x5a, PW_SALT_LEN);
     *out = ps.p;
@@ -640,7 +640,9 @@ static void who_init(struct who *w, const char *user, const char *client_id)
 }
 
 /* Writes r's pattern with its %u and %c levels replaced into buf; returns
- * the length, or -1 when it does not fit. */
+ * the length, or -1 when it does not fit or a value starting with '$' would
+ * become the first level (a client id "$SYS" must not turn "%c/#" into
+ * "$SYS/#"). */
 static long substitute(const struct acl_rule *r, const struct who *w, char *buf)
 {
     const char *end = r->pat + r->len;
@@ -651,7 +653,7 @@ static long substitute(const struct acl_rule *r, const struct who *w, char *buf)
         int v = word_is(p, l, "%u") ? 0 : word_is(p, l, "%c") ? 1 : -1;
         const char *src = v < 0 ? p : w->val[v];
         size_t sl = v < 0 ? l : w->len[v];
-        if (n + sl + 1 > MQTT_ACL_SUBST_MAX) return -1;
+        if (n + sl + 1 > MQTT_ACL_SUBST_MAX || (n == 0 && v >= 0 && src[0] == '$')) return -1;
         memcpy(buf + n, src, sl);
         n += sl;
         if (q) buf[n++] = '/';

@@ -117,9 +117,11 @@ int mqtt_acl_load(struct mqtt_acl **out, const char *path, char *err, size_t err
  * not grant "$SYS/...". A %u or %c level matches only a topic level equal to
  * the whole user name or client id; a pattern with %u never applies to an
  * anonymous client; a user name or client id that is empty or contains '/',
- * '+' or '#', or that makes a pattern longer than MQTT_ACL_SUBST_MAX, makes
- * the allow rules using it grant nothing and the deny rules using it deny
- * everything (fail closed). Does not allocate. */
+ * '+' or '#', that would start a pattern with '$' (%c/# for client "$SYS"), or
+ * that makes a pattern longer than MQTT_ACL_SUBST_MAX, makes the allow rules
+ * using it grant nothing and the deny rules using it deny everything (fail
+ * closed). client_id is the one in use, the broker's when it assigned one.
+ * Does not allocate. */
 bool mqtt_acl_allows(const struct mqtt_acl *a, const char *user, const char *client_id,
                      const char *topic, size_t len, int access);
 
