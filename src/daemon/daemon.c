@@ -7,6 +7,7 @@
 #include "core/mem.h"
 #include "gateway/gateway.h"
 #include "http/http.h"
+#include "mqtt/auth.h"
 #include "mqtt/broker.h"
 #include "net/net.h"
 #include "store/store.h"
@@ -33,6 +34,8 @@ struct gasket {
     struct net_tls *tls;
     struct mqtt_broker *mqtt;
     struct net_tls *mqtt_tls;
+    struct mqtt_passwd *passwd;
+    struct mqtt_acl *acl;
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_timer_t drain;
     uint64_t drain_deadline;
@@ -289,12 +292,35 @@ static void mqtt_options_from(const struct config *c, struct mqtt_broker_options
     o->persist_interval_ms = (uint32_t)c->mqtt.persist_interval;
 }
 
+/* Loads [mqtt] password_file and acl_file, refusing to start on an error. */
+static int load_mqtt_auth(struct gasket *g)
+{
+    const struct cfg_mqtt *m = &g->cfg.mqtt;
+    char err[600];
+    if (m->password_file && mqtt_passwd_load(&g->passwd, m->password_file, err, sizeof err) != 0) {
+        log_error("[mqtt] password_file: %s", err);
+        return GK_ECONFIG;
+    }
+    if (m->acl_file && mqtt_acl_load(&g->acl, m->acl_file, err, sizeof err) != 0) {
+        log_error("[mqtt] acl_file: %s", err);
+        return GK_ECONFIG;
+    }
+    if (!m->allow_anonymous && !g->passwd)
+        log_warn("[mqtt] allow_anonymous is off and there is no password_file: only clients "
+                 "with a certificate (tls_ca) can connect");
+    return 0;
+}
+
 static int start_mqtt(struct gasket *g)
 {
     const struct cfg_mqtt *m = &g->cfg.mqtt;
     struct mqtt_broker_options o;
     char path[4096];
+    if (load_mqtt_auth(g) != 0)
+        return GK_ECONFIG;
     mqtt_options_from(&g->cfg, &o);
+    o.passwd = g->passwd;
+    o.acl = g->acl;
     snprintf(path, sizeof path, "%s/mqtt.db", g->cfg.server.data_dir);
     o.persist_path = path;
     int rc = mqtt_broker_new(&g->mqtt, &g->loop, &o);
@@ -356,6 +382,8 @@ int gasket_run(struct gasket *g)
         net_tls_free(g->tls);
     if (g->mqtt_tls)
         net_tls_free(g->mqtt_tls);
+    mqtt_passwd_free(g->passwd);
+    mqtt_acl_free(g->acl);
     config_free(&g->cfg);
     free(g);
     log_info("stopped");

@@ -27,7 +27,7 @@ static const char *link_peer(void *link)
     return ws_peer(link);
 }
 
-static const struct mqtt_link_ops ops = {link_write, link_close, link_pending, link_peer};
+static const struct mqtt_link_ops ops = {link_write, link_close, link_pending, link_peer, NULL};
 
 static void on_message(struct ws_conn *ws, const void *data, size_t len)
 {

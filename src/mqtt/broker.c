@@ -43,7 +43,12 @@ static const char *net_peer(void *link)
     return net_conn_peer(link);
 }
 
-static const struct mqtt_link_ops net_ops = {net_write, net_close, net_pending, net_peer};
+static const char *net_cn(void *link)
+{
+    return net_conn_tls_cn(link);
+}
+
+static const struct mqtt_link_ops net_ops = {net_write, net_close, net_pending, net_peer, net_cn};
 
 static void on_read(struct net_conn *nc, const char *data, size_t len)
 {
@@ -165,20 +170,15 @@ static int dispatch(struct mqtt_client *c, const struct mqtt_packet *p)
     }
 }
 
-void mqtt_client_input(struct mqtt_client *c, const void *data, size_t len)
+void client_process(struct mqtt_client *c)
 {
     struct mqtt_broker *b = c->b;
-    if (c->closing)
-        return;
-    b->stats.bytes_received += len;
-    c->last_rx = uv_now(b->loop);
-    buf_append(&c->in, data, len);
     size_t off = 0;
-    while (!c->closing && off < c->in.len) {
+    while (!c->closing && !c->auth && off < c->in.len) {
         struct mqtt_packet p;
         size_t used;
-        int rc = mqtt_decode((const uint8_t *)c->in.data + off, c->in.len - off, c->version,
-                             b->opt.max_packet_size, &p, &used);
+        const uint8_t *at = (const uint8_t *)c->in.data + off;
+        int rc = mqtt_decode(at, c->in.len - off, c->version, b->opt.max_packet_size, &p, &used);
         if (rc == GK_EAGAIN)
             break;
         if (rc < 0) {
@@ -186,11 +186,23 @@ void mqtt_client_input(struct mqtt_client *c, const void *data, size_t len)
             break;
         }
         off += used;
+        c->raw = at;
+        c->raw_len = used;
         int reason = dispatch(c, &p);
         if (reason)
             client_close(c, (uint8_t)reason, mqtt_reason_text((uint8_t)reason));
     }
     buf_consume(&c->in, off);
+}
+
+void mqtt_client_input(struct mqtt_client *c, const void *data, size_t len)
+{
+    if (c->closing)
+        return;
+    c->b->stats.bytes_received += len;
+    c->last_rx = uv_now(c->b->loop);
+    buf_append(&c->in, data, len);
+    client_process(c);
 }
 
 static void broker_maybe_free(struct mqtt_broker *b);
@@ -199,6 +211,7 @@ static void broker_free(struct mqtt_broker *b);
 void mqtt_client_closed(struct mqtt_client *c)
 {
     struct mqtt_broker *b = c->b;
+    auth_forget(c);
     client_gone(c);
     if (c->prev)
         c->prev->next = c->next;
@@ -212,6 +225,7 @@ void mqtt_client_closed(struct mqtt_client *c)
     free(c->aliases);
     message_unref(c->will);
     buf_free(&c->in);
+    free(c->user);
     free(c);
     broker_maybe_free(b);
 }

@@ -19,6 +19,8 @@
 #include "mqtt/topic.h"
 
 struct mqtt_broker;
+struct mqtt_passwd;
+struct mqtt_acl;
 struct net_tls;
 
 struct mqtt_broker_options {
@@ -33,6 +35,10 @@ struct mqtt_broker_options {
                                   sessions; NULL: kept in memory only */
     uint32_t persist_interval_ms; /* save this often when something changed; 0: only
                                      at close (60000) */
+    /* Who may connect and what they may do (auth.h); NULL: no password file,
+     * no ACL. Owned by the caller, alive as long as the broker. */
+    const struct mqtt_passwd *passwd;
+    const struct mqtt_acl *acl;
 };
 
 /* Counters, also published under $SYS/broker/. */
@@ -75,6 +81,9 @@ struct mqtt_link_ops {
     void (*close)(void *link); /* finish writing, then close; closed() follows */
     size_t (*pending)(void *link); /* bytes written and not yet sent */
     const char *(*peer)(void *link);
+    /* The verified client certificate's CN (the client's identity, as in
+     * IoT Core), or NULL; the operation itself may be NULL. */
+    const char *(*tls_cn)(void *link);
 };
 
 struct mqtt_client;

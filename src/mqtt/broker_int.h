@@ -76,6 +76,7 @@ struct mqtt_session {
     size_t nqos2_in, qos2_cap;
     struct sub_rec *subs;
     size_t nsubs, subs_cap;
+    char *user; /* its client's identity, for the ACL; NULL: anonymous */
 };
 
 struct mqtt_client {
@@ -95,6 +96,10 @@ struct mqtt_client {
     char **aliases;              /* alias -> topic, [1..alias_max] */
     struct mqtt_message *will;
     uint32_t will_delay_s;
+    char *user;                  /* identity: user name or certificate CN; NULL: anonymous */
+    struct auth_job *auth;       /* a password check running off the loop */
+    const uint8_t *raw;          /* the packet being handled, as received */
+    size_t raw_len;
     bool connected;              /* CONNACK 0 sent */
     bool closing;
 };
@@ -195,6 +200,27 @@ int persist_open(struct mqtt_persist **out, const char *path);
 int persist_load(struct mqtt_persist *p, struct mqtt_broker *b);
 int persist_save(struct mqtt_persist *p, struct mqtt_broker *b);
 void persist_close(struct mqtt_persist *p);
+
+/* broker_auth.c */
+#define AUTH_PENDING (-1)
+/* Establishes who the client is (certificate CN, or user name and password
+ * against the password file). Returns 0 to go on, AUTH_PENDING when a
+ * password check runs on the worker pool (connect_accept() follows), or the
+ * reason code refusing the CONNECT. */
+int auth_connect(struct mqtt_client *c, const struct mqtt_packet *p);
+/* The client is gone: a running check forgets it. */
+void auth_forget(struct mqtt_client *c);
+/* ACL checks; true when no ACL is configured. */
+bool acl_may_publish(const struct mqtt_client *c, const char *topic, size_t len);
+bool acl_may_subscribe(const struct mqtt_client *c, const char *filter, size_t len);
+bool acl_may_receive(const struct mqtt_session *s, const char *topic, size_t len);
+
+/* broker.c: decodes and handles what the client has sent so far. */
+void client_process(struct mqtt_client *c);
+/* handle_connect.c: the CONNECT once its sender is known. */
+int connect_accept(struct mqtt_client *c, const struct mqtt_packet *p);
+/* Answers a refused CONNECT; returns the reason. */
+int connect_refuse(struct mqtt_client *c, uint8_t reason);
 
 /* handle_*.c: one per packet type the broker receives; each returns 0 or
  * an MQTT 5 reason code that ends the connection. */

@@ -98,7 +98,7 @@ static void on_match(void *ud, void *subscriber, const struct mqtt_topic_opts *o
     struct route *r = ud;
     struct mqtt_session *s = subscriber;
     (void)group;
-    if (o->no_local && s == r->from)
+    if ((o->no_local && s == r->from) || !acl_may_receive(s, r->m->topic, r->m->topic_len))
         return;
     uint8_t qos = r->m->qos < o->qos ? r->m->qos : o->qos;
     session_deliver(s, r->m, qos, o->retain_as_published && r->m->retain, o->sub_id);

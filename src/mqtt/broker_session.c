@@ -53,6 +53,7 @@ void session_free(struct mqtt_session *s)
     map_del(&b->sessions, s->id, strlen(s->id));
     b->stats.sessions--;
     free(s->qos2_in);
+    free(s->user);
     free(s->id);
     free(s);
 }

@@ -16,8 +16,7 @@
 
 #define ALIAS_MAX 32 /* topic aliases accepted from a 5.0 client */
 
-/* Answers a refused CONNECT; returns the reason, which closes the connection. */
-static int refuse(struct mqtt_client *c, uint8_t reason)
+int connect_refuse(struct mqtt_client *c, uint8_t reason)
 {
     if (c->version == MQTT_V5) {
         send_connack(c, false, reason, NULL);
@@ -75,6 +74,8 @@ static struct mqtt_session *attach(struct mqtt_client *c, struct mqtt_str id, bo
     if (!s)
         s = session_new(b, id.p, id.len);
     cancel_will(b, s->id);
+    free(s->user);
+    s->user = c->user ? xstrdup(c->user) : NULL;
     s->client = c;
     s->expire_at = 0;
     c->s = s;
@@ -110,25 +111,35 @@ static void take_options(struct mqtt_client *c, const struct mqtt_packet *p)
 
 int handle_connect(struct mqtt_client *c, const struct mqtt_packet *p)
 {
+    c->version = p->connect.level;
+    int rc = auth_connect(c, p);
+    if (rc == AUTH_PENDING)
+        return 0;
+    return rc ? connect_refuse(c, (uint8_t)rc) : connect_accept(c, p);
+}
+
+int connect_accept(struct mqtt_client *c, const struct mqtt_packet *p)
+{
     const struct mqtt_connect *k = &p->connect;
     struct mqtt_broker *b = c->b;
     struct mqtt_str id = k->client_id;
     char assigned[40];
-    c->version = k->level;
-    if (!b->opt.allow_anonymous && !k->has_username)
-        return refuse(c, 0x87);
     if (id.len == 0 && c->version == MQTT_V311 && !k->clean_start)
-        return refuse(c, MQTT_RC_CLIENT_ID_INVALID);
+        return connect_refuse(c, MQTT_RC_CLIENT_ID_INVALID);
     if (id.len == 0) {
         snprintf(assigned, sizeof assigned, "gasket-%llu", (unsigned long long)++b->next_client_no);
         id = mqtt_cstr(assigned);
     }
     int rc = take_will(c, k);
     if (rc)
-        return refuse(c, (uint8_t)rc);
+        return connect_refuse(c, (uint8_t)rc);
     take_options(c, p);
     bool present;
     struct mqtt_session *s = attach(c, id, k->clean_start, &present);
+    if (c->will && !acl_may_publish(c, c->will->topic, c->will->topic_len)) {
+        message_unref(c->will); /* the ACL does not let it write there */
+        c->will = NULL;
+    }
     if (c->version == MQTT_V5)
         s->expiry_s = mqtt_has(&p->props, MQTT_PROP_SESSION_EXPIRY) ? p->props.session_expiry : 0;
     else

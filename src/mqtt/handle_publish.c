@@ -49,14 +49,18 @@ int handle_publish(struct mqtt_client *c, const struct mqtt_packet *p)
     }
     if (pub->qos == 2 && c->version == MQTT_V5 && c->s->nqos2_in >= b->opt.max_inflight)
         return 0x93; /* Receive Maximum exceeded */
-    if (!(topic.len >= 5 && memcmp(topic.p, "$SYS/", 5) == 0)) {
+    /* 3.1.1 has no way to say no: the message is acknowledged and dropped */
+    uint8_t code = acl_may_publish(c, topic.p, topic.len) ? 0 : 0x87; /* not authorized */
+    if (!code && !(topic.len >= 5 && memcmp(topic.p, "$SYS/", 5) == 0)) {
         struct mqtt_message *m = message_new(b, topic.p, topic.len, pub->payload.p,
                                              pub->payload.len, pub->qos, pub->retain, &p->props);
         broker_route(b, m, c->s);
         message_unref(m);
     }
     if (pub->qos == 1) {
-        send_ack(c, MQTT_PUBACK, pub->id, 0);
+        send_ack(c, MQTT_PUBACK, pub->id, code);
+    } else if (pub->qos == 2 && code) {
+        send_ack(c, MQTT_PUBREC, pub->id, code); /* 5.0: the flow ends with this refusal */
     } else if (pub->qos == 2) {
         session_qos2_add(c->s, pub->id);
         send_ack(c, MQTT_PUBREC, pub->id, 0);

@@ -26,7 +26,8 @@ static void send_retained(void *ud, const char *topic, size_t len, void *msg)
 {
     struct retained_ctx *r = ud;
     struct mqtt_message *m = msg;
-    (void)topic, (void)len;
+    if (!acl_may_receive(r->s, topic, len))
+        return;
     session_deliver(r->s, m, m->qos < r->o->qos ? m->qos : r->o->qos, true, r->o->sub_id);
 }
 
@@ -55,6 +56,8 @@ int handle_subscribe(struct mqtt_client *c, const struct mqtt_packet *p)
             buf_free(&codes);
             return MQTT_RC_PROTOCOL_ERROR; /* 5.0 3.8.3.1: no No Local on shared */
         }
+        if (!code && !acl_may_subscribe(c, f.filter, f.len))
+            code = c->version == MQTT_V5 ? 0x87 : 0x80; /* not authorized */
         if (!code) {
             struct mqtt_topic_opts o = {sub_id_of(p), sub.qos, sub.retain_handling, sub.no_local,
                                         sub.retain_as_published};

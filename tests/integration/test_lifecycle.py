@@ -36,10 +36,10 @@ def test_bad_config_refused_with_file_and_line(tmp_path):
 
 
 def test_unbuilt_keys_are_accepted_and_logged_once(daemon_factory):
-    d = daemon_factory(extra="[mqtt]\nacl_file = /nonexistent\n[rule no2]\nfield = no2.value\n"
+    d = daemon_factory(extra="[http]\ndashboard_users = admin\n[rule no2]\nfield = no2.value\n"
                        "warn = 88\n[rule co]\nfield = co.value\nwarn = 200\n")
     text = d.log_text()
-    assert text.count("[mqtt] acl_file is accepted but not yet in effect") == 1
+    assert text.count("[http] dashboard_users is accepted but not yet in effect") == 1
     assert text.count("[rule] warn is accepted but not yet in effect") == 1
     assert d.stop() == 0
 

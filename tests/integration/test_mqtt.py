@@ -505,3 +505,94 @@ def test_resent_inflight_message_has_dup(gasketd):
     s.close()
     assert again[0] == 0x3A  # the same PUBLISH, DUP set
     assert again[1:] == first[1:]
+
+
+# ---- identity and access ----
+
+def _gasket_cli():
+    import os
+    from conftest import GASKETD
+    return os.path.join(os.path.dirname(GASKETD), "gasket")
+
+
+def add_user(path, user, password):
+    subprocess.run([_gasket_cli(), "passwd", str(path), user], input=password + "\n", text=True,
+                   check=True, capture_output=True, timeout=30)
+
+
+def try_pub(d, topic, msg, user=None, password=None, qos=1):
+    args = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(d.mqtt_port), "-t", topic, "-m", msg,
+            "-q", str(qos)]
+    if user:
+        args += ["-u", user, "-P", password]
+    return subprocess.run(args, capture_output=True, text=True, timeout=15)
+
+
+def test_password_file_and_anonymous_refused(daemon_factory, tmp_path):
+    pw = tmp_path / "passwd"
+    add_user(pw, "pi", "s3cret")
+    d = daemon_factory(extra="[mqtt]\nallow_anonymous = false\npassword_file = %s\n" % pw)
+    s = sub_proc(d, "mqttv311", "auth/#", 1, 1, ["-u", "pi", "-P", "s3cret"])
+    time.sleep(0.5)
+    assert try_pub(d, "auth/x", "wrong", "pi", "nope").returncode != 0
+    assert try_pub(d, "auth/x", "anon").returncode != 0
+    assert try_pub(d, "auth/x", "good", "pi", "s3cret").returncode == 0
+    out, err = s.communicate(timeout=15)
+    assert out.strip() == "auth/x good", err
+    assert d.stop() == 0
+
+
+def test_acl_limits_publish_subscribe_and_delivery(daemon_factory, tmp_path):
+    pw, acl = tmp_path / "passwd", tmp_path / "acl"
+    add_user(pw, "pi", "pw-pi")
+    add_user(pw, "viewer", "pw-viewer")
+    acl.write_text("user pi\ntopic write gas/pi/#\ntopic write gas/secret/#\n"
+                   "topic write alerts/#\ntopic read pi/#\n"
+                   "user viewer\ntopic read gas/#\ntopic deny gas/secret/#\n"
+                   "pattern read alerts/%u\n")
+    d = daemon_factory(extra="[mqtt]\nallow_anonymous = false\npassword_file = %s\n"
+                       "acl_file = %s\n" % (pw, acl))
+    viewer = sub_proc(d, "mqttv311", "gas/#", 1, 2, ["-u", "viewer", "-P", "pw-viewer"])
+    time.sleep(0.5)
+    try_pub(d, "gas/pi/1", "allowed", "pi", "pw-pi")
+    try_pub(d, "gas/secret/x", "viewer may not read it", "pi", "pw-pi")
+    try_pub(d, "gas/other/1", "not pi's to write", "pi", "pw-pi")
+    try_pub(d, "gas/pi/2", "second", "pi", "pw-pi")
+    out, _ = viewer.communicate(timeout=15)
+    assert out.splitlines() == ["gas/pi/1 allowed", "gas/pi/2 second"]
+    # a subscription the ACL does not cover is refused in the SUBACK
+    denied = subprocess.run(["mosquitto_sub", "-V", "mqttv5", "-p", str(d.mqtt_port), "-t",
+                             "gas/#", "-u", "pi", "-P", "pw-pi", "-C", "1", "-W", "3"],
+                            capture_output=True, text=True, timeout=15)
+    assert "denied" in denied.stderr and denied.stdout == ""
+    # %u patterns: viewer may read alerts/viewer (a wider alerts/+ would be refused)
+    mine = sub_proc(d, "mqttv311", "alerts/viewer", 1, 1, ["-u", "viewer", "-P", "pw-viewer"])
+    time.sleep(0.5)
+    try_pub(d, "alerts/pi", "for pi", "pi", "pw-pi")
+    try_pub(d, "alerts/viewer", "for viewer", "pi", "pw-pi")
+    out, _ = mine.communicate(timeout=15)
+    assert out.splitlines() == ["alerts/viewer for viewer"]
+    assert d.stop() == 0
+
+
+def test_certificate_cn_is_the_identity(daemon_factory, pki, tmp_path):
+    acl = tmp_path / "acl"
+    acl.write_text("user pi-1\ntopic readwrite pi/1\n")
+    d = daemon_factory(extra="[mqtt]\nallow_anonymous = false\nacl_file = %s\n"
+                       "tls_listen = 127.0.0.1:0\ntls_cert = %s\ntls_key = %s\ntls_ca = %s\n"
+                       % (acl, pki / "server.pem", pki / "server.key", pki / "ca.pem"))
+    port = d.mqtt_addrs[1].rsplit(":", 1)[1]
+    tls = ["-h", "localhost", "-p", port, "--cafile", str(pki / "ca.pem"), "--cert",
+           str(pki / "client.pem"), "--key", str(pki / "client.key")]
+    s = subprocess.Popen(["mosquitto_sub", "-t", "pi/1", "-q", "1", "-C", "1", "-W", "10"] + tls,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    subprocess.run(["mosquitto_pub", "-t", "pi/2", "-m", "not allowed", "-q", "1"] + tls,
+                   check=True, timeout=10)
+    subprocess.run(["mosquitto_pub", "-t", "pi/1", "-m", "allowed", "-q", "1"] + tls,
+                   check=True, timeout=10)
+    out, err = s.communicate(timeout=15)
+    assert out.strip() == "allowed", err
+    # without a certificate, on the plain listener, an anonymous client is refused
+    assert try_pub(d, "pi/1", "anon").returncode != 0
+    assert d.stop() == 0
