@@ -9,9 +9,13 @@
  * that would destroy the last answer on its way to the client.
  *
  * Reads land in one 64 KiB buffer shared by a listener and its connections
- * (on_read consumes the bytes before the loop reads again), and a write
- * first tries the socket directly: only what the kernel does not take at
- * once is copied and queued. */
+ * (on_read consumes the bytes before the loop reads again). Writes are
+ * corked: what a connection is given during one loop turn is gathered and
+ * written with one system call in the turn's check phase (a broker fanning
+ * out, or answers to pipelined requests, would otherwise cost a write each);
+ * only what the kernel does not take at once is copied and queued to libuv.
+ * While output waits for the check phase, an idle handle keeps the poll
+ * phase from blocking, so corking never adds latency. */
 #include "net/net.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -22,14 +26,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NET_BACKLOG   511
+#define NET_BACKLOG   4096 /* the kernel caps it at net.core.somaxconn */
 #define NET_LINGER_MS 2000
 #define NET_READ_SIZE 65536
 #define NET_ADDR_LEN  72
 
-/* The read buffer of a listener and its connections; freed with the last. */
+/* What a listener and its connections share; freed with the last of them. */
 struct net_rbuf {
     unsigned refs;
+    int open_handles;
+    uv_check_t flush;        /* writes corked output, once per loop turn */
+    uv_idle_t nowait;        /* active while output is corked: poll must not block */
+    struct net_conn *corked; /* connections with corked output */
     char data[NET_READ_SIZE];
 };
 
@@ -50,6 +58,8 @@ struct net_conn {
     void *ud;
     struct tls_sess tls;
     struct net_rbuf *rbuf;
+    struct buf cork;            /* output of this loop turn, not yet written */
+    struct net_conn *cork_next; /* in rbuf->corked */
     size_t pending; /* bytes inside uv_write requests not yet completed */
     int open_handles;
     int close_err;
@@ -73,9 +83,44 @@ static struct net_rbuf *rbuf_ref(struct net_rbuf *b)
     return b;
 }
 
+static void rbuf_handle_closed(uv_handle_t *h)
+{
+    struct net_rbuf *b = h->data;
+    if (--b->open_handles == 0) free(b);
+}
+
 static void rbuf_unref(struct net_rbuf *b)
 {
-    if (b && --b->refs == 0) free(b);
+    if (!b || --b->refs > 0) return;
+    b->open_handles = 2;
+    uv_close((uv_handle_t *)&b->flush, rbuf_handle_closed);
+    uv_close((uv_handle_t *)&b->nowait, rbuf_handle_closed);
+}
+
+static void uncork_all(uv_check_t *h);
+
+static struct net_rbuf *rbuf_new(uv_loop_t *loop)
+{
+    struct net_rbuf *b = xcalloc(1, sizeof(*b));
+    uv_check_init(loop, &b->flush);
+    uv_idle_init(loop, &b->nowait);
+    b->flush.data = b->nowait.data = b;
+    uv_check_start(&b->flush, uncork_all);
+    uv_unref((uv_handle_t *)&b->flush);
+    uv_unref((uv_handle_t *)&b->nowait);
+    return b;
+}
+
+/* Takes c off its listener's corked list (it is closing or freed). */
+static void cork_unlink(struct net_conn *c)
+{
+    for (struct net_conn **pp = &c->rbuf->corked; *pp; pp = &(*pp)->cork_next) {
+        if (*pp == c) {
+            *pp = c->cork_next;
+            break;
+        }
+    }
+    c->cork_next = NULL;
 }
 
 /* ---- addresses ---- */
@@ -140,6 +185,7 @@ static void conn_handle_closed(uv_handle_t *h)
     if (--c->open_handles > 0) return;
     if (c->started && c->h->on_close) c->h->on_close(c, c->close_err);
     if (c->is_tls) tls_sess_free(&c->tls);
+    buf_free(&c->cork);
     rbuf_unref(c->rbuf);
     free(c);
 }
@@ -150,6 +196,10 @@ static void conn_close_now(struct net_conn *c, int err)
     if (c->closed) return;
     c->closed = 1;
     c->closing = 1;
+    if (c->cork.len) { /* dropped, as every queued byte */
+        cork_unlink(c);
+        buf_reset(&c->cork);
+    }
     if (!c->close_err) c->close_err = err;
     if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
@@ -209,33 +259,71 @@ static void conn_write_done(uv_write_t *req, int status)
     if (c->pending == 0 && !c->closing && c->h && c->h->on_drain) c->h->on_drain(c);
 }
 
-/* Hands a request to libuv; with p NULL the bytes come from the TLS output. */
-static void conn_queue_raw(struct net_conn *c, const void *p, size_t n)
+/* Writes out c's corked bytes: straight to the socket when nothing is
+ * queued before them, the rest through a libuv write request. */
+static void uncork(struct net_conn *c)
 {
-    if (p && c->pending == 0) { /* nothing queued: the kernel may take it all now */
-        uv_buf_t now = uv_buf_init((char *)p, (unsigned)n);
-        int done = uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
-        if (done > 0) {
-            p = (const char *)p + done;
-            n -= (size_t)done;
-        }
-        if (n == 0) return;
-    }
-    struct net_wreq *w = xmalloc(sizeof(*w) + n);
-    w->c = c;
-    w->len = n;
-    if (p)
-        memcpy(w->data, p, n);
-    else
-        tls_sess_output_read(&c->tls, w->data, n);
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_done);
-    if (rc < 0) {
-        free(w);
-        conn_close_now(c, GK_EIO);
+    const char *p = c->cork.data;
+    size_t n = c->cork.len;
+    if (n == 0 || c->closed) {
+        buf_reset(&c->cork);
         return;
     }
-    c->pending += n;
+    if (c->pending == 0) {
+        uv_buf_t now = uv_buf_init((char *)p, (unsigned)n);
+        int done = uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
+        if (done > 0) p += done, n -= (size_t)done;
+    }
+    if (n > 0) {
+        struct net_wreq *w = xmalloc(sizeof(*w) + n);
+        w->c = c;
+        w->len = n;
+        memcpy(w->data, p, n);
+        uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+        if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_done) < 0) {
+            free(w);
+            buf_reset(&c->cork);
+            conn_close_now(c, GK_EIO);
+            return;
+        }
+        c->pending += n;
+    }
+    buf_reset(&c->cork);
+}
+
+static void uncork_all(uv_check_t *h)
+{
+    struct net_rbuf *b = h->data;
+    while (b->corked) {
+        struct net_conn *c = b->corked;
+        b->corked = c->cork_next;
+        c->cork_next = NULL;
+        uncork(c);
+    }
+    uv_idle_stop(&b->nowait);
+}
+
+static void nothing(uv_idle_t *h)
+{
+    (void)h;
+}
+
+/* Adds bytes to c's output of this loop turn; with p NULL they come from
+ * the TLS output. */
+static void conn_queue_raw(struct net_conn *c, const void *p, size_t n)
+{
+    if (c->cork.len == 0) {
+        c->cork_next = c->rbuf->corked;
+        c->rbuf->corked = c;
+        uv_idle_start(&c->rbuf->nowait, nothing);
+    }
+    if (p) {
+        buf_append(&c->cork, p, n);
+    } else {
+        buf_reserve(&c->cork, n);
+        tls_sess_output_read(&c->tls, c->cork.data + c->cork.len, n);
+        c->cork.len += n;
+    }
 }
 
 static void conn_flush_tls(struct net_conn *c)
@@ -253,6 +341,11 @@ static void conn_begin_close(struct net_conn *c, int err)
     if (c->is_tls) {
         tls_sess_shutdown(&c->tls);
         conn_flush_tls(c);
+        if (c->closed) return;
+    }
+    if (c->cork.len) { /* what is corked goes before the shutdown */
+        cork_unlink(c);
+        uncork(c);
         if (c->closed) return;
     }
     c->shut.data = c;
@@ -374,7 +467,7 @@ int net_listen(struct net_listener **out, uv_loop_t *loop, const char *addr, str
     memset(&ss, 0, sizeof(ss));
     if (!addr || parse_addr(addr, &ss) != 0) return GK_EADDR;
     struct net_listener *l = xcalloc(1, sizeof(*l));
-    l->rbuf = rbuf_ref(xcalloc(1, sizeof(*l->rbuf)));
+    l->rbuf = rbuf_ref(rbuf_new(loop));
     l->tls = tls;
     l->cb = cb;
     l->ud = ud;
@@ -442,7 +535,7 @@ int net_conn_write(struct net_conn *c, const void *p, size_t n)
 
 size_t net_conn_pending(struct net_conn *c)
 {
-    return c->pending + (c->is_tls ? c->tls.held.len : 0);
+    return c->pending + c->cork.len + (c->is_tls ? c->tls.held.len : 0);
 }
 
 void net_conn_pause(struct net_conn *c)
