@@ -89,6 +89,8 @@ static const struct key keys[] = {
     {S_MQTT, "max_queued", K_LONG, MQ(max_queued), "1000", 1, 0, 10000000, NULL},
     {S_MQTT, "max_connections", K_LONG, MQ(max_connections), "10000", 1, 1, 1000000, NULL},
     {S_MQTT, "persist_interval", K_MS, MQ(persist_interval), "60s", 1, 0, 86400000, NULL},
+    {S_MQTT, "max_topic_length", K_LONG, MQ(max_topic_length), "65535", 1, 1, 65535, NULL},
+    {S_MQTT, "max_topic_levels", K_LONG, MQ(max_topic_levels), "128", 1, 1, 1024, NULL},
     {S_APIKEY, "key", K_STR, AK(key), NULL, 1, 0, 0, NULL},
     {S_APIKEY, "rate", K_DOUBLE, AK(rate), "100", 1, 0.001, BIG, NULL},
     {S_APIKEY, "burst", K_DOUBLE, AK(burst), "200", 1, 1, BIG, NULL},

@@ -52,6 +52,8 @@ struct cfg_mqtt {
     long max_queued;
     long max_connections;
     long persist_interval; /* ms; 0: save only at shutdown */
+    long max_topic_length; /* bytes of a topic name or filter */
+    long max_topic_levels;
 };
 
 struct cfg_apikey {

@@ -290,6 +290,8 @@ static void mqtt_options_from(const struct config *c, struct mqtt_broker_options
     o->max_connections = (uint32_t)c->mqtt.max_connections;
     o->allow_anonymous = c->mqtt.allow_anonymous;
     o->persist_interval_ms = (uint32_t)c->mqtt.persist_interval;
+    o->topic.max_len = (size_t)c->mqtt.max_topic_length;
+    o->topic.max_levels = (unsigned)c->mqtt.max_topic_levels;
 }
 
 /* Loads [mqtt] password_file and acl_file, refusing to start on an error. */

@@ -596,3 +596,27 @@ def test_certificate_cn_is_the_identity(daemon_factory, pki, tmp_path):
     # without a certificate, on the plain listener, an anonymous client is refused
     assert try_pub(d, "pi/1", "anon").returncode != 0
     assert d.stop() == 0
+
+
+def test_topic_limits(daemon_factory):
+    d = daemon_factory(extra="[mqtt]\nmax_topic_levels = 3\nmax_topic_length = 20\n")
+    ok = Paho(d, "limits-ok")
+    ok.c.subscribe("a/#", 1)
+    time.sleep(0.2)
+    # a 4-level topic is refused: the publisher is disconnected, nothing is routed
+    s = socket.create_connection(("127.0.0.1", d.mqtt_port), timeout=5)
+    s.sendall(connect_packet(b"too-deep"))
+    assert s.recv(4)[:1] == b"\x20"
+    s.sendall(b"\x30" + remaining(2 + 7 + 1) + mqtt_str(b"a/b/c/d") + b"x")
+    assert s.recv(10) == b""
+    s.close()
+    long_sub = subprocess.run(["mosquitto_sub", "-V", "mqttv5", "-p", str(d.mqtt_port), "-t",
+                               "x" * 30, "-C", "1", "-W", "2"], capture_output=True, text=True,
+                              timeout=10)
+    assert "denied" in long_sub.stderr
+    pub(d, "mqttv311", "a/b/c", "fits", 1)
+    ok.wait(1)
+    time.sleep(0.3)
+    ok.stop()
+    assert [(m[0], m[1]) for m in ok.msgs] == [("a/b/c", b"fits")]
+    assert d.stop() == 0
