@@ -21,36 +21,9 @@
 
 #include "core/err.h"
 #include "core/mem.h"
+#include "core/utf8.h"
 
 /* ---- errors ------------------------------------------------------------ */
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
-static size_t utf8_seq(const unsigned char *s)
-{
-    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-    size_t n;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4;
-    else
-        return 0;
-    if (c == 0xE0)
-        lo = 0xA0;
-    else if (c == 0xED)
-        hi = 0x9F;
-    else if (c == 0xF0)
-        lo = 0x90;
-    else if (c == 0xF4)
-        hi = 0x8F;
-    if (s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
-    return n;
-}
 
 /* Makes s printable UTF-8 in place: control characters and bytes that are not
  * part of a valid sequence (jansson quotes raw input; truncation may cut a
@@ -58,13 +31,16 @@ static size_t utf8_seq(const unsigned char *s)
 static void text_clean(char *s)
 {
     unsigned char *p = (unsigned char *)s;
-    while (*p) {
-        size_t n = utf8_seq(p);
-        if (n == 0 || *p < 0x20 || *p == 0x7F) {
+    size_t left = strlen(s);
+    while (left) {
+        int n = utf8_seq(p, left);
+        if (n <= 0 || *p < 0x20 || *p == 0x7F) {
             *p++ = '?';
+            left--;
             continue;
         }
         p += n;
+        left -= (size_t)n;
     }
 }
 

@@ -6,6 +6,7 @@
  * require: well-formed per Unicode, no U+0000, no surrogate code points. The
  * "SHOULD NOT" code points (controls, non-characters) are accepted. */
 #include "core/err.h"
+#include "core/utf8.h"
 #include "mqtt/codec_int.h"
 
 int mqtt__fail(struct mqtt__rd *r, uint8_t reason, const char *why)
@@ -88,34 +89,6 @@ int mqtt__rd_str(struct mqtt__rd *r, struct mqtt_str *s)
     if (mqtt__rd_bin(r, s)) return GK_EPROTO;
     const char *why = mqtt__utf8_check((const uint8_t *)s->p, s->len);
     return why ? mqtt__fail(r, MQTT_RC_MALFORMED, why) : 0;
-}
-
-/* Length of the well-formed sequence starting at p[0] (a lead byte >= 0x80),
- * 0 if ill-formed, -1 if it encodes a surrogate (Unicode table 3-7). */
-static int utf8_seq(const uint8_t *p, size_t n)
-{
-    uint8_t c = p[0], lo = 0x80, hi = 0xbf;
-    int len;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4;
-    else
-        return 0;
-    if ((size_t)len > n) return 0;
-    if (c == 0xe0)
-        lo = 0xa0;
-    else if (c == 0xf0)
-        lo = 0x90;
-    else if (c == 0xf4)
-        hi = 0x8f;
-    if (c == 0xed && p[1] >= 0xa0 && p[1] <= 0xbf) return (p[2] & 0xc0) == 0x80 ? -1 : 0;
-    if (p[1] < lo || p[1] > hi) return 0;
-    for (int i = 2; i < len; i++)
-        if ((p[i] & 0xc0) != 0x80) return 0;
-    return len;
 }
 
 const char *mqtt__utf8_check(const uint8_t *p, size_t n)
