@@ -152,6 +152,9 @@ durability = $dur
 log_level = warn
 [http]
 listen = 127.0.0.1:$port
+[mqtt]
+; no MQTT listener: this benchmark is HTTP only (and two gasketd run at once)
+listen =
 [apikey bench]
 key = $API_KEY
 rate = 1000000
