@@ -96,23 +96,23 @@ static const struct key keys[] = {
     {S_APIKEY, "burst", K_DOUBLE, AK(burst), "200", 1, 1, BIG, NULL},
     {S_APIKEY, "routes", K_STR, AK(routes), NULL, 1, 0, 0, NULL},
     {S_ROUTE, "index", K_STR, RT(index), "gasdetect", 1, 0, 0, NULL},
-    {S_ROUTE, "topic", K_STR, RT(topic), "pi/1", 0, 0, 0, NULL},
+    {S_ROUTE, "topic", K_STR, RT(topic), "pi/1", 1, 0, 0, NULL},
     {S_ROUTE, "function", K_STR, RT(function), NULL, 0, 0, 0, NULL},
-    {S_ROUTE, "status", K_BOOL, RT(status), "false", 0, 0, 0, NULL},
-    {S_ROUTE, "alerts", K_ENUM, RT(alerts), "on_change", 0, 0, 0, alerts_names},
+    {S_ROUTE, "status", K_BOOL, RT(status), "false", 1, 0, 0, NULL},
+    {S_ROUTE, "alerts", K_ENUM, RT(alerts), "on_change", 1, 0, 0, alerts_names},
     {S_ROUTE, "mqtt_topic", K_STR, RT(mqtt_topic), "gas/+", 0, 0, 0, NULL},
-    {S_ROUTE, "offline_after", K_MS, RT(offline_after), "0", 0, 0, 1e12, NULL},
-    {S_RULE, "field", K_STR, RU(field), NULL, 0, 0, 0, NULL},
-    {S_RULE, "op", K_ENUM, RU(op), ">=", 0, 0, 0, op_names},
-    {S_RULE, "warn", K_DOUBLE, RU(warn), NULL, 0, -BIG, BIG, NULL},
-    {S_RULE, "alarm", K_DOUBLE, RU(alarm), NULL, 0, -BIG, BIG, NULL},
-    {S_RULE, "clear", K_DOUBLE, RU(clear), NULL, 0, -BIG, BIG, NULL},
-    {S_RULE, "for", K_MS, RU(for_ms), "0", 0, 0, 1e12, NULL},
-    {S_RULE, "groups", K_STR, RU(groups), NULL, 0, 0, 0, NULL},
-    {S_RULE, "topic", K_STR, RU(topic), NULL, 0, 0, 0, NULL},
-    {S_RULE, "qos", K_LONG, RU(qos), "1", 0, 0, 2, NULL},
-    {S_RULE, "message", K_STR, RU(message), NULL, 0, 0, 0, NULL},
-    {S_RULE, "repeat", K_MS, RU(repeat), "0", 0, 0, 1e12, NULL},
+    {S_ROUTE, "offline_after", K_MS, RT(offline_after), "0", 1, 0, 1e12, NULL},
+    {S_RULE, "field", K_STR, RU(field), NULL, 1, 0, 0, NULL},
+    {S_RULE, "op", K_ENUM, RU(op), ">=", 1, 0, 0, op_names},
+    {S_RULE, "warn", K_DOUBLE, RU(warn), NULL, 1, -BIG, BIG, NULL},
+    {S_RULE, "alarm", K_DOUBLE, RU(alarm), NULL, 1, -BIG, BIG, NULL},
+    {S_RULE, "clear", K_DOUBLE, RU(clear), NULL, 1, -BIG, BIG, NULL},
+    {S_RULE, "for", K_MS, RU(for_ms), "0", 1, 0, 1e12, NULL},
+    {S_RULE, "groups", K_STR, RU(groups), NULL, 1, 0, 0, NULL},
+    {S_RULE, "topic", K_STR, RU(topic), NULL, 1, 0, 0, NULL},
+    {S_RULE, "qos", K_LONG, RU(qos), "1", 1, 0, 2, NULL},
+    {S_RULE, "message", K_STR, RU(message), NULL, 1, 0, 0, NULL},
+    {S_RULE, "repeat", K_MS, RU(repeat), "0", 1, 0, 1e12, NULL},
     {S_INDEX, "retention", K_MS, IX(retention), "0", 0, 0, 1e14, NULL},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -443,10 +443,12 @@ static int on_key(void *user, const char *section, const char *name, const char 
     if (!k)
         return fail(L, L->line, "unknown key '%s' in [%s]", name, sects[L->cur].name), 0;
     char why[160] = "";
-    if (set_value(k, sect_base(L->c, L->cur, L->cur_idx), value, why, sizeof why) != 0)
-        return fail(L, L->line, "bad value for %s '%s': %s", name, value, why), 0;
     if (!k->built)
         note_pending(L->c, k);
+    if (!*value && k->kind != K_STR)
+        return 1; /* "key =": unset, the default stays */
+    if (set_value(k, sect_base(L->c, L->cur, L->cur_idx), value, why, sizeof why) != 0)
+        return fail(L, L->line, "bad value for %s '%s': %s", name, value, why), 0;
     if (L->cur == S_RULE) {
         struct cfg_rule *r = &L->c->rules[L->cur_idx];
         r->has_warn |= k->off == RU(warn);

@@ -10,6 +10,7 @@
 #include "mqtt/auth.h"
 #include "mqtt/broker.h"
 #include "net/net.h"
+#include "rules/alarm.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -36,6 +37,8 @@ struct gasket {
     struct net_tls *mqtt_tls;
     struct mqtt_passwd *passwd;
     struct mqtt_acl *acl;
+    struct alarm_engine *alarms;
+    uv_timer_t alarm_tick; /* repeats, `for` durations and silent groups */
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_timer_t drain;
     uint64_t drain_deadline;
@@ -167,6 +170,11 @@ static void reload(struct gasket *g)
         log_error("reload refused, configuration unchanged: %s", err);
         return;
     }
+    if (alarm_engine_configure(g->alarms, &next, err, sizeof err) != 0) {
+        log_error("reload refused, configuration unchanged: %s", err);
+        config_free(&next);
+        return;
+    }
     warn_restart_only(&g->cfg, &next);
     /* Keep the restart-only values running, so the swap below is honest. */
     char *keep[] = {next.server.data_dir, next.server.timezone};
@@ -205,6 +213,7 @@ static void finish(struct gasket *g)
     http_server_close(g->http); /* writes the answers, then closes */
     mqtt_broker_close(g->mqtt);
     uv_close((uv_handle_t *)&g->drain, on_handle_closed);
+    uv_close((uv_handle_t *)&g->alarm_tick, on_handle_closed);
     uv_close((uv_handle_t *)&g->sig_int, on_handle_closed);
     uv_close((uv_handle_t *)&g->sig_term, on_handle_closed);
     uv_close((uv_handle_t *)&g->sig_hup, on_handle_closed);
@@ -342,6 +351,28 @@ static int start_mqtt(struct gasket *g)
     return rc;
 }
 
+static void on_alarm_tick(uv_timer_t *t)
+{
+    struct gasket *g = t->data;
+    alarm_tick(g->alarms, clock_now_ms(), gateway_publish, g->gw);
+}
+
+/* The rules of [rule] sections, judged on every reading. */
+static int start_alarms(struct gasket *g)
+{
+    char err[600];
+    g->alarms = alarm_engine_new();
+    if (alarm_engine_configure(g->alarms, &g->cfg, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return GK_ECONFIG;
+    }
+    gateway_set_alarms(g->gw, g->alarms);
+    uv_timer_init(&g->loop, &g->alarm_tick);
+    g->alarm_tick.data = g;
+    uv_timer_start(&g->alarm_tick, on_alarm_tick, 1000, 1000);
+    return 0;
+}
+
 struct gasket *gasket_start(const char *config_path)
 {
     struct gasket *g = xcalloc(1, sizeof *g);
@@ -361,7 +392,7 @@ struct gasket *gasket_start(const char *config_path)
         goto fail;
     g->gw = gateway_new(g->store);
     gateway_configure(g->gw, &g->cfg);
-    if (start_http(g) != 0 || start_mqtt(g) != 0)
+    if (start_http(g) != 0 || start_mqtt(g) != 0 || start_alarms(g) != 0)
         goto fail;
     watch_signal(g, &g->sig_int, SIGINT);
     watch_signal(g, &g->sig_term, SIGTERM);
@@ -380,6 +411,7 @@ int gasket_run(struct gasket *g)
     if (rc != 0)
         log_error("event loop closed with handles still open");
     gateway_free(g->gw);
+    alarm_engine_free(g->alarms);
     if (g->tls)
         net_tls_free(g->tls);
     if (g->mqtt_tls)

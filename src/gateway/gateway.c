@@ -13,6 +13,7 @@
 #include "gateway/reading.h"
 #include "http/http.h"
 #include "mqtt/broker.h"
+#include "rules/alarm.h"
 #include "store/store.h"
 
 #include <http_parser.h>
@@ -24,12 +25,14 @@
 struct route {
     char *path;
     char *index;
+    struct cfg_route cfg; /* alerts, topic, status, offline_after (strings copied) */
 };
 
 struct gateway {
     struct store *store;
     struct http_server *http;
     struct mqtt_broker *broker;
+    struct alarm_engine *alarms;
     struct apikeys *keys;
     struct route *routes;
     size_t nroutes;
@@ -42,7 +45,8 @@ struct gateway {
 struct pending {
     struct gateway *g;
     struct http_req *req;
-    char index[]; /* copied: a reload may drop the route meanwhile */
+    char *status_topic; /* the route's topic when it sends status messages */
+    char index[];       /* copied: a reload may drop the route meanwhile */
 };
 
 #define JSON "application/json"
@@ -60,7 +64,7 @@ static void reply_message(struct http_req *req, int status, const char *headers,
 static void free_routes(struct gateway *g)
 {
     for (size_t i = 0; i < g->nroutes; i++)
-        free(g->routes[i].path), free(g->routes[i].index);
+        free(g->routes[i].path), free(g->routes[i].index), free(g->routes[i].cfg.topic);
     free(g->routes);
     g->routes = NULL;
     g->nroutes = 0;
@@ -80,8 +84,13 @@ void gateway_configure(struct gateway *g, const struct config *cfg)
     free_routes(g);
     g->routes = xcalloc(cfg->nroutes, sizeof *g->routes);
     for (size_t i = 0; i < cfg->nroutes; i++) {
-        g->routes[i].path = xstrdup(cfg->routes[i].path);
-        g->routes[i].index = xstrdup(cfg->routes[i].index);
+        const struct cfg_route *c = &cfg->routes[i];
+        struct route *r = &g->routes[i];
+        r->path = xstrdup(c->path);
+        r->index = xstrdup(c->index);
+        r->cfg = (struct cfg_route){.path = r->path, .index = r->index, .status = c->status,
+                                    .alerts = c->alerts, .offline_after = c->offline_after,
+                                    .topic = c->topic ? xstrdup(c->topic) : NULL};
     }
     g->nroutes = cfg->nroutes;
     apikeys_configure(g->keys, cfg->apikeys, cfg->napikeys);
@@ -95,6 +104,33 @@ void gateway_set_http(struct gateway *g, struct http_server *http)
 void gateway_set_broker(struct gateway *g, struct mqtt_broker *b)
 {
     g->broker = b;
+}
+
+void gateway_set_alarms(struct gateway *g, struct alarm_engine *e)
+{
+    g->alarms = e;
+}
+
+void gateway_publish(void *ud, const char *topic, const char *payload, size_t len, int qos)
+{
+    struct gateway *g = ud;
+    if (g->broker && topic)
+        mqtt_broker_publish(g->broker, topic, strlen(topic), payload, len, qos, false);
+}
+
+/* {"msg":"success"} or {"msg":"fail","reason":"..."} to a status route's topic. */
+static void publish_status(struct gateway *g, const char *topic, const char *reason)
+{
+    struct buf b = {0};
+    if (!reason) {
+        buf_puts(&b, "{\"msg\":\"success\"}");
+    } else {
+        buf_puts(&b, "{\"msg\":\"fail\",\"reason\":");
+        buf_json_str(&b, reason, strlen(reason));
+        buf_putc(&b, '}');
+    }
+    gateway_publish(g, topic, b.data, b.len, 1);
+    buf_free(&b);
 }
 
 static const struct route *find_route(const struct gateway *g, const char *path)
@@ -119,6 +155,9 @@ static const char *local_date(struct gateway *g, int64_t now_ms)
 static void on_stored(void *ud, const struct store_ack *ack)
 {
     struct pending *p = ud;
+    if (p->status_topic)
+        publish_status(p->g, p->status_topic, ack->status ? gk_strerror(ack->status) : NULL);
+    free(p->status_topic);
     if (ack->status != 0) {
         reply_message(p->req, 503, "Retry-After: 5\r\n",
                       ack->status == GK_EFULL ? "Store unavailable: disk full"
@@ -148,15 +187,35 @@ static void reply_invalid(struct gateway *g, struct http_req *req, const struct 
     buf_free(&b);
 }
 
+/* The rules' verdict on an accepted reading, published at once: a gas
+ * alert should not wait for the disk. */
+static void judge(struct gateway *g, const struct route *rt, const struct reading *r, int64_t now)
+{
+    if (json_object_get(r->doc, "emergency") && rt->cfg.topic) {
+        static const char emergency[] = "{\"emergency\":\"emergency\"}";
+        gateway_publish(g, rt->cfg.topic, emergency, sizeof emergency - 1, 1);
+    }
+    if (!g->alarms)
+        return;
+    struct alarm_value v[READING_MAX_MEAS];
+    for (size_t i = 0; i < r->nmeas; i++)
+        v[i] = (struct alarm_value){r->meas[i].name, r->meas[i].value};
+    alarm_judge(g->alarms, &rt->cfg, r->groupid, v, r->nmeas, now, gateway_publish, g);
+}
+
 static void ingest(struct gateway *g, struct http_req *req, const struct route *rt)
 {
     size_t len;
     const char *body = http_req_body(req, &len);
     struct reading r;
     struct reading_error e;
-    if (reading_parse(&r, body, len, &e) != 0)
+    if (reading_parse(&r, body, len, &e) != 0) {
+        if (rt->cfg.status)
+            publish_status(g, rt->cfg.topic, e.message);
         return reply_invalid(g, req, &e);
+    }
     int64_t now = clock_now_ms();
+    judge(g, rt, &r, now);
     struct buf doc = {0};
     reading_document(&r, body, len, local_date(g, now), &doc);
     struct store_meas meas[READING_MAX_MEAS];
@@ -168,6 +227,7 @@ static void ingest(struct gateway *g, struct http_req *req, const struct route *
     struct pending *p = xmalloc(sizeof *p + ilen);
     p->g = g;
     p->req = req;
+    p->status_topic = rt->cfg.status && rt->cfg.topic ? xstrdup(rt->cfg.topic) : NULL;
     memcpy(p->index, rt->index, ilen);
     store_append(g->store, &d, on_stored, p);
     buf_free(&doc);

@@ -4,9 +4,12 @@
  * gateway_handle() is the http_server's handler. For a configured route:
  * OPTIONS answers the CORS preflight; POST checks x-api-key (403
  * {"message":"Forbidden"}), the key's bucket (429 with Retry-After),
- * validates the body (400 naming the field), appends the document to the
- * route's index and answers 200 with OpenSearch's index reply once the
- * store has committed it (503 when the store fails). GET /healthz and
+ * validates the body (400 naming the field), has the reading judged by the
+ * rules (alerts and {"emergency":"emergency"} published at once), appends
+ * the document to the route's index and answers 200 with OpenSearch's
+ * index reply once the store has committed it (503 when the store fails).
+ * With the route's `status`, {"msg":"success"} / {"msg":"fail",...} follow,
+ * as the original Lambda sent them. GET /healthz and
  * GET /metrics are answered without a key; GET /mqtt upgrades to MQTT over
  * WebSocket. */
 #ifndef GASKET_GATEWAY_GATEWAY_H
@@ -19,6 +22,7 @@ struct gateway;
 struct http_req;
 struct http_server;
 struct mqtt_broker;
+struct alarm_engine;
 struct store;
 
 /* CORS headers of the original API, sent with every reply. */
@@ -33,8 +37,14 @@ struct gateway *gateway_new(struct store *store);
 void gateway_configure(struct gateway *g, const struct config *cfg);
 /* The server whose connections /metrics reports. */
 void gateway_set_http(struct gateway *g, struct http_server *http);
-/* The broker behind /mqtt (MQTT over WebSocket) and in /metrics. */
+/* The broker behind /mqtt (MQTT over WebSocket) and in /metrics, and where
+ * alerts and status messages are published. */
 void gateway_set_broker(struct gateway *g, struct mqtt_broker *b);
+/* The alarm engine (rules/alarm.h) that judges every accepted reading; its
+ * messages go to the broker. NULL: no rules. */
+void gateway_set_alarms(struct gateway *g, struct alarm_engine *e);
+/* Publishes through the broker (an alarm_emit_cb; ud is the gateway). */
+void gateway_publish(void *ud, const char *topic, const char *payload, size_t len, int qos);
 /* http_handler and http_response_hook for http_server_new(); ud is the gateway. */
 void gateway_handle(void *ud, struct http_req *req);
 void gateway_on_response(void *ud, const struct http_req *req, int status);

@@ -36,11 +36,11 @@ def test_bad_config_refused_with_file_and_line(tmp_path):
 
 
 def test_unbuilt_keys_are_accepted_and_logged_once(daemon_factory):
-    d = daemon_factory(extra="[http]\ndashboard_users = admin\n[rule no2]\nfield = no2.value\n"
-                       "warn = 88\n[rule co]\nfield = co.value\nwarn = 200\n")
+    d = daemon_factory(extra="[http]\ndashboard_users = admin\n[index a]\nretention = 1d\n"
+                       "[index b]\nretention = 2d\n")
     text = d.log_text()
     assert text.count("[http] dashboard_users is accepted but not yet in effect") == 1
-    assert text.count("[rule] warn is accepted but not yet in effect") == 1
+    assert text.count("[index] retention is accepted but not yet in effect") == 1
     assert d.stop() == 0
 
 

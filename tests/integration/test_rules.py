@@ -1,0 +1,102 @@
+"""The seed's Lambda, judged by gasketd: threshold warnings on pi/1 (QoS 1),
+status messages and emergencies, watched with mosquitto_sub."""
+import json
+import subprocess
+import time
+
+from conftest import SEED
+
+NO2_RULE = "[rule no2]\nfield = no2.value\nwarn = 88\n"
+
+
+def watch(d, count, topic="pi/1", wait=4):
+    """mosquitto_sub on topic until count messages or `wait` seconds of silence."""
+    return subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(d.mqtt_port), "-t",
+                             topic, "-q", "1", "-C", str(count), "-W", str(wait)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def reading(no2, **extra):
+    r = dict(SEED, no2=dict(SEED["no2"], value="%g" % no2))
+    r.update(extra)
+    return r
+
+
+def test_seed_parity_every_reading(daemon_factory):
+    d = daemon_factory(extra="[route /gasdetector]\nalerts = every_reading\n" + NO2_RULE)
+    s = watch(d, 3)
+    time.sleep(0.4)
+    for v in (90, 80, 90, 88):
+        assert d.post(reading(v))[0] == 200
+    out, _ = s.communicate(timeout=15)
+    # one warning per reading at or over 88, nothing for 80, exactly the seed's bytes
+    assert out.splitlines() == ['{"warning":"no2 warning"}'] * 3
+    assert d.stop() == 0
+
+
+def test_nothing_below_the_level(daemon_factory):
+    d = daemon_factory(extra="[route /gasdetector]\nalerts = every_reading\n" + NO2_RULE)
+    s = watch(d, 1, wait=2)
+    time.sleep(0.4)
+    assert d.post(reading(80))[0] == 200
+    out, _ = s.communicate(timeout=15)
+    assert out == ""
+    assert d.stop() == 0
+
+
+def test_on_change_raises_once_and_clears(daemon_factory):
+    d = daemon_factory(extra=NO2_RULE + "clear = 80\n")
+    s = watch(d, 2)
+    time.sleep(0.4)
+    for v in (90, 95, 85, 79):  # raise, hold, hold (hysteresis), clear
+        assert d.post(reading(v))[0] == 200
+    out, _ = s.communicate(timeout=15)
+    assert out.splitlines() == ['{"warning":"no2 warning"}', '{"clear":"no2 clear"}']
+    assert d.stop() == 0
+
+
+def test_status_messages_and_emergency(daemon_factory):
+    d = daemon_factory(extra="[route /gasdetector]\nstatus = true\n")
+    s = watch(d, 3)
+    time.sleep(0.4)
+    assert d.post(reading(1))[0] == 200
+    assert d.post(b'{"groupid":"2","no2":{"value":"abc"}}')[0] == 400
+    assert d.post(reading(1, emergency="fire"))[0] == 200
+    out, _ = s.communicate(timeout=15)
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert lines[0] == {"msg": "success"}
+    assert lines[1]["msg"] == "fail" and "number" in lines[1]["reason"]
+    # the emergency goes out at once, before the reading's own status
+    assert lines[2] == {"emergency": "emergency"}
+    assert d.stop() == 0
+
+
+def test_offline_after_silence(daemon_factory):
+    d = daemon_factory(extra="[route /gasdetector]\noffline_after = 1s\n")
+    s = watch(d, 2, wait=6)
+    time.sleep(0.4)
+    assert d.post(reading(1))[0] == 200
+    time.sleep(2.5)
+    assert d.post(reading(1))[0] == 200
+    out, _ = s.communicate(timeout=15)
+    assert out.splitlines() == ['{"offline":"2"}', '{"online":"2"}']
+    assert d.stop() == 0
+
+
+def test_example_config_runs_and_warns(daemon_factory, tmp_path):
+    import os
+    import re
+    example = open(os.path.join(os.path.dirname(__file__), "..", "..",
+                                "gasket.example.ini")).read()
+    example = example.replace("data_dir = ./data", "data_dir = %s" % (tmp_path / "data"))
+    example = re.sub(r"(?m)^listen = 0\.0\.0\.0:\d+$", "listen = 127.0.0.1:0", example)
+    d = daemon_factory(ini=example + "\n[apikey itest]\nkey = itest-key-0123456789abcdef\n")
+    s = watch(d, 3)
+    time.sleep(0.4)
+    assert d.post(reading(90))[0] == 200
+    assert d.post(dict(reading(1), co=dict(SEED["co"], value="250")))[0] == 200
+    out, _ = s.communicate(timeout=15)
+    lines = out.splitlines()
+    assert lines[0] == '{"warning":"no2 warning"}'
+    assert sorted(lines[1:]) == ['{"alarm":"co alarm"}', '{"clear":"no2 clear"}']
+    assert d.stop() == 0
