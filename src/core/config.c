@@ -100,7 +100,7 @@ static const struct key keys[] = {
     {S_ROUTE, "function", K_STR, RT(function), NULL, 0, 0, 0, NULL},
     {S_ROUTE, "status", K_BOOL, RT(status), "false", 1, 0, 0, NULL},
     {S_ROUTE, "alerts", K_ENUM, RT(alerts), "on_change", 1, 0, 0, alerts_names},
-    {S_ROUTE, "mqtt_topic", K_STR, RT(mqtt_topic), "gas/+", 0, 0, 0, NULL},
+    {S_ROUTE, "mqtt_topic", K_STR, RT(mqtt_topic), "gas/+", 1, 0, 0, NULL},
     {S_ROUTE, "offline_after", K_MS, RT(offline_after), "0", 1, 0, 1e12, NULL},
     {S_RULE, "field", K_STR, RU(field), NULL, 1, 0, 0, NULL},
     {S_RULE, "op", K_ENUM, RU(op), ">=", 1, 0, 0, op_names},

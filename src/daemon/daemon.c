@@ -338,6 +338,7 @@ static int start_mqtt(struct gasket *g)
     if (rc != 0)
         return rc;
     gateway_set_broker(g->gw, g->mqtt);
+    mqtt_broker_set_publish_hook(g->mqtt, gateway_telemetry, g->gw);
     if (rc == 0 && m->listen)
         rc = mqtt_broker_listen(g->mqtt, m->listen, NULL);
     if (rc == 0 && m->tls_listen) {

@@ -13,6 +13,7 @@
 #include "gateway/reading.h"
 #include "http/http.h"
 #include "mqtt/broker.h"
+#include "mqtt/topic.h"
 #include "rules/alarm.h"
 #include "store/store.h"
 
@@ -25,6 +26,7 @@
 struct route {
     char *path;
     char *index;
+    char *mqtt_topic; /* readings published there are taken too; NULL: none */
     struct cfg_route cfg; /* alerts, topic, status, offline_after (strings copied) */
 };
 
@@ -44,7 +46,8 @@ struct gateway {
 /* A reading waiting for its commit. */
 struct pending {
     struct gateway *g;
-    struct http_req *req;
+    struct http_req *req;     /* posted over HTTP, or ... */
+    struct mqtt_inbound *in;  /* ... published over MQTT */
     char *status_topic; /* the route's topic when it sends status messages */
     char index[];       /* copied: a reload may drop the route meanwhile */
 };
@@ -64,7 +67,8 @@ static void reply_message(struct http_req *req, int status, const char *headers,
 static void free_routes(struct gateway *g)
 {
     for (size_t i = 0; i < g->nroutes; i++)
-        free(g->routes[i].path), free(g->routes[i].index), free(g->routes[i].cfg.topic);
+        free(g->routes[i].path), free(g->routes[i].index), free(g->routes[i].cfg.topic),
+            free(g->routes[i].mqtt_topic);
     free(g->routes);
     g->routes = NULL;
     g->nroutes = 0;
@@ -88,6 +92,7 @@ void gateway_configure(struct gateway *g, const struct config *cfg)
         struct route *r = &g->routes[i];
         r->path = xstrdup(c->path);
         r->index = xstrdup(c->index);
+        r->mqtt_topic = c->mqtt_topic ? xstrdup(c->mqtt_topic) : NULL;
         r->cfg = (struct cfg_route){.path = r->path, .index = r->index, .status = c->status,
                                     .alerts = c->alerts, .offline_after = c->offline_after,
                                     .topic = c->topic ? xstrdup(c->topic) : NULL};
@@ -152,25 +157,33 @@ static const char *local_date(struct gateway *g, int64_t now_ms)
 
 /* ---- POST: ingest ---- */
 
+static void reply_stored(struct pending *p, const struct store_ack *ack)
+{
+    if (ack->status != 0) {
+        reply_message(p->req, 503, "Retry-After: 5\r\n",
+                      ack->status == GK_EFULL ? "Store unavailable: disk full"
+                                              : "Store unavailable: write failed");
+        return;
+    }
+    char body[512];
+    int n = snprintf(body, sizeof body,
+                     "{\"_index\":\"%s\",\"_id\":\"%s\",\"_version\":1,\"result\":\"created\","
+                     "\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},"
+                     "\"_seq_no\":%lld,\"_primary_term\":1}",
+                     p->index, ack->id, (long long)ack->seq_no);
+    http_respond(p->req, 200, NULL, JSON, body, (size_t)n);
+}
+
 static void on_stored(void *ud, const struct store_ack *ack)
 {
     struct pending *p = ud;
     if (p->status_topic)
         publish_status(p->g, p->status_topic, ack->status ? gk_strerror(ack->status) : NULL);
     free(p->status_topic);
-    if (ack->status != 0) {
-        reply_message(p->req, 503, "Retry-After: 5\r\n",
-                      ack->status == GK_EFULL ? "Store unavailable: disk full"
-                                              : "Store unavailable: write failed");
-    } else {
-        char body[512];
-        int n = snprintf(body, sizeof body,
-                         "{\"_index\":\"%s\",\"_id\":\"%s\",\"_version\":1,\"result\":\"created\","
-                         "\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},"
-                         "\"_seq_no\":%lld,\"_primary_term\":1}",
-                         p->index, ack->id, (long long)ack->seq_no);
-        http_respond(p->req, 200, NULL, JSON, body, (size_t)n);
-    }
+    if (p->req)
+        reply_stored(p, ack);
+    else
+        mqtt_inbound_done(p->in, ack->status ? 0x80 : 0); /* 0x80: unspecified error */
     free(p);
 }
 
@@ -203,16 +216,27 @@ static void judge(struct gateway *g, const struct route *rt, const struct readin
     alarm_judge(g->alarms, &rt->cfg, r->groupid, v, r->nmeas, now, gateway_publish, g);
 }
 
-static void ingest(struct gateway *g, struct http_req *req, const struct route *rt)
+static struct pending *pending_new(struct gateway *g, const struct route *rt)
 {
-    size_t len;
-    const char *body = http_req_body(req, &len);
+    size_t ilen = strlen(rt->index) + 1;
+    struct pending *p = xcalloc(1, sizeof *p + ilen);
+    p->g = g;
+    memcpy(p->index, rt->index, ilen);
+    return p;
+}
+
+/* Validates, judges and stores one reading of route rt; p (which gets the
+ * answer from on_stored) is taken. Returns 0, or GK_EINVAL with e set: then
+ * nothing is stored and p is freed. */
+static int take_reading(struct gateway *g, const struct route *rt, const char *body, size_t len,
+                        struct pending *p, struct reading_error *e)
+{
     struct reading r;
-    struct reading_error e;
-    if (reading_parse(&r, body, len, &e) != 0) {
+    if (reading_parse(&r, body, len, e) != 0) {
         if (rt->cfg.status)
-            publish_status(g, rt->cfg.topic, e.message);
-        return reply_invalid(g, req, &e);
+            publish_status(g, rt->cfg.topic, e->message);
+        free(p);
+        return GK_EINVAL;
     }
     int64_t now = clock_now_ms();
     judge(g, rt, &r, now);
@@ -223,15 +247,45 @@ static void ingest(struct gateway *g, struct http_req *req, const struct route *
         meas[i] = (struct store_meas){r.meas[i].name, r.meas[i].value};
     struct store_doc d = {.index = rt->index, .source = doc.data, .source_len = doc.len,
                           .ts_ms = now, .groupid = r.groupid, .nmeas = r.nmeas, .meas = meas};
-    size_t ilen = strlen(rt->index) + 1;
-    struct pending *p = xmalloc(sizeof *p + ilen);
-    p->g = g;
-    p->req = req;
     p->status_topic = rt->cfg.status && rt->cfg.topic ? xstrdup(rt->cfg.topic) : NULL;
-    memcpy(p->index, rt->index, ilen);
     store_append(g->store, &d, on_stored, p);
     buf_free(&doc);
     reading_free(&r);
+    return 0;
+}
+
+static void ingest(struct gateway *g, struct http_req *req, const struct route *rt)
+{
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    struct reading_error e;
+    struct pending *p = pending_new(g, rt);
+    p->req = req;
+    if (take_reading(g, rt, body, len, p, &e) != 0)
+        reply_invalid(g, req, &e);
+}
+
+bool gateway_telemetry(void *ud, struct mqtt_inbound *in, const char *topic, size_t topic_len,
+                       const void *payload, size_t len, int qos)
+{
+    struct gateway *g = ud;
+    const struct route *rt = NULL;
+    (void)qos;
+    for (size_t i = 0; i < g->nroutes && !rt; i++) {
+        const char *f = g->routes[i].mqtt_topic;
+        if (f && mqtt_topic_matches(f, strlen(f), topic, topic_len))
+            rt = &g->routes[i];
+    }
+    if (!rt)
+        return false; /* an ordinary message */
+    struct reading_error e;
+    struct pending *p = pending_new(g, rt);
+    p->in = in;
+    if (take_reading(g, rt, payload, len, p, &e) != 0) {
+        g->metrics.rejected++;
+        mqtt_inbound_done(in, 0x99); /* payload format invalid */
+    }
+    return true;
 }
 
 /* ---- fixed endpoints ---- */

@@ -18,11 +18,15 @@
 #include "core/buf.h"
 #include "core/config.h"
 
+#include <stdbool.h>
+#include <stddef.h>
+
 struct gateway;
 struct http_req;
 struct http_server;
 struct mqtt_broker;
 struct alarm_engine;
+struct mqtt_inbound;
 struct store;
 
 /* CORS headers of the original API, sent with every reply. */
@@ -43,6 +47,11 @@ void gateway_set_broker(struct gateway *g, struct mqtt_broker *b);
 /* The alarm engine (rules/alarm.h) that judges every accepted reading; its
  * messages go to the broker. NULL: no rules. */
 void gateway_set_alarms(struct gateway *g, struct alarm_engine *e);
+/* Readings devices publish over MQTT to a route's `mqtt_topic` (gas/+):
+ * validated, judged and stored as a POST is; QoS 1/2 acknowledged after the
+ * commit. An mqtt_publish_hook; ud is the gateway. */
+bool gateway_telemetry(void *ud, struct mqtt_inbound *in, const char *topic, size_t topic_len,
+                       const void *payload, size_t len, int qos);
 /* Publishes through the broker (an alarm_emit_cb; ud is the gateway). */
 void gateway_publish(void *ud, const char *topic, const char *payload, size_t len, int qos);
 /* http_handler and http_response_hook for http_server_new(); ud is the gateway. */

@@ -212,6 +212,8 @@ void mqtt_client_closed(struct mqtt_client *c)
 {
     struct mqtt_broker *b = c->b;
     auth_forget(c);
+    for (struct mqtt_inbound *in = c->owed; in; in = in->next)
+        in->c = NULL; /* mqtt_inbound_done() only frees them now */
     client_gone(c);
     if (c->prev)
         c->prev->next = c->next;
@@ -365,6 +367,12 @@ int mqtt_broker_publish(struct mqtt_broker *b, const char *topic, size_t topic_l
     broker_route(b, m, NULL);
     message_unref(m);
     return 0;
+}
+
+void mqtt_broker_set_publish_hook(struct mqtt_broker *b, mqtt_publish_hook hook, void *ud)
+{
+    b->hook = hook;
+    b->hook_ud = ud;
 }
 
 const struct mqtt_broker_stats *mqtt_broker_get_stats(const struct mqtt_broker *b)

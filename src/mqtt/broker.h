@@ -72,6 +72,21 @@ int mqtt_broker_publish(struct mqtt_broker *b, const char *topic, size_t topic_l
 
 const struct mqtt_broker_stats *mqtt_broker_get_stats(const struct mqtt_broker *b);
 
+/* A client's PUBLISH whose acknowledgement the host has taken over. */
+struct mqtt_inbound;
+
+/* Offered every PUBLISH a client sends (after the ACL, before routing; the
+ * message is routed to subscribers as usual). Returning true takes over its
+ * acknowledgement: the broker sends PUBACK (QoS 1) or PUBREC (QoS 2) only
+ * when mqtt_inbound_done() is called, e.g. after a store commit. `in` must
+ * then be passed to mqtt_inbound_done() exactly once, whatever the qos. */
+typedef bool (*mqtt_publish_hook)(void *ud, struct mqtt_inbound *in, const char *topic,
+                                  size_t topic_len, const void *payload, size_t len, int qos);
+void mqtt_broker_set_publish_hook(struct mqtt_broker *b, mqtt_publish_hook hook, void *ud);
+/* Acknowledges the PUBLISH (5.0: with `reason`, e.g. 0x99 payload format
+ * invalid) if its client is still connected, and frees in. */
+void mqtt_inbound_done(struct mqtt_inbound *in, uint8_t reason);
+
 /* Clients carried by something other than the broker's own listeners (MQTT
  * over WebSocket): the carrier gives a byte stream through these operations,
  * feeds what it receives to mqtt_client_input() and reports its end with

@@ -79,6 +79,14 @@ struct mqtt_session {
     char *user; /* its client's identity, for the ACL; NULL: anonymous */
 };
 
+/* An acknowledgement the host owes (mqtt_publish_hook). */
+struct mqtt_inbound {
+    struct mqtt_client *c; /* NULL once the client is gone */
+    struct mqtt_inbound *prev, *next; /* the client's list */
+    uint16_t pid;
+    uint8_t qos;
+};
+
 struct mqtt_client {
     struct mqtt_broker *b;
     const struct mqtt_link_ops *ops; /* the connection: TCP, TLS or WebSocket */
@@ -98,6 +106,7 @@ struct mqtt_client {
     uint32_t will_delay_s;
     char *user;                  /* identity: user name or certificate CN; NULL: anonymous */
     struct auth_job *auth;       /* a password check running off the loop */
+    struct mqtt_inbound *owed;   /* acknowledgements the host will send */
     const uint8_t *raw;          /* the packet being handled, as received */
     size_t raw_len;
     bool connected;              /* CONNACK 0 sent */
@@ -127,6 +136,8 @@ struct mqtt_broker {
     uv_timer_t tick;              /* keep-alive, connect timeout, expiry */
     uint64_t next_client_no;      /* for assigned client identifiers */
     struct buf scratch, ids;      /* encoding space for outgoing packets */
+    mqtt_publish_hook hook;       /* offered every client PUBLISH */
+    void *hook_ud;
     struct mqtt_persist *persist; /* NULL: nothing survives a restart */
     uint64_t changes, saved_changes; /* state changes, and as of the last save */
     uint64_t next_save;           /* loop ms */

@@ -31,6 +31,58 @@ static int resolve_alias(struct mqtt_client *c, const struct mqtt_packet *p,
     return 0;
 }
 
+/* True when the host still owes the acknowledgement of packet id pid. */
+static bool owed(const struct mqtt_client *c, uint16_t pid)
+{
+    for (const struct mqtt_inbound *in = c->owed; in; in = in->next)
+        if (in->pid == pid)
+            return true;
+    return false;
+}
+
+/* Offers the message to the host's hook; true when it took the ack. */
+static bool offer(struct mqtt_client *c, struct mqtt_str topic, const struct mqtt_publish *pub)
+{
+    struct mqtt_inbound *in = xcalloc(1, sizeof *in);
+    in->c = c;
+    in->pid = pub->id;
+    in->qos = pub->qos;
+    in->next = c->owed;
+    if (c->owed)
+        c->owed->prev = in;
+    c->owed = in;
+    if (pub->qos == 2)
+        session_qos2_add(c->s, pub->id); /* a resend is not routed again */
+    if (c->b->hook(c->b->hook_ud, in, topic.p, topic.len, pub->payload.p, pub->payload.len,
+                   pub->qos))
+        return true;
+    if (pub->qos == 2)
+        session_qos2_del(c->s, pub->id);
+    c->owed = in->next;
+    if (c->owed)
+        c->owed->prev = NULL;
+    free(in);
+    return false;
+}
+
+void mqtt_inbound_done(struct mqtt_inbound *in, uint8_t reason)
+{
+    struct mqtt_client *c = in->c;
+    if (c) {
+        if (in->prev)
+            in->prev->next = in->next;
+        else
+            c->owed = in->next;
+        if (in->next)
+            in->next->prev = in->prev;
+        if (!c->closing && in->qos == 1)
+            send_ack(c, MQTT_PUBACK, in->pid, reason);
+        else if (!c->closing && in->qos == 2)
+            send_ack(c, MQTT_PUBREC, in->pid, reason);
+    }
+    free(in);
+}
+
 int handle_publish(struct mqtt_client *c, const struct mqtt_packet *p)
 {
     const struct mqtt_publish *pub = &p->publish;
@@ -44,7 +96,8 @@ int handle_publish(struct mqtt_client *c, const struct mqtt_packet *p)
     if (!mqtt_topic_valid_name(topic.p, topic.len, &b->opt.topic))
         return MQTT_RC_TOPIC_NAME_INVALID;
     if (pub->qos == 2 && session_qos2_has(c->s, pub->id)) {
-        send_ack(c, MQTT_PUBREC, pub->id, 0); /* a resend: routed already */
+        if (!owed(c, pub->id))
+            send_ack(c, MQTT_PUBREC, pub->id, 0); /* a resend: routed already */
         return 0;
     }
     if (pub->qos == 2 && c->version == MQTT_V5 && c->s->nqos2_in >= b->opt.max_inflight)
@@ -57,6 +110,8 @@ int handle_publish(struct mqtt_client *c, const struct mqtt_packet *p)
         broker_route(b, m, c->s);
         message_unref(m);
     }
+    if (!code && b->hook && offer(c, topic, pub))
+        return 0; /* the host acknowledges it (mqtt_inbound_done) */
     if (pub->qos == 1) {
         send_ack(c, MQTT_PUBACK, pub->id, code);
     } else if (pub->qos == 2 && code) {

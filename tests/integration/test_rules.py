@@ -100,3 +100,31 @@ def test_example_config_runs_and_warns(daemon_factory, tmp_path):
     assert lines[0] == '{"warning":"no2 warning"}'
     assert sorted(lines[1:]) == ['{"alarm":"co alarm"}', '{"clear":"no2 clear"}']
     assert d.stop() == 0
+
+
+def test_mqtt_telemetry_is_stored_and_judged(daemon_factory):
+    d = daemon_factory(extra="[route /gasdetector]\nalerts = every_reading\n" + NO2_RULE)
+    s = watch(d, 1)
+    time.sleep(0.4)
+    body = json.dumps(reading(90, groupid="5"))
+    # QoS 1: mosquitto_pub returns once the PUBACK came, which is after the commit
+    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(d.mqtt_port), "-t", "gas/5",
+                    "-q", "1", "-m", body], check=True, timeout=15)
+    docs = d.docs()
+    assert len(docs) == 1 and docs[0][3] == "5"
+    stored = json.loads(docs[0][4])
+    assert stored["no2"]["value"] == "90" and "date" in stored
+    out, _ = s.communicate(timeout=15)
+    assert out.splitlines() == ['{"warning":"no2 warning"}']
+    # an invalid reading is refused (5.0: PUBACK 0x99) and nothing is stored
+    r = subprocess.run(["mosquitto_pub", "-V", "mqttv5", "-h", "127.0.0.1", "-p",
+                        str(d.mqtt_port), "-t", "gas/5", "-q", "1", "-m", '{"groupid":"5",'
+                        '"no2":{"value":"abc"}}', "-d"], capture_output=True, text=True,
+                       timeout=15)
+    assert "received PUBACK (Mid: 1, RC:153)" in r.stdout  # 0x99 payload format invalid
+    assert len(d.docs()) == 1
+    # other topics are ordinary messages
+    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(d.mqtt_port), "-t",
+                    "other/5", "-q", "1", "-m", "not a reading"], check=True, timeout=15)
+    assert len(d.docs()) == 1
+    assert d.stop() == 0
