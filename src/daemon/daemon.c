@@ -11,6 +11,7 @@
 #include "mqtt/broker.h"
 #include "net/net.h"
 #include "rules/alarm.h"
+#include "rules/alarm_file.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -39,6 +40,8 @@ struct gasket {
     struct mqtt_acl *acl;
     struct alarm_engine *alarms;
     uv_timer_t alarm_tick; /* repeats, `for` durations and silent groups */
+    char alarm_path[4096]; /* data_dir/alarms.json */
+    unsigned ticks;
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_timer_t drain;
     uint64_t drain_deadline;
@@ -209,6 +212,7 @@ static void finish(struct gasket *g)
     if (http_server_inflight(g->http) > 0)
         log_warn("stopping with %u request(s) still unanswered", http_server_inflight(g->http));
     store_close(g->store); /* commits whatever is queued and answers it */
+    alarm_file_save(g->alarms, g->alarm_path);
     g->store = NULL;
     http_server_close(g->http); /* writes the answers, then closes */
     mqtt_broker_close(g->mqtt);
@@ -352,10 +356,14 @@ static int start_mqtt(struct gasket *g)
     return rc;
 }
 
+#define ALARM_SAVE_TICKS 30 /* the alarm state is saved every 30 s, and at stop */
+
 static void on_alarm_tick(uv_timer_t *t)
 {
     struct gasket *g = t->data;
     alarm_tick(g->alarms, clock_now_ms(), gateway_publish, g->gw);
+    if (++g->ticks % ALARM_SAVE_TICKS == 0)
+        alarm_file_save(g->alarms, g->alarm_path);
 }
 
 /* The rules of [rule] sections, judged on every reading. */
@@ -367,6 +375,9 @@ static int start_alarms(struct gasket *g)
         log_error("%s", err);
         return GK_ECONFIG;
     }
+    snprintf(g->alarm_path, sizeof g->alarm_path, "%s/alarms.json", g->cfg.server.data_dir);
+    if (alarm_file_load(g->alarms, g->alarm_path, clock_now_ms()) != 0)
+        return GK_ECONFIG;
     gateway_set_alarms(g->gw, g->alarms);
     uv_timer_init(&g->loop, &g->alarm_tick);
     g->alarm_tick.data = g;

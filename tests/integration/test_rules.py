@@ -128,3 +128,22 @@ def test_mqtt_telemetry_is_stored_and_judged(daemon_factory):
                     "other/5", "-q", "1", "-m", "not a reading"], check=True, timeout=15)
     assert len(d.docs()) == 1
     assert d.stop() == 0
+
+
+def test_active_alarm_survives_a_restart(daemon_factory):
+    d = daemon_factory(extra=NO2_RULE)
+    s = watch(d, 1, wait=3)
+    time.sleep(0.4)
+    assert d.post(reading(90))[0] == 200
+    out, _ = s.communicate(timeout=15)
+    assert out.splitlines() == ['{"warning":"no2 warning"}']
+    assert d.stop() == 0
+    d.start()
+    assert "alarms: restored 2 of 2 state(s)" in d.log_text()  # the alarm and its group
+    s = watch(d, 1, wait=4)
+    time.sleep(0.4)
+    assert d.post(reading(95))[0] == 200  # still active: no second warning
+    assert d.post(reading(70))[0] == 200  # cleared
+    out, _ = s.communicate(timeout=15)
+    assert out.splitlines() == ['{"clear":"no2 clear"}']
+    assert d.stop() == 0
