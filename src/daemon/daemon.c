@@ -12,6 +12,7 @@
 #include "net/net.h"
 #include "rules/alarm.h"
 #include "rules/alarm_file.h"
+#include "rules/history.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -39,6 +40,7 @@ struct gasket {
     struct mqtt_passwd *passwd;
     struct mqtt_acl *acl;
     struct alarm_engine *alarms;
+    struct history *history; /* data_dir/alarms.db */
     uv_timer_t alarm_tick; /* repeats, `for` durations and silent groups */
     char alarm_path[4096]; /* data_dir/alarms.json */
     unsigned ticks;
@@ -366,11 +368,23 @@ static void on_alarm_tick(uv_timer_t *t)
         alarm_file_save(g->alarms, g->alarm_path);
 }
 
-/* The rules of [rule] sections, judged on every reading. */
+static void record_event(void *ud, const struct alarm_event *ev)
+{
+    history_record(ud, ev);
+}
+
+/* The rules of [rule] sections, judged on every reading, and their history. */
 static int start_alarms(struct gasket *g)
 {
-    char err[600];
+    char err[600], path[4096];
+    snprintf(path, sizeof path, "%s/alarms.db", g->cfg.server.data_dir);
+    if (history_open(&g->history, path, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return GK_ESTORE;
+    }
+    gateway_set_history(g->gw, g->history);
     g->alarms = alarm_engine_new();
+    alarm_engine_on_event(g->alarms, record_event, g->history);
     if (alarm_engine_configure(g->alarms, &g->cfg, err, sizeof err) != 0) {
         log_error("%s", err);
         return GK_ECONFIG;
@@ -424,6 +438,7 @@ int gasket_run(struct gasket *g)
         log_error("event loop closed with handles still open");
     gateway_free(g->gw);
     alarm_engine_free(g->alarms);
+    history_close(g->history);
     if (g->tls)
         net_tls_free(g->tls);
     if (g->mqtt_tls)

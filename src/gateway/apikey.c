@@ -95,7 +95,7 @@ enum apikey_verdict apikeys_check(struct apikeys *k, const char *key, const char
                                   int64_t now_ms, double *wait_s, const char **name)
 {
     struct key *e = key ? find_key(k, key) : NULL;
-    if (!e || !config_route_allowed(e->routes, path))
+    if (!e || (path && !config_route_allowed(e->routes, path)))
         return APIKEY_FORBIDDEN;
     if (!bucket_take(&e->bucket, e->rate, e->burst, now_ms, wait_s))
         return APIKEY_THROTTLED;

@@ -27,7 +27,8 @@ struct apikeys;
 struct apikeys *apikeys_new(void);
 /* Replaces the keys with cfg[0..n). */
 void apikeys_configure(struct apikeys *k, const struct cfg_apikey *cfg, size_t n);
-/* Judges a request carrying `key` (NULL when absent) for route `path`.
+/* Judges a request carrying `key` (NULL when absent) for route `path`
+ * (NULL: an endpoint open to every key, such as /alarms).
  * On APIKEY_THROTTLED, *wait_s is the time until a token is available; on
  * APIKEY_OK, *name is the key's name. */
 enum apikey_verdict apikeys_check(struct apikeys *k, const char *key, const char *path,

@@ -11,7 +11,7 @@
  * With the route's `status`, {"msg":"success"} / {"msg":"fail",...} follow,
  * as the original Lambda sent them. GET /healthz and
  * GET /metrics are answered without a key; GET /mqtt upgrades to MQTT over
- * WebSocket. */
+ * WebSocket; GET /alarms and POST /alarms/{id}/ack need any valid key. */
 #ifndef GASKET_GATEWAY_GATEWAY_H
 #define GASKET_GATEWAY_GATEWAY_H
 
@@ -27,6 +27,7 @@ struct http_server;
 struct mqtt_broker;
 struct alarm_engine;
 struct mqtt_inbound;
+struct history;
 struct store;
 
 /* CORS headers of the original API, sent with every reply. */
@@ -52,6 +53,8 @@ void gateway_set_alarms(struct gateway *g, struct alarm_engine *e);
  * commit. An mqtt_publish_hook; ud is the gateway. */
 bool gateway_telemetry(void *ud, struct mqtt_inbound *in, const char *topic, size_t topic_len,
                        const void *payload, size_t len, int qos);
+/* The alarm history behind GET /alarms and POST /alarms/{id}/ack. */
+void gateway_set_history(struct gateway *g, struct history *h);
 /* Publishes through the broker (an alarm_emit_cb; ud is the gateway). */
 void gateway_publish(void *ud, const char *topic, const char *payload, size_t len, int qos);
 /* http_handler and http_response_hook for http_server_new(); ud is the gateway. */

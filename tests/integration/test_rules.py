@@ -147,3 +147,29 @@ def test_active_alarm_survives_a_restart(daemon_factory):
     out, _ = s.communicate(timeout=15)
     assert out.splitlines() == ['{"clear":"no2 clear"}']
     assert d.stop() == 0
+
+
+def test_alarm_history_and_ack(daemon_factory):
+    d = daemon_factory(extra=NO2_RULE + "clear = 80\n")
+    assert d.post(reading(90))[0] == 200
+    assert d.post(reading(97))[0] == 200
+    assert d.request("GET", "/alarms", key=None)[0] == 403
+    status, _, body = d.request("GET", "/alarms?active=true")
+    assert status == 200, body
+    alarms = json.loads(body)["alarms"]
+    assert len(alarms) == 1
+    a = alarms[0]
+    assert (a["group"], a["rule"], a["severity"], a["state"], a["value"]) == \
+        ("2", "no2", "warning", "active", 90)
+    status, _, body = d.request("POST", "/alarms/%d/ack" % a["id"])
+    assert status == 200 and json.loads(body)["acknowledged"] is True
+    assert d.request("POST", "/alarms/%d/ack" % a["id"])[0] == 409
+    assert d.request("POST", "/alarms/99999/ack")[0] == 404
+    assert d.post(reading(70))[0] == 200
+    status, _, body = d.request("GET", "/alarms?group=2")
+    a = json.loads(body)["alarms"][0]
+    assert a["state"] == "cleared" and a["acked_by"] == "itest" and a["cleared"]
+    assert a["peak"] == 97  # the peak is written when the alarm changes or clears
+    assert json.loads(d.request("GET", "/alarms?active=true")[2])["alarms"] == []
+    assert d.request("GET", "/alarms?bogus=1")[0] == 400
+    assert d.stop() == 0
