@@ -620,3 +620,28 @@ def test_topic_limits(daemon_factory):
     ok.stop()
     assert [(m[0], m[1]) for m in ok.msgs] == [("a/b/c", b"fits")]
     assert d.stop() == 0
+
+
+def test_mqtt_over_secure_websocket(daemon_factory, pki):
+    d = daemon_factory(extra="[http]\ntls_listen = 127.0.0.1:0\ntls_cert = %s\ntls_key = %s\n"
+                       % (pki / "server.pem", pki / "server.key"))
+    https_port = int(d.addrs[1].rsplit(":", 1)[1])
+    got, connected = [], threading.Event()
+    ws = mqtt.Client(client_id="wss-client", transport="websockets")
+    ws.ws_set_options(path="/mqtt")
+    ws.tls_set(ca_certs=str(pki / "ca.pem"))
+    ws.on_connect = lambda c, u, f, rc: connected.set()
+    ws.on_message = lambda c, u, m: got.append((m.topic, m.payload))
+    ws.connect("localhost", https_port, 30)
+    ws.loop_start()
+    assert connected.wait(10)
+    ws.subscribe("pi/1", 1)
+    time.sleep(0.3)
+    pub(d, "mqttv5", "pi/1", "over wss", 1)
+    deadline = time.time() + 10
+    while not got and time.time() < deadline:
+        time.sleep(0.02)
+    ws.disconnect()
+    ws.loop_stop()
+    assert got == [("pi/1", b"over wss")]
+    assert d.stop() == 0
