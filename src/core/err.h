@@ -33,4 +33,13 @@ enum gk_err {
 /* Returns a static, human-readable text for a GK_E* code (or "unknown error"). */
 const char *gk_strerror(int err);
 
+#include <stdarg.h>
+#include <stddef.h>
+
+/* Formats a reason into err[errlen] (nothing when err is NULL or errlen 0)
+ * and returns rc: `return gk_errf(err, errlen, GK_EINVAL, "bad %s", x);`. */
+int gk_errf(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int gk_verrf(char *err, size_t errlen, int rc, const char *fmt, va_list ap);
+
 #endif

@@ -37,26 +37,13 @@
 
 /* ---- Errors, files and lines -------------------------------------------- */
 
-static int errf(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int errf(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 /* Reads the whole file at path into b; *mode (if not NULL) gets its mode. */
 static int read_file(const char *path, struct buf *b, mode_t *mode, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return errf(err, errlen, errno == ENOENT ? GK_ENOTFOUND : GK_EIO, "%s: %s", path,
+        return gk_errf(err, errlen, errno == ENOENT ? GK_ENOTFOUND : GK_EIO, "%s: %s", path,
                     strerror(errno));
     struct stat st;
     if (mode && fstat(fd, &st) == 0) *mode = st.st_mode & 07777;
@@ -65,12 +52,12 @@ static int read_file(const char *path, struct buf *b, mode_t *mode, char *err, s
         buf_reserve(b, 65536);
         ssize_t n = read(fd, b->data + b->len, b->cap - b->len - 1);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) rc = errf(err, errlen, GK_EIO, "%s: %s", path, strerror(errno));
+        if (n < 0) rc = gk_errf(err, errlen, GK_EIO, "%s: %s", path, strerror(errno));
         if (n <= 0) break;
         b->len += (size_t)n;
         b->data[b->len] = '\0';
         if (b->len > FILE_MAX) {
-            rc = errf(err, errlen, GK_ETOOBIG, "%s: larger than %u bytes", path, FILE_MAX);
+            rc = gk_errf(err, errlen, GK_ETOOBIG, "%s: larger than %u bytes", path, FILE_MAX);
             break;
         }
     }
@@ -119,7 +106,7 @@ static int parse_lines(const char *text, size_t len, const char *name, line_fn f
     while (next_line(&ls, &line, &n)) {
         if (n == 0 || line[0] == '#') continue;
         const char *why = memchr(line, '\0', n) ? "NUL byte in line" : fn(ctx, line, n);
-        if (why) return errf(err, errlen, GK_ECONFIG, "%s:%u: %s", name, ls.no, why);
+        if (why) return gk_errf(err, errlen, GK_ECONFIG, "%s:%u: %s", name, ls.no, why);
     }
     return 0;
 }
@@ -391,7 +378,7 @@ static int write_atomic(const char *path, const struct buf *data, mode_t mode, c
     }
     if (!ok && fd >= 0) unlink(tmp.data);
     if (ok) sync_dir(path);
-    int rc = ok ? 0 : errf(err, errlen, GK_EIO, "%s: %s", fd >= 0 ? path : tmp.data, strerror(e));
+    int rc = ok ? 0 : gk_errf(err, errlen, GK_EIO, "%s: %s", fd >= 0 ? path : tmp.data, strerror(e));
     buf_free(&tmp);
     return rc;
 }
@@ -402,14 +389,14 @@ int mqtt_passwd_file_set(const char *path, const char *user, const char *hash, c
     struct buf old = {0}, out = {0};
     mode_t mode = 0600;
     if (!mqtt_passwd_valid_user(user))
-        return errf(err, errlen, GK_EINVAL,
+        return gk_errf(err, errlen, GK_EINVAL,
                     "invalid user name \"%s\" (empty, ':', a control character, or a leading "
                     "'#' or space)",
                     user);
     int rc = read_file(path, &old, &mode, err, errlen);
     if (rc == GK_ENOTFOUND && hash) rc = 0;
     if (rc == 0 && !rewrite(&old, user, hash, &out) && !hash)
-        rc = errf(err, errlen, GK_ENOTFOUND, "%s: no user \"%s\"", path, user);
+        rc = gk_errf(err, errlen, GK_ENOTFOUND, "%s: no user \"%s\"", path, user);
     if (rc == 0) rc = write_atomic(path, &out, mode, err, errlen);
     buf_free(&old);
     buf_free(&out);

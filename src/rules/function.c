@@ -637,14 +637,12 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-        for (char *p = err; *p; p++)
-            if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    gk_verrf(err, errlen, rc, fmt, ap);
+    va_end(ap);
+    for (char *p = err; err && errlen && *p; p++) /* one line */
+        if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
     return rc;
 }
 
