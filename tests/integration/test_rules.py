@@ -173,3 +173,36 @@ def test_alarm_history_and_ack(daemon_factory):
     assert json.loads(d.request("GET", "/alarms?active=true")[2])["alarms"] == []
     assert d.request("GET", "/alarms?bogus=1")[0] == 400
     assert d.stop() == 0
+
+
+def test_kill9_loses_no_acknowledged_mqtt_reading(daemon_factory):
+    import os
+    import random
+    import threading
+    import paho.mqtt.client as mqtt
+    d = daemon_factory()
+    acked, lock = {}, threading.Lock()
+    c = mqtt.Client(client_id="telemetry-crash")
+    c.on_publish = lambda cl, u, mid: acked.__setitem__(mid, sent.get(mid))
+    sent = {}
+    c.connect("127.0.0.1", d.mqtt_port, 30)
+    c.loop_start()
+    stop = time.time() + random.Random(os.getpid()).uniform(0.5, 2.0)
+    n = 0
+    while time.time() < stop:
+        gid = "m%d" % n
+        info = c.publish("gas/" + gid, json.dumps(reading(1, groupid=gid)), qos=1)
+        with lock:
+            sent[info.mid] = gid
+        n += 1
+        if n % 200 == 0:
+            time.sleep(0.01)
+    d.kill9()
+    c.loop_stop()
+    snapshot = [g for g in acked.values() if g]
+    assert len(snapshot) > 10, "too few PUBACKs before the kill: %d" % len(snapshot)
+    d.start()
+    stored = {row[3] for row in d.docs()}
+    missing = [g for g in snapshot if g not in stored]
+    assert not missing, "acknowledged but lost: %r" % missing[:5]
+    assert d.stop() == 0
