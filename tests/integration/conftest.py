@@ -85,6 +85,16 @@ class Daemon:
             time.sleep(0.02)
         raise RuntimeError("gasketd did not start:\n" + self.log_text())
 
+    def wait_log(self, text, timeout=10):
+        """The log once it holds text (which may come after the listeners)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            log = self.log_text()
+            if text in log:
+                return log
+            time.sleep(0.02)
+        raise AssertionError("%r not in the log:\n%s" % (text, self.log_text()))
+
     def log_text(self):
         with open(self.log, "rb") as f:
             f.seek(self.start_offset)

@@ -46,7 +46,7 @@ def test_unbuilt_keys_are_accepted_and_logged_once(daemon_factory):
 
 def test_first_start_creates_key_and_prints_curl(daemon_factory):
     d = daemon_factory(key=False)
-    text = d.log_text()
+    text = d.wait_log("Post a reading:")  # printed once everything is up
     key = re.search(r"API key: ([0-9a-f]{40})", text).group(1)
     assert (d.data / "apikey").read_text().strip() == key
     assert oct((d.data / "apikey").stat().st_mode & 0o777) == "0o600"
@@ -55,7 +55,8 @@ def test_first_start_creates_key_and_prints_curl(daemon_factory):
     assert json.loads(out.stdout)["result"] == "created", out
     assert d.stop() == 0
     d.start()  # the same key on the next start
-    assert re.search(r"API key: ([0-9a-f]{40})", d.log_text()).group(1) == key
+    text = d.wait_log("Post a reading:")
+    assert re.search(r"API key: ([0-9a-f]{40})", text).group(1) == key
     assert d.post(SEED, key=key)[0] == 200
     assert d.stop() == 0
 

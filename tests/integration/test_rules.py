@@ -139,7 +139,7 @@ def test_active_alarm_survives_a_restart(daemon_factory):
     assert out.splitlines() == ['{"warning":"no2 warning"}']
     assert d.stop() == 0
     d.start()
-    assert "alarms: restored 2 of 2 state(s)" in d.log_text()  # the alarm and its group
+    d.wait_log("alarms: restored 2 of 2 state(s)")  # the alarm and its group
     s = watch(d, 1, wait=4)
     time.sleep(0.4)
     assert d.post(reading(95))[0] == 200  # still active: no second warning
