@@ -278,22 +278,35 @@ def test_malformed_packet_closes_only_its_sender(gasketd, name):
 
 # ---- transports: WebSocket, TLS with client certificates ----
 
-def test_mqtt_over_websocket(gasketd):
-    got = []
-    ws = mqtt.Client(client_id="ws-client", transport="websockets")
+def ws_subscriber(host, port, topic, ca=None):
+    """A paho client over WebSocket at /mqtt (TLS with ca), subscribed to
+    topic; returns it and the list its messages land in."""
+    got, connected = [], threading.Event()
+    ws = mqtt.Client(client_id="ws-" + host + str(port), transport="websockets")
     ws.ws_set_options(path="/mqtt")
-    connected = threading.Event()
+    if ca:
+        ws.tls_set(ca_certs=ca)
     ws.on_connect = lambda c, u, f, rc: connected.set()
     ws.on_message = lambda c, u, m: got.append((m.topic, m.payload))
-    ws.connect("127.0.0.1", gasketd.port, 30)
+    ws.connect(host, port, 30)
     ws.loop_start()
     assert connected.wait(10)
-    ws.subscribe("pi/1", 1)
+    ws.subscribe(topic, 1)
     time.sleep(0.3)
-    pub(gasketd, "mqttv311", "pi/1", '{"warning":"no2 warning"}', 1)
-    deadline = time.time() + 10
+    return ws, got
+
+
+def wait_for(got, timeout=10):
+    deadline = time.time() + timeout
     while not got and time.time() < deadline:
         time.sleep(0.02)
+    return got
+
+
+def test_mqtt_over_websocket(gasketd):
+    ws, got = ws_subscriber("127.0.0.1", gasketd.port, "pi/1")
+    pub(gasketd, "mqttv311", "pi/1", '{"warning":"no2 warning"}', 1)
+    wait_for(got)
     ws.publish("from/browser", "hi", qos=1).wait_for_publish()
     ws.disconnect()
     ws.loop_stop()
@@ -626,21 +639,9 @@ def test_mqtt_over_secure_websocket(daemon_factory, pki):
     d = daemon_factory(extra="[http]\ntls_listen = 127.0.0.1:0\ntls_cert = %s\ntls_key = %s\n"
                        % (pki / "server.pem", pki / "server.key"))
     https_port = int(d.addrs[1].rsplit(":", 1)[1])
-    got, connected = [], threading.Event()
-    ws = mqtt.Client(client_id="wss-client", transport="websockets")
-    ws.ws_set_options(path="/mqtt")
-    ws.tls_set(ca_certs=str(pki / "ca.pem"))
-    ws.on_connect = lambda c, u, f, rc: connected.set()
-    ws.on_message = lambda c, u, m: got.append((m.topic, m.payload))
-    ws.connect("localhost", https_port, 30)
-    ws.loop_start()
-    assert connected.wait(10)
-    ws.subscribe("pi/1", 1)
-    time.sleep(0.3)
+    ws, got = ws_subscriber("localhost", https_port, "pi/1", ca=str(pki / "ca.pem"))
     pub(d, "mqttv5", "pi/1", "over wss", 1)
-    deadline = time.time() + 10
-    while not got and time.time() < deadline:
-        time.sleep(0.02)
+    wait_for(got)
     ws.disconnect()
     ws.loop_stop()
     assert got == [("pi/1", b"over wss")]
