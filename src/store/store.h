@@ -101,4 +101,20 @@ const struct store_stats *store_get_stats(const struct store *s);
  * uv_loop_close(). */
 void store_close(struct store *s);
 
+/* ---- reading (queries) ---------------------------------------------------
+ * Queries run on libuv's worker pool, each on a read-only connection taken
+ * from the store's pool (WAL: they read a snapshot while the writer
+ * writes). fn(db, arg) runs on a worker thread; done(arg, status) then runs
+ * on the loop thread (status 0, or GK_ESTORE when no connection could be
+ * opened, in which case fn did not run). */
+struct sqlite3;
+typedef void (*store_read_fn)(struct sqlite3 *db, void *arg);
+typedef void (*store_read_done)(void *arg, int status);
+void store_read(struct store *s, store_read_fn fn, store_read_done done, void *arg);
+
+/* Deletes, in the background and in small batches, the documents of index
+ * older than max_age_ms (0: keep everything), with their measurements and
+ * rollups. Loop thread; may be called again (SIGHUP). */
+void store_set_retention(struct store *s, const char *index, int64_t max_age_ms);
+
 #endif

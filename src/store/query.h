@@ -1,0 +1,62 @@
+/* query.h: the OpenSearch query DSL subset gasket answers, run on a
+ * read-only SQLite connection of the store (see store_read() in store.h).
+ *
+ * A request is parsed and checked first (query_parse: no database, pure, the
+ * fuzz target's entry), then run (query_exec) on a worker thread. Replies
+ * are built in OpenSearch's JSON shape; anything outside the subset is a 400
+ * whose body is OpenSearch's error object:
+ *   {"error":{"root_cause":[{"type":"parsing_exception","reason":"..."}],
+ *             "type":"parsing_exception","reason":"..."},"status":400}
+ * naming what is not supported, never a silently wrong answer. */
+#ifndef GASKET_STORE_QUERY_H
+#define GASKET_STORE_QUERY_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/datetime.h"
+
+#define QUERY_MAX_BODY   (1u << 20) /* bytes of DSL accepted */
+#define QUERY_MAX_DEPTH  32         /* nesting of bool / aggs */
+#define QUERY_MAX_WINDOW 10000      /* from + size, as index.max_result_window */
+
+enum query_kind {
+    QUERY_SEARCH, /* _search: hits and aggregations */
+    QUERY_COUNT,  /* _count: {"count":N,"_shards":...}; only "query" allowed */
+};
+
+struct query_env {
+    const struct tz *zone;  /* the configured zone: date text without offset */
+    int64_t now_ms;         /* "now" of date math, fixed once per request */
+    uint64_t deadline_mono; /* clock_mono_ms() past which the query stops
+                             * and answers what it has with timed_out:true;
+                             * 0: no limit */
+};
+
+struct query; /* a parsed, checked request */
+
+/* Parses body (JSON text; NULL or empty: match_all) for index. On success
+ * returns 0 with *out set. On a bad request returns 400 with *err_reply
+ * set to the error object above (the caller owns it). */
+int query_parse(struct query **out, enum query_kind kind, const char *index, const char *body,
+                size_t len, const struct query_env *env, json_t **err_reply);
+/* Runs q on db (read-only; another thread may be writing). Returns the HTTP
+ * status (200; 404 index_not_found_exception when the index does not
+ * exist; 500 on a database error) and sets *reply (the caller owns it). */
+int query_exec(const struct query *q, sqlite3 *db, json_t **reply);
+void query_free(struct query *q);
+
+/* GET /{index}/_doc/{id}: 200 with {"_index","_id","_version":1,
+ * "_seq_no","_primary_term":1,"found":true,"_source"}, or 404 with
+ * {"_index","_id","found":false}. */
+int query_get_doc(sqlite3 *db, const char *index, const char *id, json_t **reply);
+
+/* GET /_cat/indices: one row per index (health status index uuid pri rep
+ * docs.count docs.deleted store.size pri.store.size), as text with a header
+ * line when verbose, appended to *out (malloc'd, NUL-terminated). 0 or
+ * 500. */
+int query_cat_indices(sqlite3 *db, int verbose, char **out, size_t *len);
+
+#endif
