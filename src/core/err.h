@@ -21,7 +21,8 @@
     X(EADDR, -12, "bad address")                                             \
     X(ECONFIG, -13, "bad configuration")                                     \
     X(EEXIST, -14, "already exists")                                         \
-    X(ELIMIT, -15, "limit reached")
+    X(ELIMIT, -15, "limit reached")                                          \
+    X(ECANCELED, -16, "dropped")
 
 enum gk_err {
     GK_OK = 0,

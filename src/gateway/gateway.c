@@ -4,6 +4,7 @@
  * validation (reading.c) -> store_append -> answer from the store's
  * callback. Nothing is stored for a request refused at any step. */
 #include "gateway/gateway.h"
+#include "gateway/gateway_int.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/mem.h"
@@ -23,36 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct route {
-    char *path;
-    char *index;
-    char *mqtt_topic; /* readings published there are taken too; NULL: none */
-    struct cfg_route cfg; /* alerts, topic, status, offline_after (strings copied) */
-};
-
-struct gateway {
-    struct store *store;
-    struct http_server *http;
-    struct mqtt_broker *broker;
-    struct alarm_engine *alarms;
-    struct history *history;
-    struct apikeys *keys;
-    struct route *routes;
-    size_t nroutes;
-    struct metrics metrics;
-    int64_t date_sec; /* second whose local text is in date */
-    char date[20];
-};
-
-/* A reading waiting for its commit. */
-struct pending {
-    struct gateway *g;
-    struct http_req *req;     /* posted over HTTP, or ... */
-    struct mqtt_inbound *in;  /* ... published over MQTT */
-    char *status_topic; /* the route's topic when it sends status messages */
-    char index[];       /* copied: a reload may drop the route meanwhile */
-};
 
 #define JSON "application/json"
 

@@ -1,0 +1,72 @@
+/* gateway_int.h: what the gateway's own files share (gateway.c, the
+ * OpenSearch-compatible endpoints in search.c), not other modules. */
+#ifndef GASKET_GATEWAY_GATEWAY_INT_H
+#define GASKET_GATEWAY_GATEWAY_INT_H
+
+#include "core/config.h"
+#include "gateway/metrics.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct apikeys;
+struct http_req;
+struct store_ack;
+struct tz;
+
+struct route {
+    char *path;
+    char *index;
+    char *mqtt_topic; /* readings published there are taken too; NULL: none */
+    struct cfg_route cfg; /* alerts, topic, status, offline_after (strings copied) */
+};
+
+struct gateway {
+    struct store *store;
+    struct http_server *http;
+    struct mqtt_broker *broker;
+    struct alarm_engine *alarms;
+    struct history *history;
+    struct apikeys *keys;
+    struct route *routes;
+    size_t nroutes;
+    struct metrics metrics;
+    int64_t date_sec; /* second whose local text is in date */
+    char date[20];
+};
+
+/* A reading waiting for its commit. */
+struct pending {
+    struct gateway *g;
+    struct http_req *req;     /* posted over HTTP, or ... */
+    struct mqtt_inbound *in;  /* ... published over MQTT */
+    char *status_topic; /* the route's topic when it sends status messages */
+    char index[];       /* copied: a reload may drop the route meanwhile */
+};
+
+/* What became of one document given to gateway_ingest(). */
+struct gateway_ingest_result {
+    int status;             /* 0 stored; GK_EINVAL refused (reason, field);
+                             * GK_ECANCELED dropped by the route's function;
+                             * GK_EFULL / GK_ESTORE the store failed */
+    const struct store_ack *ack; /* when stored: _id, _seq_no */
+    const char *reason;     /* when refused or failed: one line */
+    const char *field;      /* when refused: the field path, or "" */
+};
+
+typedef void (*gateway_ingest_cb)(void *ud, const struct gateway_ingest_result *res);
+
+/* Takes one document for index, as a POST on its route would be: validated,
+ * judged by the route's rules or function (rt NULL: an index with no
+ * route, validated and stored only), stored. With keep_date, a `date` the
+ * document carries ("YYYY-MM-DD HH:MM:SS" in the configured zone, ISO 8601
+ * or epoch millis) is kept and becomes its time (a bad one is refused,
+ * field "date"); otherwise `date` is the receive time. cb runs once, maybe
+ * inside this call (when refused), else after the commit. */
+void gateway_ingest(struct gateway *g, const struct route *rt, const char *index, const char *body,
+                    size_t len, int keep_date, gateway_ingest_cb cb, void *ud);
+
+/* The route storing into index, or NULL. */
+const struct route *gateway_route_for_index(const struct gateway *g, const char *index);
+
+#endif
