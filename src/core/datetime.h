@@ -26,6 +26,13 @@ int tz_load(struct tz **out, const char *name, size_t len, char *err, size_t err
 /* The shared UTC zone (never freed). */
 const struct tz *tz_utc(void);
 void tz_free(struct tz *z);
+/* Parses the bytes of a TZif file (RFC 8536, versions 1 to 4; the 64-bit
+ * block when present, and the POSIX TZ footer for instants after the last
+ * transition) into a zone named name. Every count and index is checked
+ * against len: a corrupt file gives GK_EINVAL, never an over-read. tz_load
+ * uses it; it is public for tests and fuzzing. */
+int tz_parse_tzif(struct tz **out, const char *name, const unsigned char *data, size_t len,
+                  char *err, size_t errlen);
 /* The name it was loaded with ("UTC" for tz_utc()). */
 const char *tz_name(const struct tz *z);
 /* Offset from UTC, in seconds, in effect at the instant ms. */

@@ -175,8 +175,15 @@ static void reload(struct gasket *g)
         log_error("reload refused, configuration unchanged: %s", err);
         return;
     }
+    struct function **fns;
+    if (gateway_load_functions(&next, &fns, err, sizeof err) != 0) {
+        log_error("reload refused, configuration unchanged: %s", err);
+        config_free(&next);
+        return;
+    }
     if (alarm_engine_configure(g->alarms, &next, err, sizeof err) != 0) {
         log_error("reload refused, configuration unchanged: %s", err);
+        gateway_free_functions(fns, next.nroutes);
         config_free(&next);
         return;
     }
@@ -193,7 +200,7 @@ static void reload(struct gasket *g)
     struct http_limits lim;
     http_limits_from(&next, &lim);
     http_server_configure(g->http, &lim, GATEWAY_CORS_HEADERS);
-    gateway_configure(g->gw, &next);
+    gateway_configure(g->gw, &next, fns);
     log_pending(&next);
     config_free(&g->cfg);
     g->cfg = next;
@@ -417,7 +424,12 @@ struct gasket *gasket_start(const char *config_path)
     if (open_store(g) != 0 || ensure_key(g) != 0)
         goto fail;
     g->gw = gateway_new(g->store);
-    gateway_configure(g->gw, &g->cfg);
+    struct function **fns;
+    if (gateway_load_functions(&g->cfg, &fns, err, sizeof err) != 0) {
+        log_error("%s", err);
+        goto fail;
+    }
+    gateway_configure(g->gw, &g->cfg, fns);
     if (start_http(g) != 0 || start_mqtt(g) != 0 || start_alarms(g) != 0)
         goto fail;
     watch_signal(g, &g->sig_int, SIGINT);

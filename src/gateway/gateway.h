@@ -29,6 +29,7 @@ struct alarm_engine;
 struct mqtt_inbound;
 struct history;
 struct store;
+struct function;
 
 /* CORS headers of the original API, sent with every reply. */
 #define GATEWAY_CORS_HEADERS                                                 \
@@ -37,9 +38,18 @@ struct store;
     "Access-Control-Allow-Methods: OPTIONS,POST,GET\r\n"
 
 struct gateway *gateway_new(struct store *store);
-/* Routes and keys from cfg (at start and on SIGHUP); throttle state of keys
- * that keep their name is kept. */
-void gateway_configure(struct gateway *g, const struct config *cfg);
+/* Loads the Lua functions of cfg's routes: *out gets one slot per route
+ * (NULL where a route has none). Returns 0, or GK_ECONFIG with the reason
+ * in err ("[route /gasdetector] function: functions/x.lua:3: ...") and
+ * nothing loaded. */
+int gateway_load_functions(const struct config *cfg, struct function ***out, char *err,
+                           size_t errlen);
+void gateway_free_functions(struct function **fns, size_t n);
+/* Routes and keys from cfg (at start and on SIGHUP), with the functions
+ * gateway_load_functions() loaded for cfg (taken; NULL: none); throttle
+ * state of keys that keep their name is kept. The configured time zone is
+ * read at the first call only (it needs a restart). */
+void gateway_configure(struct gateway *g, const struct config *cfg, struct function **fns);
 /* The server whose connections /metrics reports. */
 void gateway_set_http(struct gateway *g, struct http_server *http);
 /* The broker behind /mqtt (MQTT over WebSocket) and in /metrics, and where

@@ -13,12 +13,14 @@ struct apikeys;
 struct http_req;
 struct store_ack;
 struct tz;
+struct function;
 
 struct route {
     char *path;
     char *index;
     char *mqtt_topic; /* readings published there are taken too; NULL: none */
     struct cfg_route cfg; /* alerts, topic, status, offline_after (strings copied) */
+    struct function *fn;  /* the route's Lua function, judging instead of the rules; or NULL */
 };
 
 struct gateway {
@@ -33,22 +35,16 @@ struct gateway {
     struct metrics metrics;
     int64_t date_sec; /* second whose local text is in date */
     char date[20];
-};
-
-/* A reading waiting for its commit. */
-struct pending {
-    struct gateway *g;
-    struct http_req *req;     /* posted over HTTP, or ... */
-    struct mqtt_inbound *in;  /* ... published over MQTT */
-    char *status_topic; /* the route's topic when it sends status messages */
-    char index[];       /* copied: a reload may drop the route meanwhile */
+    struct tz *zone;  /* [server] timezone: `date` text without an offset */
 };
 
 /* What became of one document given to gateway_ingest(). */
 struct gateway_ingest_result {
     int status;             /* 0 stored; GK_EINVAL refused (reason, field);
                              * GK_ECANCELED dropped by the route's function;
+                             * GK_ELIMIT the function failed (reason);
                              * GK_EFULL / GK_ESTORE the store failed */
+    const char *index;      /* where it went */
     const struct store_ack *ack; /* when stored: _id, _seq_no */
     const char *reason;     /* when refused or failed: one line */
     const char *field;      /* when refused: the field path, or "" */
@@ -65,6 +61,13 @@ typedef void (*gateway_ingest_cb)(void *ud, const struct gateway_ingest_result *
  * inside this call (when refused), else after the commit. */
 void gateway_ingest(struct gateway *g, const struct route *rt, const char *index, const char *body,
                     size_t len, int keep_date, gateway_ingest_cb cb, void *ud);
+
+/* POST on a route: key, throttle done; validates, judges, stores, answers. */
+void gateway_post(struct gateway *g, struct http_req *req, const struct route *rt);
+/* {"message":msg} with status. */
+void gateway_reply_message(struct http_req *req, int status, const char *headers, const char *msg);
+/* The route at path, or NULL. */
+const struct route *gateway_find_route(const struct gateway *g, const char *path);
 
 /* The route storing into index, or NULL. */
 const struct route *gateway_route_for_index(const struct gateway *g, const char *index);

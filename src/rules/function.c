@@ -17,7 +17,9 @@
 #include "core/mem.h"
 #include "core/utf8.h"
 #include "mqtt/topic.h"
+#include "rules/pattern.h"
 
+#include <ctype.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -32,6 +34,7 @@ struct function {
     char *path;
     size_t mem_used, mem_limit;
     uint64_t steps, max_steps; /* hook calls this call, and the budget */
+    uint64_t pattern_owed;     /* pattern steps not charged yet (less than a hook step) */
     int mem_refused, limit_hit;
     int handler_ref, null_ref, array_ref;
     const void *null_ptr; /* gasket.null's identity */
@@ -502,6 +505,279 @@ static int l_move(lua_State *L)
     return 1;
 }
 
+/* ---- string patterns on the budget (rules/pattern.c) ---------------------- */
+
+/* Pattern steps (pattern.h) per instruction of the budget: a step, one call
+ * of the matcher or one repetition tried, costs about what a VM instruction
+ * does, so a pathological pattern stops as soon as a Lua loop would. */
+#define FN_PATTERN_STEPS 1
+
+/* A pattern matched for the script, its steps charged to the call's budget. */
+struct fn_pattern {
+    struct pattern m;
+    uint64_t funded; /* m.budget when last funded or settled */
+};
+
+/* Gives fp the rest of the budget, in pattern steps. */
+static void fp_fund(lua_State *L, struct fn_pattern *fp)
+{
+    struct function *f = fn_of(L);
+    uint64_t unit = (uint64_t)FUNCTION_HOOK_STEP * FN_PATTERN_STEPS;
+    uint64_t left = f->steps < f->max_steps ? f->max_steps - f->steps : 0;
+    if (left == 0 || (left <= UINT64_MAX / unit && left * unit <= f->pattern_owed)) {
+        f->pattern_owed = 0;
+        limit_error(L, f);
+    }
+    fp->funded = left > UINT64_MAX / unit ? UINT64_MAX : left * unit - f->pattern_owed;
+    fp->m.budget = fp->funded;
+}
+
+/* Charges what fp spent since it was funded; raises a pattern error or the
+ * limit error for a failed rc. */
+static void fp_settle(lua_State *L, struct fn_pattern *fp, int rc)
+{
+    struct function *f = fn_of(L);
+    uint64_t unit = (uint64_t)FUNCTION_HOOK_STEP * FN_PATTERN_STEPS;
+    f->pattern_owed += fp->funded - fp->m.budget;
+    fp->funded = fp->m.budget;
+    if (rc == GK_ELIMIT) {
+        f->pattern_owed = 0;
+        limit_error(L, f);
+    }
+    if (f->pattern_owed >= unit) {
+        uint64_t whole = f->pattern_owed / unit;
+        f->pattern_owed %= unit;
+        charge(L, f, whole * FUNCTION_HOOK_STEP);
+    }
+    if (rc < 0) luaL_error(L, "%s", fp->m.err);
+}
+
+static int fp_match(lua_State *L, struct fn_pattern *fp, size_t pos, size_t *end)
+{
+    fp_fund(L, fp);
+    int rc = pattern_match(&fp->m, pos, end);
+    fp_settle(L, fp, rc);
+    return rc;
+}
+
+static void fp_push_capture(lua_State *L, struct fn_pattern *fp, int i, size_t s, size_t e)
+{
+    const char *str = NULL;
+    size_t len = 0;
+    int kind = pattern_capture(&fp->m, i, s, e, &str, &len);
+    if (kind < 0) luaL_error(L, "%s", fp->m.err);
+    if (kind == PATTERN_CAPTURE_POSITION)
+        lua_pushinteger(L, (lua_Integer)len);
+    else
+        lua_pushlstring(L, str, len);
+}
+
+/* Pushes the captures of the match [s, e) (the whole match when it has none
+ * and whole is set); returns how many. */
+static int fp_push_captures(lua_State *L, struct fn_pattern *fp, size_t s, size_t e, int whole)
+{
+    int n = pattern_ncaptures(&fp->m, whole);
+    luaL_checkstack(L, n, "too many captures");
+    for (int i = 0; i < n; i++)
+        fp_push_capture(L, fp, i, s, e);
+    return n;
+}
+
+/* The init argument at arg as a 0-based offset, as Lua reads it (negative
+ * counts from the end; the result may pass len). */
+static size_t init_arg(lua_State *L, int arg, size_t len)
+{
+    lua_Integer i = luaL_optinteger(L, arg, 1);
+    if (i > 0) return (size_t)i - 1;
+    if (i == 0 || i < -(lua_Integer)len) return 0;
+    return len - (size_t)-i;
+}
+
+static int find_plain(lua_State *L, const char *s, size_t ls, size_t init, const char *p, size_t lp)
+{
+    const char *hit = lp == 0 ? s + init : memmem(s + init, ls - init, p, lp);
+    if (!hit) {
+        luaL_pushfail(L);
+        return 1;
+    }
+    lua_pushinteger(L, (lua_Integer)(hit - s) + 1);
+    lua_pushinteger(L, (lua_Integer)(hit - s) + (lua_Integer)lp);
+    return 2;
+}
+
+/* string.find (find set) and string.match. */
+static int find_aux(lua_State *L, int find)
+{
+    size_t ls, lp, start, end;
+    const char *s = luaL_checklstring(L, 1, &ls);
+    const char *p = luaL_checklstring(L, 2, &lp);
+    size_t init = init_arg(L, 3, ls);
+    if (init > ls) {
+        luaL_pushfail(L);
+        return 1;
+    }
+    if (find && (lua_toboolean(L, 4) || pattern_is_plain(p, lp)))
+        return find_plain(L, s, ls, init, p, lp);
+    int anchored = lp > 0 && *p == '^';
+    struct fn_pattern fp = {0};
+    pattern_init(&fp.m, s, ls, p + anchored, lp - (size_t)anchored);
+    fp_fund(L, &fp);
+    int rc = pattern_find(&fp.m, init, anchored, &start, &end);
+    fp_settle(L, &fp, rc);
+    if (rc == 0) {
+        luaL_pushfail(L);
+        return 1;
+    }
+    if (!find) return fp_push_captures(L, &fp, start, end, 1);
+    lua_pushinteger(L, (lua_Integer)start + 1);
+    lua_pushinteger(L, (lua_Integer)end);
+    return fp_push_captures(L, &fp, start, end, 0) + 2;
+}
+
+static int l_find(lua_State *L)
+{
+    return find_aux(L, 1);
+}
+
+static int l_match(lua_State *L)
+{
+    return find_aux(L, 0);
+}
+
+/* The iterator's state (upvalue 3; the subject and pattern are 1 and 2). */
+struct fn_gmatch {
+    struct fn_pattern fp;
+    size_t src;  /* where the next search starts */
+    size_t last; /* the end of the last match, SIZE_MAX before the first */
+};
+
+static int gmatch_next(lua_State *L)
+{
+    struct fn_gmatch *g = lua_touserdata(L, lua_upvalueindex(3));
+    size_t ls = (size_t)(g->fp.m.src_end - g->fp.m.src), end;
+    for (size_t pos = g->src; pos <= ls; pos++) {
+        if (fp_match(L, &g->fp, pos, &end) && end != g->last) {
+            g->src = g->last = end;
+            return fp_push_captures(L, &g->fp, pos, end, 1);
+        }
+    }
+    return 0;
+}
+
+/* string.gmatch(s, pattern [, init]): a '^' is not an anchor here. */
+static int l_gmatch(lua_State *L)
+{
+    size_t ls, lp;
+    const char *s = luaL_checklstring(L, 1, &ls);
+    const char *p = luaL_checklstring(L, 2, &lp);
+    size_t init = init_arg(L, 3, ls);
+    lua_settop(L, 2);
+    struct fn_gmatch *g = lua_newuserdatauv(L, sizeof *g, 0);
+    memset(g, 0, sizeof *g);
+    pattern_init(&g->fp.m, s, ls, p, lp);
+    g->src = init > ls ? ls + 1 : init;
+    g->last = SIZE_MAX;
+    lua_pushcclosure(L, gmatch_next, 3);
+    return 1;
+}
+
+/* Appends gsub's replacement string (arg 3) for the match [s, e), with its
+ * %0-%9 and %%. */
+static void gsub_add_string(lua_State *L, struct fn_pattern *fp, luaL_Buffer *b, size_t s, size_t e)
+{
+    size_t l, len;
+    const char *r = lua_tolstring(L, 3, &l), *end = r + l, *q, *str = NULL;
+    while ((q = memchr(r, '%', (size_t)(end - r))) != NULL) {
+        luaL_addlstring(b, r, (size_t)(q - r));
+        q++; /* at most the string's terminating NUL */
+        if (*q == '%') {
+            luaL_addchar(b, '%');
+        } else if (*q == '0') {
+            luaL_addlstring(b, fp->m.src + s, e - s);
+        } else if (isdigit((unsigned char)*q)) {
+            int kind = pattern_capture(&fp->m, *q - '1', s, e, &str, &len);
+            if (kind < 0) luaL_error(L, "%s", fp->m.err);
+            if (kind == PATTERN_CAPTURE_POSITION) {
+                lua_pushinteger(L, (lua_Integer)len);
+                luaL_addvalue(b);
+            } else {
+                luaL_addlstring(b, str, len);
+            }
+        } else {
+            luaL_error(L, "invalid use of '%%' in replacement string");
+        }
+        r = q + 1;
+    }
+    luaL_addlstring(b, r, (size_t)(end - r));
+}
+
+/* Appends the replacement of the match [s, e) for replacement type tr;
+ * returns 0 when the match was kept as it was (nil or false). */
+static int gsub_add(lua_State *L, struct fn_pattern *fp, luaL_Buffer *b, size_t s, size_t e, int tr)
+{
+    if (tr == LUA_TFUNCTION) {
+        lua_pushvalue(L, 3);
+        int n = fp_push_captures(L, fp, s, e, 1);
+        lua_call(L, n, 1);
+    } else if (tr == LUA_TTABLE) {
+        fp_push_capture(L, fp, 0, s, e);
+        lua_gettable(L, 3);
+    } else {
+        gsub_add_string(L, fp, b, s, e);
+        return 1;
+    }
+    if (!lua_toboolean(L, -1)) {
+        lua_pop(L, 1);
+        luaL_addlstring(b, fp->m.src + s, e - s);
+        return 0;
+    }
+    if (!lua_isstring(L, -1))
+        return luaL_error(L, "invalid replacement value (a %s)", luaL_typename(L, -1));
+    luaL_addvalue(b);
+    return 1;
+}
+
+/* string.gsub(s, pattern, repl [, n]). */
+static int l_gsub(lua_State *L)
+{
+    size_t ls, lp, pos = 0, last = SIZE_MAX, end;
+    const char *s = luaL_checklstring(L, 1, &ls);
+    const char *p = luaL_checklstring(L, 2, &lp);
+    int tr = lua_type(L, 3), changed = 0;
+    lua_Integer max = luaL_optinteger(L, 4, (lua_Integer)ls + 1), n = 0;
+    luaL_argexpected(
+        L, tr == LUA_TNUMBER || tr == LUA_TSTRING || tr == LUA_TFUNCTION || tr == LUA_TTABLE, 3,
+        "string/function/table");
+    int anchored = lp > 0 && *p == '^';
+    struct fn_pattern fp = {0};
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    pattern_init(&fp.m, s, ls, p + anchored, lp - (size_t)anchored);
+    while (n < max) {
+        if (fp_match(L, &fp, pos, &end) && end != last) {
+            n++;
+            changed |= gsub_add(L, &fp, &b, pos, end, tr);
+            pos = last = end;
+        } else if (pos < ls) {
+            luaL_addchar(&b, s[pos++]);
+        } else {
+            break;
+        }
+        if (anchored) break;
+    }
+    if (!changed) {
+        lua_pushvalue(L, 1);
+    } else {
+        luaL_addlstring(&b, s + pos, ls - pos);
+        luaL_pushresult(&b);
+    }
+    lua_pushinteger(L, n);
+    return 2;
+}
+
+static const luaL_Reg pattern_fns[] = {
+    {"find", l_find}, {"match", l_match}, {"gmatch", l_gmatch}, {"gsub", l_gsub}, {NULL, NULL}};
+
 /* setmetatable refusing __gc: Lua runs finalizers with hooks off, so one
  * that loops would never be stopped. An object is marked for finalization
  * only when its metatable has __gc as it is set, so adding __gc later is
@@ -625,6 +901,7 @@ static int setup(lua_State *L)
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
     wrap_field(L, "rep", l_rep);
+    luaL_setfuncs(L, pattern_fns, 0); /* find, match, gmatch, gsub on the budget */
     lua_getfield(L, -2, LUA_TABLIBNAME);
     wrap_field(L, "move", l_move);
     return 0;

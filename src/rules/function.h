@@ -46,9 +46,15 @@
  * catches the limit error (pcall, a coroutine) fails at its next instruction.
  * C loops the hook cannot see are closed where a script controls their count
  * (string.rep of "", table.move charged to the budget); the memory ceiling
- * bounds the rest, except one: a Lua pattern (string.find, match, gmatch,
- * gsub) runs to its end once called, and a pattern with several `-`/`*`
- * items can take time polynomial in the subject's length.
+ * bounds the rest. Lua patterns (string.find, match, gmatch, gsub, and so
+ * s:find(...)) run on gasket's own matcher (rules/pattern.c: Lua 5.4's
+ * results and error messages) whose steps (a matcher call, a repetition
+ * tried, a byte scanned by %b) are charged to the budget as one instruction
+ * each, so a pathological pattern (string.rep("a*", 30) .. "b" against 5000
+ * a's) fails the call with the instruction limit as soon as a Lua loop of
+ * the same budget would (tens of milliseconds by default), and one nested
+ * deeper than 200 raises "pattern too complex". A plain find (no special
+ * character, or plain = true) is a linear search.
  *
  * Nothing here is thread-safe: one call at a time per function. */
 #ifndef GASKET_RULES_FUNCTION_H

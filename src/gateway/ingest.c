@@ -1,0 +1,317 @@
+/* ingest.c: one reading's way from a device to the store (see gateway_int.h).
+ *
+ * A document from a POST, an MQTT telemetry message or a _bulk item goes:
+ * validation (reading.c) -> `date` (the receive time, or with keep_date the
+ * document's own) -> the emergency message -> the route's judge: its Lua
+ * function when it has one (whose returned document is validated again and
+ * is what gets stored), else the alarm engine -> store_append -> the
+ * caller's callback once the store committed. Nothing is stored for a
+ * document refused or failed at any step. */
+#include "core/clock.h"
+#include "core/datetime.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "gateway/gateway.h"
+#include "gateway/gateway_int.h"
+#include "gateway/reading.h"
+#include "http/http.h"
+#include "mqtt/broker.h"
+#include "mqtt/topic.h"
+#include "rules/alarm.h"
+#include "rules/function.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSON "application/json"
+
+/* A document waiting for its commit. */
+struct pending {
+    struct gateway *g;
+    gateway_ingest_cb cb;
+    void *ud;
+    char *status_topic; /* the route's topic when it sends status messages */
+    char index[];       /* copied: a reload may drop the route meanwhile */
+};
+
+/* {"msg":"success"} or {"msg":"fail","reason":"..."} to a status route's topic. */
+static void publish_status(struct gateway *g, const char *topic, const char *reason)
+{
+    struct buf b = {0};
+    if (!reason) {
+        buf_puts(&b, "{\"msg\":\"success\"}");
+    } else {
+        buf_puts(&b, "{\"msg\":\"fail\",\"reason\":");
+        buf_json_str(&b, reason, strlen(reason));
+        buf_putc(&b, '}');
+    }
+    gateway_publish(g, topic, b.data, b.len, 1);
+    buf_free(&b);
+}
+
+static const char *local_date(struct gateway *g, int64_t now_ms)
+{
+    if (now_ms / 1000 != g->date_sec) {
+        g->date_sec = now_ms / 1000;
+        clock_format_local(now_ms, g->date);
+    }
+    return g->date;
+}
+
+static void on_stored(void *ud, const struct store_ack *ack)
+{
+    struct pending *p = ud;
+    if (p->status_topic)
+        publish_status(p->g, p->status_topic, ack->status ? gk_strerror(ack->status) : NULL);
+    struct gateway_ingest_result res = {.status = ack->status, .index = p->index, .ack = ack,
+                                        .reason = ack->status ? gk_strerror(ack->status) : NULL,
+                                        .field = ""};
+    p->cb(p->ud, &res);
+    free(p->status_topic);
+    free(p);
+}
+
+/* Answers a document that will not be stored: status, reason, field. */
+static void finish(struct gateway *g, const struct route *rt, const char *index, int status,
+                   const char *reason, const char *field, gateway_ingest_cb cb, void *ud)
+{
+    if (status == GK_EINVAL)
+        g->metrics.rejected++;
+    if (rt && rt->cfg.status && status != GK_ECANCELED)
+        publish_status(g, rt->cfg.topic, reason);
+    struct gateway_ingest_result res = {.status = status, .index = index, .reason = reason,
+                                        .field = field ? field : ""};
+    cb(ud, &res);
+}
+
+/* The time of a document that keeps its own `date`: 0 with *ts and *text
+ * set (text NULL: format ts), or GK_EINVAL with the reason in err. */
+static int own_date(struct gateway *g, json_t *d, int64_t *ts, const char **text, char *err,
+                    size_t errlen)
+{
+    const struct tz *zone = g->zone ? g->zone : tz_utc();
+    if (json_is_integer(d)) {
+        *ts = json_integer_value(d);
+        *text = NULL;
+        return 0;
+    }
+    if (!json_is_string(d))
+        return gk_errf(err, errlen, GK_EINVAL, "date must be a string or epoch milliseconds");
+    *text = json_string_value(d);
+    return dt_parse(*text, json_string_length(d), zone, ts, err, errlen);
+}
+
+/* Runs the route's function on r's document; on success r holds the
+ * document it returned (validated again) and *text its JSON (the caller
+ * frees it). Returns 0, GK_ECANCELED (dropped) or GK_ELIMIT (reason in
+ * err). */
+static int run_function(struct gateway *g, const struct route *rt, struct reading *r, char **text,
+                        char *err, size_t errlen)
+{
+    json_t *out = NULL;
+    char why[256];
+    if (function_call(rt->fn, r->doc, &out, gateway_publish, g, why, sizeof why) != 0) {
+        log_warn("function %s failed for group %s: %s", function_path(rt->fn), r->groupid, why);
+        return gk_errf(err, errlen, GK_ELIMIT, "function failed: %s", why);
+    }
+    if (!out)
+        return GK_ECANCELED;
+    *text = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(out);
+    if (!*text)
+        return gk_errf(err, errlen, GK_ELIMIT, "function returned a document that is not JSON");
+    struct reading_error e;
+    reading_free(r);
+    if (reading_parse(r, *text, strlen(*text), &e) != 0) {
+        free(*text);
+        *text = NULL;
+        log_warn("function %s returned an invalid document: %s%s%s", function_path(rt->fn),
+                 e.field, e.field[0] ? ": " : "", e.message);
+        return gk_errf(err, errlen, GK_ELIMIT, "function returned an invalid document: %s%s%s",
+                       e.field, e.field[0] ? ": " : "", e.message);
+    }
+    return 0;
+}
+
+/* The verdict of the rules (or of the route's function) on an accepted
+ * reading, published at once: a gas alert should not wait for the disk. */
+static void judge(struct gateway *g, const struct route *rt, const struct reading *r, int64_t now)
+{
+    if (json_object_get(r->doc, "emergency") && rt->cfg.topic) {
+        static const char emergency[] = "{\"emergency\":\"emergency\"}";
+        gateway_publish(g, rt->cfg.topic, emergency, sizeof emergency - 1, 1);
+    }
+    if (!g->alarms)
+        return;
+    struct alarm_value v[READING_MAX_MEAS];
+    size_t n = rt->fn ? 0 : r->nmeas; /* a function judges instead; keep silence tracking */
+    for (size_t i = 0; i < n; i++)
+        v[i] = (struct alarm_value){r->meas[i].name, r->meas[i].value};
+    alarm_judge(g->alarms, &rt->cfg, r->groupid, v, n, now, gateway_publish, g);
+}
+
+static void append(struct gateway *g, const struct route *rt, const char *index,
+                   const struct reading *r, const char *doc, size_t len, int64_t ts,
+                   gateway_ingest_cb cb, void *ud)
+{
+    size_t ilen = strlen(index) + 1;
+    struct pending *p = xcalloc(1, sizeof *p + ilen);
+    p->g = g;
+    p->cb = cb;
+    p->ud = ud;
+    memcpy(p->index, index, ilen);
+    p->status_topic = rt && rt->cfg.status && rt->cfg.topic ? xstrdup(rt->cfg.topic) : NULL;
+    struct store_meas meas[READING_MAX_MEAS];
+    for (size_t i = 0; i < r->nmeas; i++)
+        meas[i] = (struct store_meas){r->meas[i].name, r->meas[i].value};
+    struct store_doc d = {.index = index, .source = doc, .source_len = len, .ts_ms = ts,
+                          .groupid = r->groupid, .nmeas = r->nmeas, .meas = meas};
+    store_append(g->store, &d, on_stored, p);
+}
+
+void gateway_ingest(struct gateway *g, const struct route *rt, const char *index, const char *body,
+                    size_t len, int keep_date, gateway_ingest_cb cb, void *ud)
+{
+    struct reading r;
+    struct reading_error e;
+    char err[320];
+    if (reading_parse(&r, body, len, &e) != 0)
+        return finish(g, rt, index, GK_EINVAL, e.message, e.field, cb, ud);
+    int64_t now = clock_now_ms(), ts = now;
+    const char *date = NULL;
+    json_t *own = keep_date ? json_object_get(r.doc, "date") : NULL;
+    if (own && own_date(g, own, &ts, &date, err, sizeof err) != 0) {
+        reading_free(&r);
+        return finish(g, rt, index, GK_EINVAL, err, "date", cb, ud);
+    }
+    char date_buf[20];
+    if (!own) {
+        date = local_date(g, now);
+    } else if (!date) {
+        clock_format_local(ts, date_buf);
+        date = date_buf;
+    }
+    char *fn_text = NULL;
+    if (rt) {
+        judge(g, rt, &r, now);
+        int rc = rt->fn ? run_function(g, rt, &r, &fn_text, err, sizeof err) : 0;
+        if (rc != 0) {
+            reading_free(&r);
+            return finish(g, rt, index, rc, rc == GK_ECANCELED ? "dropped by the function" : err,
+                          "", cb, ud);
+        }
+        if (fn_text)
+            body = fn_text, len = strlen(fn_text);
+    }
+    struct buf doc = {0};
+    if (own && json_is_string(own) && !fn_text)
+        buf_append(&doc, body, len); /* kept as posted */
+    else
+        reading_document(&r, body, len, date, &doc);
+    append(g, rt, index, &r, doc.data, doc.len, ts, cb, ud);
+    buf_free(&doc);
+    free(fn_text);
+    reading_free(&r);
+}
+
+/* ---- POST on a route ---- */
+
+static void reply_stored(struct http_req *req, const struct gateway_ingest_result *res)
+{
+    char body[512];
+    int n;
+    if (res->status == GK_ECANCELED)
+        n = snprintf(body, sizeof body,
+                     "{\"_index\":\"%s\",\"result\":\"noop\","
+                     "\"_shards\":{\"total\":0,\"successful\":0,\"failed\":0}}",
+                     res->index);
+    else
+        n = snprintf(body, sizeof body,
+                     "{\"_index\":\"%s\",\"_id\":\"%s\",\"_version\":1,\"result\":\"created\","
+                     "\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},"
+                     "\"_seq_no\":%lld,\"_primary_term\":1}",
+                     res->index, res->ack->id, (long long)res->ack->seq_no);
+    http_respond(req, 200, NULL, JSON, body, (size_t)n);
+}
+
+static void reply_error(struct http_req *req, int status, const char *message, const char *field)
+{
+    struct buf b = {0};
+    buf_puts(&b, "{\"message\":");
+    buf_json_str(&b, message, strlen(message));
+    if (field) {
+        buf_puts(&b, ",\"field\":");
+        buf_json_str(&b, field, strlen(field));
+    }
+    buf_putc(&b, '}');
+    http_respond(req, status, NULL, JSON, b.data, b.len);
+    buf_free(&b);
+}
+
+static void on_posted(void *ud, const struct gateway_ingest_result *res)
+{
+    struct http_req *req = ud;
+    switch (res->status) {
+    case 0:
+    case GK_ECANCELED:
+        return reply_stored(req, res);
+    case GK_EINVAL:
+        return reply_error(req, 400, res->reason, res->field);
+    case GK_ELIMIT:
+        return reply_error(req, 500, res->reason, NULL);
+    case GK_EFULL:
+        return gateway_reply_message(req, 503, "Retry-After: 5\r\n",
+                                     "Store unavailable: disk full");
+    default:
+        return gateway_reply_message(req, 503, "Retry-After: 5\r\n",
+                                     "Store unavailable: write failed");
+    }
+}
+
+void gateway_post(struct gateway *g, struct http_req *req, const struct route *rt)
+{
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    gateway_ingest(g, rt, rt->index, body, len, 0, on_posted, req);
+}
+
+/* ---- MQTT telemetry ---- */
+
+static void on_published(void *ud, const struct gateway_ingest_result *res)
+{
+    struct mqtt_inbound *in = ud;
+    int code = 0;
+    if (res->status == GK_EINVAL)
+        code = 0x99; /* payload format invalid */
+    else if (res->status != 0 && res->status != GK_ECANCELED)
+        code = 0x80; /* unspecified error */
+    mqtt_inbound_done(in, code);
+}
+
+bool gateway_telemetry(void *ud, struct mqtt_inbound *in, const char *topic, size_t topic_len,
+                       const void *payload, size_t len, int qos)
+{
+    struct gateway *g = ud;
+    const struct route *rt = NULL;
+    (void)qos;
+    for (size_t i = 0; i < g->nroutes && !rt; i++) {
+        const char *f = g->routes[i].mqtt_topic;
+        if (f && mqtt_topic_matches(f, strlen(f), topic, topic_len))
+            rt = &g->routes[i];
+    }
+    if (!rt)
+        return false; /* an ordinary message */
+    gateway_ingest(g, rt, rt->index, payload, len, 0, on_published, in);
+    return true;
+}
+
+const struct route *gateway_route_for_index(const struct gateway *g, const char *index)
+{
+    for (size_t i = 0; i < g->nroutes; i++)
+        if (strcmp(g->routes[i].index, index) == 0)
+            return &g->routes[i];
+    return NULL;
+}
