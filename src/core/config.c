@@ -113,7 +113,7 @@ static const struct key keys[] = {
     {S_RULE, "qos", K_LONG, RU(qos), "1", 1, 0, 2, NULL},
     {S_RULE, "message", K_STR, RU(message), NULL, 1, 0, 0, NULL},
     {S_RULE, "repeat", K_MS, RU(repeat), "0", 1, 0, 1e12, NULL},
-    {S_INDEX, "retention", K_MS, IX(retention), "0", 0, 0, 1e14, NULL},
+    {S_INDEX, "retention", K_MS, IX(retention), "0", 1, 0, 1e14, NULL},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

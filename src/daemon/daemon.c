@@ -166,6 +166,21 @@ static void warn_restart_only(const struct config *old, const struct config *new
             log_warn("config: %s changed; it takes effect at the next start", names[i]);
 }
 
+/* [index NAME] retention of next; indexes of prev that next no longer
+ * names keep everything again. */
+static void apply_retention(struct gasket *g, const struct config *prev, const struct config *next)
+{
+    for (size_t i = 0; prev && i < prev->nindexes; i++) {
+        int kept = 0;
+        for (size_t j = 0; j < next->nindexes && !kept; j++)
+            kept = strcmp(prev->indexes[i].name, next->indexes[j].name) == 0;
+        if (!kept)
+            store_set_retention(g->store, prev->indexes[i].name, 0);
+    }
+    for (size_t i = 0; i < next->nindexes; i++)
+        store_set_retention(g->store, next->indexes[i].name, next->indexes[i].retention);
+}
+
 /* SIGHUP: re-reads the file; on any error the running configuration stays. */
 static void reload(struct gasket *g)
 {
@@ -197,6 +212,7 @@ static void reload(struct gasket *g)
         config_add_apikey(&next, "default", g->cfg.apikeys[0].key);
     log_set_level((enum log_level)next.server.log_level);
     store_set_durability(g->store, durability_of(&next));
+    apply_retention(g, &g->cfg, &next);
     struct http_limits lim;
     http_limits_from(&next, &lim);
     http_server_configure(g->http, &lim, GATEWAY_CORS_HEADERS);
@@ -421,8 +437,14 @@ struct gasket *gasket_start(const char *config_path)
     uv_loop_init(&g->loop);
     uv_timer_init(&g->loop, &g->drain);
     g->drain.data = g;
+    /* Caught from here on (and handled once the loop runs), so a signal
+     * sent as soon as the listeners are announced is never fatal. */
+    watch_signal(g, &g->sig_int, SIGINT);
+    watch_signal(g, &g->sig_term, SIGTERM);
+    watch_signal(g, &g->sig_hup, SIGHUP);
     if (open_store(g) != 0 || ensure_key(g) != 0)
         goto fail;
+    apply_retention(g, NULL, &g->cfg);
     g->gw = gateway_new(g->store);
     struct function **fns;
     if (gateway_load_functions(&g->cfg, &fns, err, sizeof err) != 0) {
@@ -432,9 +454,6 @@ struct gasket *gasket_start(const char *config_path)
     gateway_configure(g->gw, &g->cfg, fns);
     if (start_http(g) != 0 || start_mqtt(g) != 0 || start_alarms(g) != 0)
         goto fail;
-    watch_signal(g, &g->sig_int, SIGINT);
-    watch_signal(g, &g->sig_term, SIGTERM);
-    watch_signal(g, &g->sig_hup, SIGHUP);
     print_welcome(g);
     return g;
 fail:

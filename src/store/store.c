@@ -6,7 +6,14 @@
  * moves the finished jobs to the done queue; uv_async wakes the loop, which
  * updates the stats and runs the callbacks in order. Both queues share one
  * mutex; the stats and the in-flight count belong to the loop thread, the
- * database and the counters to the writer thread. */
+ * database and the counters to the writer thread. A retention pass is a job
+ * too: it never shares a transaction with documents, and after each of its
+ * batches it goes back to the tail of the queue, so ingest waits for one
+ * batch at most (store_retain.c).
+ *
+ * Lifetime: store_close() stops the writer and closes the handles; s is
+ * freed by the last of the handle close callbacks and the completions of
+ * the reads still in flight (store_maybe_free). */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -21,27 +28,6 @@
 
 const double store_lat_bounds[STORE_LAT_NBUCKETS] = {
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, HUGE_VAL,
-};
-
-struct store {
-    uv_loop_t *loop;
-    uv_async_t async; /* s is freed in its close callback */
-    uv_thread_t thread;
-    uv_mutex_t mu;
-    uv_cond_t cv;
-    /* under mu */
-    struct store_job *queue, **queue_tail;
-    struct store_job *done, **done_tail;
-    int stopping;
-    enum store_durability want_dur;
-    /* writer thread only */
-    struct store_db db;
-    struct store_seq seq;
-    enum store_durability cur_dur;
-    size_t max_batch;
-    /* loop thread only */
-    size_t inflight;
-    struct store_stats stats;
 };
 
 /* Creates every missing directory of path (as mkdir -p). */
@@ -93,9 +79,10 @@ static void store_drain(struct store *s)
     for (; j; j = next) {
         next = j->next;
         if (j->grp_first) count_group(s, j);
+        int counted = j->kind != STORE_JOB_RETAIN;
         j->cb(j->ud, &j->ack);
         free(j);
-        if (--s->inflight == 0) uv_unref((uv_handle_t *)&s->async);
+        if (counted && --s->inflight == 0) uv_unref((uv_handle_t *)&s->async);
     }
 }
 
@@ -104,9 +91,22 @@ static void on_async(uv_async_t *h)
     store_drain(h->data);
 }
 
+void store_maybe_free(struct store *s)
+{
+    if (s->nhandles > 0 || s->reads_inflight > 0) return;
+    store_pool_destroy(&s->pool);
+    uv_cond_destroy(&s->cv);
+    uv_mutex_destroy(&s->mu);
+    store_retain_free_cfg(s);
+    free(s->path);
+    free(s);
+}
+
 static void on_close(uv_handle_t *h)
 {
-    free(h->data);
+    struct store *s = h->data;
+    s->nhandles--;
+    store_maybe_free(s);
 }
 
 /* ---- writer thread ---- */
@@ -125,12 +125,44 @@ static struct store_job *writer_take(struct store *s, enum store_durability *dur
     return jobs;
 }
 
-/* Commits the first max_batch jobs of `first` in one transaction, hands
- * them to the loop and returns the jobs left. */
+/* Hands the finished jobs [first, last] to the loop. */
+static void writer_finish(struct store *s, struct store_job *first, struct store_job *last)
+{
+    last->next = NULL;
+    uv_mutex_lock(&s->mu);
+    *s->done_tail = first;
+    s->done_tail = &last->next;
+    uv_mutex_unlock(&s->mu);
+    uv_async_send(&s->async);
+}
+
+/* Runs one batch of a retention pass; requeues the pass at the tail of the
+ * queue while it has more to do. Returns the jobs left. */
+static struct store_job *writer_retain(struct store *s, struct store_job *j)
+{
+    struct store_job *rest = j->next;
+    uv_mutex_lock(&s->mu);
+    int stopping = s->stopping;
+    uv_mutex_unlock(&s->mu);
+    if (!stopping && store_retain_step(&s->db, j->pass)) {
+        j->next = NULL;
+        uv_mutex_lock(&s->mu);
+        *s->queue_tail = j;
+        s->queue_tail = &j->next;
+        uv_mutex_unlock(&s->mu);
+    } else {
+        writer_finish(s, j, j);
+    }
+    return rest;
+}
+
+/* Commits the first max_batch jobs of `first` (up to a retention pass) in
+ * one transaction, hands them to the loop and returns the jobs left. */
 static struct store_job *writer_group(struct store *s, struct store_job *first)
 {
+    if (first->kind == STORE_JOB_RETAIN) return writer_retain(s, first);
     struct store_job *last = first, *rest;
-    for (size_t n = 1; last->next && n < s->max_batch; n++)
+    for (size_t n = 1; last->next && last->next->kind != STORE_JOB_RETAIN && n < s->max_batch; n++)
         last = last->next;
     rest = last->next;
     uint64_t t0 = uv_hrtime();
@@ -146,12 +178,7 @@ static struct store_job *writer_group(struct store *s, struct store_job *first)
             j->ack.seq_no = -1;
         }
     }
-    last->next = NULL;
-    uv_mutex_lock(&s->mu);
-    *s->done_tail = first;
-    s->done_tail = &last->next;
-    uv_mutex_unlock(&s->mu);
-    uv_async_send(&s->async);
+    writer_finish(s, first, last);
     return rest;
 }
 
@@ -169,28 +196,38 @@ static void writer_main(void *arg)
 
 /* ---- loop thread: API ---- */
 
+/* Starts the handles and the writer thread. On failure the handles
+ * already started are closing (s->nhandles > 0) and free s when closed. */
 static int store_start(struct store *s)
 {
-    uv_mutex_init(&s->mu);
-    uv_cond_init(&s->cv);
     s->async.data = s;
+    s->retain_timer.data = s;
     int rc = uv_async_init(s->loop, &s->async, on_async);
     if (rc != 0) {
         log_error("store: uv_async_init: %s", uv_strerror(rc));
-        uv_cond_destroy(&s->cv);
-        uv_mutex_destroy(&s->mu);
         return GK_EIO;
     }
     uv_unref((uv_handle_t *)&s->async);
+    uv_timer_init(s->loop, &s->retain_timer); /* cannot fail */
+    uv_unref((uv_handle_t *)&s->retain_timer);
+    s->nhandles = 2;
     rc = uv_thread_create(&s->thread, writer_main, s);
     if (rc != 0) {
         log_error("store: cannot start the writer thread: %s", uv_strerror(rc));
-        uv_cond_destroy(&s->cv);
-        uv_mutex_destroy(&s->mu);
         uv_close((uv_handle_t *)&s->async, on_close);
+        uv_close((uv_handle_t *)&s->retain_timer, on_close);
         return GK_EIO;
     }
     return 0;
+}
+
+static char *db_path(const char *dir)
+{
+    size_t len = strlen(dir);
+    char *path = xmalloc(len + sizeof "/gasket.db");
+    memcpy(path, dir, len);
+    memcpy(path + len, "/gasket.db", sizeof "/gasket.db");
+    return path;
 }
 
 int store_open(struct store **out, uv_loop_t *loop, const struct store_options *opt)
@@ -204,26 +241,24 @@ int store_open(struct store **out, uv_loop_t *loop, const struct store_options *
     s->done_tail = &s->done;
     s->want_dur = s->cur_dur = opt->durability;
     s->max_batch = opt->max_batch ? opt->max_batch : 4096;
-    size_t len = strlen(opt->dir);
-    char *path = xmalloc(len + sizeof "/gasket.db");
-    memcpy(path, opt->dir, len);
-    memcpy(path + len, "/gasket.db", sizeof "/gasket.db");
+    s->path = db_path(opt->dir);
+    uv_mutex_init(&s->mu);
+    uv_cond_init(&s->cv);
+    store_pool_init(&s->pool);
     store_seq_init(&s->seq);
-    rc = store_db_open(&s->db, path, opt, &s->seq);
-    free(path);
+    rc = store_db_open(&s->db, s->path, opt, &s->seq);
     if (rc == 0 && (rc = store_start(s)) == 0) {
         *out = s;
         return 0;
     }
     store_db_close(&s->db);
     store_seq_free(&s->seq);
-    if (!uv_is_closing((uv_handle_t *)&s->async)) free(s); /* otherwise on_close frees it */
+    store_maybe_free(s); /* or the close callbacks of the handles do */
     return rc;
 }
 
-static void store_submit(struct store *s, struct store_job *j)
+static void queue_job(struct store *s, struct store_job *j)
 {
-    if (s->inflight++ == 0) uv_ref((uv_handle_t *)&s->async);
     j->next = NULL;
     uv_mutex_lock(&s->mu);
     int was_empty = s->queue == NULL;
@@ -231,6 +266,17 @@ static void store_submit(struct store *s, struct store_job *j)
     s->queue_tail = &j->next;
     if (was_empty) uv_cond_signal(&s->cv);
     uv_mutex_unlock(&s->mu);
+}
+
+static void store_submit(struct store *s, struct store_job *j)
+{
+    if (s->inflight++ == 0) uv_ref((uv_handle_t *)&s->async);
+    queue_job(s, j);
+}
+
+void store_enqueue(struct store *s, struct store_job *j)
+{
+    queue_job(s, j);
 }
 
 static struct store_job *job_new(size_t extra, enum store_job_kind kind, store_cb cb, void *ud)
@@ -306,7 +352,7 @@ void store_close(struct store *s)
     store_drain(s);
     store_db_close(&s->db);
     store_seq_free(&s->seq);
-    uv_cond_destroy(&s->cv);
-    uv_mutex_destroy(&s->mu);
+    store_pool_close(&s->pool);
     uv_close((uv_handle_t *)&s->async, on_close);
+    uv_close((uv_handle_t *)&s->retain_timer, on_close);
 }

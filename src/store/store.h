@@ -5,15 +5,37 @@
  * previous transaction was committing goes into the next one. A caller's
  * callback runs on the loop thread (through uv_async) only after the
  * transaction holding its document has committed, or with an error when it
- * failed and was rolled back (nothing of that group is half-written).
+ * failed and was rolled back (nothing of that group is half-written:
+ * documents, measurements, groups and rollups go together).
  *
- * Layout in `dir`: gasket.db (+ -wal, -shm). Tables:
+ * Layout in `dir`: gasket.db (+ -wal, -shm), PRAGMA user_version = 2. A file
+ * of the first layout (user_version 0 with a `docs` table) is refused at
+ * open ("... was written by an older gasket (schema 1); move it away").
  *   docs(id INTEGER PRIMARY KEY AUTOINCREMENT, idx TEXT, seq INTEGER,
  *        ts INTEGER  -- receive time, ms since the epoch (UTC)
- *        groupid TEXT, source TEXT  -- the document's JSON)
- *   measurements(grp TEXT, name TEXT, ts INTEGER, doc INTEGER, value REAL)
- *        WITHOUT ROWID, primary key (grp, name, ts, doc)
- *   indices(name TEXT PRIMARY KEY, next_seq INTEGER)
+ *        groupid TEXT  -- NULL when the document has none
+ *        source TEXT)  -- the document's JSON
+ *     indexes docs_idx_ts(idx, ts), docs_idx_grp_ts(idx, groupid, ts)
+ *   measurements(idx, grp, name, ts, doc, value REAL) WITHOUT ROWID,
+ *        primary key (idx, grp, name, ts, doc); doc = docs.id, ts = docs.ts
+ *   rollup_1m(idx, grp, name, t, n, mn, mx, sm) WITHOUT ROWID,
+ *        primary key (idx, grp, name, t): per minute bucket t (ts floored
+ *        to a multiple of 60000, also below 0) the count, min, max and sum
+ *        of the bucket's values; rollup_1h the same per hour (3600000)
+ *   groups(idx, grp) WITHOUT ROWID: every group an index ever had (kept
+ *        by retention)
+ *   indices(name TEXT PRIMARY KEY, next_seq INTEGER), health(id, at)
+ * grp is the document's groupid, or "" for a document without one (in
+ * measurements, rollups and groups; docs.groupid stays NULL).
+ * Rollups are written in the transaction of their documents, so they always
+ * equal the aggregates of the committed measurements, except: sm is a
+ * floating sum, accumulated in a different order than a SUM() over the
+ * measurements would, so it may differ from it in the last bits; a value
+ * that is NaN is stored as NULL and counted in no rollup; retention deletes
+ * only buckets that end at or before its cutoff, so the bucket straddling
+ * the cutoff still counts the documents deleted from it, and it deletes
+ * them after the pass's last document batch, so while a pass runs the
+ * expired buckets still count documents already deleted.
  * A document's `_id` is its docs.id in decimal; `_seq_no` counts from 0
  * per index. */
 #ifndef GASKET_STORE_STORE_H
@@ -76,6 +98,8 @@ struct store_stats {
     uint64_t failures;                      /* transactions rolled back */
     uint64_t lat_count[STORE_LAT_NBUCKETS]; /* non-cumulative counts */
     double lat_sum;                         /* seconds */
+    uint64_t retention_passes;              /* retention passes finished */
+    uint64_t retention_docs;                /* documents deleted by them */
 };
 
 /* Opens (creating if needed) the store and starts its writer thread.
@@ -95,26 +119,42 @@ void store_set_durability(struct store *s, enum store_durability d);
 /* Counters, updated on the loop thread. */
 const struct store_stats *store_get_stats(const struct store *s);
 /* Commits everything queued, runs the remaining callbacks, stops the
- * writer and closes the database. Blocks; loop thread; not from inside a
- * store callback. s is freed by the close callback of its uv_async handle,
- * so the loop must run once more (as for any libuv handle) before
- * uv_loop_close(). */
+ * writer (abandoning a retention pass between two batches) and closes the
+ * database. Blocks; loop thread; not from inside a store callback. Reads
+ * may be in flight: one already running finishes (its done runs later, with
+ * status 0), one not started yet gets done(arg, GK_ESTORE) without fn.
+ * No store_* call may follow. s is freed once its handles are closed and
+ * the last read's done has run, so the loop must run once more (as for any
+ * libuv handle) before uv_loop_close(). */
 void store_close(struct store *s);
 
 /* ---- reading (queries) ---------------------------------------------------
  * Queries run on libuv's worker pool, each on a read-only connection taken
  * from the store's pool (WAL: they read a snapshot while the writer
- * writes). fn(db, arg) runs on a worker thread; done(arg, status) then runs
- * on the loop thread (status 0, or GK_ESTORE when no connection could be
- * opened, in which case fn did not run). */
+ * writes; one statement sees one snapshot, several statements see one only
+ * inside an explicit BEGIN ... COMMIT). fn(db, arg) runs on a worker
+ * thread; done(arg, status) then runs on the loop thread (status 0, or
+ * GK_ESTORE when no connection could be opened or the store was closing, in
+ * which case fn did not run). Loop thread; never calls done inside this
+ * call. At most 4 connections are opened, lazily, and reused (a 5th
+ * concurrent read waits for one); they are closed by store_close(). fn must
+ * finalize every statement it prepares and end any transaction it begins
+ * (leftovers are finalized and rolled back, with an error logged); it must
+ * not keep db. A read in flight keeps the loop alive; idle connections
+ * do not. */
 struct sqlite3;
 typedef void (*store_read_fn)(struct sqlite3 *db, void *arg);
 typedef void (*store_read_done)(void *arg, int status);
 void store_read(struct store *s, store_read_fn fn, store_read_done done, void *arg);
 
 /* Deletes, in the background and in small batches, the documents of index
- * older than max_age_ms (0: keep everything), with their measurements and
- * rollups. Loop thread; may be called again (SIGHUP). */
+ * older than max_age_ms (ts < now - max_age_ms; 0: keep everything), with
+ * their measurements and the rollup buckets that end at or before that
+ * cutoff. A first pass runs soon after the call, then one every 10 s; each
+ * batch (1000 documents) is its own transaction between two ingest groups,
+ * so appends are never held up for more than one batch. One log line per
+ * pass says what it deleted. Loop thread; may be called again (SIGHUP); the
+ * timer does not keep the loop alive. */
 void store_set_retention(struct store *s, const char *index, int64_t max_age_ms);
 
 #endif

@@ -1,13 +1,20 @@
 /* store_int.h: internals shared by the store's files, not by other modules.
  *
- * The store has three layers, one per file:
- *   store.c      public API, job queue, writer thread, completions on the loop
- *   store_db.c   the SQLite write connection: schema, statements, one
- *                transaction over a group of jobs
- *   store_seq.c  the in-memory per-index _seq_no counters, with the
- *                commit/rollback bookkeeping that keeps them in step with
- *                the `indices` table
- * store_db.c and store_seq.c are used by the writer thread only. */
+ * The store has these layers, one per file:
+ *   store.c        public API, job queue, writer thread, completions on the loop
+ *   store_db.c     the SQLite write connection: schema, statements, one
+ *                  transaction over a group of jobs (documents, measurements,
+ *                  groups and rollups together)
+ *   store_roll.c   the writer's in-memory rollup accumulators and the set of
+ *                  known (index, group) pairs
+ *   store_seq.c    the in-memory per-index _seq_no counters, with the
+ *                  commit/rollback bookkeeping that keeps them in step with
+ *                  the `indices` table
+ *   store_read.c   the pool of read-only connections behind store_read()
+ *   store_retain.c retention: the timer and configuration (loop thread) and
+ *                  the batched deletions (writer thread)
+ * store_db.c, store_roll.c, store_seq.c and the deletions of store_retain.c
+ * run on the writer thread only. */
 #ifndef GASKET_STORE_STORE_INT_H
 #define GASKET_STORE_STORE_INT_H
 
@@ -16,15 +23,25 @@
 
 #include "store/store.h"
 
-enum store_job_kind { STORE_JOB_DOC, STORE_JOB_PING };
+#define STORE_MINUTE_MS        60000
+#define STORE_HOUR_MS          3600000
+#define STORE_READERS          4     /* read-only connections at most (libuv's pool size) */
+#define STORE_RETAIN_FIRST_MS  200   /* first retention pass after a change */
+#define STORE_RETAIN_PERIOD_MS 10000 /* then one pass every period */
+#define STORE_RETAIN_BATCH     1000  /* documents deleted per transaction */
+#define STORE_RETAIN_ROWS      8192  /* rollup rows per transaction, about */
+
+enum store_job_kind { STORE_JOB_DOC, STORE_JOB_PING, STORE_JOB_RETAIN };
 
 struct store_job_meas {
     const char *name;
     double value;
 };
 
-/* One queued document or ping. A single allocation holds the job, its
- * measurements and every string it points to. */
+struct store_retain_pass;
+
+/* One queued document, ping or retention pass. A single allocation holds
+ * the job, its measurements and every string it points to. */
 struct store_job {
     struct store_job *next;
     store_cb cb;
@@ -36,7 +53,8 @@ struct store_job {
     int grp_first;
     int grp_status;
     uint32_t grp_ndocs;
-    double grp_lat; /* seconds from BEGIN to COMMIT done */
+    double grp_lat;                 /* seconds from BEGIN to COMMIT done */
+    struct store_retain_pass *pass; /* STORE_JOB_RETAIN */
     const char *index;
     const char *groupid; /* or NULL */
     const char *source;
@@ -46,7 +64,7 @@ struct store_job {
     struct store_job_meas meas[];
 };
 
-/* store_seq.c: per-index counters (open addressing on the index name). */
+/* ---- store_seq.c: per-index counters (open addressing on the index name) */
 struct store_seq_entry {
     char *name;
     uint32_t hash;
@@ -77,26 +95,153 @@ void store_seq_commit(struct store_seq *t);
 /* After ROLLBACK: the dirty counters go back to their committed values. */
 void store_seq_rollback(struct store_seq *t);
 
-/* store_db.c: the write connection and its prepared statements. */
+/* ---- store_roll.c: rollup accumulators and the known groups ---- */
+
+/* ts floored to a multiple of w (also for negative ts). */
+int64_t store_roll_floor(int64_t ts, int64_t w);
+
+/* One accumulated bucket. The key strings are borrowed (from the jobs of the
+ * open transaction) and must outlive the next store_roll_clear(). */
+struct store_roll_ent {
+    const char *idx, *grp, *name;
+    int64_t t;
+    uint32_t hash, slot;
+    int64_t n;
+    double mn, mx, sm;
+};
+
+struct store_roll_map {
+    struct store_roll_ent *ents; /* in insertion order */
+    size_t len, cap;
+    uint32_t *slots; /* 1 + index into ents; 0: free */
+    size_t nslots;
+};
+
+void store_roll_init(struct store_roll_map *m);
+void store_roll_free(struct store_roll_map *m);
+/* Hash of the (idx, grp) prefix of a key, computed once per document. */
+uint32_t store_roll_hash_ig(const char *idx, const char *grp);
+/* Merges (n, mn, mx, sm) into the bucket (idx, grp, name, t). */
+void store_roll_add(struct store_roll_map *m, uint32_t hash_ig, const char *idx, const char *grp,
+                    const char *name, int64_t t, int64_t n, double mn, double mx, double sm);
+/* Forgets every bucket (keeps the memory). */
+void store_roll_clear(struct store_roll_map *m);
+
+/* The (index, group) pairs present in the `groups` table, plus those
+ * inserted by the open transaction (pending until commit or rollback). */
+struct store_group;
+struct store_groups {
+    struct store_group **slots; /* open addressing */
+    size_t cap, len;
+    struct store_group *pending; /* added since the last commit */
+};
+
+void store_groups_init(struct store_groups *g);
+void store_groups_free(struct store_groups *g);
+/* Adds (idx, grp); returns 1 when it was not known (the caller inserts it
+ * into the table), 0 otherwise. */
+int store_groups_add(struct store_groups *g, const char *idx, const char *grp);
+void store_groups_commit(struct store_groups *g);
+/* Forgets the pairs added since the last commit. */
+void store_groups_rollback(struct store_groups *g);
+
+/* ---- store_db.c: the write connection and its prepared statements ---- */
+#define STORE_RET_NSTMT 12
+
 struct store_db {
     sqlite3 *db;
     sqlite3_stmt *begin, *commit, *rollback;
-    sqlite3_stmt *ins_doc, *ins_meas, *put_index, *put_health;
+    sqlite3_stmt *ins_doc, *ins_meas, *put_index, *put_health, *put_group, *put_r1m, *put_r1h;
+    sqlite3_stmt *ret[STORE_RET_NSTMT]; /* store_retain.c's, prepared on first use */
+    struct store_roll_map r1m, r1h;     /* the open transaction's rollups */
+    struct store_groups groups;
     int last_err; /* of the last transaction, to log a run of failures once */
 };
 
-/* Opens path, sets the pragmas, creates missing tables, prepares the
- * statements and loads the counters into seq. Returns 0, GK_EIO (cannot
- * open the file) or GK_ESTORE; on failure d is closed. */
+/* Opens path, sets the pragmas, checks or creates the schema (v2), prepares
+ * the statements and loads the counters into seq and the known groups.
+ * Returns 0, GK_EIO (cannot open the file) or GK_ESTORE (reason logged:
+ * among others a database of an older layout); on failure d is closed. */
 int store_db_open(struct store_db *d, const char *path, const struct store_options *opt,
                   struct store_seq *seq);
 void store_db_close(struct store_db *d);
 /* Sets PRAGMA synchronous (between transactions). Returns 0 or GK_ESTORE. */
 int store_db_set_durability(struct store_db *d, enum store_durability dur);
-/* Runs the jobs [first, end) in one transaction, filling their acks.
- * Returns 0 when it committed; otherwise rolls everything back (seq
- * included) and returns GK_EFULL or GK_ESTORE. */
+/* Runs the jobs [first, end) (documents and pings) in one transaction,
+ * filling their acks. Returns 0 when it committed; otherwise rolls
+ * everything back (seq, groups and rollups included) and returns GK_EFULL
+ * or GK_ESTORE. */
 int store_db_run(struct store_db *d, struct store_seq *seq, struct store_job *first,
                  struct store_job *end);
+/* Steps a statement that returns no row of interest and resets it. */
+int store_db_step(sqlite3_stmt *st);
+/* Maps an SQLite result to GK_EFULL (disk or quota full) or GK_ESTORE. */
+int store_db_err(sqlite3 *db, int rc);
+
+/* ---- store_read.c: the read-only connections ---- */
+struct store_pool {
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    sqlite3 *idle[STORE_READERS];
+    int nidle, nopen;
+    int closing;
+};
+
+void store_pool_init(struct store_pool *p);
+/* Closes the idle connections; busy ones are closed when their read ends.
+ * Reads that have not started yet fail with GK_ESTORE. */
+void store_pool_close(struct store_pool *p);
+void store_pool_destroy(struct store_pool *p);
+
+/* ---- store_retain.c ---- */
+struct store_retain_cfg {
+    char *index;
+    int64_t max_age_ms;
+    int64_t rollup_cut; /* rollups older than this were deleted already */
+};
+
+/* Writer thread: runs one transaction of the pass. Returns 1 while the
+ * pass has more to do, 0 when it finished or failed. */
+int store_retain_step(struct store_db *d, struct store_retain_pass *p);
+/* Loop thread: the timer's callback and the pass's completion. */
+void store_retain_tick(uv_timer_t *t);
+void store_retain_free_cfg(struct store *s);
+
+/* ---- store.c: the store itself ---- */
+struct store {
+    uv_loop_t *loop;
+    uv_async_t async; /* completions of the writer */
+    uv_timer_t retain_timer;
+    int nhandles; /* open handles; s is freed at 0 with no read left */
+    char *path;   /* of gasket.db */
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    /* under mu */
+    struct store_job *queue, **queue_tail;
+    struct store_job *done, **done_tail;
+    int stopping;
+    enum store_durability want_dur;
+    /* writer thread only */
+    struct store_db db;
+    struct store_seq seq;
+    enum store_durability cur_dur;
+    size_t max_batch;
+    /* loop thread only */
+    size_t inflight;       /* appends and pings whose callback is pending */
+    size_t reads_inflight; /* store_read() calls whose done is pending */
+    struct store_stats stats;
+    struct store_retain_cfg *retain;
+    size_t nretain;
+    int retain_running; /* a pass is queued or running */
+    /* shared with the workers, under pool.mu */
+    struct store_pool pool;
+};
+
+/* Loop thread: queues a job for the writer without keeping the loop alive
+ * for it (retention passes). */
+void store_enqueue(struct store *s, struct store_job *j);
+/* Loop thread: frees s once its handles are closed and no read is left. */
+void store_maybe_free(struct store *s);
 
 #endif

@@ -1,0 +1,168 @@
+/* store_read.c: queries on read-only connections, on libuv's worker pool.
+ *
+ * store_read() queues a uv_work_t. On the worker thread the job takes an
+ * idle read-only connection from the pool, or opens one when fewer than
+ * STORE_READERS are open (lazily: an idle daemon holds none), or waits for
+ * one to come back; runs fn on it; and returns it. The done callback runs
+ * on the loop thread. The pool is shared by the workers under its own
+ * mutex; it holds no handle, so idle connections never keep the loop
+ * alive (a read in flight does, as any uv_work_t).
+ *
+ * Closing: store_close() closes the idle connections and marks the pool
+ * closing; a read already running finishes on its connection, which is
+ * then closed by its worker; a read that had not started yet gets
+ * GK_ESTORE without running fn. The store is freed only after the last
+ * done callback (store_maybe_free). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "store/store_int.h"
+
+struct read_req {
+    uv_work_t work;
+    struct store *s;
+    store_read_fn fn;
+    store_read_done done;
+    void *arg;
+    int status;
+};
+
+void store_pool_init(struct store_pool *p)
+{
+    memset(p, 0, sizeof(*p));
+    uv_mutex_init(&p->mu);
+    uv_cond_init(&p->cv);
+}
+
+void store_pool_close(struct store_pool *p)
+{
+    sqlite3 *idle[STORE_READERS];
+    uv_mutex_lock(&p->mu);
+    int n = p->nidle;
+    memcpy(idle, p->idle, sizeof idle);
+    p->nidle = 0;
+    p->nopen -= n;
+    p->closing = 1;
+    uv_cond_broadcast(&p->cv);
+    uv_mutex_unlock(&p->mu);
+    for (int i = 0; i < n; i++)
+        sqlite3_close(idle[i]);
+}
+
+void store_pool_destroy(struct store_pool *p)
+{
+    uv_cond_destroy(&p->cv);
+    uv_mutex_destroy(&p->mu);
+}
+
+/* Opens one read-only connection; NULL (logged) on failure. */
+static sqlite3 *reader_open(const char *path)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_extended_result_codes(db, 1);
+        sqlite3_busy_timeout(db, 5000);
+        rc = sqlite3_exec(db, "PRAGMA cache_size=-16384", NULL, NULL, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        log_error("store: cannot open a reader on %s: %s", path,
+                  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+/* Worker thread: an idle connection, a new one, or NULL when closing or
+ * when opening failed. */
+static sqlite3 *pool_take(struct store_pool *p, const char *path)
+{
+    uv_mutex_lock(&p->mu);
+    while (!p->closing && p->nidle == 0 && p->nopen >= STORE_READERS)
+        uv_cond_wait(&p->cv, &p->mu);
+    sqlite3 *db = NULL;
+    int open_new = 0;
+    if (!p->closing && p->nidle > 0)
+        db = p->idle[--p->nidle];
+    else if (!p->closing)
+        open_new = ++p->nopen;
+    uv_mutex_unlock(&p->mu);
+    if (!open_new || (db = reader_open(path)) != NULL) return db;
+    uv_mutex_lock(&p->mu);
+    p->nopen--;
+    uv_cond_signal(&p->cv);
+    uv_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Worker thread: back to the pool, or closed when the pool is closing. */
+static void pool_give(struct store_pool *p, sqlite3 *db)
+{
+    uv_mutex_lock(&p->mu);
+    int closing = p->closing;
+    if (closing)
+        p->nopen--;
+    else
+        p->idle[p->nidle++] = db;
+    uv_cond_signal(&p->cv);
+    uv_mutex_unlock(&p->mu);
+    if (closing) sqlite3_close(db);
+}
+
+/* Finalizes what fn left behind, so that the next read starts clean (an
+ * open statement would pin an old snapshot of the database). */
+static void reader_reset(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int n = 0;
+    while ((st = sqlite3_next_stmt(db, NULL)) != NULL) {
+        sqlite3_finalize(st);
+        n++;
+    }
+    if (n) log_error("store: a read left %d statement(s) unfinalized", n);
+    if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static void read_work(uv_work_t *w)
+{
+    struct read_req *r = w->data;
+    sqlite3 *db = pool_take(&r->s->pool, r->s->path);
+    if (!db) {
+        r->status = GK_ESTORE;
+        return;
+    }
+    r->fn(db, r->arg);
+    reader_reset(db);
+    pool_give(&r->s->pool, db);
+}
+
+static void read_done(uv_work_t *w, int status)
+{
+    struct read_req *r = w->data;
+    struct store *s = r->s;
+    (void)status; /* never canceled */
+    r->done(r->arg, r->status);
+    free(r);
+    s->reads_inflight--;
+    store_maybe_free(s);
+}
+
+void store_read(struct store *s, store_read_fn fn, store_read_done done, void *arg)
+{
+    struct read_req *r = xcalloc(1, sizeof(*r));
+    r->work.data = r;
+    r->s = s;
+    r->fn = fn;
+    r->done = done;
+    r->arg = arg;
+    s->reads_inflight++;
+    int rc = uv_queue_work(s->loop, &r->work, read_work, read_done);
+    if (rc != 0) { /* only for a NULL callback: cannot happen */
+        log_error("store: uv_queue_work: %s", uv_strerror(rc));
+        abort();
+    }
+}

@@ -1,0 +1,210 @@
+/* store_roll.c: the writer's in-memory rollup accumulators and known groups.
+ *
+ * During one transaction the writer adds every measurement to a map keyed
+ * by (index, group, name, minute); before COMMIT store_db.c folds the
+ * minutes into hours and upserts each bucket once, so a transaction of
+ * thousands of measurements writes only a few rollup rows. The map borrows
+ * its key strings from the transaction's jobs and is cleared after it.
+ *
+ * The group set mirrors the `groups` table so that INSERT OR IGNORE runs
+ * only for a pair never seen; pairs added by a transaction that rolls back
+ * are forgotten again (see store_int.h). Both are open-addressing tables
+ * with FNV-1a hashes; writer thread only. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "store/store_int.h"
+
+#define FNV_OFFSET 2166136261u
+#define FNV_PRIME  16777619u
+
+static uint32_t fnv(uint32_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * FNV_PRIME;
+    return (h ^ 0xffu) * FNV_PRIME; /* terminator: ("ab","c") != ("a","bc") */
+}
+
+int64_t store_roll_floor(int64_t ts, int64_t w)
+{
+    int64_t r = ts % w, t = ts - r; /* t: toward zero, never overflows */
+    if (r < 0 && t >= INT64_MIN + w) t -= w;
+    return t;
+}
+
+/* ---- rollup buckets ---- */
+
+void store_roll_init(struct store_roll_map *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->nslots = 256;
+    m->slots = xcalloc(m->nslots, sizeof(*m->slots));
+}
+
+void store_roll_free(struct store_roll_map *m)
+{
+    free(m->ents);
+    free(m->slots);
+    memset(m, 0, sizeof(*m));
+}
+
+uint32_t store_roll_hash_ig(const char *idx, const char *grp)
+{
+    return fnv(fnv(FNV_OFFSET, idx), grp);
+}
+
+static uint32_t roll_hash(uint32_t hash_ig, const char *name, int64_t t)
+{
+    uint64_t k = (uint64_t)t * 0x9e3779b97f4a7c15u;
+    return fnv(hash_ig, name) ^ (uint32_t)(k >> 32);
+}
+
+static void roll_grow(struct store_roll_map *m)
+{
+    free(m->slots);
+    m->nslots *= 2;
+    m->slots = xcalloc(m->nslots, sizeof(*m->slots));
+    for (size_t i = 0; i < m->len; i++) {
+        size_t j = m->ents[i].hash & (m->nslots - 1);
+        while (m->slots[j])
+            j = (j + 1) & (m->nslots - 1);
+        m->slots[j] = (uint32_t)i + 1;
+        m->ents[i].slot = (uint32_t)j;
+    }
+}
+
+static int roll_same(const struct store_roll_ent *e, uint32_t h, const char *idx, const char *grp,
+                     const char *name, int64_t t)
+{
+    return e->hash == h && e->t == t && strcmp(e->name, name) == 0 && strcmp(e->grp, grp) == 0 &&
+           strcmp(e->idx, idx) == 0;
+}
+
+void store_roll_add(struct store_roll_map *m, uint32_t hash_ig, const char *idx, const char *grp,
+                    const char *name, int64_t t, int64_t n, double mn, double mx, double sm)
+{
+    uint32_t h = roll_hash(hash_ig, name, t);
+    size_t j = h & (m->nslots - 1);
+    for (; m->slots[j]; j = (j + 1) & (m->nslots - 1)) {
+        struct store_roll_ent *e = &m->ents[m->slots[j] - 1];
+        if (!roll_same(e, h, idx, grp, name, t)) continue;
+        e->n += n;
+        e->sm += sm;
+        if (mn < e->mn) e->mn = mn;
+        if (mx > e->mx) e->mx = mx;
+        return;
+    }
+    if (m->len == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 64;
+        m->ents = xrealloc(m->ents, m->cap * sizeof(*m->ents));
+    }
+    m->ents[m->len] = (struct store_roll_ent){.idx = idx,
+                                              .grp = grp,
+                                              .name = name,
+                                              .t = t,
+                                              .hash = h,
+                                              .slot = (uint32_t)j,
+                                              .n = n,
+                                              .mn = mn,
+                                              .mx = mx,
+                                              .sm = sm};
+    m->slots[j] = (uint32_t)++m->len;
+    if (m->len * 2 > m->nslots) roll_grow(m);
+}
+
+void store_roll_clear(struct store_roll_map *m)
+{
+    for (size_t i = 0; i < m->len; i++)
+        m->slots[m->ents[i].slot] = 0;
+    m->len = 0;
+}
+
+/* ---- known (index, group) pairs ---- */
+
+struct store_group {
+    struct store_group *next_pending;
+    uint32_t hash;
+    int pending;
+    char *grp;  /* points into key, after the index's NUL */
+    char key[]; /* idx NUL grp NUL */
+};
+
+void store_groups_init(struct store_groups *g)
+{
+    memset(g, 0, sizeof(*g));
+    g->cap = 64;
+    g->slots = xcalloc(g->cap, sizeof(*g->slots));
+}
+
+void store_groups_free(struct store_groups *g)
+{
+    for (size_t i = 0; i < g->cap; i++)
+        free(g->slots[i]);
+    free(g->slots);
+    memset(g, 0, sizeof(*g));
+}
+
+static void groups_place(struct store_group **slots, size_t cap, struct store_group *e)
+{
+    size_t j = e->hash & (cap - 1);
+    while (slots[j])
+        j = (j + 1) & (cap - 1);
+    slots[j] = e;
+}
+
+/* Rebuilds the table at capacity cap, dropping the pending pairs if asked. */
+static void groups_rebuild(struct store_groups *g, size_t cap, int drop_pending)
+{
+    struct store_group **slots = xcalloc(cap, sizeof(*slots));
+    g->len = 0;
+    for (size_t i = 0; i < g->cap; i++) {
+        struct store_group *e = g->slots[i];
+        if (!e) continue;
+        if (drop_pending && e->pending) {
+            free(e);
+            continue;
+        }
+        groups_place(slots, cap, e);
+        g->len++;
+    }
+    free(g->slots);
+    g->slots = slots;
+    g->cap = cap;
+}
+
+int store_groups_add(struct store_groups *g, const char *idx, const char *grp)
+{
+    uint32_t h = store_roll_hash_ig(idx, grp);
+    size_t j = h & (g->cap - 1);
+    for (; g->slots[j]; j = (j + 1) & (g->cap - 1)) {
+        const struct store_group *e = g->slots[j];
+        if (e->hash == h && strcmp(e->key, idx) == 0 && strcmp(e->grp, grp) == 0) return 0;
+    }
+    size_t il = strlen(idx) + 1, gl = strlen(grp) + 1;
+    struct store_group *e = xmalloc(sizeof(*e) + il + gl);
+    memcpy(e->key, idx, il);
+    memcpy(e->key + il, grp, gl);
+    e->grp = e->key + il;
+    e->hash = h;
+    e->pending = 1;
+    e->next_pending = g->pending;
+    g->pending = e;
+    g->slots[j] = e;
+    if (++g->len * 2 > g->cap) groups_rebuild(g, g->cap * 2, 0);
+    return 1;
+}
+
+void store_groups_commit(struct store_groups *g)
+{
+    for (struct store_group *e = g->pending; e; e = e->next_pending)
+        e->pending = 0;
+    g->pending = NULL;
+}
+
+void store_groups_rollback(struct store_groups *g)
+{
+    if (!g->pending) return;
+    g->pending = NULL;
+    groups_rebuild(g, g->cap, 1);
+}
