@@ -70,6 +70,7 @@ static void test_full_file(void)
                   "[http]\n"
                   "max_body = 64KiB\n"
                   "idle_timeout = 2m\n"
+                  "live_topic = pi/#\n"
                   "[route /gasdetector]\n"
                   "index = gasdetect\n"
                   "[route /other]\n"
@@ -104,10 +105,10 @@ static void test_full_file(void)
     CHECK(config_route_allowed(NULL, "/nope"));
     CHECK(c.nrules == 1 && c.rules[0].has_warn && !c.rules[0].has_alarm);
     CHECK_EQ_INT(c.indexes[0].retention, 30LL * 86400000);
-    /* index keys are accepted but not built yet: reported once each */
+    /* keys accepted but not built yet are reported once each */
     CHECK_EQ_INT(c.npending, 1);
     if (c.npending == 1)
-        CHECK_EQ_STR(c.pending[0], "[index] retention");
+        CHECK_EQ_STR(c.pending[0], "[http] live_topic");
     config_free(&c);
 }
 
