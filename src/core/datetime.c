@@ -480,25 +480,43 @@ static bool table_change(const struct tz *z, int64_t t, int64_t *T)
     return true;
 }
 
+/* The latest change T <= t (s) made by the footer rule after the table.
+ * The rule's offset changes only at its DST start and end and where the
+ * year it is evaluated in changes (a rule whose start and end swap order
+ * between years changes there), so those are the candidates; the search
+ * goes back year by year, at most one 400-year cycle. */
+static bool rule_change(const struct tz *z, int64_t t, int64_t *T)
+{
+    const struct tz_rule *r = &z->rule;
+    int64_t best = INT64_MIN, c[3];
+    if (!r->has_dst) return false; /* a constant offset */
+    for (int64_t k = rule_year_of(r, t) + 1, n = 0; n < 402; k--, n++) {
+        rule_year(r, k, &c[0], &c[1]);
+        c[2] = dt_days_from_civil(k, 1, 1) * 86400 - r->std_off;
+        for (int j = 0; j < 3; j++)
+            if (c[j] <= t && c[j] > best && (!z->has_table || c[j] > z->table_end) &&
+                is_change(z, c[j]))
+                best = c[j];
+        /* rule dates of earlier years fall before c[2] + 16 days */
+        if (best > c[2] + 16 * 86400) break;
+        if (z->has_table && c[2] + 400 * 86400 < z->table_end) break;
+    }
+    if (best == INT64_MIN) return false;
+    *T = best;
+    return true;
+}
+
 /* The latest instant T <= t (s) at which the offset changes; false if none. */
 static bool prev_change(const struct tz *z, int64_t t, int64_t *T)
 {
     if (z->fixed) return false;
     if (z->has_rule && (!z->has_table || t >= z->table_end)) {
-        int64_t y = rule_year_of(&z->rule, t), best = INT64_MIN, c[2];
-        for (int64_t k = y - 1; z->rule.has_dst && k <= y + 1; k++) {
-            rule_year(&z->rule, k, &c[0], &c[1]);
-            for (int j = 0; j < 2; j++)
-                if (c[j] <= t && c[j] > best && (!z->has_table || c[j] > z->table_end) &&
-                    is_change(z, c[j]))
-                    best = c[j];
-        }
-        if (best == INT64_MIN && z->has_table && is_change(z, z->table_end)) best = z->table_end;
-        if (best != INT64_MIN) {
-            *T = best;
+        if (rule_change(z, t, T)) return true;
+        if (!z->has_table) return false;
+        if (is_change(z, z->table_end)) {
+            *T = z->table_end;
             return true;
         }
-        if (!z->has_table) return false;
     }
     return table_change(z, t, T);
 }
@@ -698,8 +716,7 @@ int tz_parse_tzif(struct tz **out, const char *name, const unsigned char *data, 
     if (h.version) { /* skip the 32-bit block: the 64-bit one follows */
         pos += size;
         size = tzif_header(data, len, &pos, 8, &h);
-        if (!size || !tzif_block(z, data + pos, &h, 8) ||
-            !tzif_footer(z, data, len, pos + size))
+        if (!size || !tzif_block(z, data + pos, &h, 8) || !tzif_footer(z, data, len, pos + size))
             return tzif_fail(z, name, err, errlen);
     } else if (!tzif_block(z, data + pos, &h, 4)) {
         return tzif_fail(z, name, err, errlen);
@@ -767,8 +784,8 @@ struct fields {
 static int parse_fail(char *err, size_t errlen, const char *s, size_t len, const char *why)
 {
     char q[80];
-    return gk_errf(err, errlen, GK_EINVAL, "failed to parse date field [%s]: %s",
-                   quote(q, s, len), why);
+    return gk_errf(err, errlen, GK_EINVAL, "failed to parse date field [%s]: %s", quote(q, s, len),
+                   why);
 }
 
 /* "Z", "+hh", "+hhmm", "+hh:mm" at the end of a date. */
@@ -867,8 +884,8 @@ static bool parse_epoch(const char *s, size_t len, int64_t *ms, bool *range)
 
 /* dt_parse, with OpenSearch's round-up parsing when round_up: missing time
  * fields take their largest value (23:59:59.999). */
-static int parse_date(const char *s, size_t len, const struct tz *zone, bool round_up,
-                      int64_t *ms, char *err, size_t errlen)
+static int parse_date(const char *s, size_t len, const struct tz *zone, bool round_up, int64_t *ms,
+                      char *err, size_t errlen)
 {
     struct fields f;
     bool range;
@@ -978,7 +995,7 @@ static bool math_round(const struct tz *z, int64_t *ms, char unit, bool round_up
 {
     int32_t off = tz_offset(z, *ms);
     int64_t L = local_floor(*ms + (int64_t)off * 1000, math_unit(unit));
-    *ms = from_local_pref(z, L, off);
+    if (!add_ms(from_local_pref(z, L, off), 0, ms)) return false; /* floors may pass the limit */
     if (!round_up) return true;
     return math_add(z, ms, unit, 1) && add_ms(*ms, -1, ms);
 }
@@ -1043,8 +1060,8 @@ int dt_calendar_unit(const char *s, size_t len, enum dt_unit *out, char *err, si
         const char *a, *b;
         enum dt_unit u;
     } names[] = {
-        {"1s", "second", DT_SECOND}, {"1m", "minute", DT_MINUTE}, {"1h", "hour", DT_HOUR},
-        {"1d", "day", DT_DAY},       {"1w", "week", DT_WEEK},     {"1M", "month", DT_MONTH},
+        {"1s", "second", DT_SECOND},   {"1m", "minute", DT_MINUTE}, {"1h", "hour", DT_HOUR},
+        {"1d", "day", DT_DAY},         {"1w", "week", DT_WEEK},     {"1M", "month", DT_MONTH},
         {"1q", "quarter", DT_QUARTER}, {"1y", "year", DT_YEAR},
     };
     char q[80];
@@ -1076,47 +1093,70 @@ int dt_fixed_interval(const char *s, size_t len, int64_t *ms, char *err, size_t 
         if (len - i != strlen(units[k].name) || memcmp(s + i, units[k].name, len - i) != 0)
             continue;
         if (n <= 0 || __builtin_mul_overflow(n, units[k].ms, ms) || *ms > DT_LIMIT_MS)
-            return gk_errf(err, errlen, GK_EINVAL, "fixed interval [%s] must be positive and "
-                           "not too large", quote(q, s, len));
+            return gk_errf(err, errlen, GK_EINVAL,
+                           "fixed interval [%s] must be positive and "
+                           "not too large",
+                           quote(q, s, len));
         return 0;
     }
     return gk_errf(err, errlen, GK_EINVAL,
                    "failed to parse fixed interval [%s]: expected a whole number and a unit "
-                   "(ms, s, m, h, d)", quote(q, s, len));
+                   "(ms, s, m, h, d)",
+                   quote(q, s, len));
 }
 
 /* ---- Buckets --------------------------------------------------------------- */
 
-int64_t dt_floor(int64_t ms, enum dt_unit u, const struct tz *zone)
+static const int64_t unit_ms[] = {1000, 60000, 3600000};
+
+/* The local-time floor of ms, resolved (see floor_resolve). */
+static int64_t floor_basic(int64_t ms, enum dt_unit u, const struct tz *zone)
 {
-    ms = clamp_ms(ms);
     int64_t L = ms + (int64_t)tz_offset(zone, ms) * 1000;
     return floor_resolve(zone, local_floor(L, u), ms);
 }
 
+/* The start of the unit after the one starting at start: for units up to
+ * an hour, the floor of start + one unit; else the next local calendar
+ * date's first instant. */
+static int64_t next_basic(int64_t start, enum dt_unit u, const struct tz *zone)
+{
+    if (u <= DT_HOUR) return floor_basic(start + unit_ms[u], u, zone);
+    int64_t L = local_floor(start + (int64_t)tz_offset(zone, start) * 1000, u), y;
+    int64_t days = floor_div(L, MS_PER_DAY);
+    unsigned m, d;
+    if (u == DT_DAY || u == DT_WEEK) {
+        days += u == DT_DAY ? 1 : 7;
+    } else {
+        dt_civil_from_days(days, &y, &m, &d);
+        m += u == DT_MONTH ? 1 : u == DT_QUARTER ? 3 : 12;
+        if (m > 12) y++, m -= 12;
+        days = dt_days_from_civil(y, m, 1);
+    }
+    return first_instant(zone, days * MS_PER_DAY);
+}
+
+int64_t dt_floor(int64_t ms, enum dt_unit u, const struct tz *zone)
+{
+    int64_t T;
+    ms = clamp_ms(ms);
+    int64_t r = floor_basic(ms, u, zone);
+    /* Where an offset falls by other than whole units (LMT changes), the
+     * local floor can lie in the first pass of the overlap, with its unit
+     * ending before ms: then the bucket starts at the transition. */
+    if (ms < DT_LIMIT_MS - 400 * MS_PER_DAY && next_basic(r, u, zone) <= ms &&
+        prev_change(zone, floor_div(ms, 1000), &T) && T * 1000 > r && T * 1000 <= ms)
+        r = T * 1000;
+    return r;
+}
+
 int64_t dt_next(int64_t start, enum dt_unit u, const struct tz *zone)
 {
-    static const int64_t len[] = {1000, 60000, 3600000};
     int64_t r;
     start = clamp_ms(start);
     if (start >= DT_LIMIT_MS - 400 * MS_PER_DAY) return DT_LIMIT_MS;
-    if (u <= DT_HOUR) {
-        r = dt_floor(start + len[u], u, zone);
-    } else {
-        int64_t L = local_floor(start + (int64_t)tz_offset(zone, start) * 1000, u), y;
-        int64_t days = floor_div(L, MS_PER_DAY);
-        unsigned m, d;
-        if (u == DT_DAY || u == DT_WEEK) {
-            days += u == DT_DAY ? 1 : 7;
-        } else {
-            dt_civil_from_days(days, &y, &m, &d);
-            m += u == DT_MONTH ? 1 : u == DT_QUARTER ? 3 : 12;
-            if (m > 12) y++, m -= 12;
-            days = dt_days_from_civil(y, m, 1);
-        }
-        r = first_instant(zone, days * MS_PER_DAY);
-    }
-    return r > start ? r : start + (u <= DT_HOUR ? len[u] : MS_PER_DAY);
+    r = u <= DT_HOUR ? dt_floor(start + unit_ms[u], u, zone) : next_basic(start, u, zone);
+    return r > start ? r : start + (u <= DT_HOUR ? unit_ms[u] : MS_PER_DAY);
 }
 
 /* OpenSearch's rounding of fixed intervals in a zone: floor the local time;
@@ -1215,9 +1255,9 @@ static void put_offset(struct fout *o, int32_t off, int style, bool z)
     put_num(o, (a / 60) % 60, 2);
 }
 
-static const char *const month_names[] = {"January", "February", "March",     "April",
-                                          "May",     "June",     "July",      "August",
-                                          "September", "October", "November", "December"};
+static const char *const month_names[] = {"January",   "February", "March",    "April",
+                                          "May",       "June",     "July",     "August",
+                                          "September", "October",  "November", "December"};
 static const char *const day_names[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
                                         "Friday", "Saturday", "Sunday"};
 
@@ -1233,9 +1273,9 @@ static bool letter_limits(char c, int cnt, size_t *maxw)
         char c;
         int max;
         size_t w;
-    } t[] = {{'y', 9, 10}, {'u', 9, 10}, {'M', 4, 9}, {'d', 2, 2}, {'D', 3, 3}, {'H', 2, 2},
-             {'h', 2, 2},  {'m', 2, 2},  {'s', 2, 2}, {'S', 9, 9}, {'E', 4, 9}, {'a', 1, 2},
-             {'X', 3, 6},  {'x', 3, 6},  {'Z', 5, 6}};
+    } t[] = {{'y', 9, 10}, {'u', 9, 10}, {'M', 4, 9}, {'d', 2, 2}, {'D', 3, 3},
+             {'H', 2, 2},  {'h', 2, 2},  {'m', 2, 2}, {'s', 2, 2}, {'S', 9, 9},
+             {'E', 4, 9},  {'a', 1, 2},  {'X', 3, 6}, {'x', 3, 6}, {'Z', 5, 6}};
     for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
         if (t[k].c == c) {
             *maxw = t[k].w;
@@ -1281,8 +1321,12 @@ static void put_letter(struct fout *o, char c, int cnt, const struct fctx *f)
         put_offset(o, f->off, cnt == 5 ? 3 : 2, cnt == 5);
         break;
     default: {
-        unsigned v = c == 'd' ? f->d : c == 'D' ? f->doy : c == 'H' ? f->h : c == 'm' ? f->mi
-                     : c == 's' ? f->s : (f->h % 12 ? f->h % 12 : 12);
+        unsigned v = c == 'd'   ? f->d
+                     : c == 'D' ? f->doy
+                     : c == 'H' ? f->h
+                     : c == 'm' ? f->mi
+                     : c == 's' ? f->s
+                                : (f->h % 12 ? f->h % 12 : 12);
         put_num(o, v, cnt);
     }
     }
@@ -1381,7 +1425,8 @@ static const char *fmt_check_one(const char *s, size_t n, size_t *maxw)
         *maxw = 24;
         return NULL;
     }
-    return named ? fmt_walk(named, strlen(named), NULL, NULL, maxw) : fmt_walk(s, n, NULL, NULL, maxw);
+    return named ? fmt_walk(named, strlen(named), NULL, NULL, maxw)
+                 : fmt_walk(s, n, NULL, NULL, maxw);
 }
 
 int dt_format_check(const char *pattern, char *err, size_t errlen)
@@ -1453,7 +1498,8 @@ int dt_format(int64_t ms, const struct tz *zone, const char *pattern, char *out,
     if (is_name(pattern, n, "epoch_millis") || is_name(pattern, n, "epoch_second"))
         put_epoch(&o, f.epoch_ms, pattern[6] == 's');
     else
-        why = named ? fmt_walk(named, strlen(named), &f, &o, &maxw) : fmt_walk(pattern, n, &f, &o, &maxw);
+        why = named ? fmt_walk(named, strlen(named), &f, &o, &maxw)
+                    : fmt_walk(pattern, n, &f, &o, &maxw);
     if (outlen) out[o.len < outlen ? o.len : outlen - 1] = '\0';
     if (why)
         return gk_errf(err, errlen, -1, "unsupported date format [%s]: %s",

@@ -162,9 +162,23 @@ static void test_offsets(void)
 static void test_bad_zones(void)
 {
     static const char *const bad[] = {
-        "Mars/Base", "../etc/passwd", "/etc/passwd", "Europe/../Asia/Seoul", "Europe//Berlin",
-        "Europe/Berlin/", "", "Asia/Seoul\n", "zone.tab", "+19:00", "+09:60", "+9:00",
-        "+09:00:", "UTC+", "Europe", "utc ", "Asia/Seoul ",
+        "Mars/Base",
+        "../etc/passwd",
+        "/etc/passwd",
+        "Europe/../Asia/Seoul",
+        "Europe//Berlin",
+        "Europe/Berlin/",
+        "",
+        "Asia/Seoul\n",
+        "zone.tab",
+        "+19:00",
+        "+09:60",
+        "+9:00",
+        "+09:00:",
+        "UTC+",
+        "Europe",
+        "utc ",
+        "Asia/Seoul ",
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", /* 65 */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -298,15 +312,24 @@ static void test_footer_rules(void)
         struct tz *z = parse_footer_zone(cases[i].tz);
         if (!z) continue;
         int32_t got = tz_offset(z, Z(cases[i].utc));
-        if (got != cases[i].off) fprintf(stderr, "  %s at %s: %d\n", cases[i].tz, cases[i].utc, got);
+        if (got != cases[i].off)
+            fprintf(stderr, "  %s at %s: %d\n", cases[i].tz, cases[i].utc, got);
         CHECK_EQ_INT(got, cases[i].off);
         tz_free(z);
     }
-    static const char *const bad[] = {"CE-1", "CET", "CET-25", "CET-1CEST,M13.5.0,M10.5.0",
-                                      "CET-1CEST,M3.6.0,M10.5.0", "CET-1CEST,M3.5.7,M10.5.0",
-                                      "CET-1CEST,J0,J300", "CET-1CEST,366,J300",
-                                      "CET-1CEST,M3.5.0/168,M10.5.0", "CET-1CEST,M3.5.0",
-                                      "CET-1CEST,M3.5.0,M10.5.0x", "<+03-3", "CET-1:60"};
+    static const char *const bad[] = {"CE-1",
+                                      "CET",
+                                      "CET-25",
+                                      "CET-1CEST,M13.5.0,M10.5.0",
+                                      "CET-1CEST,M3.6.0,M10.5.0",
+                                      "CET-1CEST,M3.5.7,M10.5.0",
+                                      "CET-1CEST,J0,J300",
+                                      "CET-1CEST,366,J300",
+                                      "CET-1CEST,M3.5.0/168,M10.5.0",
+                                      "CET-1CEST,M3.5.0",
+                                      "CET-1CEST,M3.5.0,M10.5.0x",
+                                      "<+03-3",
+                                      "CET-1:60"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         unsigned char buf[512];
         size_t n = make_tzif(buf, 0, bad[i]);
@@ -315,6 +338,106 @@ static void test_footer_rules(void)
         CHECK_EQ_INT(tz_parse_tzif(&z, "bad", buf, n, err, sizeof err), GK_EINVAL);
         CHECK(z == NULL);
     }
+}
+
+/* A v2 file with transitions (64-bit block only filled) and a footer. */
+static size_t make_tzif_table(unsigned char *buf, int nt, const int64_t *times,
+                              const unsigned char *idx, int ntypes, const int32_t *offs,
+                              const char *tz)
+{
+    size_t n = 0;
+    memcpy(buf, "TZif2", 5);
+    memset(buf + 5, 0, 39);
+    buf[39] = 1, buf[43] = 4; /* v1 block: one type, four chars */
+    n = 44;
+    n += put32(buf + n, 0), buf[n++] = 0, buf[n++] = 0;
+    memcpy(buf + n, "XXX", 4), n += 4;
+    memcpy(buf + n, "TZif2", 5);
+    memset(buf + n + 5, 0, 15);
+    n += 20;
+    n += put32(buf + n, 0), n += put32(buf + n, 0), n += put32(buf + n, 0);
+    n += put32(buf + n, (uint32_t)nt), n += put32(buf + n, (uint32_t)ntypes);
+    n += put32(buf + n, 4);
+    for (int i = 0; i < nt; i++)
+        n += put32(buf + n, (uint32_t)((uint64_t)times[i] >> 32)),
+            n += put32(buf + n, (uint32_t)times[i]);
+    memcpy(buf + n, idx, (size_t)nt), n += (size_t)nt;
+    for (int i = 0; i < ntypes; i++)
+        n += put32(buf + n, (uint32_t)offs[i]), buf[n++] = 0, buf[n++] = 0;
+    memcpy(buf + n, "XXX", 4), n += 4;
+    n += (size_t)sprintf((char *)buf + n, "\n%s\n", tz);
+    return n;
+}
+
+/* Fuzz finding: an offset falling by 14.9 hours, not whole minutes, at
+ * instant 0: the local minute floor lay in the overlap's first pass and its
+ * next minute still before ms. The bucket now starts at the transition. */
+static void test_regression_floor_odd_overlap(void)
+{
+    unsigned char buf[512];
+    const int64_t times[] = {0};
+    const unsigned char idx[] = {1};
+    const int32_t offs[] = {60910, 7187};
+    size_t n = make_tzif_table(buf, 1, times, idx, 2, offs, "");
+    struct tz *z;
+    char err[128];
+    CHECK_EQ_INT(tz_parse_tzif(&z, "odd", buf, n, err, sizeof err), 0);
+    for (int u = DT_SECOND; u <= DT_YEAR; u++)
+        for (int64_t ms = -100000; ms <= 100000; ms += 1000) {
+            int64_t f = dt_floor(ms, (enum dt_unit)u, z), nx = dt_next(f, (enum dt_unit)u, z);
+            CHECK(f <= ms && ms < nx && dt_floor(f, (enum dt_unit)u, z) == f);
+        }
+    CHECK_EQ_INT(dt_floor(0, DT_MINUTE, z), 0);
+    CHECK_EQ_INT(dt_next(0, DT_MINUTE, z), 13000); /* local 02:00:00 at +01:59:47 */
+    tz_free(z);
+}
+
+/* Fuzz finding: transitions seconds apart broke the +-36 h sampling the
+ * local-time resolution first used; it now walks the segments exactly. */
+static void test_regression_close_transitions(void)
+{
+    unsigned char buf[512];
+    const int64_t times[] = {1000, 1010, 1020, 90000};
+    const unsigned char idx[] = {1, 0, 1, 0};
+    const int32_t offs[] = {3600, 7200};
+    size_t n = make_tzif_table(buf, 4, times, idx, 2, offs, "");
+    struct tz *z;
+    char err[128];
+    CHECK_EQ_INT(tz_parse_tzif(&z, "close", buf, n, err, sizeof err), 0);
+    /* segments: <1000 s +1, [1000,1010) +2, [1010,1020) +1, [1020,90000) +2 */
+    CHECK_EQ_INT(tz_from_local(z, 8205000), 1005000); /* only in [1000,1010) */
+    CHECK_EQ_INT(tz_from_local(z, 4615000), 1015000); /* only in [1010,1020) */
+    CHECK_EQ_INT(tz_from_local(z, 4605000), 1005000); /* in the gap of 1000 s: moved on */
+    CHECK_EQ_INT(tz_from_local(z, 3000000), -600000); /* before the first */
+    for (int u = DT_SECOND; u <= DT_DAY; u++)
+        for (int64_t ms = -5000000; ms <= 95000000; ms += 997) {
+            int64_t f = dt_floor(ms, (enum dt_unit)u, z), nx = dt_next(f, (enum dt_unit)u, z);
+            CHECK(f <= ms && ms < nx);
+        }
+    tz_free(z);
+}
+
+/* Fuzz finding: a footer rule whose DST start and end swap order between
+ * years changes offset at the (local standard) year boundary, where it has
+ * no transition; the transition search now knows. Offsets: Python zoneinfo
+ * (glibc puts this boundary at the UTC year instead). */
+static void test_regression_rule_year_boundary(void)
+{
+    struct tz *z = parse_footer_zone("CET-1CEST,M2.5.5,M02.5.2/0");
+    if (!z) return;
+    CHECK_EQ_INT(tz_offset(z, Z("2035-12-31T22:59:59")), 3600);
+    CHECK_EQ_INT(tz_offset(z, Z("2035-12-31T23:00:00")), 7200);
+    CHECK_EQ_INT(tz_offset(z, Z("2036-02-25T21:59:59")), 7200);
+    CHECK_EQ_INT(tz_offset(z, Z("2036-02-25T22:00:00")), 3600);
+    CHECK_EQ_INT(tz_offset(z, Z("2036-02-29T01:00:00")), 7200);
+    int64_t ms = Z("2036-01-01T00:00:00");
+    for (int u = DT_SECOND; u <= DT_YEAR; u++) {
+        int64_t f = dt_floor(ms, (enum dt_unit)u, z), nx = dt_next(f, (enum dt_unit)u, z);
+        CHECK(f <= ms && ms < nx);
+    }
+    /* local 2036-01-01T00:30 is in the gap: it moves forward by an hour */
+    CHECK_EQ_INT(tz_from_local(z, Z("2036-01-01T00:30:00")), Z("2035-12-31T23:30:00"));
+    tz_free(z);
 }
 
 static unsigned char *read_all(const char *path, size_t *n)
@@ -366,8 +489,8 @@ static void test_corrupt_tzif(void)
     size_t k = 20;
     k += put32(v1 + k, 0), k += put32(v1 + k, 0), k += put32(v1 + k, 0);
     k += put32(v1 + k, 1), k += put32(v1 + k, 2), k += put32(v1 + k, 4);
-    k += put32(v1 + k, 1000000000);                  /* 2001-09-09T01:46:40Z */
-    v1[k++] = 1;                                     /* then type 1 */
+    k += put32(v1 + k, 1000000000); /* 2001-09-09T01:46:40Z */
+    v1[k++] = 1;                    /* then type 1 */
     k += put32(v1 + k, 3600), v1[k++] = 0, v1[k++] = 0;
     k += put32(v1 + k, 7200), v1[k++] = 1, v1[k++] = 0;
     memcpy(v1 + k, "ABC", 4), k += 4;
@@ -415,18 +538,40 @@ static void test_parse(void)
         int64_t ms = 0;
         char err[256] = "";
         int rc = dt_parse(ok[i].text, strlen(ok[i].text), z, &ms, err, sizeof err);
-        if (rc || ms != ok[i].ms) fprintf(stderr, "  %s: rc %d ms %lld %s\n", ok[i].text, rc, (long long)ms, err);
+        if (rc || ms != ok[i].ms)
+            fprintf(stderr, "  %s: rc %d ms %lld %s\n", ok[i].text, rc, (long long)ms, err);
         CHECK_EQ_INT(rc, 0);
         CHECK_EQ_INT(ms, ok[i].ms);
         tz_free(z);
     }
     static const char *const bad[] = {
-        "2021-13-01", "2021-00-01", "2021-02-29", "2021-02-30", "2021-04-31", "2021-09-03 24:00:00",
-        "2021-09-03T12:60", "2021-09-03T12:00:60", "2021-09-03 18:14", "2021-09-03T",
-        "2021-09-03T18:14:49.", "2021-09-03T18:14:49+9", "2021-09-03T18:14:49+19:00",
-        "2021-09-03T18:14:49Zx", "21-09-03", "2021/09/03", "", "-", "now", "2021-9-3",
-        "12345678901234567890", "9223372036854775807", "2021-09-03T18:14:49.1234567890",
-        "2021-09-03x", " 2021-09-03", "2021-09-03T18:14:49+09:00 ", "+1",
+        "2021-13-01",
+        "2021-00-01",
+        "2021-02-29",
+        "2021-02-30",
+        "2021-04-31",
+        "2021-09-03 24:00:00",
+        "2021-09-03T12:60",
+        "2021-09-03T12:00:60",
+        "2021-09-03 18:14",
+        "2021-09-03T",
+        "2021-09-03T18:14:49.",
+        "2021-09-03T18:14:49+9",
+        "2021-09-03T18:14:49+19:00",
+        "2021-09-03T18:14:49Zx",
+        "21-09-03",
+        "2021/09/03",
+        "",
+        "-",
+        "now",
+        "2021-9-3",
+        "12345678901234567890",
+        "9223372036854775807",
+        "2021-09-03T18:14:49.1234567890",
+        "2021-09-03x",
+        " 2021-09-03",
+        "2021-09-03T18:14:49+09:00 ",
+        "+1",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t ms;
@@ -516,17 +661,22 @@ static void test_math(void)
         {"now+2147483647y", "UTC", 0, NULL},
         {"now-2147483647M-2147483647M-2147483647M", "UTC", 0, NULL},
         {"now+2147483647M+2147483647M", "UTC", 0, NULL}, /* 358M years */
-        {"now+2000000000w+2000000000w", "UTC", 0, "+76663417-11-14T09:14:49.123Z"}, /* Python, by 400-year cycles */
+        {"now+2000000000w+2000000000w", "UTC", 0,
+         "+76663417-11-14T09:14:49.123Z"}, /* Python, by 400-year cycles */
         {"2021-13-01||+1d", "UTC", 0, NULL},
         {"||+1d", "UTC", 0, NULL},
         {"2021-09-03|+1d", "UTC", 0, NULL},
+        /* fuzz finding: rounding down past the lower end of the range */
+        {"-7999999999999998844||/M", "Australia/Lord_Howe", 0, NULL},
+        {"-7999999999999998844||/s", "UTC", 0,
+         "-253507939-12-11T09:46:41.000Z"}, /* Python, 400-year cycles */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct tz *z = load(cases[i].zone);
         int64_t ms = 0;
         char err[256] = "";
-        int rc = dt_math(cases[i].text, strlen(cases[i].text), now, z, cases[i].round_up, &ms,
-                         err, sizeof err);
+        int rc = dt_math(cases[i].text, strlen(cases[i].text), now, z, cases[i].round_up, &ms, err,
+                         sizeof err);
         if (!cases[i].want) {
             if (rc != GK_EINVAL) fprintf(stderr, "  accepted [%s]\n", cases[i].text);
             CHECK_EQ_INT(rc, GK_EINVAL);
@@ -553,11 +703,16 @@ static void test_intervals(void)
     static const struct {
         const char *s;
         int u; /* -1: error */
-    } cal[] = {{"1m", DT_MINUTE},  {"minute", DT_MINUTE}, {"1h", DT_HOUR},      {"hour", DT_HOUR},
-               {"1d", DT_DAY},     {"day", DT_DAY},       {"1w", DT_WEEK},      {"week", DT_WEEK},
-               {"1M", DT_MONTH},   {"month", DT_MONTH},   {"1q", DT_QUARTER},   {"quarter", DT_QUARTER},
-               {"1y", DT_YEAR},    {"year", DT_YEAR},     {"1s", DT_SECOND},    {"second", DT_SECOND},
-               {"2d", -1},         {"1Y", -1},            {"", -1},             {"days", -1},
+    } cal[] = {{"1m", DT_MINUTE},  {"minute", DT_MINUTE},
+               {"1h", DT_HOUR},    {"hour", DT_HOUR},
+               {"1d", DT_DAY},     {"day", DT_DAY},
+               {"1w", DT_WEEK},    {"week", DT_WEEK},
+               {"1M", DT_MONTH},   {"month", DT_MONTH},
+               {"1q", DT_QUARTER}, {"quarter", DT_QUARTER},
+               {"1y", DT_YEAR},    {"year", DT_YEAR},
+               {"1s", DT_SECOND},  {"second", DT_SECOND},
+               {"2d", -1},         {"1Y", -1},
+               {"", -1},           {"days", -1},
                {"1mo", -1}};
     for (size_t i = 0; i < sizeof cal / sizeof cal[0]; i++) {
         enum dt_unit u = DT_SECOND;
@@ -569,10 +724,22 @@ static void test_intervals(void)
     static const struct {
         const char *s;
         int64_t ms; /* 0: error */
-    } fixed[] = {{"30s", 30000},     {"5m", 300000},       {"1d", 86400000}, {"2h", 7200000},
-                 {"250ms", 250},     {"90d", 7776000000},  {"0s", 0},        {"-1s", 0},
-                 {"1M", 0},          {"1w", 0},            {"1.5h", 0},      {"s", 0},
-                 {"10", 0},          {"", 0},              {"1 s", 0},       {"99999999999999999999s", 0},
+    } fixed[] = {{"30s", 30000},
+                 {"5m", 300000},
+                 {"1d", 86400000},
+                 {"2h", 7200000},
+                 {"250ms", 250},
+                 {"90d", 7776000000},
+                 {"0s", 0},
+                 {"-1s", 0},
+                 {"1M", 0},
+                 {"1w", 0},
+                 {"1.5h", 0},
+                 {"s", 0},
+                 {"10", 0},
+                 {"", 0},
+                 {"1 s", 0},
+                 {"99999999999999999999s", 0},
                  {"9223372036854775s", 0}};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
         int64_t ms = -1;
@@ -593,36 +760,58 @@ static void test_floor(void)
         enum dt_unit u;
         const char *floor, *next; /* UTC */
     } cases[] = {
-        {"Asia/Seoul", "2021-09-03T09:14:49Z", DT_DAY, "2021-09-02T15:00:00", "2021-09-03T15:00:00"},
-        {"Asia/Seoul", "2021-09-03T09:14:49Z", DT_WEEK, "2021-08-29T15:00:00", "2021-09-05T15:00:00"},
-        {"Asia/Seoul", "2021-09-03T09:14:49Z", DT_MONTH, "2021-08-31T15:00:00", "2021-09-30T15:00:00"},
-        {"Asia/Seoul", "2021-09-03T09:14:49Z", DT_QUARTER, "2021-06-30T15:00:00", "2021-09-30T15:00:00"},
-        {"Asia/Seoul", "2021-09-03T09:14:49Z", DT_YEAR, "2020-12-31T15:00:00", "2021-12-31T15:00:00"},
-        {"Asia/Seoul", "2021-09-03T09:14:49Z", DT_HOUR, "2021-09-03T09:00:00", "2021-09-03T10:00:00"},
-        {"Asia/Seoul", "2021-12-31T16:00:00Z", DT_YEAR, "2021-12-31T15:00:00", "2022-12-31T15:00:00"},
+        {"Asia/Seoul", "2021-09-03T09:14:49Z", DT_DAY, "2021-09-02T15:00:00",
+         "2021-09-03T15:00:00"},
+        {"Asia/Seoul", "2021-09-03T09:14:49Z", DT_WEEK, "2021-08-29T15:00:00",
+         "2021-09-05T15:00:00"},
+        {"Asia/Seoul", "2021-09-03T09:14:49Z", DT_MONTH, "2021-08-31T15:00:00",
+         "2021-09-30T15:00:00"},
+        {"Asia/Seoul", "2021-09-03T09:14:49Z", DT_QUARTER, "2021-06-30T15:00:00",
+         "2021-09-30T15:00:00"},
+        {"Asia/Seoul", "2021-09-03T09:14:49Z", DT_YEAR, "2020-12-31T15:00:00",
+         "2021-12-31T15:00:00"},
+        {"Asia/Seoul", "2021-09-03T09:14:49Z", DT_HOUR, "2021-09-03T09:00:00",
+         "2021-09-03T10:00:00"},
+        {"Asia/Seoul", "2021-12-31T16:00:00Z", DT_YEAR, "2021-12-31T15:00:00",
+         "2022-12-31T15:00:00"},
         {"UTC", "2021-09-05T23:59:59.999Z", DT_WEEK, "2021-08-30T00:00:00", "2021-09-06T00:00:00"},
         {"UTC", "2021-09-06T00:00:00Z", DT_WEEK, "2021-09-06T00:00:00", "2021-09-13T00:00:00"},
         {"UTC", "2021-11-15T00:00:00Z", DT_QUARTER, "2021-10-01T00:00:00", "2022-01-01T00:00:00"},
-        {"UTC", "2021-09-03T09:14:49.123Z", DT_SECOND, "2021-09-03T09:14:49", "2021-09-03T09:14:50"},
-        {"UTC", "2021-09-03T09:14:49.123Z", DT_MINUTE, "2021-09-03T09:14:00", "2021-09-03T09:15:00"},
+        {"UTC", "2021-09-03T09:14:49.123Z", DT_SECOND, "2021-09-03T09:14:49",
+         "2021-09-03T09:14:50"},
+        {"UTC", "2021-09-03T09:14:49.123Z", DT_MINUTE, "2021-09-03T09:14:00",
+         "2021-09-03T09:15:00"},
         {"UTC", "1969-12-31T23:59:59.999Z", DT_DAY, "1969-12-31T00:00:00", "1970-01-01T00:00:00"},
-        {"Asia/Kolkata", "2021-09-03T09:14:49Z", DT_HOUR, "2021-09-03T08:30:00", "2021-09-03T09:30:00"},
+        {"Asia/Kolkata", "2021-09-03T09:14:49Z", DT_HOUR, "2021-09-03T08:30:00",
+         "2021-09-03T09:30:00"},
         /* Berlin DST days are 23 and 25 hours long */
-        {"Europe/Berlin", "2021-03-28T12:00:00Z", DT_DAY, "2021-03-27T23:00:00", "2021-03-28T22:00:00"},
-        {"Europe/Berlin", "2021-10-31T12:00:00Z", DT_DAY, "2021-10-30T22:00:00", "2021-10-31T23:00:00"},
-        {"Europe/Berlin", "2021-03-31T12:00:00Z", DT_MONTH, "2021-02-28T23:00:00", "2021-03-31T22:00:00"},
-        {"Europe/Berlin", "2040-03-31T12:00:00Z", DT_MONTH, "2040-02-29T23:00:00", "2040-03-31T22:00:00"},
+        {"Europe/Berlin", "2021-03-28T12:00:00Z", DT_DAY, "2021-03-27T23:00:00",
+         "2021-03-28T22:00:00"},
+        {"Europe/Berlin", "2021-10-31T12:00:00Z", DT_DAY, "2021-10-30T22:00:00",
+         "2021-10-31T23:00:00"},
+        {"Europe/Berlin", "2021-03-31T12:00:00Z", DT_MONTH, "2021-02-28T23:00:00",
+         "2021-03-31T22:00:00"},
+        {"Europe/Berlin", "2040-03-31T12:00:00Z", DT_MONTH, "2040-02-29T23:00:00",
+         "2040-03-31T22:00:00"},
         /* hours through the fall-back overlap: 02:00 CEST and 02:00 CET are two buckets */
-        {"Europe/Berlin", "2021-10-31T00:30:00Z", DT_HOUR, "2021-10-31T00:00:00", "2021-10-31T01:00:00"},
-        {"Europe/Berlin", "2021-10-31T01:30:00Z", DT_HOUR, "2021-10-31T01:00:00", "2021-10-31T02:00:00"},
-        {"Europe/Berlin", "2021-03-28T01:30:00Z", DT_HOUR, "2021-03-28T01:00:00", "2021-03-28T02:00:00"},
-        {"America/New_York", "2021-11-07T12:00:00Z", DT_DAY, "2021-11-07T04:00:00", "2021-11-08T05:00:00"},
+        {"Europe/Berlin", "2021-10-31T00:30:00Z", DT_HOUR, "2021-10-31T00:00:00",
+         "2021-10-31T01:00:00"},
+        {"Europe/Berlin", "2021-10-31T01:30:00Z", DT_HOUR, "2021-10-31T01:00:00",
+         "2021-10-31T02:00:00"},
+        {"Europe/Berlin", "2021-03-28T01:30:00Z", DT_HOUR, "2021-03-28T01:00:00",
+         "2021-03-28T02:00:00"},
+        {"America/New_York", "2021-11-07T12:00:00Z", DT_DAY, "2021-11-07T04:00:00",
+         "2021-11-08T05:00:00"},
         /* Sao Paulo 2018-11-04: midnight did not exist, the day starts at 01:00 */
-        {"America/Sao_Paulo", "2018-11-04T12:00:00Z", DT_DAY, "2018-11-04T03:00:00", "2018-11-05T02:00:00"},
-        {"America/Sao_Paulo", "2018-11-03T12:00:00Z", DT_DAY, "2018-11-03T03:00:00", "2018-11-04T03:00:00"},
+        {"America/Sao_Paulo", "2018-11-04T12:00:00Z", DT_DAY, "2018-11-04T03:00:00",
+         "2018-11-05T02:00:00"},
+        {"America/Sao_Paulo", "2018-11-03T12:00:00Z", DT_DAY, "2018-11-03T03:00:00",
+         "2018-11-04T03:00:00"},
         /* Lord Howe: 30-minute shifts */
-        {"Australia/Lord_Howe", "2021-10-02T16:00:00Z", DT_DAY, "2021-10-02T13:30:00", "2021-10-03T13:00:00"},
-        {"Australia/Lord_Howe", "2021-10-02T15:45:00Z", DT_HOUR, "2021-10-02T15:30:00", "2021-10-02T16:00:00"},
+        {"Australia/Lord_Howe", "2021-10-02T16:00:00Z", DT_DAY, "2021-10-02T13:30:00",
+         "2021-10-03T13:00:00"},
+        {"Australia/Lord_Howe", "2021-10-02T15:45:00Z", DT_HOUR, "2021-10-02T15:30:00",
+         "2021-10-02T16:00:00"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct tz *z = load(cases[i].zone);
@@ -642,8 +831,13 @@ static void test_floor(void)
  * with dt_next from a floor meets every floor on the way. */
 static void test_floor_properties(void)
 {
-    static const char *const zones[] = {"UTC", "Asia/Seoul", "Europe/Berlin", "America/New_York",
-                                        "Australia/Lord_Howe", "America/Sao_Paulo", "Pacific/Apia",
+    static const char *const zones[] = {"UTC",
+                                        "Asia/Seoul",
+                                        "Europe/Berlin",
+                                        "America/New_York",
+                                        "Australia/Lord_Howe",
+                                        "America/Sao_Paulo",
+                                        "Pacific/Apia",
                                         "Asia/Kolkata"};
     int bad = 0;
     srand(3);
@@ -651,8 +845,8 @@ static void test_floor_properties(void)
         struct tz *z = load(zones[zi]);
         for (int k = 0; k < 4000; k++) {
             /* 1900..2100, biased towards transitions by whole minutes */
-            int64_t ms = -2208988800000 + (int64_t)(((uint64_t)rand() << 31 | (uint64_t)rand()) %
-                                                    6311390400000ULL);
+            int64_t ms = -2208988800000 +
+                         (int64_t)(((uint64_t)rand() << 31 | (uint64_t)rand()) % 6311390400000ULL);
             if (k % 2) ms -= ms % 60000;
             enum dt_unit u = (enum dt_unit)(k % 8);
             int64_t f = dt_floor(ms, u, z), n = dt_next(f, u, z);
@@ -694,8 +888,9 @@ static void test_floor_fixed(void)
         struct tz *z = load(cases[i].zone);
         int64_t iv;
         char err[128];
-        CHECK_EQ_INT(dt_fixed_interval(cases[i].interval, strlen(cases[i].interval), &iv, err,
-                                       sizeof err), 0);
+        CHECK_EQ_INT(
+            dt_fixed_interval(cases[i].interval, strlen(cases[i].interval), &iv, err, sizeof err),
+            0);
         int64_t got = dt_floor_fixed(Z(cases[i].at), iv, z);
         if (got != Z(cases[i].want))
             fprintf(stderr, "  %s %s %s: %s\n", cases[i].zone, cases[i].at, cases[i].interval,
@@ -759,18 +954,34 @@ static void test_format(void)
     CHECK_EQ_STR(fmt(t, tz_utc(), "HH:mm:ss"), "09:14:49");
     CHECK_EQ_STR(fmt(Z("2021-09-03T00:30:00"), tz_utc(), "hh a"), "12 AM");
     /* Refused patterns */
-    static const char *const bad[] = {"yyyy-MM-ddQ", "ddd", "HHH", "'unterminated", "[yyyy]",
-                                      "yyyy#", "ZZZZ", "MMMMM", "SSSSSSSSSS", "", "yyyy||",
-                                      "yyyy||ww", "yyyy\n", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX "
+    static const char *const bad[] = {"yyyy-MM-ddQ",
+                                      "ddd",
+                                      "HHH",
+                                      "'unterminated",
+                                      "[yyyy]",
+                                      "yyyy#",
+                                      "ZZZZ",
+                                      "MMMMM",
+                                      "SSSSSSSSSS",
+                                      "",
+                                      "yyyy||",
+                                      "yyyy||ww",
+                                      "yyyy\n",
+                                      "yyyy-MM-dd'T'HH:mm:ss.SSSXXX "
                                       "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[256] = "";
         CHECK_EQ_INT(dt_format_check(bad[i], err, sizeof err), GK_EINVAL);
         CHECK(strstr(err, "unsupported date format [") != NULL);
     }
-    static const char *const good[] = {"yyyy-MM-dd HH:mm:ss", "epoch_millis", "epoch_second",
-                                       "strict_date_optional_time||epoch_millis", "date_time",
-                                       "yyyy.MM.dd", "dd/MM/yyyy", "yyyy-MM-dd'T'HH:mm:ss.SSSZ",
+    static const char *const good[] = {"yyyy-MM-dd HH:mm:ss",
+                                       "epoch_millis",
+                                       "epoch_second",
+                                       "strict_date_optional_time||epoch_millis",
+                                       "date_time",
+                                       "yyyy.MM.dd",
+                                       "dd/MM/yyyy",
+                                       "yyyy-MM-dd'T'HH:mm:ss.SSSZ",
                                        "'Q'yyyy"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         char err[256] = "";
@@ -800,7 +1011,8 @@ static void test_round_trip(void)
     for (size_t zi = 0; zi < sizeof zones / sizeof zones[0]; zi++) {
         struct tz *z = load(zones[zi]);
         for (int k = 0; k < 3000; k++) {
-            int64_t ms = (int64_t)(((uint64_t)rand() << 31 | (uint64_t)rand()) % 253402300799999ULL);
+            int64_t ms =
+                (int64_t)(((uint64_t)rand() << 31 | (uint64_t)rand()) % 253402300799999ULL);
             char out[64], err[256];
             int64_t back = -1;
             int n = dt_format(ms, z, NULL, out, sizeof out, err, sizeof err);
@@ -821,6 +1033,9 @@ int main(void)
     RUN(test_from_local);
     RUN(test_footer_rules);
     RUN(test_corrupt_tzif);
+    RUN(test_regression_floor_odd_overlap);
+    RUN(test_regression_close_transitions);
+    RUN(test_regression_rule_year_boundary);
     RUN(test_parse);
     RUN(test_math);
     RUN(test_intervals);
