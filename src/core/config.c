@@ -71,6 +71,7 @@ static const struct key keys[] = {
     {S_HTTP, "tls_cert", K_STR, HT(tls_cert), NULL, 1, 0, 0, NULL},
     {S_HTTP, "tls_key", K_STR, HT(tls_key), NULL, 1, 0, 0, NULL},
     {S_HTTP, "max_body", K_SIZE, HT(max_body), "1MiB", 1, 1, 1 << 30, NULL},
+    {S_HTTP, "max_bulk_body", K_SIZE, HT(max_bulk_body), "16MiB", 1, 1, 1 << 30, NULL},
     {S_HTTP, "max_connections", K_LONG, HT(max_connections), "1024", 1, 1, 1000000, NULL},
     {S_HTTP, "header_timeout", K_MS, HT(header_timeout), "10s", 1, 1, 3600000, NULL},
     {S_HTTP, "idle_timeout", K_MS, HT(idle_timeout), "60s", 1, 1, 86400000, NULL},

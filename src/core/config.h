@@ -31,6 +31,7 @@ struct cfg_http {
     char *tls_cert;
     char *tls_key;
     size_t max_body;
+    size_t max_bulk_body; /* the body limit of the _bulk endpoints */
     long max_connections;
     long header_timeout; /* ms */
     long idle_timeout;   /* ms */

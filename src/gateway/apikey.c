@@ -103,6 +103,12 @@ enum apikey_verdict apikeys_check(struct apikeys *k, const char *key, const char
     return APIKEY_OK;
 }
 
+int apikeys_allows(struct apikeys *k, const char *key, const char *path)
+{
+    struct key *e = key ? find_key(k, key) : NULL;
+    return e && (!path || config_route_allowed(e->routes, path));
+}
+
 size_t apikeys_count(const struct apikeys *k)
 {
     return k->n;

@@ -33,6 +33,9 @@ void apikeys_configure(struct apikeys *k, const struct cfg_apikey *cfg, size_t n
  * APIKEY_OK, *name is the key's name. */
 enum apikey_verdict apikeys_check(struct apikeys *k, const char *key, const char *path,
                                   int64_t now_ms, double *wait_s, const char **name);
+/* 1 when key exists and may use route path (NULL: any), without taking a
+ * token (for the items of a request already let in). */
+int apikeys_allows(struct apikeys *k, const char *key, const char *path);
 size_t apikeys_count(const struct apikeys *k);
 void apikeys_free(struct apikeys *k);
 

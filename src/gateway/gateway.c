@@ -14,6 +14,7 @@
 #include "gateway/metrics.h"
 #include "gateway/mqtt_ws.h"
 #include "gateway/reading.h"
+#include "gateway/search.h"
 #include "http/http.h"
 #include "mqtt/broker.h"
 #include "mqtt/topic.h"
@@ -127,12 +128,14 @@ void gateway_configure(struct gateway *g, const struct config *cfg, struct funct
     }
     free(fns);
     g->nroutes = cfg->nroutes;
+    g->max_bulk_body = cfg->http.max_bulk_body;
     apikeys_configure(g->keys, cfg->apikeys, cfg->napikeys);
 }
 
 void gateway_set_http(struct gateway *g, struct http_server *http)
 {
     g->http = http;
+    http_server_set_body_limit(http, search_body_limit, g); /* _bulk takes max_bulk_body */
 }
 
 void gateway_set_broker(struct gateway *g, struct mqtt_broker *b)
@@ -298,7 +301,8 @@ void gateway_handle(void *ud, struct http_req *req)
 {
     struct gateway *g = ud;
     const char *path = http_req_path(req);
-    if (fixed_endpoint(g, req, path) || alarms_endpoint(g, req, path))
+    if (fixed_endpoint(g, req, path) || alarms_endpoint(g, req, path) ||
+        search_handle(g, req, path)) /* the OpenSearch-compatible API, search.c */
         return;
     const struct route *rt = gateway_find_route(g, path);
     if (!rt)
@@ -309,7 +313,7 @@ void gateway_handle(void *ud, struct http_req *req)
     case HTTP_POST:
         return post_route(g, req, rt);
     case HTTP_GET:
-        return gateway_reply_message(req, 501, NULL, "Search on this route is not available yet");
+        return search_route_get(g, req, rt);
     default:
         return gateway_reply_message(req, 405, "Allow: OPTIONS, POST, GET\r\n", "Method Not Allowed");
     }

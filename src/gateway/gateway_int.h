@@ -35,6 +35,7 @@ struct gateway {
     struct metrics metrics;
     int64_t date_sec; /* second whose local text is in date */
     char date[20];
+    size_t max_bulk_body; /* [http] max_bulk_body: the body limit of _bulk */
     struct tz *zone;  /* [server] timezone: `date` text without an offset */
 };
 

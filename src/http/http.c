@@ -7,7 +7,9 @@
  * request waits for the handler). Input held back by back-pressure is parsed
  * again from an idle handle, never inside http_respond(). An upgraded
  * connection leaves the server through conn_handover(): it is unlinked like
- * a closed one, but its net_conn lives on with a new owner. */
+ * a closed one, but its net_conn lives on with a new owner. A streamed
+ * answer's wait (http_stream_wait) is answered from the same idle handle,
+ * and the idle deadline counts while a stream waits for a slow reader. */
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -48,6 +50,10 @@ static void server_on_kick(uv_idle_t *h)
         next = hc->kick_next;
         hc->kick_next = NULL;
         hc->kicked = 0;
+        if (hc->stream_check) {
+            hc->stream_check = 0;
+            conn_stream_notify(hc);
+        }
         conn_process(hc);
     }
     if (!s->kick_list) uv_idle_stop(&s->kick);
@@ -84,7 +90,8 @@ static uint64_t conn_deadline(struct http_conn *hc)
     uint64_t due = UINT64_MAX;
     if (hc->reading_head && !hc->closing && lim->header_timeout_ms)
         due = hc->head_start + lim->header_timeout_ms;
-    if (hc->in_handler == 0 && lim->idle_timeout_ms && hc->last_io + lim->idle_timeout_ms < due)
+    int idle = hc->in_handler == 0 || conn_stream_blocked(hc);
+    if (idle && lim->idle_timeout_ms && hc->last_io + lim->idle_timeout_ms < due)
         due = hc->last_io + lim->idle_timeout_ms;
     return due;
 }
@@ -142,6 +149,7 @@ void conn_update(struct http_conn *hc)
         hc->paused = 0;
     }
     if (!pause && !hc->closing && !hc->input_done && hc->in_off < hc->in.len) conn_kick(hc);
+    if (hc->stream_check && !hc->closing) conn_kick(hc);
     conn_arm_timer(hc);
 }
 
@@ -171,6 +179,7 @@ static void conn_on_drain(struct net_conn *nc)
 {
     struct http_conn *hc = net_conn_data(nc);
     hc->last_io = uv_now(hc->srv->loop);
+    hc->stream_check = 1;
     conn_update(hc);
 }
 
@@ -201,19 +210,23 @@ static void conn_on_close(struct net_conn *nc, int err)
 {
     struct http_conn *hc = net_conn_data(nc);
     struct http_server *s = hc->srv;
+    struct http_req *waiting = NULL;
     (void)err;
     hc->gone = 1;
     hc->closing = 1;
     for (struct http_req *r = hc->head, *next; r; r = next) {
         next = r->next;
         r->next = NULL;
-        if (r->state == REQ_HANDLER)
+        if (r->state == REQ_HANDLER) {
             r->conn = NULL; /* answered later into the void */
-        else
+            if (r->stream_cb) r->next = waiting, waiting = r;
+        } else {
             req_free(r);
+        }
     }
     hc->head = hc->tail = hc->cur = NULL;
     conn_unlink(hc);
+    req_notify_closed(waiting);
     server_maybe_free(s);
 }
 
@@ -340,6 +353,12 @@ void http_server_configure(struct http_server *s, const struct http_limits *lim,
     s->extra = xstrdup(extra_headers ? extra_headers : "");
 }
 
+void http_server_set_body_limit(struct http_server *s, http_body_limit_fn fn, void *ud)
+{
+    s->body_limit = fn;
+    s->body_limit_ud = ud;
+}
+
 void http_server_stop_accepting(struct http_server *s)
 {
     for (unsigned i = 0; i < s->nls; i++)
@@ -347,6 +366,11 @@ void http_server_stop_accepting(struct http_server *s)
     free(s->ls);
     s->ls = NULL;
     s->nls = 0;
+}
+
+int http_server_closing(const struct http_server *s)
+{
+    return s->closing;
 }
 
 unsigned http_server_inflight(const struct http_server *s)

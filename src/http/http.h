@@ -43,6 +43,10 @@ struct http_limits {
 void http_limits_default(struct http_limits *lim);
 
 typedef void (*http_handler)(void *ud, struct http_req *req);
+/* Optional: the body limit of one request, asked once its head is read
+ * (method, path, query and headers are available). Returns bytes, or 0 for
+ * limits.max_body. Lets a bulk endpoint take larger bodies than the rest. */
+typedef size_t (*http_body_limit_fn)(void *ud, const struct http_req *req);
 /* Called for every response sent (handler's or the server's own), for metrics
  * and access logs; req gives path and method. */
 typedef void (*http_response_hook)(void *ud, const struct http_req *req, int status);
@@ -66,8 +70,13 @@ const char *http_server_addr(struct http_server *s, unsigned n);
 /* New limits and extra headers for new requests (SIGHUP); copies both. */
 void http_server_configure(struct http_server *s, const struct http_limits *lim,
                            const char *extra_headers);
+/* Installs (or with fn NULL removes) the per-request body limit. */
+void http_server_set_body_limit(struct http_server *s, http_body_limit_fn fn, void *ud);
 /* Closes the listeners; open connections go on. */
 void http_server_stop_accepting(struct http_server *s);
+/* 1 once http_server_close() was called (the daemon is stopping: a
+ * long answer, such as a streamed export, should end early). */
+int http_server_closing(const struct http_server *s);
 /* Requests handed to the handler and not yet answered. */
 unsigned http_server_inflight(const struct http_server *s);
 unsigned http_server_connections(const struct http_server *s);
@@ -114,6 +123,50 @@ typedef void (*http_upgrade_cb)(void *ud, struct net_conn *nc, const char *data,
  * afterwards. */
 void http_upgrade(struct http_req *r, const char *head, size_t head_len, http_upgrade_cb cb,
                   void *ud);
+
+/* ---- streamed answers ------------------------------------------------------
+ * An answer too large to hold (an export of every document) is sent in
+ * pieces instead of with http_respond(): HTTP/1.1 with chunked transfer
+ * encoding, HTTP/1.0 as a body delimited by closing the connection.
+ *
+ *   http_stream_begin(r, 200, headers, type);
+ *   then repeatedly: http_stream_write(r, piece, n);
+ *                    http_stream_wait(r, more, ud);  -> more(ud, 0) later
+ *   http_stream_end(r) (or http_stream_abort(r) on a failure midway).
+ *
+ * Back-pressure: http_stream_wait() calls back only once the request is at
+ * the head of its connection's queue (earlier pipelined answers are
+ * written) and its bytes have left for the kernel, down to
+ * HTTP_STREAM_LOW_WATER still queued; a slow reader therefore holds the
+ * producer, never the server's memory. While a stream waits for its reader
+ * the idle timeout counts (a reader that takes nothing for idle_timeout is
+ * disconnected). Loop thread only. */
+#define HTTP_STREAM_LOW_WATER (64u << 10)
+
+/* 0: ready for more; GK_ECLOSED: the connection is gone (end the stream). */
+typedef void (*http_stream_cb)(void *ud, int status);
+
+/* Starts the streamed answer of r instead of http_respond(); headers and
+ * content_type as there (no Content-Length is sent). */
+void http_stream_begin(struct http_req *r, int status, const char *headers,
+                       const char *content_type);
+/* Queues len bytes (copied) as the next piece; nothing for len 0 or a
+ * HEAD request. Returns 0, or GK_ECLOSED when the connection is gone (the
+ * stream must still be ended). */
+int http_stream_write(struct http_req *r, const void *data, size_t len);
+/* Calls cb(ud, 0) once, on a later loop turn (never inside this call), when
+ * the stream may take more (see above), or cb(ud, GK_ECLOSED) if the
+ * connection closes first. Returns 0, or GK_ECLOSED (cb will not be called)
+ * when the connection is already gone. At most one wait at a time. */
+int http_stream_wait(struct http_req *r, http_stream_cb cb, void *ud);
+/* Ends the answer (the last chunk); r must not be used afterwards. A
+ * pending wait is cancelled. */
+void http_stream_end(struct http_req *r);
+/* Gives up a begun answer (e.g. the database failed midway): what was
+ * queued is written, then the connection is closed without the last chunk,
+ * so the client sees a truncated body, never a complete-looking one. r must
+ * not be used afterwards. */
+void http_stream_abort(struct http_req *r);
 
 /* The reason phrase for a status ("Too Many Requests"). */
 const char *http_status_text(int status);

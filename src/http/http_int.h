@@ -46,6 +46,12 @@ struct http_req {
     unsigned short major, minor;
     unsigned keep_alive : 1, in_field : 1, expect_continue : 1, continue_sent : 1, close_after : 1,
         upgrade : 1;
+    /* A streamed answer (http_stream_begin): rbody holds framed bytes not yet
+     * written; the head goes out once the request is at the queue's head. */
+    unsigned streaming : 1, chunked : 1, head_sent : 1, abort_after : 1;
+    http_stream_cb stream_cb; /* a pending http_stream_wait() */
+    void *stream_ud;
+    size_t max_body; /* this request's body limit */
     struct buf url; /* request target; split in place into path and query */
     const char *path, *query;
     struct buf hbuf; /* "name\0value\0" ... as received */
@@ -79,6 +85,10 @@ struct http_conn {
     uint64_t last_io, head_start;
     unsigned reading_head : 1, input_done : 1, closing : 1, gone : 1, paused : 1, draining : 1,
         kicked : 1, upgrading : 1;
+    /* A streamed answer's wait may have become answerable: checked from the
+     * idle handle on the next loop turn, once this turn's output has been
+     * written (net.c writes corked output after the poll phase). */
+    unsigned stream_check : 1;
 };
 
 struct http_server {
@@ -87,6 +97,8 @@ struct http_server {
     char *extra; /* extra response headers, "" when none */
     http_handler handler;
     http_response_hook on_response;
+    http_body_limit_fn body_limit; /* optional */
+    void *body_limit_ud;
     void *ud;
     struct net_listener **ls;
     unsigned nls;
@@ -117,6 +129,13 @@ void conn_flush(struct http_conn *hc);
 void conn_error(struct http_conn *hc, int status, const char *message);
 /* Formats the server's own JSON error into out (Connection: close). */
 void http_format_error(struct http_server *s, struct buf *out, int status, const char *message);
+/* 1 when the head of hc's queue is a stream waiting for its reader. */
+int conn_stream_blocked(struct http_conn *hc);
+/* Answers a pending http_stream_wait() of the queue's head, if ready. */
+void conn_stream_notify(struct http_conn *hc);
+/* Calls the pending waits of a list of detached requests (linked by next)
+ * with GK_ECLOSED; the connection is gone. */
+void req_notify_closed(struct http_req *list);
 
 /* http.c */
 /* Re-evaluates back-pressure, the timer and a draining close. */

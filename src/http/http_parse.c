@@ -156,8 +156,10 @@ static int on_headers_complete(http_parser *p)
     r->minor = p->http_minor;
     r->keep_alive = http_should_keep_alive(p) && !p->upgrade;
     hc->reading_head = 0;
-    if ((p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED) &&
-        p->content_length > hc->srv->lim.max_body)
+    struct http_server *s = hc->srv;
+    r->max_body = s->body_limit ? s->body_limit(s->body_limit_ud, r) : 0;
+    if (r->max_body == 0) r->max_body = s->lim.max_body;
+    if ((p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED) && p->content_length > r->max_body)
         return conn_limit(p, 413);
     r->expect_continue = wants_continue(p, r);
     return 0;
@@ -166,7 +168,7 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t len)
 {
     struct http_req *r = ((struct http_conn *)p->data)->cur;
-    if (r->body.len + len > r->srv->lim.max_body) return conn_limit(p, 413);
+    if (r->body.len + len > r->max_body) return conn_limit(p, 413);
     buf_append(&r->body, at, len);
     return 0;
 }

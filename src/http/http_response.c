@@ -5,8 +5,15 @@
  * later request answered first waits for the ones before it. The response
  * head is formatted when it is written, which is when the server knows
  * whether the connection will close after it. An upgrade's 101 is written
- * the same way, in order, by conn_handover(). */
+ * the same way, in order, by conn_handover().
+ *
+ * A streamed answer (http_stream_begin) stays at the head of the queue
+ * while it is produced: its head is written when it gets there, each piece
+ * is framed as a chunk into rbody and written at once when it is at the
+ * head; http_stream_end() appends the last chunk and it leaves the queue
+ * like any answer. */
 #include "core/buf.h"
+#include "core/err.h"
 #include "core/log.h"
 #include "http/http_int.h"
 #include "net/net.h"
@@ -85,13 +92,16 @@ static const char *server_date(struct http_server *s)
     return s->date;
 }
 
+#define NO_LENGTH ((size_t)-1) /* a streamed body: no Content-Length */
+
 /* Status line and the headers every response carries, up to the blank line. */
 static void format_head(struct http_server *s, struct buf *out, int status, size_t len,
                         const char *conn_header)
 {
     buf_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_status_text(status),
                server_date(s));
-    if (status_has_body(status)) buf_printf(out, "Content-Length: %zu\r\n", len);
+    if (status_has_body(status) && len != NO_LENGTH)
+        buf_printf(out, "Content-Length: %zu\r\n", len);
     if (conn_header) buf_printf(out, "Connection: %s\r\n", conn_header);
     buf_puts(out, s->extra);
 }
@@ -113,17 +123,33 @@ void http_format_error(struct http_server *s, struct buf *out, int status, const
     buf_free(&body);
 }
 
+static const char *conn_header(const struct http_req *r, int close)
+{
+    if (close) return "close";
+    return r->major == 1 && r->minor == 0 ? "keep-alive" : NULL;
+}
+
+/* The head of a streamed answer, once, when it reaches the queue's head. */
+static void stream_head(struct http_conn *hc, struct http_req *r, struct buf *out)
+{
+    if (r->head_sent) return;
+    format_head(hc->srv, out, r->status, NO_LENGTH, conn_header(r, !r->keep_alive));
+    if (r->chunked) buf_puts(out, "Transfer-Encoding: chunked\r\n");
+    buf_append(out, r->rhead.data, r->rhead.len);
+    buf_puts(out, "\r\n");
+    r->head_sent = 1;
+}
+
 static void write_answer(struct http_conn *hc, struct http_req *r, int close)
 {
     struct buf out = {0};
-    const char *conn_header = NULL;
-    if (close)
-        conn_header = "close";
-    else if (r->major == 1 && r->minor == 0)
-        conn_header = "keep-alive";
-    format_head(hc->srv, &out, r->status, r->rbody.len, conn_header);
-    buf_append(&out, r->rhead.data, r->rhead.len);
-    buf_puts(&out, "\r\n");
+    if (r->streaming) {
+        stream_head(hc, r, &out);
+    } else {
+        format_head(hc->srv, &out, r->status, r->rbody.len, conn_header(r, close));
+        buf_append(&out, r->rhead.data, r->rhead.len);
+        buf_puts(&out, "\r\n");
+    }
     if (r->method != HTTP_HEAD && status_has_body(r->status))
         buf_append(&out, r->rbody.data, r->rbody.len);
     net_conn_write(hc->nc, out.data, out.len);
@@ -131,16 +157,38 @@ static void write_answer(struct http_conn *hc, struct http_req *r, int close)
     hc->last_io = uv_now(hc->srv->loop);
 }
 
+/* Writes what a stream at the head has produced so far. */
+static void stream_flush(struct http_conn *hc, struct http_req *r)
+{
+    if (r->head_sent && r->rbody.len == 0) return;
+    write_answer(hc, r, 0);
+    buf_reset(&r->rbody);
+    hc->stream_check = 1;
+}
+
+void req_notify_closed(struct http_req *list)
+{
+    for (struct http_req *r = list, *next; r; r = next) {
+        next = r->next;
+        r->next = NULL;
+        http_stream_cb cb = r->stream_cb;
+        r->stream_cb = NULL;
+        cb(r->stream_ud, GK_ECLOSED); /* may end the stream and free r */
+    }
+}
+
 /* Detaches what is left in the queue once the connection will close:
- * requests in the handler live on until answered, the rest go. */
+ * requests in the handler live on until answered, the rest go; streams
+ * waiting for their reader are told. */
 static void conn_drop_queue(struct http_conn *hc)
 {
-    struct http_req *r = hc->head, *next;
+    struct http_req *r = hc->head, *next, *waiting = NULL;
     for (; r; r = next) {
         next = r->next;
         r->next = NULL;
         if (r->state == REQ_HANDLER) {
             r->conn = NULL;
+            if (r->stream_cb) r->next = waiting, waiting = r;
         } else {
             req_free(r);
         }
@@ -148,6 +196,7 @@ static void conn_drop_queue(struct http_conn *hc)
     hc->head = hc->tail = hc->cur = NULL;
     hc->queued = hc->in_handler = 0;
     hc->reading_head = 0;
+    req_notify_closed(waiting);
 }
 
 static void conn_send_continue(struct http_conn *hc, struct http_req *r)
@@ -163,6 +212,10 @@ void conn_flush(struct http_conn *hc)
 {
     struct http_req *r;
     while ((r = hc->head) && !hc->closing) {
+        if (r->streaming && r->state != REQ_ANSWERED) {
+            stream_flush(hc, r);
+            return;
+        }
         if (r->state != REQ_ANSWERED) {
             conn_send_continue(hc, r);
             return;
@@ -173,7 +226,8 @@ void conn_flush(struct http_conn *hc)
             conn_handover(hc, r);
             return;
         }
-        int close = r->close_after || !r->keep_alive || (hc->draining && !hc->head);
+        int close = r->close_after || r->abort_after || !r->keep_alive ||
+                    (hc->draining && !hc->head);
         write_answer(hc, r, close);
         if (!r->close_after) hc->queued--;
         if (hc->srv->on_response) hc->srv->on_response(hc->srv->ud, r, r->status);
@@ -227,6 +281,7 @@ static void req_done(struct http_req *r)
     }
     hc->in_handler--;
     r->state = REQ_ANSWERED;
+    hc->stream_check = 1; /* a stream behind r may now be at the head */
     conn_flush(hc);
     conn_update(hc);
 }
@@ -255,4 +310,87 @@ void http_upgrade(struct http_req *r, const char *head, size_t head_len, http_up
         buf_append(&r->rbody, head, head_len);
     }
     req_done(r);
+}
+
+/* ---- streamed answers ---- */
+
+void http_stream_begin(struct http_req *r, int status, const char *headers,
+                       const char *content_type)
+{
+    struct http_conn *hc = r->conn;
+    r->streaming = 1;
+    r->status = status;
+    if (!hc) return;
+    req_set_answer(r, status, headers, content_type, NULL, 0);
+    if (r->major == 1 && r->minor >= 1)
+        r->chunked = 1;
+    else
+        r->keep_alive = 0; /* HTTP/1.0: the close delimits the body */
+    conn_flush(hc);
+    conn_update(hc);
+}
+
+int http_stream_write(struct http_req *r, const void *data, size_t len)
+{
+    struct http_conn *hc = r->conn;
+    if (!hc) return GK_ECLOSED;
+    if (len == 0 || r->method == HTTP_HEAD || !status_has_body(r->status)) return 0;
+    if (r->chunked) buf_printf(&r->rbody, "%zx\r\n", len);
+    buf_append(&r->rbody, data, len);
+    if (r->chunked) buf_puts(&r->rbody, "\r\n");
+    conn_flush(hc);
+    conn_update(hc);
+    return 0;
+}
+
+int http_stream_wait(struct http_req *r, http_stream_cb cb, void *ud)
+{
+    if (!r->conn) return GK_ECLOSED;
+    r->stream_cb = cb;
+    r->stream_ud = ud;
+    r->conn->stream_check = 1;
+    conn_update(r->conn); /* checked on the next loop turn */
+    return 0;
+}
+
+static int conn_stream_ready(struct http_conn *hc)
+{
+    struct http_req *r = hc->head;
+    return r && r->streaming && r->stream_cb && r->head_sent && r->rbody.len == 0 &&
+           !hc->closing && net_conn_pending(hc->nc) <= HTTP_STREAM_LOW_WATER;
+}
+
+int conn_stream_blocked(struct http_conn *hc)
+{
+    struct http_req *r = hc->head;
+    return r && r->streaming && r->stream_cb && net_conn_pending(hc->nc) > 0;
+}
+
+void conn_stream_notify(struct http_conn *hc)
+{
+    if (!conn_stream_ready(hc)) return;
+    struct http_req *r = hc->head;
+    http_stream_cb cb = r->stream_cb;
+    r->stream_cb = NULL;
+    cb(r->stream_ud, 0);
+}
+
+static void stream_finish(struct http_req *r, int abort)
+{
+    r->stream_cb = NULL;
+    if (r->conn && abort)
+        r->abort_after = 1;
+    else if (r->conn && r->chunked && r->method != HTTP_HEAD && status_has_body(r->status))
+        buf_puts(&r->rbody, "0\r\n\r\n");
+    req_done(r);
+}
+
+void http_stream_end(struct http_req *r)
+{
+    stream_finish(r, 0);
+}
+
+void http_stream_abort(struct http_req *r)
+{
+    stream_finish(r, 1);
 }

@@ -1,0 +1,694 @@
+/* search.c: the OpenSearch-compatible read endpoints and the dispatch of
+ * all of them (see search.h).
+ *
+ * A read request goes: path -> method -> API key -> query parameters ->
+ * query_parse (loop thread) -> store_read: query_exec and the JSON text on
+ * a worker -> the answer on the loop thread. */
+#include "gateway/search.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/version.h"
+#include "gateway/apikey.h"
+#include "gateway/bulk.h"
+#include "gateway/gateway_int.h"
+#include "http/http.h"
+#include "store/query.h"
+#include "store/store.h"
+
+#include <ctype.h>
+#include <http_parser.h>
+#include <jansson.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define JSON "application/json"
+
+/* ---- errors ---- */
+
+void search_error(struct http_req *req, int status, const char *type, const char *reason,
+                  const char *field)
+{
+    struct buf b = {0};
+    bulk_error_reply(&b, status, type, reason, field);
+    http_respond(req, status, NULL, JSON, b.data, b.len);
+    buf_free(&b);
+}
+
+static void reply_message(struct http_req *req, int status, const char *headers, const char *msg)
+{
+    struct buf b = {0};
+    buf_puts(&b, "{\"message\":");
+    buf_json_str(&b, msg, strlen(msg));
+    buf_putc(&b, '}');
+    http_respond(req, status, headers, JSON, b.data, b.len);
+    buf_free(&b);
+}
+
+static void reply_not_allowed(struct http_req *req, const char *allow)
+{
+    char hdr[96], msg[160];
+    snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+    snprintf(msg, sizeof msg, "Incorrect HTTP method for uri [%s] and method [%s], allowed: [%s]",
+             http_req_path(req), http_req_method_str(req), allow);
+    struct buf b = {0};
+    buf_puts(&b, "{\"error\":");
+    buf_json_str(&b, msg, strlen(msg));
+    buf_puts(&b, ",\"status\":405}");
+    http_respond(req, 405, hdr, JSON, b.data, b.len);
+    buf_free(&b);
+}
+
+/* ---- query parameters ---- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c = (char)tolower((unsigned char)c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Decodes s[0..n) (percent-encoding, '+' as space) into a new string;
+ * NULL for a bad escape or a %00. */
+static char *url_decode(const char *s, size_t n)
+{
+    char *out = xmalloc(n + 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+') {
+            *o++ = ' ';
+        } else if (s[i] != '%') {
+            *o++ = s[i];
+        } else {
+            int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+            if (lo < 0 || (hi == 0 && lo == 0)) {
+                free(out);
+                return NULL;
+            }
+            *o++ = (char)(hi * 16 + lo);
+            i += 2;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static int known_name(const char *const *known, const char *name)
+{
+    for (; *known; known++)
+        if (strcmp(*known, name) == 0) return 1;
+    return 0;
+}
+
+/* Adds the parameter s[0..n) to p; a reason in err when it is refused. */
+static int param_add(struct search_params *p, const char *s, size_t n, const char *const *known,
+                     const char *path, char *err, size_t errlen)
+{
+    const char *eq = memchr(s, '=', n);
+    size_t nl = eq ? (size_t)(eq - s) : n;
+    char *name = url_decode(s, nl);
+    char *value = eq ? url_decode(eq + 1, n - nl - 1) : xstrdup("");
+    int rc = 0;
+    if (!name || !value)
+        rc = gk_errf(err, errlen, GK_EINVAL, "bad percent-encoding in the query string");
+    else if (!known_name(known, name))
+        rc = gk_errf(err, errlen, GK_EINVAL,
+                     "request [%s] contains unrecognized parameter: [%.64s]", path, name);
+    else if (p->n == SEARCH_MAX_PARAMS)
+        rc = gk_errf(err, errlen, GK_EINVAL, "too many query parameters");
+    if (rc != 0) {
+        free(name);
+        free(value);
+        return rc;
+    }
+    p->name[p->n] = name;
+    p->value[p->n++] = value;
+    return 0;
+}
+
+int search_params_parse(struct http_req *req, const char *const *known, struct search_params *p)
+{
+    const char *q = http_req_query(req);
+    char err[256];
+    memset(p, 0, sizeof *p);
+    while (*q) {
+        size_t n = strcspn(q, "&");
+        if (n > 0 && param_add(p, q, n, known, http_req_path(req), err, sizeof err) != 0) {
+            search_params_free(p);
+            search_error(req, 400, "illegal_argument_exception", err, NULL);
+            return GK_EINVAL;
+        }
+        q += n + (q[n] == '&');
+    }
+    return 0;
+}
+
+const char *search_param(const struct search_params *p, const char *name)
+{
+    for (size_t i = p->n; i-- > 0;) /* the last one wins */
+        if (strcmp(p->name[i], name) == 0) return p->value[i];
+    return NULL;
+}
+
+void search_params_free(struct search_params *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->name[i]), free(p->value[i]);
+    p->n = 0;
+}
+
+int search_deadline(struct http_req *req, const struct search_params *p, uint64_t *deadline)
+{
+    const char *t = search_param(p, "timeout");
+    long ms = SEARCH_DEFAULT_TIMEOUT_MS;
+    if (t && (config_parse_duration(t, &ms) != 0 || ms <= 0)) {
+        char reason[160];
+        snprintf(reason, sizeof reason,
+                 "failed to parse setting [timeout] with value [%.64s] as a time value", t);
+        search_error(req, 400, "illegal_argument_exception", reason, NULL);
+        return GK_EINVAL;
+    }
+    *deadline = clock_mono_ms() + (uint64_t)ms;
+    return 0;
+}
+
+const char *search_dsl(struct http_req *req, const struct search_params *p, size_t *len)
+{
+    const char *src = search_param(p, "source");
+    if (src) {
+        *len = strlen(src);
+        return src;
+    }
+    const char *body = http_req_body(req, len);
+    return *len ? body : NULL;
+}
+
+/* ---- API keys ---- */
+
+/* The password of "Authorization: Basic base64(user:password)" into out. */
+static const char *basic_password(const char *auth, char *out, size_t outlen)
+{
+    if (!auth || strncasecmp(auth, "Basic ", 6) != 0) return NULL;
+    const char *b64 = auth + 6;
+    while (*b64 == ' ')
+        b64++;
+    size_t n = strlen(b64);
+    while (n > 0 && b64[n - 1] == ' ')
+        n--;
+    if (n == 0 || n % 4 != 0 || n / 4 * 3 >= outlen) return NULL;
+    int got = EVP_DecodeBlock((unsigned char *)out, (const unsigned char *)b64, (int)n);
+    if (got < 0) return NULL;
+    got -= (b64[n - 1] == '=') + (b64[n - 2] == '=');
+    out[got] = '\0';
+    if (strlen(out) != (size_t)got) return NULL;
+    char *colon = strchr(out, ':');
+    return colon ? colon + 1 : NULL;
+}
+
+const char *search_request_key(struct http_req *req, char *buf, size_t len)
+{
+    const char *key = http_req_header(req, "x-api-key");
+    return key ? key : basic_password(http_req_header(req, "authorization"), buf, len);
+}
+
+int search_authorize(struct gateway *g, struct http_req *req, const char *route_path)
+{
+    char decoded[512];
+    const char *key = search_request_key(req, decoded, sizeof decoded);
+    double wait_s = 0;
+    const char *name = NULL;
+    switch (apikeys_check(g->keys, key, route_path, (int64_t)clock_mono_ms(), &wait_s, &name)) {
+    case APIKEY_OK:
+        return 1;
+    case APIKEY_THROTTLED: {
+        char hdr[64];
+        snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", (int)ceil(wait_s < 1 ? 1 : wait_s));
+        reply_message(req, 429, hdr, "Too Many Requests");
+        return 0;
+    }
+    default:
+        reply_message(req, 403, NULL, "Forbidden");
+        return 0;
+    }
+}
+
+/* ---- jobs on the worker pool ---- */
+
+enum job_kind { J_QUERY, J_DOC, J_CAT };
+
+struct job {
+    struct http_req *req;
+    enum job_kind kind;
+    struct query *q;  /* J_QUERY */
+    char *index, *id; /* J_DOC */
+    int verbose, json, pretty;
+    int status; /* set by the worker */
+    struct buf out;
+    const char *type; /* Content-Type of out */
+};
+
+static void job_dump(struct job *j, json_t *reply)
+{
+    char *text = json_dumps(reply, j->pretty ? JSON_INDENT(2) : JSON_COMPACT);
+    buf_puts(&j->out, text);
+    if (j->pretty) buf_putc(&j->out, '\n');
+    free(text);
+    json_decref(reply);
+}
+
+/* _cat/indices text (verbose, with its header) as JSON: an array of
+ * objects of strings, as OpenSearch's ?format=json. */
+static json_t *cat_to_json(const char *text)
+{
+    json_t *rows = json_array();
+    char *copy = xstrdup(text), *save = NULL, *names[16];
+    size_t nnames = 0;
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *s2 = NULL, *tok[16];
+        size_t n = 0;
+        for (char *t = strtok_r(line, " \t", &s2); t && n < 16; t = strtok_r(NULL, " \t", &s2))
+            tok[n++] = t;
+        if (nnames == 0) {
+            memcpy(names, tok, n * sizeof *tok);
+            nnames = n;
+            continue;
+        }
+        json_t *o = json_object();
+        for (size_t i = 0; i < n && i < nnames; i++)
+            json_object_set_new(o, names[i], json_string(tok[i]));
+        json_array_append_new(rows, o);
+    }
+    free(copy);
+    return rows;
+}
+
+static void job_cat(struct job *j, sqlite3 *db)
+{
+    char *text = NULL;
+    size_t len = 0;
+    j->status = query_cat_indices(db, j->verbose || j->json, &text, &len) == 0 ? 200 : 500;
+    if (j->status == 200 && j->json) {
+        job_dump(j, cat_to_json(text ? text : ""));
+    } else if (j->status == 200) {
+        buf_append(&j->out, text ? text : "", len);
+        j->type = "text/plain; charset=UTF-8";
+    } else {
+        bulk_error_reply(&j->out, j->status, "exception", "cannot list the indices", NULL);
+    }
+    free(text);
+}
+
+static void job_run(sqlite3 *db, void *arg)
+{
+    struct job *j = arg;
+    json_t *reply = NULL;
+    switch (j->kind) {
+    case J_QUERY:
+        j->status = query_exec(j->q, db, &reply);
+        break;
+    case J_DOC:
+        j->status = query_get_doc(db, j->index, j->id, &reply);
+        break;
+    case J_CAT:
+        return job_cat(j, db);
+    }
+    if (reply)
+        job_dump(j, reply);
+    else
+        bulk_error_reply(&j->out, j->status, "exception", "the query failed", NULL);
+}
+
+static void job_free(struct job *j)
+{
+    if (j->q) query_free(j->q);
+    free(j->index);
+    free(j->id);
+    buf_free(&j->out);
+    free(j);
+}
+
+static void job_done(void *arg, int status)
+{
+    struct job *j = arg;
+    if (status != 0)
+        search_error(j->req, 503, "unavailable_shards_exception", "the store is not available",
+                     NULL);
+    else
+        http_respond(j->req, j->status, NULL, j->type, j->out.data, j->out.len);
+    job_free(j);
+}
+
+static struct job *job_new(struct http_req *req, enum job_kind kind, const struct search_params *p)
+{
+    struct job *j = xcalloc(1, sizeof *j);
+    j->req = req;
+    j->kind = kind;
+    j->type = JSON;
+    const char *pretty = search_param(p, "pretty");
+    j->pretty = pretty && strcmp(pretty, "false") != 0;
+    return j;
+}
+
+/* ---- _search and _count ---- */
+
+static const char *const search_known[] = {"source",
+                                           "source_content_type",
+                                           "size",
+                                           "from",
+                                           "timeout",
+                                           "pretty",
+                                           "q",
+                                           "track_total_hits",
+                                           "error_trace",
+                                           "human",
+                                           "filter_path",
+                                           "typed_keys",
+                                           "rest_total_hits_as_int",
+                                           "allow_no_indices",
+                                           "ignore_unavailable",
+                                           "expand_wildcards",
+                                           "request_cache",
+                                           "search_type",
+                                           "preference",
+                                           "routing",
+                                           "allow_partial_search_results",
+                                           "batched_reduce_size",
+                                           "ccs_minimize_roundtrips",
+                                           "max_concurrent_shard_requests",
+                                           "pre_filter_shard_size",
+                                           "scroll",
+                                           NULL};
+
+/* Parameters OpenSearch knows that would change the answer's meaning. */
+static const char *const search_refused[] = {
+    "q", "filter_path", "typed_keys", "rest_total_hits_as_int", "scroll", NULL};
+
+static int refuse_params(struct http_req *req, const struct search_params *p)
+{
+    for (const char *const *r = search_refused; *r; r++) {
+        if (!search_param(p, *r)) continue;
+        char reason[160];
+        snprintf(reason, sizeof reason, "the parameter [%s] is not supported by gasket%s", *r,
+                 strcmp(*r, "q") == 0 ? "; send a query DSL body (or ?source=)" : "");
+        search_error(req, 400, "illegal_argument_exception", reason, NULL);
+        return GK_EINVAL;
+    }
+    const char *ct = search_param(p, "source_content_type");
+    if (ct && strncmp(ct, "application/json", 16) != 0) {
+        search_error(req, 400, "illegal_argument_exception",
+                     "source_content_type must be application/json", NULL);
+        return GK_EINVAL;
+    }
+    return 0;
+}
+
+/* Sets an integer URL parameter (size, from) over the body's member. */
+static int override_int(struct http_req *req, json_t *dsl, const struct search_params *p,
+                        const char *name)
+{
+    const char *v = search_param(p, name);
+    if (!v) return 0;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (!*v || *end || n < 0 || n > INT32_MAX) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "Failed to parse int parameter [%s] with value [%.32s]",
+                 name, v);
+        search_error(req, 400, "illegal_argument_exception", reason, NULL);
+        return GK_EINVAL;
+    }
+    json_object_set_new(dsl, name, json_integer(n));
+    return 0;
+}
+
+/* The DSL text with the URL's size, from and track_total_hits applied;
+ * *owned is set when the text had to be rewritten. */
+static int dsl_with_params(struct http_req *req, const struct search_params *p, const char **text,
+                           size_t *len, char **owned)
+{
+    const char *tth = search_param(p, "track_total_hits");
+    *owned = NULL;
+    if (!search_param(p, "size") && !search_param(p, "from") && !tth) return 0;
+    json_t *dsl = *len ? json_loadb(*text, *len, 0, NULL) : json_object();
+    if (!json_is_object(dsl)) { /* query_parse will name the problem */
+        json_decref(dsl);
+        return 0;
+    }
+    int rc = override_int(req, dsl, p, "size");
+    if (rc == 0) rc = override_int(req, dsl, p, "from");
+    if (rc == 0 && tth) {
+        char *end;
+        long long n = strtoll(tth, &end, 10);
+        json_object_set_new(dsl, "track_total_hits",
+                            *tth && !*end ? json_integer(n) : json_boolean(strcmp(tth, "false")));
+    }
+    if (rc == 0) {
+        *owned = json_dumps(dsl, JSON_COMPACT);
+        *text = *owned;
+        *len = strlen(*owned);
+    }
+    json_decref(dsl);
+    return rc;
+}
+
+/* Parses the request's query on the loop thread and queues it. */
+static void run_query(struct gateway *g, struct http_req *req, const char *index,
+                      enum query_kind kind)
+{
+    struct search_params p;
+    if (search_params_parse(req, search_known, &p) != 0) return;
+    struct query_env env = {.zone = g->zone ? g->zone : tz_utc(), .now_ms = clock_now_ms()};
+    size_t len;
+    const char *text = search_dsl(req, &p, &len);
+    char *owned = NULL;
+    json_t *err = NULL;
+    struct query *q = NULL;
+    if (refuse_params(req, &p) != 0 || search_deadline(req, &p, &env.deadline_mono) != 0 ||
+        dsl_with_params(req, &p, &text, &len, &owned) != 0)
+        goto out;
+    int st = query_parse(&q, kind, index, text, len, &env, &err);
+    if (st != 0) {
+        char *body = json_dumps(err, JSON_COMPACT);
+        http_respond(req, st, NULL, JSON, body, strlen(body));
+        free(body);
+        json_decref(err);
+        goto out;
+    }
+    struct job *j = job_new(req, J_QUERY, &p);
+    j->q = q;
+    store_read(g->store, job_run, job_done, j);
+out:
+    free(owned);
+    search_params_free(&p);
+}
+
+void search_route_get(struct gateway *g, struct http_req *req, const struct route *rt)
+{
+    if (search_authorize(g, req, rt->path)) run_query(g, req, rt->index, QUERY_SEARCH);
+}
+
+/* ---- _doc and _cat ---- */
+
+static const char *const plain_known[] = {"pretty",   "error_trace", "human",   "refresh",
+                                          "realtime", "preference",  "routing", NULL};
+
+static void get_doc(struct gateway *g, struct http_req *req, const char *index, const char *id)
+{
+    struct search_params p;
+    if (search_params_parse(req, plain_known, &p) != 0) return;
+    struct job *j = job_new(req, J_DOC, &p);
+    j->index = xstrdup(index);
+    j->id = xstrdup(id);
+    search_params_free(&p);
+    store_read(g->store, job_run, job_done, j);
+}
+
+static void cat_indices(struct gateway *g, struct http_req *req)
+{
+    static const char *const known[] = {"v", "format", "pretty", "error_trace", "human", NULL};
+    struct search_params p;
+    if (search_params_parse(req, known, &p) != 0) return;
+    const char *format = search_param(&p, "format");
+    if (format && strcmp(format, "json") != 0 && strcmp(format, "txt") != 0 &&
+        strcmp(format, "text") != 0) {
+        search_params_free(&p);
+        return search_error(req, 400, "illegal_argument_exception", "format must be json or txt",
+                            NULL);
+    }
+    struct job *j = job_new(req, J_CAT, &p);
+    const char *v = search_param(&p, "v");
+    j->verbose = v && strcmp(v, "false") != 0;
+    j->json = format && strcmp(format, "json") == 0;
+    search_params_free(&p);
+    store_read(g->store, job_run, job_done, j);
+}
+
+/* ---- GET / ---- */
+
+/* A stable id of this node (from the host name), in OpenSearch's style. */
+static void cluster_uuid(const char *host, char out[23])
+{
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint64_t h = 14695981039346656037ull;
+    for (const char *s = host; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (int i = 0; i < 22; i++) {
+        out[i] = digits[h & 63];
+        h = h * 6364136223846793005ull + 1442695040888963407ull;
+    }
+    out[22] = '\0';
+}
+
+static void root_info(struct http_req *req)
+{
+    char host[256] = "gasket", uuid[23];
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    cluster_uuid(host, uuid);
+    json_t *v =
+        json_pack("{s:s,s:s,s:s,s:s,s:b,s:s,s:s,s:s,s:s}", "distribution", "opensearch", "number",
+                  "2.11.0", "build_type", "gasket", "build_hash", "gasket-" GASKET_VERSION,
+                  "build_snapshot", 0, "build_date", "2023-10-13T00:00:00.000000Z",
+                  "lucene_version", "9.7.0", "minimum_wire_compatibility_version", "7.10.0",
+                  "minimum_index_compatibility_version", "7.0.0");
+    json_t *r = json_pack("{s:s,s:s,s:s,s:o,s:s,s:s}", "name", host, "cluster_name", "gasket",
+                          "cluster_uuid", uuid, "version", v, "tagline",
+                          "The OpenSearch Project: https://opensearch.org/", "gasket_version",
+                          GASKET_VERSION);
+    char *text = json_dumps(r, JSON_INDENT(2));
+    http_respond(req, 200, NULL, JSON, text, strlen(text));
+    free(text);
+    json_decref(r);
+}
+
+/* ---- dispatch ---- */
+
+/* A path split into its segments, each percent-decoded. */
+#define MAX_SEGS 4
+struct segs {
+    size_t n;
+    char *s[MAX_SEGS];
+};
+
+static int split_path(const char *path, struct segs *sg)
+{
+    memset(sg, 0, sizeof *sg);
+    if (*path != '/') return GK_EINVAL;
+    for (const char *p = path + 1; *p;) {
+        size_t n = strcspn(p, "/");
+        if (sg->n == MAX_SEGS) return GK_EINVAL;
+        if ((sg->s[sg->n] = url_decode(p, n)) == NULL) return GK_EINVAL;
+        sg->n++;
+        p += n + (p[n] == '/');
+    }
+    return 0;
+}
+
+static void segs_free(struct segs *sg)
+{
+    for (size_t i = 0; i < sg->n; i++)
+        free(sg->s[i]);
+}
+
+static int method_is(struct http_req *req, int a, int b)
+{
+    int m = http_req_method(req);
+    return m == a || m == b;
+}
+
+/* The endpoints on an index: /{index}/{what}[/{id}]. */
+static void index_endpoint(struct gateway *g, struct http_req *req, const struct segs *sg)
+{
+    const char *index = sg->s[0], *what = sg->s[1], *id = sg->n > 2 ? sg->s[2] : NULL;
+    char err[256];
+    if (bulk_index_name_check(index, strlen(index), err, sizeof err) != 0)
+        return search_error(req, 400, "invalid_index_name_exception", err, NULL);
+    int get = method_is(req, HTTP_GET, HTTP_HEAD), post = method_is(req, HTTP_POST, HTTP_POST);
+    int put = method_is(req, HTTP_PUT, HTTP_PUT);
+    if (strcmp(what, "_search") == 0 || strcmp(what, "_count") == 0) {
+        if (!get && !post) return reply_not_allowed(req, "GET, POST");
+        return run_query(g, req, index, what[1] == 's' ? QUERY_SEARCH : QUERY_COUNT);
+    }
+    if (strcmp(what, "_doc") == 0 && id) {
+        if (get) return get_doc(g, req, index, id);
+        if (post || put)
+            return search_error(req, 400, "illegal_argument_exception",
+                                "client-chosen ids are not supported: POST /{index}/_doc "
+                                "assigns the _id",
+                                NULL);
+        return reply_not_allowed(req, "GET, HEAD");
+    }
+    if (strcmp(what, "_doc") == 0)
+        return post ? search_doc_post(g, req, index) : reply_not_allowed(req, "POST");
+    if (strcmp(what, "_create") == 0)
+        return search_error(req, 400, "illegal_argument_exception",
+                            "client-chosen ids are not supported: POST /{index}/_doc assigns "
+                            "the _id",
+                            NULL);
+    if (strcmp(what, "_bulk") == 0)
+        return post || put ? search_bulk(g, req, index) : reply_not_allowed(req, "POST, PUT");
+    if (strcmp(what, "_export") == 0)
+        return get ? search_export(g, req, index) : reply_not_allowed(req, "GET");
+    reply_message(req, 404, NULL, "Not Found");
+}
+
+/* Which requests search_handle() takes: 1 for a path it answers. */
+static int claimed(const struct segs *sg)
+{
+    if (sg->n == 0) return 1; /* GET / */
+    if (sg->n == 1)
+        return !strcmp(sg->s[0], "_bulk") || !strcmp(sg->s[0], "_search") ||
+               !strcmp(sg->s[0], "_count");
+    if (!strcmp(sg->s[0], "_cat")) return sg->n == 2 && !strcmp(sg->s[1], "indices");
+    static const char *const ops[] = {"_search", "_count", "_doc", "_create", "_bulk", "_export"};
+    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+        if (!strcmp(sg->s[1], ops[i])) return sg->n == 2 || (sg->n == 3 && (i == 2 || i == 3));
+    return 0;
+}
+
+static void dispatch(struct gateway *g, struct http_req *req, const struct segs *sg)
+{
+    int get = method_is(req, HTTP_GET, HTTP_HEAD);
+    if (sg->n == 0)
+        return !get                                ? reply_not_allowed(req, "GET, HEAD")
+               : http_req_method(req) == HTTP_HEAD ? http_respond(req, 200, NULL, JSON, NULL, 0)
+                                                   : root_info(req);
+    /* A key limited to some routes reaches only their indexes. */
+    const struct route *rt =
+        sg->n >= 2 && strcmp(sg->s[0], "_cat") ? gateway_route_for_index(g, sg->s[0]) : NULL;
+    if (!search_authorize(g, req, rt ? rt->path : NULL)) return;
+    if (sg->n == 2 && !strcmp(sg->s[0], "_cat"))
+        return get ? cat_indices(g, req) : reply_not_allowed(req, "GET");
+    if (sg->n == 1 && !strcmp(sg->s[0], "_bulk"))
+        return method_is(req, HTTP_POST, HTTP_PUT) ? search_bulk(g, req, NULL)
+                                                   : reply_not_allowed(req, "POST, PUT");
+    if (sg->n == 1)
+        return search_error(req, 400, "illegal_argument_exception",
+                            "a request on every index is not supported: name one index, as in "
+                            "/gasdetect/_search",
+                            NULL);
+    index_endpoint(g, req, sg);
+}
+
+int search_handle(struct gateway *g, struct http_req *req, const char *path)
+{
+    struct segs sg;
+    int ok = split_path(path, &sg) == 0 && claimed(&sg);
+    if (ok) dispatch(g, req, &sg);
+    segs_free(&sg);
+    return ok;
+}
+
+size_t search_body_limit(void *ud, const struct http_req *req)
+{
+    const struct gateway *g = ud;
+    const char *path = http_req_path(req);
+    size_t n = strlen(path);
+    if (n >= 6 && strcmp(path + n - 6, "/_bulk") == 0) return g->max_bulk_body;
+    return 0;
+}

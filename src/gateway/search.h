@@ -1,0 +1,87 @@
+/* search.h: the OpenSearch-compatible endpoints of the gateway (docs/api.md,
+ * "OpenSearch-compatible API"); internal to src/gateway.
+ *
+ *   search.c         dispatch, API keys, query parameters, GET /, _search,
+ *                    _count, GET _doc, _cat/indices
+ *   search_write.c   POST _doc and _bulk (documents through gateway_ingest)
+ *   export.c         GET /{index}/_export, streamed page by page
+ *
+ * Queries are parsed on the loop thread (query_parse: cheap, no database)
+ * and run on libuv's worker pool through store_read(); replies are
+ * serialized on the worker too. Every error is OpenSearch's error object
+ * (bulk_error_reply) with the status an OpenSearch client expects, except
+ * the key checks, which answer as the route POST does (403
+ * {"message":"Forbidden"}, 429 with Retry-After). */
+#ifndef GASKET_GATEWAY_SEARCH_H
+#define GASKET_GATEWAY_SEARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct gateway;
+struct http_req;
+struct route;
+
+#define SEARCH_DEFAULT_TIMEOUT_MS 30000 /* a query's limit without ?timeout= */
+
+/* Answers req when path is one of the endpoints ("/", "/_bulk",
+ * "/_cat/indices", "/{index}/_search", ... see docs/api.md) and returns 1;
+ * returns 0, leaving req alone, for any other path. */
+int search_handle(struct gateway *g, struct http_req *req, const char *path);
+
+/* GET on a configured route: a _search of the route's index, with the
+ * route's key check (as its POST). */
+void search_route_get(struct gateway *g, struct http_req *req, const struct route *rt);
+
+/* An http_body_limit_fn (ud: the gateway): g->max_bulk_body for the _bulk
+ * endpoints, 0 (the server's max_body) for the rest. */
+size_t search_body_limit(void *ud, const struct http_req *req);
+
+/* ---- shared by the files above ---- */
+
+/* The request's decoded query parameters (?a=1&b=x%20y). */
+#define SEARCH_MAX_PARAMS 32
+struct search_params {
+    size_t n;
+    char *name[SEARCH_MAX_PARAMS];
+    char *value[SEARCH_MAX_PARAMS]; /* "" for a name without '=' */
+};
+
+/* Decodes query (percent-encoding, '+' as space). known: the accepted
+ * names, NULL-terminated. Returns 0; or answers req with 400 (an unknown
+ * parameter, as OpenSearch: "request [PATH] contains unrecognized
+ * parameter: [x]", or bad encoding) and returns GK_EINVAL, p then holding
+ * nothing to free. */
+int search_params_parse(struct http_req *req, const char *const *known, struct search_params *p);
+/* The value of name, or NULL when absent. */
+const char *search_param(const struct search_params *p, const char *name);
+void search_params_free(struct search_params *p);
+
+/* Checks the request's API key (x-api-key, or the password of HTTP Basic
+ * auth) against route_path (NULL: any valid key) and takes a token of its
+ * bucket. Returns 1 when allowed; otherwise answers 403/429 and returns 0. */
+int search_authorize(struct gateway *g, struct http_req *req, const char *route_path);
+/* The request's API key (x-api-key, or HTTP Basic's password, decoded into
+ * buf), or NULL. */
+const char *search_request_key(struct http_req *req, char *buf, size_t len);
+
+/* Answers OpenSearch's error object (see bulk_error_reply). */
+void search_error(struct http_req *req, int status, const char *type, const char *reason,
+                  const char *field);
+
+/* ?timeout= as a deadline of clock_mono_ms() (SEARCH_DEFAULT_TIMEOUT_MS
+ * when absent). Returns 0, or answers 400 and returns GK_EINVAL. */
+int search_deadline(struct http_req *req, const struct search_params *p, uint64_t *deadline);
+
+/* The query DSL of a request: ?source= when given, else the body; NULL
+ * (with *len 0) when neither. */
+const char *search_dsl(struct http_req *req, const struct search_params *p, size_t *len);
+
+/* search_write.c */
+void search_doc_post(struct gateway *g, struct http_req *req, const char *index);
+void search_bulk(struct gateway *g, struct http_req *req, const char *index);
+
+/* export.c */
+void search_export(struct gateway *g, struct http_req *req, const char *index);
+
+#endif

@@ -1,0 +1,516 @@
+/* query_sql.c: the plan as SQL over the store's tables (schema in store.h).
+ *
+ * A query node becomes a WHERE condition over the docs row `d`; fields
+ * become SQL values of that row (a measurement is one primary-key lookup
+ * in `measurements`, a keyword a json_extract of the source). Values are
+ * never spliced into the text: each one is bound (?1, ?2, ...). Conditions
+ * may be NULL where SQL says so; NOT and sums wrap them in IFNULL. This
+ * file also runs statements under the request's deadline. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "store/query_int.h"
+
+void qsql_free(struct qsql *s)
+{
+    buf_free(&s->sql);
+    free(s->b);
+    memset(s, 0, sizeof *s);
+}
+
+void qsql_add(struct qsql *s, const char *text)
+{
+    buf_puts(&s->sql, text);
+}
+
+static struct qbind *bind_new(struct qsql *s, enum qbind_kind kind)
+{
+    if (s->nb == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 16;
+        s->b = xrealloc(s->b, s->cap * sizeof *s->b);
+    }
+    struct qbind *b = &s->b[s->nb++];
+    memset(b, 0, sizeof *b);
+    b->kind = kind;
+    buf_printf(&s->sql, "?%zu", s->nb);
+    return b;
+}
+
+void qsql_int(struct qsql *s, int64_t v)
+{
+    bind_new(s, QB_INT)->i = v;
+}
+void qsql_real(struct qsql *s, double v)
+{
+    bind_new(s, QB_REAL)->d = v;
+}
+void qsql_text(struct qsql *s, const char *v)
+{
+    bind_new(s, QB_TEXT)->s = v;
+}
+
+/* ---- fields ------------------------------------------------------------ */
+
+/* The measurement row of the doc row d named by the next bound value. */
+static void meas_of_doc(struct qsql *s, const struct qfield *f)
+{
+    qsql_add(s,
+             "FROM measurements m WHERE m.idx = d.idx AND m.grp = " QSQL_DOC_GRP " AND m.name = ");
+    qsql_text(s, f->arg);
+    qsql_add(s, " AND m.ts = d.ts AND m.doc = d.id");
+}
+
+/* A keyword's text: strings as they are, numbers as SQLite prints them,
+ * booleans as true/false, objects and arrays as no value. */
+static void keyword_of_doc(struct qsql *s, const struct qfield *f)
+{
+    qsql_add(s, "(CASE json_type(d.source, ");
+    qsql_text(s, f->arg);
+    qsql_add(s, ") WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'object' THEN NULL"
+                " WHEN 'array' THEN NULL ELSE CAST(json_extract(d.source, ");
+    qsql_text(s, f->arg);
+    qsql_add(s, ") AS TEXT) END)");
+}
+
+void qsql_field(struct qsql *s, const struct qfield *f)
+{
+    switch (f->kind) {
+    case QF_DATE:
+        qsql_add(s, "(d.ts - (d.ts % 1000 + 1000) % 1000)");
+        break;
+    case QF_ID:
+        qsql_add(s, "d.id");
+        break;
+    case QF_GROUP:
+        qsql_add(s, "d.groupid");
+        break;
+    case QF_MEAS:
+        qsql_add(s, "(SELECT m.value ");
+        meas_of_doc(s, f);
+        qsql_add(s, ")");
+        break;
+    case QF_KEYWORD:
+        keyword_of_doc(s, f);
+        break;
+    }
+}
+
+/* ---- conditions -------------------------------------------------------- */
+
+static void bind_val(struct qsql *s, const struct qfield *f, const struct qval *v)
+{
+    if (f->kind == QF_MEAS)
+        qsql_real(s, v->d);
+    else if (f->kind == QF_DATE || f->kind == QF_ID)
+        qsql_int(s, v->i);
+    else
+        qsql_text(s, v->s);
+}
+
+/* The column a leaf compares: docs columns directly, a measurement
+ * through m (inside an EXISTS opened by the caller). */
+static void leaf_col(struct qsql *s, const struct qfield *f)
+{
+    switch (f->kind) {
+    case QF_DATE:
+        qsql_add(s, "d.ts");
+        break;
+    case QF_MEAS:
+        qsql_add(s, "m.value");
+        break;
+    default:
+        qsql_field(s, f);
+    }
+}
+
+void qsql_in(struct qsql *s, const struct qnode *n)
+{
+    if (n->json_vals) {
+        qsql_add(s, " IN (SELECT value FROM json_each(");
+        qsql_text(s, n->json_vals);
+        qsql_add(s, "))");
+        return;
+    }
+    qsql_add(s, " IN (");
+    for (size_t i = 0; i < n->nvals; i++) {
+        if (i) qsql_add(s, ", ");
+        bind_val(s, &n->f, &n->vals[i]);
+    }
+    qsql_add(s, ")");
+}
+
+static void terms_cond(struct qsql *s, const struct qnode *n)
+{
+    leaf_col(s, &n->f);
+    if (n->nvals == 1) {
+        qsql_add(s, " = ");
+        bind_val(s, &n->f, &n->vals[0]);
+        return;
+    }
+    qsql_in(s, n);
+}
+
+static void range_cond(struct qsql *s, const struct qnode *n)
+{
+    int date = n->f.kind == QF_DATE;
+    if (!n->has_lo && !n->has_hi) {
+        qsql_add(s, "(");
+        leaf_col(s, &n->f);
+        qsql_add(s, " IS NOT NULL)");
+        return;
+    }
+    qsql_add(s, "(");
+    if (n->has_lo) {
+        leaf_col(s, &n->f);
+        qsql_add(s, date || n->lo_incl ? " >= " : " > ");
+        bind_val(s, &n->f, &n->lo);
+    }
+    if (n->has_lo && n->has_hi) qsql_add(s, " AND ");
+    if (n->has_hi) {
+        leaf_col(s, &n->f);
+        qsql_add(s, date || !n->hi_incl ? " < " : " <= ");
+        bind_val(s, &n->f, &n->hi);
+    }
+    qsql_add(s, ")");
+}
+
+static void exists_cond(struct qsql *s, const struct qfield *f)
+{
+    switch (f->kind) {
+    case QF_DATE:
+    case QF_ID:
+        qsql_add(s, "1");
+        break;
+    case QF_GROUP:
+        qsql_add(s, "(d.groupid IS NOT NULL)");
+        break;
+    case QF_MEAS:
+        qsql_add(s, "EXISTS(SELECT 1 ");
+        meas_of_doc(s, f);
+        qsql_add(s, " AND m.value IS NOT NULL)");
+        break;
+    case QF_KEYWORD:
+        qsql_add(s, "IFNULL(json_type(d.source, ");
+        qsql_text(s, f->arg);
+        qsql_add(s, ") NOT IN ('null', 'array') OR json_array_length(d.source, ");
+        qsql_text(s, f->arg);
+        qsql_add(s, ") > 0, 0)");
+        break;
+    }
+}
+
+/* One operand of a bool's combined condition or score. */
+enum part_kind {
+    PART_COND,      /* (cond) */
+    PART_NOT,       /* NOT IFNULL((cond), 0) */
+    PART_ONE,       /* IFNULL((cond), 0): 0 or 1 */
+    PART_SCORE,     /* the score of a must clause */
+    PART_SHOULD_SC, /* the score of a should clause when it matches, else 0 */
+};
+
+struct part {
+    enum part_kind kind;
+    const struct qnode *n;
+};
+
+static void part_emit(struct qsql *s, const struct part *p)
+{
+    int k;
+    double v;
+    switch (p->kind) {
+    case PART_COND:
+        qsql_add(s, "(");
+        qsql_cond(s, p->n);
+        qsql_add(s, ")");
+        break;
+    case PART_NOT:
+    case PART_ONE:
+        qsql_add(s, p->kind == PART_NOT ? "NOT IFNULL((" : "IFNULL((");
+        qsql_cond(s, p->n);
+        qsql_add(s, "), 0)");
+        break;
+    case PART_SCORE:
+        qsql_score(s, p->n, &k, &v);
+        break;
+    case PART_SHOULD_SC:
+        qsql_add(s, "(CASE WHEN IFNULL((");
+        qsql_cond(s, p->n);
+        qsql_add(s, "), 0) THEN ");
+        qsql_score(s, p->n, &k, &v);
+        qsql_add(s, " ELSE 0 END)");
+        break;
+    }
+}
+
+/* p[0] op p[1] op ... as a balanced tree: SQLite limits the depth of an
+ * expression (1000), and a bool may hold up to 1024 clauses. */
+static void balanced(struct qsql *s, const struct part *p, size_t n, const char *op)
+{
+    if (n == 1) {
+        part_emit(s, p);
+        return;
+    }
+    qsql_add(s, "(");
+    balanced(s, p, n / 2, op);
+    qsql_add(s, op);
+    balanced(s, p + n / 2, n - n / 2, op);
+    qsql_add(s, ")");
+}
+
+static size_t bool_count(const struct qnode *n)
+{
+    size_t c = 0;
+    for (int o = 0; o < QB_NOCCUR; o++)
+        c += n->nkids[o];
+    return c;
+}
+
+/* The should clauses as one condition, or 0 when none is needed. */
+static int should_cond(struct qsql *s, const struct qnode *n, struct part *p)
+{
+    size_t ns = n->nkids[QB_SHOULD];
+    if (n->msm <= 0) return 0;
+    if ((size_t)n->msm > ns) {
+        qsql_add(s, "0");
+        return 1;
+    }
+    int one = n->msm == 1, all = (size_t)n->msm == ns;
+    for (size_t i = 0; i < ns; i++)
+        p[i] = (struct part){one || all ? PART_COND : PART_ONE, n->kids[QB_SHOULD][i]};
+    if (!one && !all) qsql_add(s, "(");
+    balanced(s, p, ns, one ? " OR " : all ? " AND " : " + ");
+    if (!one && !all) buf_printf(&s->sql, " >= %d)", n->msm);
+    return 1;
+}
+
+static void bool_cond(struct qsql *s, const struct qnode *n)
+{
+    struct part *p = xmalloc((bool_count(n) + 1) * sizeof *p);
+    size_t k = 0;
+    for (int o = QB_MUST; o <= QB_FILTER; o++)
+        for (size_t i = 0; i < n->nkids[o]; i++)
+            p[k++] = (struct part){PART_COND, n->kids[o][i]};
+    for (size_t i = 0; i < n->nkids[QB_MUST_NOT]; i++)
+        p[k++] = (struct part){PART_NOT, n->kids[QB_MUST_NOT][i]};
+    qsql_add(s, "(");
+    if (k) balanced(s, p, k, " AND ");
+    if (k && n->msm > 0) qsql_add(s, " AND ");
+    if (!should_cond(s, n, p) && !k) qsql_add(s, "1");
+    qsql_add(s, ")");
+    free(p);
+}
+
+void qsql_cond(struct qsql *s, const struct qnode *n)
+{
+    int meas = n->f.kind == QF_MEAS && (n->kind == QN_TERMS || n->kind == QN_RANGE);
+    if (meas) {
+        qsql_add(s, "EXISTS(SELECT 1 ");
+        meas_of_doc(s, &n->f);
+        qsql_add(s, " AND ");
+    }
+    switch (n->kind) {
+    case QN_ALL:
+        qsql_add(s, "1");
+        break;
+    case QN_NONE:
+        qsql_add(s, "0");
+        break;
+    case QN_TERMS:
+        terms_cond(s, n);
+        break;
+    case QN_RANGE:
+        range_cond(s, n);
+        break;
+    case QN_EXISTS:
+        exists_cond(s, &n->f);
+        break;
+    case QN_BOOL:
+        bool_cond(s, n);
+        break;
+    }
+    if (meas) qsql_add(s, ")");
+}
+
+void qsql_meas_cond(struct qsql *s, const struct qnode *n)
+{
+    if (n->kind == QN_EXISTS)
+        qsql_add(s, "m.value IS NOT NULL");
+    else if (n->kind == QN_TERMS)
+        terms_cond(s, n);
+    else
+        range_cond(s, n);
+}
+
+/* ---- conjunctions ------------------------------------------------------ */
+
+static int conj_leaf(const struct qnode *n, struct qconj *c)
+{
+    if (n->f.kind == QF_DATE && n->kind == QN_RANGE) {
+        if (n->has_lo && n->lo.i > c->lo) c->lo = n->lo.i;
+        if (n->has_hi && n->hi.i < c->hi) c->hi = n->hi.i;
+        return 1;
+    }
+    if (n->f.kind == QF_DATE && n->kind == QN_EXISTS) return 1;
+    if (n->f.kind == QF_GROUP && n->kind == QN_TERMS) {
+        if (c->grp) return 0;
+        for (size_t i = 0; i < n->nvals; i++)
+            if (n->vals[i].s[0] == '\0') return 0; /* "" is also the grp of no groupid */
+        c->grp = n;
+        return 1;
+    }
+    if (n->f.kind == QF_MEAS && n->kind != QN_BOOL) {
+        if (c->nmeas == sizeof c->meas / sizeof c->meas[0]) return 0;
+        c->meas[c->nmeas++] = n;
+        return 1;
+    }
+    return 0;
+}
+
+static int conj_walk(const struct qnode *n, struct qconj *c)
+{
+    switch (n->kind) {
+    case QN_ALL:
+        return 1;
+    case QN_NONE:
+        c->none = 1;
+        return 1;
+    case QN_BOOL:
+        if (n->nkids[QB_MUST_NOT] || (n->nkids[QB_SHOULD] && n->msm > 0)) return 0;
+        for (int o = QB_MUST; o <= QB_FILTER; o++)
+            for (size_t i = 0; i < n->nkids[o]; i++)
+                if (!conj_walk(n->kids[o][i], c)) return 0;
+        return 1;
+    default:
+        return conj_leaf(n, c);
+    }
+}
+
+int qconj_of(const struct qnode *root, struct qconj *c)
+{
+    memset(c, 0, sizeof *c);
+    c->lo = INT64_MIN;
+    c->hi = INT64_MAX;
+    return conj_walk(root, c);
+}
+
+void qsql_ctx_cond(struct qsql *s, const struct query *q, const struct qctx *c)
+{
+    qsql_add(s, c->by_rowid ? "+d.idx = " : "d.idx = ");
+    qsql_text(s, q->index);
+    if (c->grp) {
+        qsql_add(s, " AND d.groupid = ");
+        qsql_text(s, c->grp);
+    }
+    qsql_add(s, " AND (");
+    qsql_cond(s, c->root);
+    qsql_add(s, ")");
+}
+
+/* ---- scores ------------------------------------------------------------ */
+
+static int bool_empty(const struct qnode *n)
+{
+    for (int o = 0; o < QB_NOCCUR; o++)
+        if (n->nkids[o]) return 0;
+    return 1;
+}
+
+/* A bool of must_not clauses only matches everything else with score 1,
+ * as OpenSearch adds a match_all to a purely negative bool. */
+static int bool_pure_negative(const struct qnode *n)
+{
+    return n->nkids[QB_MUST_NOT] && !n->nkids[QB_MUST] && !n->nkids[QB_FILTER] &&
+           !n->nkids[QB_SHOULD];
+}
+
+int qsql_score_const(const struct qnode *n, double *score)
+{
+    if (n->kind == QN_NONE) return *score = 0, 1;
+    if (n->kind != QN_BOOL || bool_empty(n)) return *score = n->boost, 1;
+    if (n->nkids[QB_SHOULD]) return 0;
+    double sum = bool_pure_negative(n) ? 1.0 : 0.0;
+    for (size_t i = 0; i < n->nkids[QB_MUST]; i++) {
+        double k;
+        if (!qsql_score_const(n->kids[QB_MUST][i], &k)) return 0;
+        sum += k;
+    }
+    *score = n->boost * sum;
+    return 1;
+}
+
+void qsql_score(struct qsql *s, const struct qnode *n, int *constant, double *score)
+{
+    double c;
+    *constant = qsql_score_const(n, &c);
+    if (*constant) {
+        *score = c;
+        buf_printf(&s->sql, "%.17g", c);
+        return;
+    }
+    struct part *p = xmalloc((bool_count(n) + 1) * sizeof *p);
+    size_t k = 0;
+    for (size_t i = 0; i < n->nkids[QB_MUST]; i++)
+        p[k++] = (struct part){PART_SCORE, n->kids[QB_MUST][i]};
+    for (size_t i = 0; i < n->nkids[QB_SHOULD]; i++)
+        p[k++] = (struct part){PART_SHOULD_SC, n->kids[QB_SHOULD][i]};
+    buf_printf(&s->sql, "(%.17g * ", n->boost);
+    balanced(s, p, k, " + "); /* k > 0: a bool without should is constant */
+    qsql_add(s, ")");
+    free(p);
+}
+
+/* ---- statements -------------------------------------------------------- */
+
+sqlite3_stmt *qx_prepare(struct qx *x, struct qsql *s)
+{
+    sqlite3_stmt *st;
+    if (x->timed_out || qx_deadline_passed(x)) {
+        x->timed_out = 1;
+        return NULL;
+    }
+    int rc = sqlite3_prepare_v2(x->db, s->sql.data, (int)s->sql.len, &st, NULL);
+    if (rc != SQLITE_OK) {
+        if (rc == SQLITE_INTERRUPT) {
+            x->timed_out = 1;
+        } else {
+            log_error("query: cannot prepare: %s (%s)", sqlite3_errmsg(x->db), s->sql.data);
+            x->failed = 1;
+        }
+        return NULL;
+    }
+    for (size_t i = 0; i < s->nb; i++) {
+        const struct qbind *b = &s->b[i];
+        int at = (int)i + 1;
+        if (b->kind == QB_INT)
+            sqlite3_bind_int64(st, at, b->i);
+        else if (b->kind == QB_REAL)
+            sqlite3_bind_double(st, at, b->d);
+        else
+            sqlite3_bind_text(st, at, b->s, -1, SQLITE_STATIC);
+    }
+    return st;
+}
+
+int qx_step(struct qx *x, sqlite3_stmt *st)
+{
+    if (x->timed_out || x->failed) return SQLITE_DONE;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) return rc;
+    if (rc == SQLITE_INTERRUPT) {
+        x->timed_out = 1;
+    } else {
+        log_error("query: %s", sqlite3_errmsg(x->db));
+        x->failed = 1;
+    }
+    return SQLITE_DONE;
+}
+
+int qx_deadline_passed(void *arg)
+{
+    const struct qx *x = arg;
+    return x->deadline && clock_mono_ms() > x->deadline;
+}
