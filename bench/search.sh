@@ -21,14 +21,16 @@
 #     alternating the two systems; median and p90 per request; InfluxDB/gasket.
 #  5. Ingest under query load: wrk -t1 -c32 POSTing the device reading to
 #     /gasdetector (bench/http_ingest.lua) for D s alone and D s with a loop
-#     of queries a-d on one connection, R interleaved rounds (the order flips
-#     each round); the ratio of the medians.
+#     of queries a-d on one connection (back to back, or QPAUSE s of sleep
+#     after each round of a-d), R interleaved rounds (the order flips each
+#     round); the ratio of the medians.
 #
-# Environment: N_DOCS (1250000), N_GROUPS (100), DAYS (14), BULK (2000 documents
-# per _bulk), LINES (5000 lines per /write), CONNS (4 loading connections), N
-# (20 timed requests per query and system), WARMUP_Q (3), D (10 s), R (3),
-# DURABILITY (full), GASKETD, KEEP_TMP=1 (keep the temp dir), BENCH_TMPDIR
-# (/var/tmp: a real disk).
+# Environment: N_DOCS (1250000), N_GROUPS (100), DAYS (14), BULK (2000
+# documents per _bulk), LINES (5000 lines per /write), CONNS (4 loading
+# connections), N (20 timed requests per query and system), WARMUP_Q (3), D
+# (10 s), R (3), DURABILITY (full), QPAUSE (seconds of sleep after each round
+# of the query loop, 0), GASKETD, KEEP_TMP=1 (keep the temp dir), BENCH_TMPDIR
+# (/var/tmp: a real disk; ~4 GB at full size).
 #
 # Output: progress and a summary on stdout; everything in
 # bench/results/search-<UTC time>.txt (.tmp while running). Exit 1 when a load
@@ -51,11 +53,13 @@ WARMUP_Q=${WARMUP_Q:-3}
 D=${D:-10}
 R=${R:-3}
 DURABILITY=${DURABILITY:-full}
+QPAUSE=${QPAUSE:-0}
 API_KEY=bench-key-0123456789abcdef
 
 for v in N_DOCS GROUPS_N DAYS BULK LINES CONNS N WARMUP_Q D R; do
     [[ ${!v} =~ ^[0-9]+$ && ${!v} -ge 1 ]] || { echo "search: $v must be a positive integer" >&2; exit 2; }
 done
+[[ $QPAUSE =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "search: QPAUSE must be a number of seconds" >&2; exit 2; }
 case $DURABILITY in full | normal) ;; *) echo "search: DURABILITY must be full or normal" >&2; exit 2 ;; esac
 
 log() { printf '%s\n' "$*"; }
@@ -245,7 +249,7 @@ ROWS="$TMP/rows.txt"
     echo "gasketd: $GASKETD (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" status --porcelain -- src 2>/dev/null | grep -q . && echo ', src/ modified'))"
     echo "influxd: $(influxd version 2>&1 | head -n 1); $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
     echo "data: $TMP on $(stat -f -c %T "$TMP")"
-    echo "settings: N_DOCS=$N_DOCS N_GROUPS=$GROUPS_N DAYS=$DAYS BULK=$BULK LINES=$LINES CONNS=$CONNS N=$N WARMUP_Q=$WARMUP_Q D=${D}s R=$R DURABILITY=$DURABILITY"
+    echo "settings: N_DOCS=$N_DOCS N_GROUPS=$GROUPS_N DAYS=$DAYS BULK=$BULK LINES=$LINES CONNS=$CONNS N=$N WARMUP_Q=$WARMUP_Q D=${D}s R=$R DURABILITY=$DURABILITY QPAUSE=${QPAUSE}s"
     echo
 } >>"$PART"
 cat "$PART"
@@ -316,7 +320,7 @@ ingest() {    # MODE ROUND   (MODE alone|queries)
     timeout -k 5 $((D + 30)) wrk -t1 -c32 -d1s -s "$BENCH/http_ingest.lua" "$URL" -- json "$API_KEY" >/dev/null 2>&1 || true
     if [ "$mode" = queries ]; then
         timeout -k 5 $((D + 300)) "$PY" "$BENCH/search_queries.py" loop --gport "$P_G" --key "$API_KEY" \
-            --seconds "$D" >"$TMP/loop-r$round.out" 2>&1 &
+            --seconds "$D" --pause "$QPAUSE" >"$TMP/loop-r$round.out" 2>&1 &
         PID[loop]=$!
     fi
     timeout -k 5 $((D + 30)) wrk -t1 -c32 -d"${D}s" --latency -s "$BENCH/http_ingest.lua" "$URL" -- json "$API_KEY" \
@@ -339,7 +343,7 @@ ingest() {    # MODE ROUND   (MODE alone|queries)
     say "$line"
     echo "$line" >>"$ROWS"
 }
-log "ingest under query load: $R rounds of ${D}s alone and ${D}s with the query loop ..."
+log "ingest under query load: $R rounds of ${D}s alone and ${D}s with the query loop (pause ${QPAUSE}s) ..."
 for ((round = 1; round <= R; round++)); do
     if ((round % 2)); then ingest alone "$round"; ingest queries "$round"
     else ingest queries "$round"; ingest alone "$round"; fi

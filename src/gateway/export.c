@@ -11,7 +11,7 @@
  * export, not the server's memory. Documents committed during an export
  * appear in it when their _id is past the page being read.
  *
- * The filter is the query module's own SQL (qsql_cond of query_int.h), so
+ * Pages come from query_scan() (query.h), the same SQL filter _search uses, so
  * an export holds exactly the documents a _search of the same query would
  * count. ?timeout= limits each page's query.
  *
@@ -29,7 +29,7 @@
 #include "gateway/search.h"
 #include "http/http.h"
 #include "store/query.h"
-#include "store/query_int.h"
+#include "store/query.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -45,6 +45,7 @@ struct export
     struct gateway *g;
     struct http_req *req;
     struct query *q;
+    char *index;
     int csv;
     int started;  /* the stream has begun */
     size_t ncols; /* CSV columns; 0 until the first page sets them */
@@ -54,6 +55,7 @@ struct export
     /* one page, filled on the worker */
     int status; /* 200, 404, 500, 504 */
     size_t nrows;
+    struct row *rows;
     struct buf page;
 };
 
@@ -66,54 +68,20 @@ struct row {
 
 /* ---- the page query (worker thread) ---- */
 
-static int index_exists(sqlite3 *db, const char *index)
+/* One matching document of the page, from query_scan. */
+static int take_row(void *ud, int64_t id, const char *src, size_t len)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM indices WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    sqlite3_bind_text(st, 1, index, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-}
-
-/* Reads up to EXPORT_PAGE matching documents after x->after into rows. */
-static size_t read_rows(struct export *x, sqlite3 *db, struct row *rows)
-{
-    struct qx qx = {.q = x->q, .db = db, .deadline = clock_mono_ms() + x->timeout_ms};
-    struct qsql s = {0};
-    qsql_add(&s, "SELECT d.id, d.source FROM docs d WHERE d.idx = ");
-    qsql_text(&s, x->q->index);
-    qsql_add(&s, " AND d.id > ");
-    qsql_int(&s, x->after);
-    qsql_add(&s, " AND (");
-    if (x->q->root)
-        qsql_cond(&s, x->q->root);
-    else
-        qsql_add(&s, "1");
-    qsql_add(&s, ") ORDER BY d.id LIMIT ");
-    qsql_int(&s, EXPORT_PAGE);
-    sqlite3_progress_handler(db, 1000, qx_deadline_passed, &qx);
-    sqlite3_stmt *st = qx_prepare(&qx, &s);
-    size_t n = 0;
-    while (st && qx_step(&qx, st) == SQLITE_ROW) {
-        const char *src = (const char *)sqlite3_column_text(st, 1);
-        size_t len = (size_t)sqlite3_column_bytes(st, 1);
-        rows[n].id = sqlite3_column_int64(st, 0);
-        if (x->csv) {
-            rows[n].doc = json_loadb(src ? src : "", len, 0, NULL);
-        } else {
-            rows[n].src = xmalloc(len + 1);
-            memcpy(rows[n].src, src ? src : "", len);
-            rows[n].srclen = len;
-        }
-        n++;
+    struct export *x = ud;
+    struct row *r = &x->rows[x->nrows++];
+    r->id = id;
+    if (x->csv) {
+        r->doc = json_loadb(src, len, 0, NULL);
+    } else {
+        r->src = xmalloc(len + 1);
+        memcpy(r->src, src, len);
+        r->srclen = len;
     }
-    sqlite3_finalize(st);
-    sqlite3_progress_handler(db, 0, NULL, NULL);
-    qsql_free(&s);
-    x->status = qx.failed ? 500 : qx.timed_out ? 504 : 200;
-    return n;
+    return 0;
 }
 
 /* ---- CSV ---- */
@@ -200,7 +168,7 @@ static void csv_row(struct export *x, const struct row *r)
 
 static void ndjson_row(struct export *x, const struct row *r)
 {
-    buf_printf(&x->page, "{\"_index\":\"%s\",\"_id\":\"%lld\",\"_source\":", x->q->index,
+    buf_printf(&x->page, "{\"_index\":\"%s\",\"_id\":\"%lld\",\"_source\":", x->index,
                (long long)r->id);
     if (!memchr(r->src, '\n', r->srclen) && !memchr(r->src, '\r', r->srclen)) {
         buf_append(&x->page, r->src, r->srclen);
@@ -218,16 +186,10 @@ static void ndjson_row(struct export *x, const struct row *r)
 static void page_run(sqlite3 *db, void *arg)
 {
     struct export *x = arg;
-    struct row *rows = xcalloc(EXPORT_PAGE, sizeof *rows);
-    if (!x->started) {
-        int e = index_exists(db, x->q->index);
-        x->status = e < 0 ? 500 : e ? 200 : 404;
-        if (x->status != 200) {
-            free(rows);
-            return;
-        }
-    }
-    x->nrows = read_rows(x, db, rows);
+    struct row *rows = x->rows = xcalloc(EXPORT_PAGE, sizeof *rows);
+    x->nrows = 0;
+    x->status = query_scan(x->q, db, x->after, EXPORT_PAGE, clock_mono_ms() + x->timeout_ms,
+                           take_row, x);
     if (x->csv && !x->started) {
         if (x->ncols == 0) default_cols(x, rows, x->nrows);
         for (size_t c = 0; c < x->ncols; c++) {
@@ -246,6 +208,7 @@ static void page_run(sqlite3 *db, void *arg)
         free(rows[i].src);
     }
     free(rows);
+    x->rows = NULL;
 }
 
 /* ---- the stream (loop thread) ---- */
@@ -253,6 +216,7 @@ static void page_run(sqlite3 *db, void *arg)
 static void export_free(struct export *x)
 {
     if (x->q) query_free(x->q);
+    free(x->index);
     for (size_t i = 0; i < x->ncols; i++)
         free(x->cols[i]);
     buf_free(&x->page);
@@ -263,7 +227,7 @@ static void first_page_failed(struct export *x)
 {
     char reason[BULK_MAX_INDEX + 64];
     if (x->status == 404) {
-        snprintf(reason, sizeof reason, "no such index [%s]", x->q->index);
+        snprintf(reason, sizeof reason, "no such index [%s]", x->index);
         search_error(x->req, 404, "index_not_found_exception", reason, NULL);
     } else if (x->status == 504) {
         search_error(x->req, 504, "timeout_exception", "the export's first page timed out", NULL);
@@ -297,7 +261,7 @@ static void page_done(void *arg, int status)
         return export_free(x);
     }
     if (x->status != 200) {
-        log_warn("export of %s: page after _id %lld failed (%d): answer truncated", x->q->index,
+        log_warn("export of %s: page after _id %lld failed (%d): answer truncated", x->index,
                  (long long)x->after, x->status);
         http_stream_abort(x->req);
         return export_free(x);
@@ -305,7 +269,7 @@ static void page_done(void *arg, int status)
     if (!x->started) {
         char hdr[BULK_MAX_INDEX + 80];
         snprintf(hdr, sizeof hdr, "Content-Disposition: attachment; filename=\"%s.%s\"\r\n",
-                 x->q->index, x->csv ? "csv" : "ndjson");
+                 x->index, x->csv ? "csv" : "ndjson");
         http_stream_begin(x->req, 200, hdr,
                           x->csv ? "text/csv; charset=UTF-8" : "application/x-ndjson");
         x->started = 1;
@@ -382,6 +346,7 @@ static int export_setup(struct export *x, const struct search_params *p, const c
     }
     uint64_t deadline;
     if (search_deadline(x->req, p, &deadline) != 0) return GK_EINVAL;
+    x->index = xstrdup(index);
     x->timeout_ms = deadline - clock_mono_ms();
     struct query_env env = {.zone = x->g->zone ? x->g->zone : tz_utc(), .now_ms = clock_now_ms()};
     size_t len;

@@ -254,7 +254,7 @@ struct job {
 
 static void job_dump(struct job *j, json_t *reply)
 {
-    char *text = json_dumps(reply, j->pretty ? JSON_INDENT(2) : JSON_COMPACT);
+    char *text = query_dump(reply, j->pretty ? JSON_INDENT(2) : JSON_COMPACT);
     buf_puts(&j->out, text);
     if (j->pretty) buf_putc(&j->out, '\n');
     free(text);

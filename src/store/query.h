@@ -21,6 +21,7 @@
 #define QUERY_MAX_BODY   (1u << 20) /* bytes of DSL accepted */
 #define QUERY_MAX_DEPTH  32         /* nesting of bool / aggs */
 #define QUERY_MAX_WINDOW 10000      /* from + size, as index.max_result_window */
+#define QUERY_MAX_FIELD  256        /* bytes of a field name */
 
 enum query_kind {
     QUERY_SEARCH, /* _search: hits and aggregations */
@@ -47,6 +48,22 @@ int query_parse(struct query **out, enum query_kind kind, const char *index, con
  * exist; 500 on a database error) and sets *reply (the caller owns it). */
 int query_exec(const struct query *q, sqlite3 *db, json_t **reply);
 void query_free(struct query *q);
+
+/* One page of an export: the documents of q's index matching its query
+ * whose _id is over after, in _id order, at most max: row(ud, id, source
+ * text, length) for each (a non-zero return stops the page). Runs until
+ * clock_mono_ms() passes deadline (0: no limit). Returns 200, 404 when
+ * the index does not exist, 504 when the deadline passed, 500 on a
+ * database error. */
+int query_scan(const struct query *q, sqlite3 *db, int64_t after, size_t max, uint64_t deadline,
+               int (*row)(void *ud, int64_t id, const char *src, size_t len), void *ud);
+
+/* The JSON text of a reply of query_exec() or query_get_doc() (flags as
+ * json_dumps'), with every unfiltered `_source` spliced in as the stored
+ * text itself, byte for byte. Use it instead of json_dumps() on replies:
+ * such a `_source` is held in the tree as a string starting with a NUL (a
+ * character no stored document can hold). The caller frees the text. */
+char *query_dump(const json_t *reply, size_t flags);
 
 /* GET /{index}/_doc/{id}: 200 with {"_index","_id","_version":1,
  * "_seq_no","_primary_term":1,"found":true,"_source"}, or 404 with

@@ -178,9 +178,18 @@ static json_t *filter_value(json_t *v, struct buf *path, const struct qsrc *src,
 json_t *qx_source(const char *text, int len, const struct qsrc *src)
 {
     json_error_t jerr;
+    if (src->ninc == 0 && src->nexc == 0 && len > 0) {
+        /* The stored text itself, spliced in by query_dump(): a number
+         * comes back as it was posted (26.2, not 26.199999999999999). */
+        char *raw = xmalloc((size_t)len + 1);
+        raw[0] = '\0';
+        memcpy(raw + 1, text, (size_t)len);
+        json_t *v = json_stringn_nocheck(raw, (size_t)len + 1);
+        free(raw);
+        return v;
+    }
     json_t *doc = json_loadb(text, (size_t)len, 0, &jerr);
     if (!doc) return json_null();
-    if (src->ninc == 0 && src->nexc == 0) return doc;
     struct buf path = {0};
     buf_reserve(&path, 64);
     path.data[0] = '\0';

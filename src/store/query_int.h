@@ -6,11 +6,14 @@
  *   query_sql.c        plan -> SQL: WHERE clauses, bound values, statements
  *   query_hits.c       execution of hits and counts (sort, window, _source)
  *   query_agg.c        execution of aggregations on raw rows, and replies
- *   query_rollup.c     the rollup fast path of date histograms and metrics
+ *   query_fast.c       the choice of fast aggregation plans: groups first
+ *                      for terms on groupid, top_hits through an index
+ *   query_rollup.c     the rollup plan of date histograms and metrics
  *   query.c            the public API of query.h, errors, reply shape,
  *                      _doc and _cat/indices
  * Parsing is pure (no database, no clock); everything it produces is owned
- * by struct query and freed by query_free(). */
+ * by struct query and freed by query_free(). docs/search.md describes the
+ * subset and the plans. */
 #ifndef GASKET_STORE_QUERY_INT_H
 #define GASKET_STORE_QUERY_INT_H
 
@@ -25,7 +28,6 @@
 
 #define QUERY_MAX_TERMS   65536 /* values of one terms query (OpenSearch's max_terms_count) */
 #define QUERY_MAX_BUCKETS 65535 /* search.max_buckets */
-#define QUERY_MAX_FIELD   256   /* bytes of a field name */
 #define QUERY_MAX_AGGS    100   /* aggregations in one request */
 #define QUERY_MAX_TOPHITS 100   /* top_hits from + size (index.max_inner_result_window) */
 #define QUERY_REASON      256   /* bytes of an error reason */

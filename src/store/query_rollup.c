@@ -29,8 +29,8 @@
 #include "core/mem.h"
 #include "store/query_int.h"
 
-#define HOUR            INT64_C(3600000)
-#define MINUTE          INT64_C(60000)
+#define HOUR             INT64_C(3600000)
+#define MINUTE           INT64_C(60000)
 #define ALIGN_CHECK_MAX  200000 /* bucket boundaries checked at most */
 #define MAX_SCOPE_GROUPS 256    /* groups named by the query, at most */
 

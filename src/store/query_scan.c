@@ -1,0 +1,56 @@
+/* query_scan.c: the documents a query matches, page by page in _id order,
+ * for GET /{index}/_export (see query_scan() in query.h). The filter is the
+ * same SQL condition _search and _count use, so an export holds exactly the
+ * documents a search would count. */
+#include <string.h>
+
+#include "store/query_int.h"
+
+static int index_found(struct qx *x, const char *index)
+{
+    struct qsql s = {0};
+    qsql_add(&s, "SELECT 1 FROM indices WHERE name = ");
+    qsql_text(&s, index);
+    sqlite3_stmt *st = qx_prepare(x, &s);
+    int found = st && qx_step(x, st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    qsql_free(&s);
+    return found;
+}
+
+int query_scan(const struct query *q, sqlite3 *db, int64_t after, size_t max, uint64_t deadline,
+               int (*row)(void *ud, int64_t id, const char *src, size_t len), void *ud)
+{
+    struct qx x = {.q = q, .db = db, .deadline = deadline};
+    sqlite3_progress_handler(db, 1000, qx_deadline_passed, &x);
+    int found = index_found(&x, q->index);
+    if (found && !x.failed && !x.timed_out) {
+        struct qsql s = {0};
+        qsql_add(&s, "SELECT d.id, d.source FROM docs d WHERE d.idx = ");
+        qsql_text(&s, q->index);
+        qsql_add(&s, " AND d.id > ");
+        qsql_int(&s, after);
+        qsql_add(&s, " AND (");
+        if (q->root)
+            qsql_cond(&s, q->root);
+        else
+            qsql_add(&s, "1");
+        qsql_add(&s, ") ORDER BY d.id LIMIT ");
+        qsql_int(&s, (int64_t)max);
+        sqlite3_stmt *st = qx_prepare(&x, &s);
+        while (st && qx_step(&x, st) == SQLITE_ROW) {
+            const char *src = (const char *)sqlite3_column_text(st, 1);
+            size_t len = (size_t)sqlite3_column_bytes(st, 1);
+            if (row(ud, sqlite3_column_int64(st, 0), src ? src : "", src ? len : 0) != 0)
+                break;
+        }
+        sqlite3_finalize(st);
+        qsql_free(&s);
+    }
+    sqlite3_progress_handler(db, 0, NULL, NULL);
+    if (x.failed)
+        return 500;
+    if (x.timed_out)
+        return 504;
+    return found ? 200 : 404;
+}
