@@ -490,3 +490,27 @@ def test_source_comes_back_byte_for_byte(gasketd):
     st, _, text = gasketd.request("POST", "/gasdetect/_search", '{"_source":["no2.*"]}')
     assert st == 200 and json.loads(text)["hits"]["hits"][0]["_source"] == {
         "no2": {"value": 26.2, "sensorid": "0006"}}
+
+
+def test_retention_deletes_old_documents_in_the_background(daemon_factory):
+    d = daemon_factory(extra="[index gasdetect]\nretention = 1d\n")
+    old = [dict(reading(1), date="2021-09-0%d 18:14:49" % day) for day in range(1, 6)]
+    lines = []
+    for doc in old + [reading(2), reading(3)]:
+        lines += [{"index": {"_index": "gasdetect"}}, doc]
+    status, _, reply = bulk(d, ndjson(*lines))
+    assert status == 200 and not reply["errors"], reply
+    deadline = time.time() + 20
+    count = None
+    while time.time() < deadline:
+        count = json.loads(d.request("GET", "/gasdetect/_count")[2])["count"]
+        if count == 2:
+            break
+        time.sleep(0.2)
+    assert count == 2
+    assert sorted(json.loads(x[4])["groupid"] for x in d.docs()) == ["2", "3"]
+    with d.db() as c:
+        assert c.execute("select count(*) from measurements where ts < 1700000000000").fetchone() == (0,)
+        assert c.execute("select count(*) from rollup_1m where t < 1700000000000").fetchone() == (0,)
+    d.wait_log("retention")
+    assert d.stop() == 0
