@@ -378,6 +378,7 @@ void search_export(struct gateway *g, struct http_req *req, const char *index)
     if (rc != 0) {
         for (size_t i = 0; i < x->ncols; i++)
             free(x->cols[i]);
+        free(x->index);
         free(x);
         return;
     }
