@@ -23,6 +23,9 @@
 
 #include "store/store.h"
 
+/* The nice value of the worker threads running queries (store_read.c). */
+#define STORE_READ_NICE 10
+
 #define STORE_MINUTE_MS        60000
 #define STORE_HOUR_MS          3600000
 #define STORE_READERS          4     /* read-only connections at most (libuv's pool size) */

@@ -12,9 +12,17 @@
  * closing; a read already running finishes on its connection, which is
  * then closed by its worker; a read that had not started yet gets
  * GK_ESTORE without running fn. The store is freed only after the last
- * done callback (store_maybe_free). */
+ * done callback (store_maybe_free).
+ *
+ * Priority: a worker running a read lowers its own thread's priority
+ * (nice STORE_READ_NICE) once, so that on a busy machine the loop thread
+ * and the writer, which acknowledge readings, get the CPU first and a
+ * dashboard's queries take what is left. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -131,9 +139,23 @@ static void reader_reset(sqlite3 *db)
     if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* Lowers the calling worker thread's priority, once per thread (Linux
+ * gives each thread its own nice value). */
+static void yield_to_ingest(void)
+{
+    static _Thread_local int lowered;
+    if (lowered)
+        return;
+    lowered = 1;
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    if (setpriority(PRIO_PROCESS, (id_t)tid, STORE_READ_NICE) != 0)
+        log_debug("store: cannot lower the priority of a query worker");
+}
+
 static void read_work(uv_work_t *w)
 {
     struct read_req *r = w->data;
+    yield_to_ingest();
     sqlite3 *db = pool_take(&r->s->pool, r->s->path);
     if (!db) {
         r->status = GK_ESTORE;
