@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages gasket needs to build, test and benchmark.
+# Installs the Debian 12 packages gasket needs to build, test and benchmark, and
+# the OpenSearch JavaScript client the integration tests drive.
 # Idempotent: packages already present are skipped; prints nothing when all are.
+# node and npm come from Debian's nodejs/npm only when the commands are missing
+# (a node installed otherwise, e.g. NodeSource's, is kept).
 # Usage: scripts/install-deps.sh [--bench]   (--bench adds the benchmark anchors)
 set -euo pipefail
 
@@ -20,12 +23,23 @@ for p in $want; do
         missing="$missing $p"
     fi
 done
-[ -z "$missing" ] && exit 0
+command -v node >/dev/null || missing="$missing nodejs"
+command -v npm >/dev/null || missing="$missing npm"
 
-echo "install-deps: installing:$missing"
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-# shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing
+if [ -n "$missing" ]; then
+    echo "install-deps: installing:$missing"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+
+# npm writes node_modules/.package-lock.json last: (re)install when it is
+# missing (no or a half-done install) or older than the committed lock file.
+JS="$(dirname "$0")/../tests/clients/opensearch-js"
+if [ "$JS/package-lock.json" -nt "$JS/node_modules/.package-lock.json" ]; then
+    echo "install-deps: npm ci in tests/clients/opensearch-js"
+    npm ci --prefix "$JS" --no-audit --no-fund --loglevel=error >/dev/null
+fi

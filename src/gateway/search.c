@@ -239,13 +239,14 @@ int search_authorize(struct gateway *g, struct http_req *req, const char *route_
 
 /* ---- jobs on the worker pool ---- */
 
-enum job_kind { J_QUERY, J_DOC, J_CAT };
+enum job_kind { J_QUERY, J_DOC, J_CAT, J_INDEX };
 
 struct job {
     struct http_req *req;
     enum job_kind kind;
     struct query *q;  /* J_QUERY */
-    char *index, *id; /* J_DOC */
+    char *index, *id; /* J_DOC; index also J_INDEX */
+    int head;         /* J_INDEX: HEAD, no body */
     int verbose, json, pretty;
     int status; /* set by the worker */
     struct buf out;
@@ -316,6 +317,13 @@ static void job_run(sqlite3 *db, void *arg)
         break;
     case J_CAT:
         return job_cat(j, db);
+    case J_INDEX:
+        j->status = query_index_info(db, j->index, &reply);
+        if (j->head) {
+            json_decref(reply);
+            return; /* HEAD: the status is the answer */
+        }
+        break;
     }
     if (reply)
         job_dump(j, reply);
@@ -637,6 +645,29 @@ static void index_endpoint(struct gateway *g, struct http_req *req, const struct
     reply_message(req, 404, NULL, "Not Found");
 }
 
+/* GET|HEAD /{index}: does it exist, and its mapping (indices.exists,
+ * indices.get). PUT /{index} (indices.create) is refused: an index is
+ * created by its first document. */
+static void index_info(struct gateway *g, struct http_req *req, const char *index)
+{
+    char err[256];
+    if (bulk_index_name_check(index, strlen(index), err, sizeof err) != 0)
+        return search_error(req, 400, "invalid_index_name_exception", err, NULL);
+    if (method_is(req, HTTP_PUT, HTTP_PUT))
+        return search_error(req, 400, "illegal_argument_exception",
+                            "gasket creates an index with its first document: POST it to "
+                            "/{index}/_doc or /_bulk",
+                            NULL);
+    if (!method_is(req, HTTP_GET, HTTP_HEAD)) return reply_not_allowed(req, "GET, HEAD");
+    struct search_params p;
+    if (search_params_parse(req, plain_known, &p) != 0) return;
+    struct job *j = job_new(req, J_INDEX, &p);
+    j->index = xstrdup(index);
+    j->head = http_req_method(req) == HTTP_HEAD;
+    search_params_free(&p);
+    store_read(g->store, job_run, job_done, j);
+}
+
 /* Which requests search_handle() takes: 1 for a path it answers. */
 static int claimed(const struct segs *sg)
 {
@@ -660,13 +691,14 @@ static void dispatch(struct gateway *g, struct http_req *req, const struct segs 
                                                    : root_info(req);
     /* A key limited to some routes reaches only their indexes. */
     const struct route *rt =
-        sg->n >= 2 && strcmp(sg->s[0], "_cat") ? gateway_route_for_index(g, sg->s[0]) : NULL;
+        sg->n >= 1 && sg->s[0][0] != '_' ? gateway_route_for_index(g, sg->s[0]) : NULL;
     if (!search_authorize(g, req, rt ? rt->path : NULL)) return;
     if (sg->n == 2 && !strcmp(sg->s[0], "_cat"))
         return get ? cat_indices(g, req) : reply_not_allowed(req, "GET");
     if (sg->n == 1 && !strcmp(sg->s[0], "_bulk"))
         return method_is(req, HTTP_POST, HTTP_PUT) ? search_bulk(g, req, NULL)
                                                    : reply_not_allowed(req, "POST, PUT");
+    if (sg->n == 1 && sg->s[0][0] != '_') return index_info(g, req, sg->s[0]);
     if (sg->n == 1)
         return search_error(req, 400, "illegal_argument_exception",
                             "a request on every index is not supported: name one index, as in "
@@ -678,7 +710,10 @@ static void dispatch(struct gateway *g, struct http_req *req, const struct segs 
 int search_handle(struct gateway *g, struct http_req *req, const char *path)
 {
     struct segs sg;
-    int ok = split_path(path, &sg) == 0 && claimed(&sg);
+    int ok = split_path(path, &sg) == 0 &&
+             (claimed(&sg) || /* GET|HEAD|PUT /{index}, when no route has that path */
+              (sg.n == 1 && sg.s[0][0] != '_' && !gateway_find_route(g, path) &&
+               (method_is(req, HTTP_GET, HTTP_HEAD) || method_is(req, HTTP_PUT, HTTP_PUT))));
     if (ok) dispatch(g, req, &sg);
     segs_free(&sg);
     return ok;

@@ -70,6 +70,12 @@ char *query_dump(const json_t *reply, size_t flags);
  * {"_index","_id","found":false}. */
 int query_get_doc(sqlite3 *db, const char *index, const char *id, json_t **reply);
 
+/* GET /{index}: 200 with {"<index>":{"aliases":{},"mappings":{"properties":
+ * ...},"settings":{...}}} (date, groupid, gps and each measurement name seen
+ * as an object whose `value` is a double), 404 index_not_found_exception,
+ * or 500 (reply NULL) on a database error. */
+int query_index_info(sqlite3 *db, const char *index, json_t **reply);
+
 /* GET /_cat/indices: one row per index (health status index uuid pri rep
  * docs.count docs.deleted store.size pri.store.size), as text with a header
  * line when verbose, appended to *out (malloc'd, NUL-terminated). 0 or

@@ -514,3 +514,23 @@ def test_retention_deletes_old_documents_in_the_background(daemon_factory):
         assert c.execute("select count(*) from rollup_1m where t < 1700000000000").fetchone() == (0,)
     d.wait_log("retention")
     assert d.stop() == 0
+
+
+def test_index_exists_and_mapping(gasketd):
+    assert gasketd.request("HEAD", "/gasdetect")[0] == 404
+    status, _, body = gasketd.request("GET", "/gasdetect")
+    assert status == 404 and error_type(body) == "index_not_found_exception"
+    assert gasketd.post(SEED)[0] == 200
+    status, _, body = gasketd.request("HEAD", "/gasdetect")
+    assert status == 200 and body == b""
+    status, _, body = gasketd.request("GET", "/gasdetect")
+    assert status == 200
+    props = json.loads(body)["gasdetect"]["mappings"]["properties"]
+    assert props["date"]["type"] == "date" and props["groupid"]["type"] == "keyword"
+    assert sorted(k for k in props if "properties" in props[k]) == ["c2h5oh", "co", "h2", "no2"]
+    assert props["no2"]["properties"]["value"]["type"] == "double"
+    status, _, body = gasketd.request("PUT", "/newindex", "{}")
+    assert status == 400 and "first document" in json.loads(body)["error"]["reason"]
+    assert gasketd.request("HEAD", "/gasdetect", key=None)[0] == 403
+    # a device posting to a path that is no route still gets 404
+    assert gasketd.request("POST", "/gasdetect", SEED)[0] == 404
