@@ -4,7 +4,8 @@
  *   rollups      date histograms and metrics over the 1-minute and 1-hour
  *                rollups (query_rollup.c);
  *   groups       terms on groupid: one count per group of the `groups`
- *                table (each an index range of docs_idx_grp_ts), then the
+ *                table (from the rollups when query_count.c can, else an
+ *                index range of docs_idx_grp_ts), then the
  *                sub-aggregations evaluated per bucket the reply keeps
  *                (each with the filter narrowed to the group, so they may
  *                use fast plans too);
@@ -19,16 +20,7 @@
 
 static json_t *tophits_plan(struct qx *x, const struct qagg *a, const struct qctx *c)
 {
-    int64_t total = c->count;
-    if (!c->has_count) {
-        struct qsql s = {0};
-        qsql_add(&s, "SELECT count(*) FROM docs d WHERE ");
-        qsql_ctx_cond(&s, x->q, c);
-        sqlite3_stmt *st = qx_prepare(x, &s);
-        total = st && qx_step(x, st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-        sqlite3_finalize(st);
-        qsql_free(&s);
-    }
+    int64_t total = qx_ctx_count(x, c);
     json_t *max;
     json_t *hits = qx_hits(x, c, a->sorts, a->nsorts, &a->src, a->from, a->size, 0, &max);
     if (a->size == 0 && a->nsorts == 0 && total > 0) {
@@ -53,8 +45,43 @@ static json_t *group_subs(struct qx *x, const struct qstate *s, struct qbucket *
     return obj;
 }
 
+static void bucket_count(struct qx *x, struct qstate *st, const char *grp, int64_t n)
+{
+    struct qbucket *b = n > 0 ? qs_bucket_str(x, st, grp) : NULL;
+    if (b) b->n = n;
+}
+
+/* The groups' counts from the rollups (query_count.c); the group "" (a
+ * groupid "", whose rollups also count the documents without groupid)
+ * from its documents. */
+static void group_counts_rollup(struct qx *x, struct qstate *st, const struct qctx *c,
+                                struct qcount *k)
+{
+    struct qsql s = {0};
+    qsql_add(&s, "SELECT grp FROM groups WHERE idx = ");
+    qsql_text(&s, x->q->index);
+    if (c->grp) {
+        qsql_add(&s, " AND grp = ");
+        qsql_text(&s, c->grp);
+    }
+    sqlite3_stmt *stmt = qx_prepare(x, &s);
+    while (stmt && !x->bad && qx_step(x, stmt) == SQLITE_ROW) {
+        const char *g = (const char *)sqlite3_column_text(stmt, 0);
+        struct qctx one = {.root = c->root, .grp = g};
+        bucket_count(x, st, g, g[0] ? qcount_group(k, g) : qx_ctx_count(x, &one));
+    }
+    sqlite3_finalize(stmt);
+    qsql_free(&s);
+}
+
 static void group_counts(struct qx *x, struct qstate *st, const struct qctx *c)
 {
+    struct qcount *k = x->q->no_rollups ? NULL : qcount_new(x, c->root);
+    if (k) {
+        group_counts_rollup(x, st, c, k);
+        qcount_free(k);
+        return;
+    }
     struct qsql s = {0};
     qsql_add(&s, "SELECT g.grp, (SELECT count(*) FROM docs d WHERE d.groupid = g.grp AND ");
     qsql_ctx_cond(&s, x->q, c);
@@ -66,10 +93,8 @@ static void group_counts(struct qx *x, struct qstate *st, const struct qctx *c)
     }
     sqlite3_stmt *stmt = qx_prepare(x, &s);
     while (stmt && qx_step(x, stmt) == SQLITE_ROW) {
-        int64_t n = sqlite3_column_int64(stmt, 1);
-        struct qbucket *b =
-            n > 0 ? qs_bucket_str(x, st, (const char *)sqlite3_column_text(stmt, 0)) : NULL;
-        if (b) b->n = n;
+        bucket_count(x, st, (const char *)sqlite3_column_text(stmt, 0),
+                     sqlite3_column_int64(stmt, 1));
     }
     sqlite3_finalize(stmt);
     qsql_free(&s);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "store/query.h"
+#include "store/store.h"
 
 /* The mapping of a measurement member: {"value": double, the rest keywords}. */
 static json_t *measurement_mapping(void)
@@ -53,11 +54,12 @@ int query_index_info(sqlite3 *db, const char *index, json_t **reply)
     json_t *props = base_properties();
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(db,
-                                "SELECT DISTINCT name FROM rollup_1h WHERE idx = ?1 AND name <> ''"
+                                "SELECT DISTINCT name FROM rollup_1h WHERE idx = ?1 AND name <> ?2"
                                 " ORDER BY name",
                                 -1, &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, index, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, STORE_DOCS_NAME, -1, SQLITE_STATIC); /* the document counts */
         while ((rc = sqlite3_step(st)) == SQLITE_ROW)
             json_object_set_new(props, (const char *)sqlite3_column_text(st, 0),
                                 measurement_mapping());

@@ -9,6 +9,8 @@
  *   query_fast.c       the choice of fast aggregation plans: groups first
  *                      for terms on groupid, top_hits through an index
  *   query_rollup.c     the rollup plan of date histograms and metrics
+ *   query_count.c      document counts from the rollups (with conditions
+ *                      on one measurement's values)
  *   query.c            the public API of query.h, errors, reply shape,
  *                      _doc and _cat/indices
  * Parsing is pure (no database, no clock); everything it produces is owned
@@ -170,6 +172,7 @@ struct query {
 
 struct qstats {
     int rollups; /* aggregations answered from rollups */
+    int counts;  /* counts (or count plans of many groups) from rollups */
 };
 
 /* ---- parsing (query_parse.c, query_parse_agg.c) ------------------------ */
@@ -347,6 +350,42 @@ void qsql_in(struct qsql *s, const struct qnode *n);
 void qsql_meas_cond(struct qsql *s, const struct qnode *n);
 /* The WHERE condition of c over docs `d` (index included). */
 void qsql_ctx_cond(struct qsql *s, const struct query *q, const struct qctx *c);
+
+/* ---- counts from rollups (query_count.c) ------------------------------ */
+
+#define QX_MINUTE      INT64_C(60000)
+#define QX_HOUR        INT64_C(3600000)
+#define QX_MAX_REGIONS 7
+
+/* One piece of a time range, read from a rollup tier (QX_HOUR, QX_MINUTE)
+ * or from raw rows (tier 0): [from, to). */
+struct qregion {
+    int64_t tier, from, to;
+};
+
+/* Cuts [lo, hi) into whole hours (when tier is QX_HOUR), whole minutes at
+ * their edges and raw pieces for the partial minutes at the very edges, in
+ * time order; returns the number of pieces written to r (at most
+ * QX_MAX_REGIONS). */
+size_t qx_regions(int64_t lo, int64_t hi, int64_t tier, struct qregion *r);
+
+/* The number of documents of the index matching root, also narrowed to
+ * groupid grp when grp is not NULL, counted from the rollups: returns 1
+ * with *n set, or 0 when root is not a conjunction the rollups answer
+ * exactly (see query_count.c) or grp is "" (docs.groupid "" and NULL
+ * share a rollup group). x->failed / x->timed_out as for any read. */
+int qx_rollup_count(struct qx *x, const struct qnode *root, const char *grp, int64_t *n);
+/* The documents of c (c->count when known): from the rollups when they
+ * answer exactly, else a count(*) of the raw rows. */
+int64_t qx_ctx_count(struct qx *x, const struct qctx *c);
+
+/* A prepared rollup count, for counting many groups under one query. */
+struct qcount;
+/* NULL when root is not countable from the rollups. */
+struct qcount *qcount_new(struct qx *x, const struct qnode *root);
+/* The documents of root with groupid grp (grp must not be ""). */
+int64_t qcount_group(struct qcount *k, const char *grp);
+void qcount_free(struct qcount *k);
 
 /* ---- aggregation state (query_agg.c) ---------------------------------- */
 

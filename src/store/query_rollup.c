@@ -19,18 +19,18 @@
  * deletes the oldest documents first, so a rollup unit starting at or after
  * the oldest document left counts no deleted one.
  *
- * doc_count counts documents, rollups count values: the counts of the
- * first measurement name are used when they add up to the number of
- * documents in the range (then every document has exactly one value of it,
- * in every bucket); otherwise the documents' ts are read and counted. */
+ * doc_count comes from the document-count rollups (name STORE_DOCS_NAME,
+ * store.h), cut into the same regions, with the documents' ts read raw in
+ * the partial minutes at the edges. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/mem.h"
 #include "store/query_int.h"
+#include "store/store.h"
 
-#define HOUR             INT64_C(3600000)
-#define MINUTE           INT64_C(60000)
+#define HOUR             QX_HOUR
+#define MINUTE           QX_MINUTE
 #define ALIGN_CHECK_MAX  200000 /* bucket boundaries checked at most */
 #define MAX_SCOPE_GROUPS 256    /* groups named by the query, at most */
 
@@ -96,8 +96,11 @@ static void scope_free(struct rscope *sc)
     free(sc->grp);
 }
 
+/* Adds group g once (a terms query may repeat a value). */
 static void scope_add(struct rscope *sc, const char *g)
 {
+    for (size_t i = 0; i < sc->ngrp; i++)
+        if (strcmp(sc->grp[i], g) == 0) return;
     sc->grp = xrealloc(sc->grp, (sc->ngrp + 1) * sizeof *sc->grp);
     sc->grp[sc->ngrp++] = xstrdup(g);
 }
@@ -174,46 +177,12 @@ static int scope_of(struct qx *x, const struct qagg *a, const struct qctx *c, st
 
 /* ---- reading ----------------------------------------------------------- */
 
-/* One piece of the range, read from a tier (1 h, 1 min) or raw (0). */
-struct region {
-    int64_t tier, from, to;
-};
-
-static int64_t ceil_to(int64_t v, int64_t t)
-{
-    return -q_floordiv(-v, t) * t;
-}
-
-static size_t minute_pieces(int64_t from, int64_t to, struct region *r)
-{
-    size_t n = 0;
-    int64_t m0 = ceil_to(from, MINUTE), m1 = q_floordiv(to, MINUTE) * MINUTE;
-    if (m0 >= m1) {
-        if (from < to) r[n++] = (struct region){0, from, to};
-        return n;
-    }
-    if (from < m0) r[n++] = (struct region){0, from, m0};
-    r[n++] = (struct region){MINUTE, m0, m1};
-    if (m1 < to) r[n++] = (struct region){0, m1, to};
-    return n;
-}
-
-/* [lo, hi) as hours (when tier is an hour), minutes and raw edges. */
-static size_t regions_of(int64_t lo, int64_t hi, int64_t tier, struct region *r)
-{
-    if (tier != HOUR) return minute_pieces(lo, hi, r);
-    int64_t h0 = ceil_to(lo, HOUR), h1 = q_floordiv(hi, HOUR) * HOUR;
-    if (h0 >= h1) return minute_pieces(lo, hi, r);
-    size_t n = minute_pieces(lo, h0, r);
-    r[n++] = (struct region){HOUR, h0, h1};
-    return n + minute_pieces(h1, hi, r + n);
-}
-
 /* A rollup row or a raw value on its way into the state tree. */
 struct feed {
     struct qx *x;
-    const char *name; /* measurement of the row; NULL: doc counts only */
-    int count;        /* the row counts documents */
+    const char *rname; /* the rows' name in the tables */
+    const char *name;  /* measurement of the row; NULL: doc counts only */
+    int count;         /* the row counts documents */
     const char *grp;
     int64_t t, n;
     double mn, mx, sm;
@@ -237,110 +206,56 @@ static void feed(const struct feed *f, struct qstate *s)
         feed(f, qs_sub(s, b, i));
 }
 
-static const char *const region_sql[3] = {
+static const char *const region_sql[6] = {
     "SELECT ts, value, value, value, 1 FROM measurements"
     " WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND ts >= ?4 AND ts < ?5",
     "SELECT t, mn, mx, sm, n FROM rollup_1m"
     " WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t >= ?4 AND t < ?5",
     "SELECT t, mn, mx, sm, n FROM rollup_1h"
     " WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t >= ?4 AND t < ?5",
+    /* documents: grp "" is docs.groupid "" or NULL; ?3 is not used */
+    "SELECT ts, NULL, NULL, NULL, 1 FROM docs"
+    " WHERE idx = ?1 AND groupid = ?2 AND ts >= ?4 AND ts < ?5"
+    " UNION ALL SELECT ts, NULL, NULL, NULL, 1 FROM docs"
+    " WHERE ?2 = '' AND idx = ?1 AND groupid IS NULL AND ts >= ?4 AND ts < ?5",
+    "SELECT t, NULL, NULL, NULL, n FROM rollup_1m"
+    " WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t >= ?4 AND t < ?5",
+    "SELECT t, NULL, NULL, NULL, n FROM rollup_1h"
+    " WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t >= ?4 AND t < ?5",
 };
 
-/* Feeds the rows of one (group, name, region); returns the values read. */
-static int64_t read_region(struct qx *x, sqlite3_stmt *st, struct feed *f, struct qstate *root,
-                           const struct region *r)
+/* Feeds the rows of one (group, name, region). */
+static void read_region(struct qx *x, sqlite3_stmt *st, struct feed *f, struct qstate *root,
+                        const struct qregion *r)
 {
-    int64_t total = 0;
     sqlite3_bind_text(st, 1, x->q->index, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, f->grp, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, f->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, f->rname, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, r->from);
     sqlite3_bind_int64(st, 5, r->to);
     while (qx_step(x, st) == SQLITE_ROW) {
         f->n = sqlite3_column_int64(st, 4);
-        if (f->n <= 0 || sqlite3_column_type(st, 1) == SQLITE_NULL) continue; /* NaN */
+        if (f->n <= 0 || (f->name && sqlite3_column_type(st, 1) == SQLITE_NULL)) continue; /* NaN */
         f->t = q_floordiv(sqlite3_column_int64(st, 0), 1000) * 1000;
         f->mn = sqlite3_column_double(st, 1);
         f->mx = sqlite3_column_double(st, 2);
         f->sm = sqlite3_column_double(st, 3);
-        total += f->n;
         feed(f, root);
     }
     sqlite3_reset(st);
-    return total;
 }
 
-/* Feeds one measurement name over the scope; returns its value count. */
-static int64_t read_name(struct qx *x, sqlite3_stmt **st, const struct rscope *sc,
-                         const struct region *rg, size_t nrg, const char *name, int count,
-                         struct qstate *root)
+/* Feeds one measurement name (NULL: the document counts) over the scope;
+ * st: the raw, 1-minute and 1-hour statements. */
+static void read_name(struct qx *x, sqlite3_stmt **st, const struct rscope *sc,
+                      const struct qregion *rg, size_t nrg, const char *name, struct qstate *root)
 {
-    int64_t total = 0;
-    struct feed f = {.x = x, .name = name, .count = count};
+    struct feed f = {.x = x, .rname = name ? name : STORE_DOCS_NAME, .name = name, .count = !name};
     for (size_t g = 0; g < sc->ngrp && !x->failed && !x->bad; g++) {
         f.grp = sc->grp[g];
         for (size_t i = 0; i < nrg; i++)
-            total +=
-                read_region(x, st[rg[i].tier == HOUR ? 2 : rg[i].tier == MINUTE], &f, root, &rg[i]);
+            read_region(x, st[rg[i].tier == HOUR ? 2 : rg[i].tier == MINUTE], &f, root, &rg[i]);
     }
-    return total;
-}
-
-/* ---- document counts --------------------------------------------------- */
-
-static void docs_where(struct qsql *s, const struct query *q, const struct rscope *sc)
-{
-    qsql_add(s, " FROM docs WHERE idx = ");
-    qsql_text(s, q->index);
-    qsql_add(s, " AND ts >= ");
-    qsql_int(s, sc->lo);
-    qsql_add(s, " AND ts < ");
-    qsql_int(s, sc->hi);
-    if (sc->all) return;
-    qsql_add(s, " AND groupid IN (");
-    for (size_t i = 0; i < sc->ngrp; i++) {
-        if (i) qsql_add(s, ", ");
-        qsql_text(s, sc->grp[i]);
-    }
-    qsql_add(s, ")");
-}
-
-static int64_t docs_in_scope(struct qx *x, const struct rscope *sc)
-{
-    struct qsql s = {0};
-    qsql_add(&s, "SELECT count(*)");
-    docs_where(&s, x->q, sc);
-    sqlite3_stmt *st = qx_prepare(x, &s);
-    int64_t n = st && qx_step(x, st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
-    qsql_free(&s);
-    return n;
-}
-
-static void zero_counts(struct qstate *s)
-{
-    for (size_t i = 0; i < s->nb; i++) {
-        s->b[i]->n = 0;
-        for (size_t k = 0; s->b[i]->subs && k < s->p->a->nsubs; k++)
-            if (s->b[i]->subs[k]) zero_counts(s->b[i]->subs[k]);
-    }
-}
-
-/* Counts documents into the buckets from their (groupid, ts). */
-static void count_docs(struct qx *x, const struct rscope *sc, struct qstate *root)
-{
-    struct qsql s = {0};
-    struct feed f = {.x = x, .count = 1, .n = 1};
-    qsql_add(&s, "SELECT IFNULL(groupid, ''), ts");
-    docs_where(&s, x->q, sc);
-    sqlite3_stmt *st = qx_prepare(x, &s);
-    while (st && !x->bad && qx_step(x, st) == SQLITE_ROW) {
-        f.grp = (const char *)sqlite3_column_text(st, 0);
-        f.t = q_floordiv(sqlite3_column_int64(st, 1), 1000) * 1000;
-        feed(&f, root);
-    }
-    sqlite3_finalize(st);
-    qsql_free(&s);
 }
 
 /* ---- the plan ---------------------------------------------------------- */
@@ -365,24 +280,16 @@ static int names_of(const struct qagg *a, const char **names, size_t *n)
 static void fill(struct qx *x, const char **names, size_t nnames, const struct rscope *sc,
                  int64_t tier, struct qstate *root)
 {
-    struct region rg[7];
-    size_t nrg = regions_of(sc->lo, sc->hi, tier, rg);
-    sqlite3_stmt *st[3] = {NULL, NULL, NULL};
-    for (int i = 0; i < 3; i++)
-        sqlite3_prepare_v2(x->db, region_sql[i], -1, &st[i], NULL);
-    if (!st[0] || !st[1] || !st[2]) x->failed = 1;
-    int64_t counted = -1;
-    for (size_t i = 0; i < nnames && !x->failed; i++) {
-        int64_t n = read_name(x, st, sc, rg, nrg, names[i], i == 0, root);
-        if (i == 0) counted = n;
-    }
-    for (int i = 0; i < 3; i++)
+    struct qregion rg[QX_MAX_REGIONS];
+    size_t nrg = qx_regions(sc->lo, sc->hi, tier, rg);
+    sqlite3_stmt *st[6] = {NULL};
+    for (int i = 0; i < 6; i++)
+        if (sqlite3_prepare_v2(x->db, region_sql[i], -1, &st[i], NULL) != SQLITE_OK) x->failed = 1;
+    for (size_t i = 0; i < nnames && !x->failed; i++)
+        read_name(x, st, sc, rg, nrg, names[i], root);
+    if (!x->failed) read_name(x, st + 3, sc, rg, nrg, NULL, root);
+    for (int i = 0; i < 6; i++)
         sqlite3_finalize(st[i]);
-    if (x->failed || x->bad || x->timed_out) return;
-    if (counted < 0 || counted != docs_in_scope(x, sc)) {
-        zero_counts(root);
-        count_docs(x, sc, root);
-    }
 }
 
 json_t *qx_rollup_agg(struct qx *x, const struct qagg *a, const struct qctx *c)

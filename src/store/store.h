@@ -8,9 +8,10 @@
  * failed and was rolled back (nothing of that group is half-written:
  * documents, measurements, groups and rollups go together).
  *
- * Layout in `dir`: gasket.db (+ -wal, -shm), PRAGMA user_version = 2. A file
+ * Layout in `dir`: gasket.db (+ -wal, -shm), PRAGMA user_version = 3. A file
  * of the first layout (user_version 0 with a `docs` table) is refused at
- * open ("... was written by an older gasket (schema 1); move it away").
+ * open ("... was written by an older gasket (schema 1); move it away"), and
+ * so is one of the unreleased version 2 (no document-count rollups).
  *   docs(id INTEGER PRIMARY KEY AUTOINCREMENT, idx TEXT, seq INTEGER,
  *        ts INTEGER  -- receive time, ms since the epoch (UTC)
  *        groupid TEXT  -- NULL when the document has none
@@ -21,7 +22,10 @@
  *   rollup_1m(idx, grp, name, t, n, mn, mx, sm) WITHOUT ROWID,
  *        primary key (idx, grp, name, t): per minute bucket t (ts floored
  *        to a multiple of 60000, also below 0) the count, min, max and sum
- *        of the bucket's values; rollup_1h the same per hour (3600000)
+ *        of the bucket's values; rollup_1h the same per hour (3600000).
+ *        The rows named STORE_DOCS_NAME count documents: n = the documents
+ *        of (idx, grp) in the bucket, with or without measurements; mn, mx
+ *        and sm are NULL
  *   groups(idx, grp) WITHOUT ROWID: every group an index ever had (kept
  *        by retention)
  *   indices(name TEXT PRIMARY KEY, next_seq INTEGER), health(id, at)
@@ -63,6 +67,13 @@ struct store_options {
     unsigned max_pages;
 };
 
+/* The rollup name of document counts: the byte 0xFF, which is not UTF-8,
+ * so no JSON member name (jansson rejects invalid UTF-8) can be it; "" can
+ * (`{"":{"value":1}}` is a valid measurement). */
+#define STORE_DOCS_NAME "\xff"
+
+/* A measurement: name is UTF-8 (never STORE_DOCS_NAME); a document holds at
+ * most one value per name (the measurements' primary key refuses a second). */
 struct store_meas {
     const char *name;
     double value;

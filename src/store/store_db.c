@@ -1,11 +1,13 @@
 /* store_db.c: the store's SQLite write connection.
  *
  * Opens gasket.db in WAL mode, checks the schema version (PRAGMA
- * user_version 2; an unversioned file holding the old layout is refused,
- * an empty one is given the tables of store.h), prepares every statement
+ * user_version 3; an unversioned file holding the old layout and a file of
+ * the unreleased version 2 are refused, an empty one is given the tables of
+ * store.h), prepares every statement
  * once, and runs one group of jobs as one transaction (BEGIN IMMEDIATE ...
  * COMMIT): documents, their measurements, new groups, then the rollups the
- * group accumulated (one upsert per bucket), then the _seq_no counters. Any
+ * group accumulated (one upsert per bucket, measurements and document
+ * counts alike), then the _seq_no counters. Any
  * failure rolls all of it back. Used by the writer thread only; text is
  * bound SQLITE_STATIC from the job's own copy. */
 #include <errno.h>
@@ -19,7 +21,7 @@
 #include "core/log.h"
 #include "store/store_int.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS docs(id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -44,7 +46,7 @@ static const char schema_sql[] =
     " next_seq INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS health(id INTEGER PRIMARY KEY,"
     " at INTEGER NOT NULL);"
-    "PRAGMA user_version = 2;";
+    "PRAGMA user_version = 3;";
 
 #define ROLLUP_UPSERT(table)                                                                       \
     "INSERT INTO " table "(idx, grp, name, t, n, mn, mx, sm)"                                      \
@@ -129,7 +131,7 @@ static int64_t db_int(struct store_db *d, const char *sql)
     return v;
 }
 
-/* Inside the open transaction: accepts version 2, creates it in an empty
+/* Inside the open transaction: accepts version 3, creates it in an empty
  * file, refuses anything else (logged). */
 static int db_check_version(struct store_db *d, const char *path)
 {
@@ -144,7 +146,11 @@ static int db_check_version(struct store_db *d, const char *path)
             log_error("store: %s: reading the schema: %s", path, sqlite3_errmsg(d->db));
         return SQLITE_ERROR;
     }
-    if (ver > SCHEMA_VERSION)
+    if (ver == 2)
+        log_error("store: %s was written by an unreleased development version of gasket"
+                  " (schema 2, without document-count rollups); move it away",
+                  path);
+    else if (ver > SCHEMA_VERSION)
         log_error("store: %s was written by a newer gasket (schema %" PRId64 "); move it away",
                   path, ver);
     else
@@ -253,7 +259,8 @@ int store_db_step(sqlite3_stmt *st)
 }
 
 /* Inserts the document's measurements and adds them to the minute
- * rollups (NaN, stored as NULL, is left out of the rollups). */
+ * rollups (NaN, stored as NULL, is left out of the rollups), with one
+ * document under STORE_DOCS_NAME. */
 static int put_meas(struct store_db *d, const struct store_job *j, const char *grp, int64_t id)
 {
     sqlite3_stmt *st = d->ins_meas;
@@ -271,6 +278,7 @@ static int put_meas(struct store_db *d, const struct store_job *j, const char *g
         if (rc != SQLITE_OK) return rc;
         if (!isnan(v)) store_roll_add(&d->r1m, hig, j->index, grp, j->meas[i].name, t, 1, v, v, v);
     }
+    store_roll_add(&d->r1m, hig, j->index, grp, STORE_DOCS_NAME, t, 1, NAN, NAN, NAN);
     return SQLITE_OK;
 }
 
@@ -324,7 +332,8 @@ static int put_seqs(struct store_db *d, const struct store_seq *seq)
     return SQLITE_OK;
 }
 
-/* Upserts every bucket of m, once each. */
+/* Upserts every bucket of m, once each (a document count with NULL
+ * mn, mx and sm). */
 static int put_rollups(sqlite3_stmt *st, const struct store_roll_map *m)
 {
     for (size_t i = 0; i < m->len; i++) {
@@ -334,9 +343,14 @@ static int put_rollups(sqlite3_stmt *st, const struct store_roll_map *m)
         sqlite3_bind_text(st, 3, e->name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, e->t);
         sqlite3_bind_int64(st, 5, e->n);
-        sqlite3_bind_double(st, 6, e->mn);
-        sqlite3_bind_double(st, 7, e->mx);
-        sqlite3_bind_double(st, 8, e->sm);
+        if (strcmp(e->name, STORE_DOCS_NAME) == 0) {
+            for (int k = 6; k <= 8; k++)
+                sqlite3_bind_null(st, k);
+        } else {
+            sqlite3_bind_double(st, 6, e->mn);
+            sqlite3_bind_double(st, 7, e->mx);
+            sqlite3_bind_double(st, 8, e->sm);
+        }
         int rc = store_db_step(st);
         if (rc != SQLITE_OK) return rc;
     }

@@ -161,7 +161,7 @@ struct store_db {
     int last_err; /* of the last transaction, to log a run of failures once */
 };
 
-/* Opens path, sets the pragmas, checks or creates the schema (v2), prepares
+/* Opens path, sets the pragmas, checks or creates the schema (v3), prepares
  * the statements and loads the counters into seq and the known groups.
  * Returns 0, GK_EIO (cannot open the file) or GK_ESTORE (reason logged:
  * among others a database of an older layout); on failure d is closed. */

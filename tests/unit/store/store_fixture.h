@@ -111,15 +111,20 @@ static inline long long fx_q_dir(const char *dir, const char *sql)
 }
 
 /* One statement (one snapshot) counting the buckets of rollup table `tab`
- * (width w ms) that differ from the aggregates of the measurements, either
- * way (missing, extra, or other n/min/max/sum). Sums are compared with a
- * relative tolerance of 1e-9 (rollup sums add in another order). */
+ * (width w ms) that differ from the aggregates of the measurements, or
+ * from the documents' counts for the rows named STORE_DOCS_NAME (x'ff'),
+ * either way (missing, extra, or other n/min/max/sum). Sums are compared
+ * with a relative tolerance of 1e-9 (rollup sums add in another order). */
 #define FX_ROLLUP_DIFF(tab, w)                                                                     \
     "SELECT count(*) FROM (SELECT idx, grp, name, ts - ((ts % " w ") + " w ") % " w " AS t,"       \
     " count(value) AS n, min(value) AS mn, max(value) AS mx, sum(value) AS sm"                     \
-    " FROM measurements WHERE value IS NOT NULL GROUP BY 1, 2, 3, 4) AS a"                         \
+    " FROM measurements WHERE value IS NOT NULL GROUP BY 1, 2, 3, 4"                               \
+    " UNION ALL SELECT idx, IFNULL(groupid, ''), CAST(x'ff' AS TEXT),"                             \
+    " ts - ((ts % " w ") + " w ") % " w ", count(*), NULL, NULL, NULL"                             \
+    " FROM docs GROUP BY 1, 2, 3, 4) AS a"                                                         \
     " FULL JOIN " tab " AS r USING(idx, grp, name, t)"                                             \
     " WHERE r.n IS NOT a.n OR r.mn IS NOT a.mn OR r.mx IS NOT a.mx"                                \
+    " OR (a.sm IS NULL) IS NOT (r.sm IS NULL)"                                                     \
     " OR NOT abs(r.sm - a.sm) <= 1e-9 * max(1.0, abs(a.sm))"
 
 #define FX_ROLLUP_1M_DIFF FX_ROLLUP_DIFF("rollup_1m", "60000")

@@ -1216,6 +1216,7 @@ static void roll_open(void)
         d[i].co = (double)((seed >> 3) % 5000) / 100.0;
         d[i].has_co = 1;
         d[i].no_no2 = i % 11 == 5;
+        if (i % 13 == 0) d[i].no2 = 88; /* values exactly at the bounds below */
         snprintf(d[i].sensorid, sizeof d[i].sensorid, "%04d", i % 3);
         snprintf(d[i].date, sizeof d[i].date, "x");
     }
@@ -1289,6 +1290,8 @@ differ:
     return 0;
 }
 
+static struct qstats last_fast; /* of the last same_as_raw() */
+
 /* Runs body with fast plans and from raw rows; 1 when the replies are
  * equal. *rollups: aggregations the fast run answered from rollups. */
 static int same_as_raw(const char *index, enum query_kind kind, const char *body, int *rollups)
@@ -1296,7 +1299,8 @@ static int same_as_raw(const char *index, enum query_kind kind, const char *body
     struct qstats fast = {0}, raw = {0};
     json_t *a = run_on(roll_db, kind, index, body, 0, &fast);
     json_t *b = run_on(roll_db, kind, index, body, 1, &raw);
-    int ok = a && b && json_near(a, b, "") && raw.rollups == 0;
+    int ok = a && b && json_near(a, b, "") && raw.rollups == 0 && raw.counts == 0;
+    last_fast = fast;
     if (getenv("QUERY_TEST_VERBOSE")) {
         char *t = json_dumps(a, JSON_COMPACT);
         fprintf(stderr, "  %d rollups, %zu bytes: %.400s\n", fast.rollups, strlen(t), t);
@@ -1441,6 +1445,78 @@ static void test_fast_plans_equal_raw(void)
     }
 }
 
+/* Document counts from the document-count rollups and counts of values in
+ * a range from the value rollups: hits.total, _count, terms doc_count,
+ * top_hits totals; bounds at values present in the data (88), hours where
+ * every value matches (gte 5), docs lacking no2, docs without groupid
+ * (rollnull), repeated groupid values, date bounds inside minutes and in
+ * a zone with a DST change (2021-11-07 in New York). */
+static void test_rollup_counts_equal_raw(void)
+{
+#define NY_RANGE                                                                                   \
+    "{\"range\":{\"date\":{\"gte\":\"2021-11-06 10:17:31\",\"lt\":\"2021-11-07 "                   \
+    "01:30:05\",\"time_zone\":\"America/New_York\"}}}"
+    static const char *const counts[] = {
+        "{\"query\":{\"bool\":{\"filter\":[{\"range\":{\"no2.value\":{\"gte\":88}}}," NY_RANGE
+        "]}}}",
+        "{\"query\":{\"bool\":{\"filter\":[{\"range\":{\"no2.value\":{\"gt\":88}}}," NY_RANGE
+        "]}}}",
+        "{\"query\":{\"bool\":{\"filter\":[{\"range\":{\"no2.value\":{\"lte\":88}}},"
+        "{\"terms\":{\"groupid\":[\"a\",\"c\",\"a\"]}}," NY_RANGE "]}}}",
+        "{\"query\":{\"bool\":{\"filter\":[{\"range\":{\"no2.value\":{\"lt\":88}}}," NY_RANGE
+        "]}}}",
+        "{\"query\":{\"range\":{\"no2.value\":{\"gte\":5}}}}",
+        "{\"query\":{\"bool\":{\"must\":[{\"range\":{\"no2.value\":{\"gte\":30,\"lte\":88}}},"
+        "{\"term\":{\"groupid\":\"b\"}},{\"range\":{\"date\":{\"gt\":1636200000500}}}]}}}",
+        "{\"query\":{\"bool\":{\"filter\":[{\"term\":{\"no2.value\":88}}," NY_RANGE "]}}}",
+        "{\"query\":{\"terms\":{\"no2.value\":[88,12.5,100]}}}",
+        "{\"query\":{\"bool\":{\"filter\":[{\"exists\":{\"field\":\"no2.value\"}}," NY_RANGE "]}}}",
+        "{\"query\":{\"bool\":{\"filter\":[{\"range\":{\"no2.value\":{\"gt\":88,\"lt\":88.5}}},"
+        "{\"range\":{\"date\":{\"lte\":\"2021-11-07T06:00:00Z\"}}}]}}}",
+        "{\"query\":" NY_RANGE "}",
+        "{\"query\":{\"bool\":{\"filter\":[{\"terms\":{\"groupid\":[\"d\",\"b\",\"d\"]}},"
+        "{\"range\":{\"date\":{\"gte\":1636200000001,\"lt\":1636290000999}}}]}}}",
+        "{\"query\":{\"match_all\":{}}}",
+        "{\"query\":{\"range\":{\"date\":{\"gte\":\"2030-01-01\"}}}}",
+    };
+    int rollups;
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        static const char *const idx[2] = {"roll", "rollnull"};
+        for (int k = 0; k < 2; k++) {
+            char body[1024];
+            CHECK(same_as_raw(idx[k], QUERY_COUNT, counts[i], &rollups));
+            CHECK(last_fast.counts > 0);
+            /* hits.total exact, and terms -> top_hits under the same filter */
+            snprintf(
+                body, sizeof body,
+                "{\"track_total_hits\":true,\"size\":1,\"sort\":[{\"date\":\"desc\"}],%.*s,"
+                "\"aggs\":{\"g\":{\"terms\":{\"field\":\"groupid\",\"size\":100},\"aggs\":{"
+                "\"last\":{\"top_hits\":{\"size\":1,\"sort\":[{\"date\":{\"order\":\"desc\"}}]}"
+                "}}},\"t\":{\"top_hits\":{\"size\":1,\"_source\":false}}}}",
+                (int)strlen(counts[i]) - 2, counts[i] + 1);
+            CHECK(same_as_raw(idx[k], QUERY_SEARCH, body, &rollups));
+            CHECK(last_fast.counts > 0);
+        }
+    }
+    /* doc counts of histograms without metrics, and terms over histograms */
+    static const char *const hists[] = {
+        "{\"size\":0,\"aggs\":{\"d\":{\"date_histogram\":{\"field\":\"date\",\"calendar_"
+        "interval\":\"day\",\"time_zone\":\"America/New_York\"}}}}",
+        "{\"size\":0,\"query\":" NY_RANGE ",\"aggs\":{\"g\":{\"terms\":{\"field\":\"groupid\"},"
+        "\"aggs\":{\"h\":{\"date_histogram\":{\"field\":\"date\",\"fixed_interval\":\"1h\"}}}}}}",
+        "{\"size\":0,\"query\":{\"terms\":{\"groupid\":[\"a\",\"b\",\"a\"]}},\"aggs\":{\"h\":{"
+        "\"date_histogram\":{\"field\":\"date\",\"fixed_interval\":\"1h\"},\"aggs\":{\"m\":{"
+        "\"max\":{\"field\":\"no2.value\"}}}}}}",
+        "{\"size\":0,\"aggs\":{\"g\":{\"terms\":{\"field\":\"groupid\"}}}}",
+    };
+    for (size_t i = 0; i < sizeof hists / sizeof hists[0]; i++) {
+        CHECK(same_as_raw("roll", QUERY_SEARCH, hists[i], &rollups));
+        CHECK(rollups > 0);
+        CHECK(same_as_raw("rollnull", QUERY_SEARCH, hists[i], &rollups));
+    }
+#undef NY_RANGE
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 int main(void)
@@ -1476,6 +1552,7 @@ int main(void)
     roll_open();
     RUN(test_rollup_equals_raw);
     RUN(test_fast_plans_equal_raw);
+    RUN(test_rollup_counts_equal_raw);
     RUN(test_percentiles_by_hand);
     roll_close();
     fx_close();

@@ -1,8 +1,9 @@
-/* test_store_rollup.c: unit tests of the store's schema v2, its groups and
+/* test_store_rollup.c: unit tests of the store's schema v3, its groups and
  * the rollups it maintains at ingest (src/store/store_db.c, store_roll.c).
  *
- * The rollups are checked against the aggregates of the measurements
- * computed by SQL in one statement (FX_ROLLUP_*_DIFF), after random
+ * The rollups are checked against the aggregates of the measurements and
+ * the documents' counts computed by SQL in one statement
+ * (FX_ROLLUP_*_DIFF), after random
  * appends in one and in many transactions, around ts 0 (negative floors),
  * and after transactions rolled back by the max_pages quota. */
 #include <math.h>
@@ -66,7 +67,8 @@ static void test_floor(void)
     CHECK_EQ_INT(store_roll_floor(INT64_MAX, 60000), INT64_MAX - INT64_MAX % 60000);
 }
 
-/* A fresh file gets version 2 and every table; the old layout is refused. */
+/* A fresh file gets version 3 and every table; the old layout, the
+ * unreleased version 2 and newer versions are refused. */
 static void test_schema(void)
 {
     uv_loop_t loop;
@@ -74,20 +76,23 @@ static void test_schema(void)
     uv_loop_init(&loop);
     struct store *s = fx_open(&loop, dir, 0, 0);
     fx_close(&loop, s);
-    CHECK_EQ_INT(fx_q_dir(dir, "PRAGMA user_version"), 2);
+    CHECK_EQ_INT(fx_q_dir(dir, "PRAGMA user_version"), 3);
     CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM sqlite_master WHERE name IN ('docs',"
                                " 'measurements', 'rollup_1m', 'rollup_1h', 'groups', 'indices',"
                                " 'health', 'docs_idx_ts', 'docs_idx_grp_ts')"),
                  9);
-    /* reopening a version 2 file works */
+    /* reopening a version 3 file works */
     s = fx_open(&loop, dir, 0, 0);
     fx_close(&loop, s);
 
     struct store_options opt = {.dir = dir};
-    CHECK_EQ_INT(fx_q_dir(dir, "PRAGMA user_version = 3"), -1);
-    s = (struct store *)&loop;
-    CHECK_EQ_INT(store_open(&s, &loop, &opt), GK_ESTORE);
-    CHECK(s == NULL);
+    static const char *const refused[] = {"PRAGMA user_version = 4", "PRAGMA user_version = 2"};
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ_INT(fx_q_dir(dir, refused[i]), -1);
+        s = (struct store *)&loop;
+        CHECK_EQ_INT(store_open(&s, &loop, &opt), GK_ESTORE);
+        CHECK(s == NULL);
+    }
     fx_rm_dir(dir);
 
     /* schema 1: no user_version, a docs table */
@@ -131,7 +136,14 @@ static void test_no_group_nan(void)
     CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM measurements WHERE value IS NULL"), 3);
     CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM groups"), 2);
     CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM groups WHERE idx = 'x' AND grp = ''"), 1);
-    CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM rollup_1m"), 2);
+    CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM rollup_1m"), 4); /* co and docs, 2 groups */
+    CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM rollup_1m WHERE idx = 'x' AND grp = ''"
+                               " AND name = CAST(x'ff' AS TEXT) AND t = 120000 AND n = 2"
+                               " AND mn IS NULL AND mx IS NULL AND sm IS NULL"),
+                 1);
+    CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM rollup_1h WHERE name = CAST(x'ff' AS TEXT)"
+                               " AND t = 0 AND n = 1 AND grp = 'g'"),
+                 1);
     CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM rollup_1m WHERE idx = 'x' AND grp = ''"
                                " AND name = 'co' AND t = 120000 AND n = 2 AND mn = 1.5"
                                " AND mx = 2.5 AND sm = 4.0"),
@@ -141,14 +153,19 @@ static void test_no_group_nan(void)
                  1);
     check_rollups(dir);
     /* the oracle sees a wrong sum, a wrong count, a missing and an extra row */
-    CHECK_EQ_INT(fx_q_dir(dir, "UPDATE rollup_1m SET sm = sm + 1e-6 WHERE grp = 'g'"), -1);
+    CHECK_EQ_INT(
+        fx_q_dir(dir, "UPDATE rollup_1m SET sm = sm + 1e-6 WHERE grp = 'g' AND name = 'co'"), -1);
     CHECK_EQ_INT(fx_q_dir(dir, FX_ROLLUP_1M_DIFF), 1);
-    CHECK_EQ_INT(fx_q_dir(dir, "UPDATE rollup_1h SET n = 3 WHERE grp = 'g'"), -1);
+    CHECK_EQ_INT(fx_q_dir(dir, "UPDATE rollup_1h SET n = 3 WHERE grp = 'g' AND name = 'co'"), -1);
     CHECK_EQ_INT(fx_q_dir(dir, FX_ROLLUP_1H_DIFF), 1);
-    CHECK_EQ_INT(fx_q_dir(dir, "DELETE FROM rollup_1h WHERE grp = ''"), -1);
-    CHECK_EQ_INT(fx_q_dir(dir, FX_ROLLUP_1H_DIFF), 2);
-    CHECK_EQ_INT(fx_q_dir(dir, "INSERT INTO rollup_1h VALUES('x', 'z', 'co', 0, 1, 1, 1, 1)"), -1);
+    CHECK_EQ_INT(fx_q_dir(dir, "DELETE FROM rollup_1h WHERE grp = ''"), -1); /* co and docs */
     CHECK_EQ_INT(fx_q_dir(dir, FX_ROLLUP_1H_DIFF), 3);
+    CHECK_EQ_INT(fx_q_dir(dir, "INSERT INTO rollup_1h VALUES('x', 'z', 'co', 0, 1, 1, 1, 1)"), -1);
+    CHECK_EQ_INT(fx_q_dir(dir, FX_ROLLUP_1H_DIFF), 4);
+    CHECK_EQ_INT(fx_q_dir(dir, "UPDATE rollup_1m SET n = n + 1 WHERE grp = 'g'"
+                               " AND name = CAST(x'ff' AS TEXT)"),
+                 -1);
+    CHECK_EQ_INT(fx_q_dir(dir, FX_ROLLUP_1M_DIFF), 2);
     fx_rm_dir(dir);
 }
 
@@ -189,8 +206,10 @@ static void test_rollups_random(void)
     CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM (SELECT DISTINCT idx, grp FROM measurements)"
                                " FULL JOIN groups USING(idx, grp)"),
                  10);
-    CHECK_EQ_INT(fx_q_dir(dir, "SELECT sum(n) FROM rollup_1h"),
+    CHECK_EQ_INT(fx_q_dir(dir, "SELECT sum(n) FROM rollup_1h WHERE name <> CAST(x'ff' AS TEXT)"),
                  fx_q_dir(dir, "SELECT count(*) FROM measurements"));
+    CHECK_EQ_INT(fx_q_dir(dir, "SELECT sum(n) FROM rollup_1h WHERE name = CAST(x'ff' AS TEXT)"),
+                 2 * WAVES * PER);
     fx_rm_dir(dir);
 }
 
@@ -230,7 +249,10 @@ static void test_rollback(void)
     CHECK(store_get_stats(s)->failures >= 2);
     CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM docs"), ok);
     CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM groups"), 1);
-    CHECK_EQ_INT(fx_q_dir(dir, "SELECT sum(n) FROM rollup_1m"), 3 * ok);
+    CHECK_EQ_INT(fx_q_dir(dir, "SELECT sum(n) FROM rollup_1m WHERE name <> CAST(x'ff' AS TEXT)"),
+                 3 * ok);
+    CHECK_EQ_INT(fx_q_dir(dir, "SELECT sum(n) FROM rollup_1m WHERE name = CAST(x'ff' AS TEXT)"),
+                 ok);
     check_rollups(dir);
     /* make room behind the store's back (rollups now stale, not checked) */
     CHECK_EQ_INT(fx_q_dir(dir, "DELETE FROM docs WHERE seq < 8"), -1);
