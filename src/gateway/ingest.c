@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/datetime.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "gateway/gateway.h"
@@ -105,8 +106,8 @@ static int own_date(struct gateway *g, json_t *d, int64_t *ts, const char **text
 }
 
 /* Runs the route's function on r's document; on success r holds the
- * document it returned (validated again) and *text its JSON (the caller
- * frees it). Returns 0, GK_ECANCELED (dropped) or GK_ELIMIT (reason in
+ * document it returned (validated again, in memory) and *text its JSON
+ * (the caller frees it). Returns 0, GK_ECANCELED (dropped) or GK_ELIMIT (reason in
  * err). */
 static int run_function(struct gateway *g, const struct route *rt, struct reading *r, char **text,
                         char *err, size_t errlen)
@@ -119,20 +120,17 @@ static int run_function(struct gateway *g, const struct route *rt, struct readin
     }
     if (!out)
         return GK_ECANCELED;
-    *text = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(out);
-    if (!*text)
-        return gk_errf(err, errlen, GK_ELIMIT, "function returned a document that is not JSON");
     struct reading_error e;
     reading_free(r);
-    if (reading_parse(r, *text, strlen(*text), &e) != 0) {
-        free(*text);
-        *text = NULL;
+    if (reading_from_json(r, out, &e) != 0) {
         log_warn("function %s returned an invalid document: %s%s%s", function_path(rt->fn),
                  e.field, e.field[0] ? ": " : "", e.message);
         return gk_errf(err, errlen, GK_ELIMIT, "function returned an invalid document: %s%s%s",
                        e.field, e.field[0] ? ": " : "", e.message);
     }
+    struct buf out_text = {0};
+    json_write(&out_text, r->doc, 0); /* 26.2 stays 26.2 */
+    *text = buf_steal(&out_text);
     return 0;
 }
 

@@ -498,6 +498,50 @@ int reading_parse(struct reading *r, const char *body, size_t len, struct readin
     return rc;
 }
 
+/* 1 when v nests at most `left` more levels of objects and arrays. */
+static int depth_ok(json_t *v, int left)
+{
+    if (!json_is_object(v) && !json_is_array(v))
+        return 1;
+    if (left == 0)
+        return 0;
+    const char *key;
+    json_t *m;
+    size_t i;
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, m)
+            if (!depth_ok(m, left - 1))
+                return 0;
+    } else {
+        json_array_foreach(v, i, m)
+            if (!depth_ok(m, left - 1))
+                return 0;
+    }
+    return 1;
+}
+
+/* Validates an object built in memory (a Lua function's result); see
+ * reading.h. */
+int reading_from_json(struct reading *r, json_t *doc, struct reading_error *err)
+{
+    struct reading_error dummy;
+    if (!err) err = &dummy;
+    err->message[0] = err->field[0] = '\0';
+    memset(r, 0, sizeof *r);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return fail(err, "", "the document is not an object");
+    }
+    if (!depth_ok(doc, READING_MAX_DEPTH)) {
+        json_decref(doc);
+        return fail(err, "", "nesting deeper than %d levels", READING_MAX_DEPTH);
+    }
+    r->doc = doc;
+    int rc = check_body(r, err);
+    if (rc < 0) reading_free(r);
+    return rc;
+}
+
 /* Releases the parsed document; r may then be reused or discarded. */
 void reading_free(struct reading *r)
 {

@@ -46,6 +46,9 @@ struct reading_error {
  * nothing to free. Never allocates more than a small multiple of len. */
 int reading_parse(struct reading *r, const char *body, size_t len, struct reading_error *err);
 void reading_free(struct reading *r);
+/* The same rules for a document already in memory (its keys unique, its
+ * strings UTF-8, as jansson builds them): takes doc (freed on failure). */
+int reading_from_json(struct reading *r, json_t *doc, struct reading_error *err);
 
 /* Writes the document to store: the body as it came with
  * "date":"<date>" appended as its last member (an existing `date` member is

@@ -13,6 +13,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/utf8.h"
@@ -325,6 +326,11 @@ static size_t string_end(const char *s, size_t n)
 
 char *query_dump(const json_t *reply, size_t flags)
 {
+    if (!(flags & JSON_MAX_INDENT)) { /* compact: one pass, short numbers */
+        struct buf out = {0};
+        json_write(&out, reply, JSON_WRITE_RAW_NUL);
+        return buf_steal(&out);
+    }
     char *text = json_dumps(reply, flags | JSON_ENCODE_ANY);
     if (!text || !strstr(text, "\"\\u0000"))
         return text;

@@ -241,3 +241,14 @@ def test_a_broken_function_stops_the_start(daemon_factory, tmp_path):
         raise AssertionError("gasketd started with a broken function")
     except RuntimeError as e:
         assert "function" in str(e) and "broken.lua" in str(e)
+
+
+def test_numbers_a_function_returns_are_stored_as_posted(daemon_factory, tmp_path):
+    fn = tmp_path / "same.lua"
+    fn.write_text("return function(e) return e end\n")
+    d = daemon_factory(extra="[route /gasdetector]\nfunction = %s\n" % fn)
+    body = '{"groupid":"2","no2":{"value":26.2},"x":0.1,"n":7,"big":1.2345678901234567}'
+    assert d.post(body)[0] == 200
+    stored = d.docs()[0][4]
+    assert stored.startswith(body[:-1] + ',"date":"'), stored
+    assert d.stop() == 0

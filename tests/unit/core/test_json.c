@@ -1,0 +1,102 @@
+/* Unit tests for core/json.c: short reals that read back exactly, the
+ * other value types as jansson writes them, and the raw splice. */
+#include "core/json.h"
+#include "test.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *text_of(const json_t *v, int flags)
+{
+    struct buf b = {0};
+    json_write(&b, v, flags);
+    return buf_steal(&b);
+}
+
+static void real_is(double d, const char *want)
+{
+    json_t *v = json_real(d);
+    char *t = text_of(v, 0);
+    CHECK_EQ_STR(t, want);
+    free(t);
+    json_decref(v);
+}
+
+static void test_reals(void)
+{
+    real_is(26.2, "26.2");
+    real_is(0.1, "0.1");
+    real_is(0.30000000000000004, "0.30000000000000004");
+    real_is(1.2345678901234567, "1.2345678901234567");
+    real_is(5.0, "5.0");
+    real_is(-0.0, "-0.0");
+    real_is(1e300, "1e+300");
+    real_is(2.5e-8, "2.5e-08");
+    real_is(123456789012345678.0, "1.2345678901234568e+17");
+}
+
+/* Every printed real reads back as the same double, and is never longer
+ * than jansson's 17 digits. */
+static void test_round_trip(void)
+{
+    srand(7);
+    int bad = 0;
+    for (int i = 0; i < 200000; i++) {
+        uint64_t bits = ((uint64_t)rand() << 42) ^ ((uint64_t)rand() << 21) ^ (uint64_t)rand();
+        double d;
+        memcpy(&d, &bits, sizeof d);
+        if (!isfinite(d))
+            continue;
+        if (i % 2)
+            d = (double)(rand() % 100000) / 100; /* sensor-like values */
+        struct buf b = {0};
+        json_write_real(&b, d);
+        buf_putc(&b, '\0');
+        if (strtod(b.data, NULL) != d || b.len > 26)
+            bad++;
+        json_t *back = json_loads(b.data, JSON_DECODE_ANY, NULL);
+        if (!json_is_real(back) || json_real_value(back) != d)
+            bad++;
+        json_decref(back);
+        buf_free(&b);
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
+static void test_values(void)
+{
+    json_t *v = json_loads("{\"b\":[1,-2,true,false,null,\"q\\\"\\\\\\n\\u0001\"],\"a\":{}}", 0,
+                           NULL);
+    char *t = text_of(v, 0);
+    CHECK_EQ_STR(t, "{\"b\":[1,-2,true,false,null,\"q\\\"\\\\\\u000a\\u0001\"],\"a\":{}}");
+    /* what it writes, jansson reads back equal */
+    json_t *back = json_loads(t, 0, NULL);
+    CHECK(json_equal(v, back));
+    json_decref(back);
+    free(t);
+    json_decref(v);
+}
+
+static void test_raw_splice(void)
+{
+    static const char raw[] = "\0{\"value\":26.20}";
+    json_t *v = json_pack("{s:o}", "_source", json_stringn(raw, sizeof raw - 1));
+    char *t = text_of(v, JSON_WRITE_RAW_NUL);
+    CHECK_EQ_STR(t, "{\"_source\":{\"value\":26.20}}");
+    free(t);
+    t = text_of(v, 0); /* without the flag, an ordinary (escaped) string */
+    CHECK_EQ_STR(t, "{\"_source\":\"\\u0000{\\\"value\\\":26.20}\"}");
+    free(t);
+    json_decref(v);
+}
+
+int main(void)
+{
+    RUN(test_reals);
+    RUN(test_round_trip);
+    RUN(test_values);
+    RUN(test_raw_splice);
+    TEST_MAIN_END();
+}
