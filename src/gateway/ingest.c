@@ -107,7 +107,8 @@ static int own_date(struct gateway *g, json_t *d, int64_t *ts, const char **text
 
 /* Runs the route's function on r's document; on success r holds the
  * document it returned (validated again, in memory) and *text its JSON
- * (the caller frees it). Returns 0, GK_ECANCELED (dropped) or GK_ELIMIT (reason in
+ * (the caller frees it), or, when the function returned the document
+ * unchanged, r and *text stay as they were (the body as posted is kept). Returns 0, GK_ECANCELED (dropped) or GK_ELIMIT (reason in
  * err). */
 static int run_function(struct gateway *g, const struct route *rt, struct reading *r, char **text,
                         char *err, size_t errlen)
@@ -120,6 +121,10 @@ static int run_function(struct gateway *g, const struct route *rt, struct readin
     }
     if (!out)
         return GK_ECANCELED;
+    if (json_equal(out, r->doc)) { /* returned as it came: store the body as posted */
+        json_decref(out);
+        return 0;
+    }
     struct reading_error e;
     reading_free(r);
     if (reading_from_json(r, out, &e) != 0) {
