@@ -41,16 +41,6 @@ void search_error(struct http_req *req, int status, const char *type, const char
     buf_free(&b);
 }
 
-static void reply_message(struct http_req *req, int status, const char *headers, const char *msg)
-{
-    struct buf b = {0};
-    buf_puts(&b, "{\"message\":");
-    buf_json_str(&b, msg, strlen(msg));
-    buf_putc(&b, '}');
-    http_respond(req, status, headers, JSON, b.data, b.len);
-    buf_free(&b);
-}
-
 static void reply_not_allowed(struct http_req *req, const char *allow)
 {
     char hdr[96], msg[160];
@@ -228,11 +218,11 @@ int search_authorize(struct gateway *g, struct http_req *req, const char *route_
     case APIKEY_THROTTLED: {
         char hdr[64];
         snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", (int)ceil(wait_s < 1 ? 1 : wait_s));
-        reply_message(req, 429, hdr, "Too Many Requests");
+        gateway_reply_message(req, 429, hdr, "Too Many Requests");
         return 0;
     }
     default:
-        reply_message(req, 403, NULL, "Forbidden");
+        gateway_reply_message(req, 403, NULL, "Forbidden");
         return 0;
     }
 }
@@ -642,7 +632,7 @@ static void index_endpoint(struct gateway *g, struct http_req *req, const struct
         return post || put ? search_bulk(g, req, index) : reply_not_allowed(req, "POST, PUT");
     if (strcmp(what, "_export") == 0)
         return get ? search_export(g, req, index) : reply_not_allowed(req, "GET");
-    reply_message(req, 404, NULL, "Not Found");
+    gateway_reply_message(req, 404, NULL, "Not Found");
 }
 
 /* GET|HEAD /{index}: does it exist, and its mapping (indices.exists,

@@ -89,7 +89,7 @@ static json_t *shards(void)
                      0);
 }
 
-static int index_exists(struct qx *x, const char *index)
+int qx_index_exists(struct qx *x, const char *index)
 {
     struct qsql s = {0};
     qsql_add(&s, "SELECT 1 FROM indices WHERE name = ");
@@ -149,7 +149,7 @@ int query_exec(const struct query *q, sqlite3 *db, json_t **reply)
     if (own_txn && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) x.failed = 1;
     /* the index check runs before the deadline applies: a late request
      * still gets its 404 or a reply marked timed_out */
-    int found = !x.failed && index_exists(&x, q->index);
+    int found = !x.failed && qx_index_exists(&x, q->index);
     x.deadline = deadline_of(q, start);
     sqlite3_progress_handler(db, 1000, qx_deadline_passed, &x);
     if (found) *reply = q->kind == QUERY_COUNT ? count_reply(&x) : search_reply(&x, start);
@@ -181,7 +181,7 @@ int query_get_doc(sqlite3 *db, const char *index, const char *id, json_t **reply
     static const struct qsrc all;
     struct qx x = {.q = &dummy, .db = db};
     *reply = NULL;
-    if (!index_exists(&x, index)) {
+    if (!qx_index_exists(&x, index)) {
         *reply = x.failed ? server_error() : not_found(index);
         return x.failed ? 500 : 404;
     }

@@ -266,6 +266,9 @@ void *qx_bad(struct qx *x, const char *type, const char *fmt, ...)
 
 /* The progress handler: nonzero once x->deadline passed. */
 int qx_deadline_passed(void *x);
+/* 1 when the index has documents (a row in `indices`), else 0 (also on a
+ * database error, which sets x->failed). */
+int qx_index_exists(struct qx *x, const char *index);
 
 /* Prepares and binds s. Returns the statement or NULL (x->failed set). */
 sqlite3_stmt *qx_prepare(struct qx *x, struct qsql *s);

@@ -6,24 +6,12 @@
 
 #include "store/query_int.h"
 
-static int index_found(struct qx *x, const char *index)
-{
-    struct qsql s = {0};
-    qsql_add(&s, "SELECT 1 FROM indices WHERE name = ");
-    qsql_text(&s, index);
-    sqlite3_stmt *st = qx_prepare(x, &s);
-    int found = st && qx_step(x, st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    qsql_free(&s);
-    return found;
-}
-
 int query_scan(const struct query *q, sqlite3 *db, int64_t after, size_t max, uint64_t deadline,
                int (*row)(void *ud, int64_t id, const char *src, size_t len), void *ud)
 {
     struct qx x = {.q = q, .db = db, .deadline = deadline};
     sqlite3_progress_handler(db, 1000, qx_deadline_passed, &x);
-    int found = index_found(&x, q->index);
+    int found = qx_index_exists(&x, q->index);
     if (found && !x.failed && !x.timed_out) {
         struct qsql s = {0};
         qsql_add(&s, "SELECT d.id, d.source FROM docs d WHERE d.idx = ");
