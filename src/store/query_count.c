@@ -182,33 +182,11 @@ static sqlite3_stmt *values_stmt(struct qcount *k)
     return st;
 }
 
-static int64_t index_ts(struct qx *x, const char *fn, int *null)
-{
-    struct qsql s = {0};
-    qsql_add(&s, fn);
-    qsql_add(&s, " FROM docs WHERE idx = ");
-    qsql_text(&s, x->q->index);
-    sqlite3_stmt *st = qx_prepare(x, &s);
-    int64_t v = 0;
-    *null = 1;
-    if (st && qx_step(x, st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-        v = sqlite3_column_int64(st, 0);
-        *null = 0;
-    }
-    sqlite3_finalize(st);
-    qsql_free(&s);
-    return v;
-}
-
 /* Narrows the range to the index's documents and cuts it into regions. */
 static void plan_range(struct qcount *k)
 {
-    int null_lo, null_hi;
-    int64_t first = index_ts(k->x, "SELECT min(ts)", &null_lo);
-    int64_t last = index_ts(k->x, "SELECT max(ts)", &null_hi);
-    int64_t lo = k->cj.lo > first ? k->cj.lo : first;
-    int64_t hi = k->cj.hi <= last ? k->cj.hi : last + 1;
-    if (null_lo || null_hi || lo >= hi) {
+    int64_t lo = k->cj.lo, hi = k->cj.hi;
+    if (!qx_clamp_to_index(k->x, &lo, &hi)) {
         k->empty = 1;
         return;
     }

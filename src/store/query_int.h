@@ -275,6 +275,10 @@ sqlite3_stmt *qx_prepare(struct qx *x, struct qsql *s);
 /* sqlite3_step with the deadline: SQLITE_ROW, or SQLITE_DONE at the end,
  * when the deadline passed (x->timed_out) or on an error (x->failed). */
 int qx_step(struct qx *x, sqlite3_stmt *st);
+/* Narrows [*lo, *hi) to the span of the index's documents, [min(ts),
+ * max(ts) + 1). Returns 0 when nothing is left (also for an index without
+ * documents or on a database error, which sets x->failed). */
+int qx_clamp_to_index(struct qx *x, int64_t *lo, int64_t *hi);
 
 /* ---- execution (query_hits.c, query_agg.c, query_rollup.c) ------------- */
 

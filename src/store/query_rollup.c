@@ -105,23 +105,6 @@ static void scope_add(struct rscope *sc, const char *g)
     sc->grp[sc->ngrp++] = xstrdup(g);
 }
 
-static int64_t one_int(struct qx *x, const char *sql, int *null)
-{
-    struct qsql s = {0};
-    qsql_add(&s, sql);
-    qsql_text(&s, x->q->index);
-    sqlite3_stmt *st = qx_prepare(x, &s);
-    int64_t v = 0;
-    *null = 1;
-    if (st && qx_step(x, st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-        v = sqlite3_column_int64(st, 0);
-        *null = 0;
-    }
-    sqlite3_finalize(st);
-    qsql_free(&s);
-    return v;
-}
-
 static int scope_all_groups(struct qx *x, struct rscope *sc, int by_group)
 {
     struct qsql s = {0};
@@ -163,15 +146,11 @@ static int scope_groups(struct qx *x, const struct qctx *c, const struct qconj *
 static int scope_of(struct qx *x, const struct qagg *a, const struct qctx *c, struct rscope *sc)
 {
     struct qconj cj;
-    int null_lo, null_hi;
     memset(sc, 0, sizeof *sc);
     if (!qconj_of(c->root, &cj) || cj.none || cj.nmeas > 0) return 0;
-    int64_t first = one_int(x, "SELECT min(ts) FROM docs WHERE idx = ", &null_lo);
-    int64_t last = one_int(x, "SELECT max(ts) FROM docs WHERE idx = ", &null_hi);
-    if (null_lo || null_hi) return 0;
-    sc->lo = cj.lo > first ? cj.lo : first;
-    sc->hi = cj.hi <= last ? cj.hi : last + 1;
-    if (sc->lo >= sc->hi) return 0;
+    sc->lo = cj.lo;
+    sc->hi = cj.hi;
+    if (!qx_clamp_to_index(x, &sc->lo, &sc->hi)) return 0;
     return scope_groups(x, c, &cj, sc, a->kind == QA_TERMS);
 }
 

@@ -509,6 +509,32 @@ int qx_step(struct qx *x, sqlite3_stmt *st)
     return SQLITE_DONE;
 }
 
+/* One of min(ts) / max(ts) of the index's documents (one aggregate per
+ * statement, so SQLite answers it from the (idx, ts) index). */
+static int index_ts(struct qx *x, const char *agg, int64_t *v)
+{
+    struct qsql s = {0};
+    qsql_add(&s, "SELECT ");
+    qsql_add(&s, agg);
+    qsql_add(&s, "(ts) FROM docs WHERE idx = ");
+    qsql_text(&s, x->q->index);
+    sqlite3_stmt *st = qx_prepare(x, &s);
+    int found = st && qx_step(x, st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+    if (found) *v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    qsql_free(&s);
+    return found;
+}
+
+int qx_clamp_to_index(struct qx *x, int64_t *lo, int64_t *hi)
+{
+    int64_t first, last;
+    if (!index_ts(x, "min", &first) || !index_ts(x, "max", &last)) return 0;
+    if (*lo < first) *lo = first;
+    if (*hi > last) *hi = last + 1;
+    return *lo < *hi;
+}
+
 int qx_deadline_passed(void *arg)
 {
     const struct qx *x = arg;
