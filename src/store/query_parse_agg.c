@@ -138,6 +138,17 @@ static int pct_method(struct qp *p, struct qagg *a, const char *k, json_t *v)
     return 0;
 }
 
+/* An aggregation's "format": a date pattern dt_format() supports. */
+static int agg_format(struct qp *p, struct qagg *a, json_t *v)
+{
+    char err[QUERY_REASON];
+    if (!json_is_string(v)) return qp_fail(p, "[%s] [format] must be a string", a->name);
+    if (dt_format_check(json_string_value(v), err, sizeof err) < 0) return qp_fail(p, "%s", err);
+    free(a->format);
+    a->format = xstrdup(json_string_value(v));
+    return 0;
+}
+
 static int metric_param(struct qp *p, struct qagg *a, const char *k, json_t *v)
 {
     if (strcmp(k, "field") == 0) return metric_field(p, a, v);
@@ -145,15 +156,7 @@ static int metric_param(struct qp *p, struct qagg *a, const char *k, json_t *v)
     if (a->kind == QA_PCT && strcmp(k, "keyed") == 0) return qp_bool(p, v, "keyed", &a->keyed);
     if (a->kind == QA_PCT && (strcmp(k, "tdigest") == 0 || strcmp(k, "hdr") == 0))
         return pct_method(p, a, k, v);
-    if (strcmp(k, "format") == 0) {
-        char err[QUERY_REASON];
-        if (!json_is_string(v)) return qp_fail(p, "[%s] [format] must be a string", a->name);
-        if (dt_format_check(json_string_value(v), err, sizeof err) < 0)
-            return qp_fail(p, "%s", err);
-        free(a->format);
-        a->format = xstrdup(json_string_value(v));
-        return 0;
-    }
+    if (strcmp(k, "format") == 0) return agg_format(p, a, v);
     return qp_fail(p, "aggregation [%s] of type [%s]: parameter [%s] is not supported", a->name,
                    kind_name(a->kind), k);
 }
@@ -352,15 +355,7 @@ static int dh_param(struct qp *p, struct qagg *a, const char *k, json_t *v)
         if (qp_bool(p, v, k, &b) < 0) return -1;
         return b ? qp_fail(p, "[%s] [keyed] true is not supported", a->name) : 0;
     }
-    if (strcmp(k, "format") == 0) {
-        char err[QUERY_REASON];
-        if (!json_is_string(v)) return qp_fail(p, "[%s] [format] must be a string", a->name);
-        if (dt_format_check(json_string_value(v), err, sizeof err) < 0)
-            return qp_fail(p, "%s", err);
-        free(a->format);
-        a->format = xstrdup(json_string_value(v));
-        return 0;
-    }
+    if (strcmp(k, "format") == 0) return agg_format(p, a, v);
     return qp_fail(p, "aggregation [%s] of type [date_histogram]: parameter [%s] is not supported",
                    a->name, k);
 }
