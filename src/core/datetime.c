@@ -437,11 +437,11 @@ static int32_t rule_offset(const struct tz_rule *r, int64_t t)
 
 /* ---- Offsets and transitions ----------------------------------------------- */
 
-static int32_t offset_s(const struct tz *z, int64_t t)
+/* How many of the table's changes are at or before t (s): the index of the
+ * first change after t. */
+static size_t changes_upto(const struct tz *z, int64_t t)
 {
-    if (z->fixed) return z->off0;
-    if (z->has_rule && (!z->has_table || t >= z->table_end)) return rule_offset(&z->rule, t);
-    size_t lo = 0, hi = z->n; /* the first change after t */
+    size_t lo = 0, hi = z->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (z->at[mid] <= t)
@@ -449,6 +449,14 @@ static int32_t offset_s(const struct tz *z, int64_t t)
         else
             hi = mid;
     }
+    return lo;
+}
+
+static int32_t offset_s(const struct tz *z, int64_t t)
+{
+    if (z->fixed) return z->off0;
+    if (z->has_rule && (!z->has_table || t >= z->table_end)) return rule_offset(&z->rule, t);
+    size_t lo = changes_upto(z, t);
     return lo ? z->off[lo - 1] : z->off0;
 }
 
@@ -466,14 +474,7 @@ static bool is_change(const struct tz *z, int64_t t)
  * offset_s (the last transition is ruled by the footer when there is one). */
 static bool table_change(const struct tz *z, int64_t t, int64_t *T)
 {
-    size_t lo = 0, hi = z->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (z->at[mid] <= t)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = changes_upto(z, t);
     if (lo && z->has_rule && z->at[lo - 1] == z->table_end && !is_change(z, z->table_end)) lo--;
     if (!lo) return false;
     *T = z->at[lo - 1];
