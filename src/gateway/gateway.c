@@ -104,7 +104,8 @@ static void load_zone(struct gateway *g, const char *name)
         name = "localtime";
     if (tz_load(&g->zone, name, strlen(name), err, sizeof err) != 0) {
         log_warn("time zone %s: %s; dates without an offset are read as UTC", name, err);
-        g->zone = NULL;
+        if (tz_load(&g->zone, "UTC", 3, err, sizeof err) != 0)
+            abort(); /* UTC needs no file */
     }
 }
 

@@ -36,7 +36,7 @@ struct gateway {
     int64_t date_sec; /* second whose local text is in date */
     char date[20];
     size_t max_bulk_body; /* [http] max_bulk_body: the body limit of _bulk */
-    struct tz *zone;  /* [server] timezone: `date` text without an offset */
+    struct tz *zone;  /* [server] timezone (UTC if it cannot be read): `date` text without an offset */
 };
 
 /* What became of one document given to gateway_ingest(). */

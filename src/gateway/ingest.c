@@ -93,7 +93,6 @@ static void finish(struct gateway *g, const struct route *rt, const char *index,
 static int own_date(struct gateway *g, json_t *d, int64_t *ts, const char **text, char *err,
                     size_t errlen)
 {
-    const struct tz *zone = g->zone ? g->zone : tz_utc();
     if (json_is_integer(d)) {
         *ts = json_integer_value(d);
         *text = NULL;
@@ -102,7 +101,7 @@ static int own_date(struct gateway *g, json_t *d, int64_t *ts, const char **text
     if (!json_is_string(d))
         return gk_errf(err, errlen, GK_EINVAL, "date must be a string or epoch milliseconds");
     *text = json_string_value(d);
-    return dt_parse(*text, json_string_length(d), zone, ts, err, errlen);
+    return dt_parse(*text, json_string_length(d), g->zone, ts, err, errlen);
 }
 
 /* Runs the route's function on r's document; on success r holds the

@@ -460,7 +460,7 @@ static void run_query(struct gateway *g, struct http_req *req, const char *index
 {
     struct search_params p;
     if (search_params_parse(req, search_known, &p) != 0) return;
-    struct query_env env = {.zone = g->zone ? g->zone : tz_utc(), .now_ms = clock_now_ms()};
+    struct query_env env = {.zone = g->zone, .now_ms = clock_now_ms()};
     size_t len;
     const char *text = search_dsl(req, &p, &len);
     char *owned = NULL;
