@@ -239,17 +239,16 @@ static void reply_stored(struct http_req *req, const struct gateway_ingest_resul
     http_respond(req, 200, NULL, JSON, body, (size_t)n);
 }
 
-static void reply_error(struct http_req *req, int status, const char *message, const char *field)
+/* 400 {"message":...,"field":...}: a refused payload. */
+static void reply_invalid(struct http_req *req, const char *message, const char *field)
 {
     struct buf b = {0};
     buf_puts(&b, "{\"message\":");
     buf_json_str(&b, message, strlen(message));
-    if (field) {
-        buf_puts(&b, ",\"field\":");
-        buf_json_str(&b, field, strlen(field));
-    }
+    buf_puts(&b, ",\"field\":");
+    buf_json_str(&b, field, strlen(field));
     buf_putc(&b, '}');
-    http_respond(req, status, NULL, JSON, b.data, b.len);
+    http_respond(req, 400, NULL, JSON, b.data, b.len);
     buf_free(&b);
 }
 
@@ -261,9 +260,9 @@ static void on_posted(void *ud, const struct gateway_ingest_result *res)
     case GK_ECANCELED:
         return reply_stored(req, res);
     case GK_EINVAL:
-        return reply_error(req, 400, res->reason, res->field);
+        return reply_invalid(req, res->reason, res->field);
     case GK_ELIMIT:
-        return reply_error(req, 500, res->reason, NULL);
+        return gateway_reply_message(req, 500, NULL, res->reason);
     case GK_EFULL:
         return gateway_reply_message(req, 503, "Retry-After: 5\r\n",
                                      "Store unavailable: disk full");
