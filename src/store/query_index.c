@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store/query.h"
+#include "store/query_int.h"
 #include "store/store.h"
 
 /* The mapping of a measurement member: {"value": double, the rest keywords}. */
@@ -23,18 +23,6 @@ static json_t *base_properties(void)
                      "type", "keyword", "gps", "type", "keyword");
 }
 
-/* 1 found, 0 not, -1 on a database error. */
-static int index_found(sqlite3 *db, const char *index)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM indices WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    sqlite3_bind_text(st, 1, index, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-}
-
 static json_t *not_found(const char *index)
 {
     char reason[300];
@@ -46,10 +34,10 @@ static json_t *not_found(const char *index)
 
 int query_index_info(sqlite3 *db, const char *index, json_t **reply)
 {
-    int found = index_found(db, index);
-    if (found <= 0) {
-        *reply = found == 0 ? not_found(index) : NULL;
-        return found == 0 ? 404 : 500;
+    struct qx x = {.db = db};
+    if (!qx_index_exists(&x, index)) {
+        *reply = x.failed ? NULL : not_found(index);
+        return x.failed ? 500 : 404;
     }
     json_t *props = base_properties();
     sqlite3_stmt *st;
