@@ -50,8 +50,9 @@ for v in D R WARMUP CONNS THREADS; do
     [[ ${!v} =~ ^[0-9]+$ && ${!v} -ge 1 ]] || { echo "http_ingest: $v must be a positive integer" >&2; exit 2; }
 done
 
-log() { printf '%s\n' "$*"; }
-die() { printf 'http_ingest: %s\n' "$*" >&2; exit 1; }
+BENCH_NAME=http_ingest
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # ---------------------------------------------------------------- setup
 "$ROOT/scripts/install-deps.sh" --bench
@@ -67,25 +68,6 @@ TMP=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}/gasket-bench.XXXXXX")
 declare -A PID=()      # name -> pid of what we started
 STOPPED=""
 
-cleanup() {
-    local rc=$? name p i
-    trap - EXIT INT TERM
-    for name in "${!PID[@]}"; do
-        p=${PID[$name]}
-        kill -TERM "$p" 2>/dev/null || true
-    done
-    for name in "${!PID[@]}"; do
-        p=${PID[$name]}
-        for ((i = 0; i < 100; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$p" 2>/dev/null; then
-            echo "http_ingest: $name (pid $p) ignored SIGTERM for 10 s: SIGKILL" >&2
-            kill -KILL "$p" 2>/dev/null || true
-        fi
-        wait "$p" 2>/dev/null || true
-    done
-    if [ "${KEEP_TMP:-0}" = 1 ]; then echo "http_ingest: temp dir kept: $TMP" >&2; else rm -rf "$TMP"; fi
-    exit "$rc"
-}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -116,26 +98,7 @@ ss = [socket.socket() for _ in range(5)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])')
 
-# wait_ready NAME PORT SECONDS: the process is alive and accepts on PORT.
-wait_ready() {
-    local name=$1 port=$2 secs=$3 i
-    for ((i = 0; i < secs * 10; i++)); do
-        if ! kill -0 "${PID[$name]}" 2>/dev/null; then
-            tail -n 20 "$TMP/$name.log" >&2 || true
-            die "$name exited during start (log above)"
-        fi
-        if timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    tail -n 20 "$TMP/$name.log" >&2 || true
-    die "$name did not listen on 127.0.0.1:$port within ${secs}s"
-}
 
-# http_status URL [curl args...]: prints the status code of one request.
-http_status() {
-    local url=$1; shift
-    curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "$@" "$url" || echo 000
-}
 
 SEED='{"groupid":"2","gps":"37.61002501514269, 126.99636868892937","co":{"sensorid":"0005","sensortype":"8","value":"26.20","createdtime":"2021-09-03 18:14:49"},"no2":{"sensorid":"0006","sensortype":"8","value":"0.12","createdtime":"2021-09-03 18:14:49"},"c2h5oh":{"sensorid":"0007","sensortype":"8","value":"3.5","createdtime":"2021-09-03 18:14:49"},"h2":{"sensorid":"0008","sensortype":"8","value":"7.75","createdtime":"2021-09-03 18:14:49"}}'
 probe_json() {
@@ -207,51 +170,10 @@ EOF
     [ "$st" = 204 ] || die "nginx: probe POST got $st, not 204"
 }
 
-start_influxd() {
-    local dir="$TMP/influxdb"
-    mkdir -p "$dir"
-    # Debian's 1.6 names the phone-home switch reporting-enabled (upstream:
-    # reporting-disabled, which this build ignores); see `influxd config`.
-    cat >"$dir/influxdb.conf" <<EOF
-reporting-enabled = false
-bind-address = "127.0.0.1:$P_INFLUX_RPC"
-[meta]
-  dir = "$dir/meta"
-  logging-enabled = false
-[data]
-  dir = "$dir/data"
-  wal-dir = "$dir/wal"
-  wal-fsync-delay = "0s"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[subscriber]
-  enabled = false
-[continuous_queries]
-  enabled = false
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:$P_INFLUX"
-  log-enabled = false
-  suppress-write-log = true
-[logging]
-  level = "error"
-  suppress-logo = true
-EOF
-    influxd run -config "$dir/influxdb.conf" >"$TMP/influxdb.log" 2>&1 &
-    PID[influxdb]=$!
-    wait_ready influxdb "$P_INFLUX" 60
-    local i st=000
-    for ((i = 0; i < 100; i++)); do
-        st=$(http_status "http://127.0.0.1:$P_INFLUX/ping")
-        [ "$st" = 204 ] && break
-        sleep 0.1
-    done
-    [ "$st" = 204 ] || die "influxdb: /ping got $st"
-    local reply
-    reply=$(curl -sS --max-time 10 -X POST "http://127.0.0.1:$P_INFLUX/query" \
-        --data-urlencode "q=CREATE DATABASE gas") || die "influxdb: CREATE DATABASE failed"
-    case $reply in *error*) die "influxdb: CREATE DATABASE: $reply" ;; esac
+# influxd with database gas, and one probe point written through /write.
+start_influx_probed() {
+    start_influxd "$P_INFLUX" "$P_INFLUX_RPC"
+    local st
     st=$(http_status "http://127.0.0.1:$P_INFLUX/write?db=gas" -X POST \
         --data-binary 'gasdetect,groupid=2 co=26.2,no2=0.12,c2h5oh=3.5,h2=7.75')
     [ "$st" = 204 ] || die "influxdb: probe write got $st, not 204"
@@ -427,7 +349,7 @@ start_nginx
 log "starting gasketd (durability normal) on 127.0.0.1:$P_NORMAL ..."
 start_gasketd gasketd-normal normal "$P_NORMAL"
 log "starting influxd on 127.0.0.1:$P_INFLUX ..."
-start_influxd
+start_influx_probed
 log ""
 
 # ---------------------------------------------------------------- rounds

@@ -62,8 +62,9 @@ done
 [[ $QPAUSE =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "search: QPAUSE must be a number of seconds" >&2; exit 2; }
 case $DURABILITY in full | normal) ;; *) echo "search: DURABILITY must be full or normal" >&2; exit 2 ;; esac
 
-log() { printf '%s\n' "$*"; }
-die() { printf 'search: %s\n' "$*" >&2; exit 1; }
+BENCH_NAME=search
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # ---------------------------------------------------------------- setup
 "$ROOT/scripts/install-deps.sh" --bench
@@ -75,22 +76,6 @@ ulimit -n 16384
 TMP=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}/gasket-search.XXXXXX")
 declare -A PID=()
 
-cleanup() {
-    local rc=$? name p i
-    trap - EXIT INT TERM
-    for name in "${!PID[@]}"; do kill -TERM "${PID[$name]}" 2>/dev/null || true; done
-    for name in "${!PID[@]}"; do
-        p=${PID[$name]}
-        for ((i = 0; i < 100; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$p" 2>/dev/null; then
-            echo "search: $name (pid $p) ignored SIGTERM for 10 s: SIGKILL" >&2
-            kill -KILL "$p" 2>/dev/null || true
-        fi
-        wait "$p" 2>/dev/null || true
-    done
-    if [ "${KEEP_TMP:-0}" = 1 ]; then echo "search: temp dir kept: $TMP" >&2; else rm -rf "$TMP"; fi
-    exit "$rc"
-}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -133,16 +118,6 @@ run() {
     return "$rc"
 }
 
-wait_ready() {    # NAME PORT SECONDS
-    local name=$1 port=$2 secs=$3 i
-    for ((i = 0; i < secs * 10; i++)); do
-        kill -0 "${PID[$name]}" 2>/dev/null || { tail -n 20 "$TMP/$name.log" >&2; die "$name exited during start"; }
-        if timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    tail -n 20 "$TMP/$name.log" >&2
-    die "$name did not listen on 127.0.0.1:$port within ${secs}s"
-}
 
 start_gasketd() {
     local dir="$TMP/gasketd"
@@ -172,48 +147,6 @@ EOF
     wait_ready gasketd "$P_G" 20
 }
 
-start_influxd() {
-    local dir="$TMP/influxdb" i st=000 reply
-    mkdir -p "$dir"
-    cat >"$dir/influxdb.conf" <<EOF
-reporting-enabled = false
-bind-address = "127.0.0.1:$P_IRPC"
-[meta]
-  dir = "$dir/meta"
-  logging-enabled = false
-[data]
-  dir = "$dir/data"
-  wal-dir = "$dir/wal"
-  wal-fsync-delay = "0s"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[subscriber]
-  enabled = false
-[continuous_queries]
-  enabled = false
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:$P_I"
-  log-enabled = false
-  suppress-write-log = true
-[logging]
-  level = "error"
-  suppress-logo = true
-EOF
-    influxd run -config "$dir/influxdb.conf" >"$TMP/influxdb.log" 2>&1 &
-    PID[influxdb]=$!
-    wait_ready influxdb "$P_I" 60
-    for ((i = 0; i < 100; i++)); do
-        st=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$P_I/ping" || echo 000)
-        [ "$st" = 204 ] && break
-        sleep 0.1
-    done
-    [ "$st" = 204 ] || die "influxdb: /ping got $st"
-    reply=$(curl -sS --max-time 10 -X POST "http://127.0.0.1:$P_I/query" --data-urlencode "q=CREATE DATABASE gas") ||
-        die "influxdb: CREATE DATABASE failed"
-    case $reply in *error*) die "influxdb: CREATE DATABASE: $reply" ;; esac
-}
 
 # cpu_ticks PID: user+system clock ticks of PID (all its threads).
 cpu_ticks() { awk '{ s = $0; sub(/.*\) /, "", s); split(s, f, " "); print f[12] + f[13] }' "/proc/$1/stat"; }
@@ -263,7 +196,7 @@ say "bodies: _bulk $(du -h "$TMP/data/bulk.ndjson" | cut -f1), line protocol $(d
 
 log "starting gasketd on 127.0.0.1:$P_G and influxd on 127.0.0.1:$P_I ..."
 start_gasketd
-start_influxd
+start_influxd "$P_I" "$P_IRPC"
 
 # ---------------------------------------------------------------- load
 load() {    # gasket|influx PORT
