@@ -66,6 +66,7 @@ static const struct key keys[] = {
     {S_SERVER, "timezone", K_STR, SV(timezone), NULL, 1, 0, 0, NULL},
     {S_SERVER, "log_level", K_ENUM, SV(log_level), "info", 1, 0, 0, level_names},
     {S_SERVER, "durability", K_ENUM, SV(durability), "full", 1, 0, 0, durability_names},
+    {S_SERVER, "max_pending", K_LONG, SV(max_pending), "10000", 0, 1, 10000000, NULL},
     {S_HTTP, "listen", K_STR, HT(listen), "0.0.0.0:8080", 1, 0, 0, NULL},
     {S_HTTP, "tls_listen", K_STR, HT(tls_listen), NULL, 1, 0, 0, NULL},
     {S_HTTP, "tls_cert", K_STR, HT(tls_cert), NULL, 1, 0, 0, NULL},
@@ -77,6 +78,13 @@ static const struct key keys[] = {
     {S_HTTP, "idle_timeout", K_MS, HT(idle_timeout), "60s", 1, 1, 86400000, NULL},
     {S_HTTP, "dashboard_users", K_STR, HT(dashboard_users), NULL, 0, 0, 0, NULL},
     {S_HTTP, "live_topic", K_STR, HT(live_topic), NULL, 0, 0, 0, NULL},
+    {S_HTTP, "allowed_origins", K_STR, HT(allowed_origins), NULL, 0, 0, 0, NULL},
+    {S_HTTP, "metrics_public", K_BOOL, HT(metrics_public), "false", 0, 0, 0, NULL},
+    {S_HTTP, "search_threads", K_LONG, HT(search_threads), "2", 0, 1, 64, NULL},
+    {S_HTTP, "search_max_timeout", K_MS, HT(search_max_timeout), "60s", 0, 1, 86400000, NULL},
+    {S_HTTP, "search_max_buckets", K_LONG, HT(search_max_buckets), "65535", 0, 1, 100000000, NULL},
+    {S_HTTP, "search_max_aggs", K_LONG, HT(search_max_aggs), "100", 0, 1, 100000, NULL},
+    {S_HTTP, "search_max_memory", K_SIZE, HT(search_max_memory), "256MiB", 0, 1 << 20, 1 << 30, NULL},
     {S_MQTT, "listen", K_STR, MQ(listen), "0.0.0.0:1883", 1, 0, 0, NULL},
     {S_MQTT, "tls_listen", K_STR, MQ(tls_listen), NULL, 1, 0, 0, NULL},
     {S_MQTT, "tls_cert", K_STR, MQ(tls_cert), NULL, 1, 0, 0, NULL},
@@ -92,10 +100,18 @@ static const struct key keys[] = {
     {S_MQTT, "persist_interval", K_MS, MQ(persist_interval), "60s", 1, 0, 86400000, NULL},
     {S_MQTT, "max_topic_length", K_LONG, MQ(max_topic_length), "65535", 1, 1, 65535, NULL},
     {S_MQTT, "max_topic_levels", K_LONG, MQ(max_topic_levels), "128", 1, 1, 1024, NULL},
+    {S_MQTT, "max_session_expiry", K_MS, MQ(max_session_expiry), "7d", 0, 0, 1e13, NULL},
+    {S_MQTT, "max_subscriptions", K_LONG, MQ(max_subscriptions), "100", 0, 1, 1000000, NULL},
+    {S_MQTT, "max_retained_per_identity", K_LONG, MQ(max_retained_per_identity), "1000", 0, 0, 100000000, NULL},
+    {S_MQTT, "max_retained_bytes", K_SIZE, MQ(max_retained_bytes), "64MiB", 0, 0, 1 << 30, NULL},
     {S_APIKEY, "key", K_STR, AK(key), NULL, 1, 0, 0, NULL},
     {S_APIKEY, "rate", K_DOUBLE, AK(rate), "100", 1, 0.001, BIG, NULL},
     {S_APIKEY, "burst", K_DOUBLE, AK(burst), "200", 1, 1, BIG, NULL},
     {S_APIKEY, "routes", K_STR, AK(routes), NULL, 1, 0, 0, NULL},
+    {S_APIKEY, "read", K_STR, AK(read), NULL, 1, 0, 0, NULL},
+    {S_APIKEY, "admin", K_BOOL, AK(admin), "false", 1, 0, 0, NULL},
+    {S_APIKEY, "mqtt_user", K_STR, AK(mqtt_user), NULL, 1, 0, 0, NULL},
+    {S_APIKEY, "cert_cn", K_STR, AK(cert_cn), NULL, 1, 0, 0, NULL},
     {S_ROUTE, "index", K_STR, RT(index), "gasdetect", 1, 0, 0, NULL},
     {S_ROUTE, "topic", K_STR, RT(topic), "pi/1", 1, 0, 0, NULL},
     {S_ROUTE, "function", K_STR, RT(function), NULL, 1, 0, 0, NULL},
@@ -126,7 +142,7 @@ struct loader {
     int line;
     enum sect cur;   /* S_COUNT: before any section */
     size_t cur_idx;  /* index into the named section's array */
-    uint64_t seen;   /* keys set in the current section (bit = index in keys) */
+    unsigned char seen[NKEYS]; /* keys set in the current section (by index in keys) */
     char err[512];
 };
 
@@ -436,9 +452,9 @@ static int on_key(void *user, const char *section, const char *name, const char 
     for (size_t i = 0; i < NKEYS; i++) {
         if (keys[i].sect == L->cur && strcmp(keys[i].name, name) == 0) {
             k = &keys[i];
-            if (L->seen & (1ull << i))
+            if (L->seen[i])
                 return fail(L, L->line, "duplicate key '%s'", name), 0;
-            L->seen |= 1ull << i;
+            L->seen[i] = 1;
         }
     }
     if (!k)
@@ -484,7 +500,7 @@ static void begin_section(struct loader *L, const char *text)
     if (!sects[s].named && name[0])
         return fail(L, L->line, "section [%s] takes no name", word);
     L->cur = s;
-    L->seen = 0;
+    memset(L->seen, 0, sizeof L->seen);
     if (!sects[s].named)
         return;
     for (size_t i = 0; i < named_count(L->c, s); i++)
@@ -547,7 +563,7 @@ static const char *list_item(const char *p, char *out, size_t outlen)
     return p + m + (p[m] == ',');
 }
 
-static int route_listed(const char *list, const char *path)
+int config_list_has(const char *list, const char *path)
 {
     char item[256];
     for (const char *p = list; (p = list_item(p, item, sizeof item));)
@@ -561,18 +577,30 @@ static void check_apikeys(struct loader *L)
     struct config *c = L->c;
     for (size_t i = 0; i < c->napikeys; i++) {
         struct cfg_apikey *a = &c->apikeys[i];
-        if (!a->key)
-            return fail(L, a->line, "[apikey %s] has no key", a->name);
-        if (strlen(a->key) < 20)
+        if (!a->key && !a->mqtt_user && !a->cert_cn)
+            return fail(L, a->line, "[apikey %s] has no key, mqtt_user or cert_cn", a->name);
+        if (a->key && strlen(a->key) < 20)
             return fail(L, a->line, "[apikey %s] key is shorter than 20 characters", a->name);
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(c->apikeys[j].key, a->key) == 0)
+        for (size_t j = 0; j < i; j++) {
+            const struct cfg_apikey *b = &c->apikeys[j];
+            if (a->key && b->key && strcmp(b->key, a->key) == 0)
                 return fail(L, a->line, "[apikey %s] has the same key as [apikey %s]", a->name,
-                            c->apikeys[j].name);
-        char path[256];
-        for (const char *p = a->routes; (p = list_item(p, path, sizeof path));)
-            if (path[0] && !config_route(c, path))
-                return fail(L, a->line, "[apikey %s] names unknown route '%s'", a->name, path);
+                            b->name);
+            if (a->mqtt_user && b->mqtt_user && strcmp(b->mqtt_user, a->mqtt_user) == 0)
+                return fail(L, a->line, "[apikey %s] has the same mqtt_user as [apikey %s]",
+                            a->name, b->name);
+            if (a->cert_cn && b->cert_cn && strcmp(b->cert_cn, a->cert_cn) == 0)
+                return fail(L, a->line, "[apikey %s] has the same cert_cn as [apikey %s]",
+                            a->name, b->name);
+        }
+        char item[256];
+        for (const char *p = a->routes; (p = list_item(p, item, sizeof item));)
+            if (item[0] && !config_route(c, item))
+                return fail(L, a->line, "[apikey %s] names unknown route '%s'", a->name, item);
+        for (const char *p = a->read; (p = list_item(p, item, sizeof item));)
+            if (item[0] && !valid_index_name(item))
+                return fail(L, a->line, "[apikey %s] read: '%s' is not an index name", a->name,
+                            item);
     }
 }
 
@@ -614,7 +642,7 @@ const struct cfg_route *config_route(const struct config *c, const char *path)
 
 int config_route_allowed(const char *list, const char *path)
 {
-    return !list || route_listed(list, path);
+    return !list || config_list_has(list, path);
 }
 
 const char *config_key_name(size_t i, char *buf, size_t len)

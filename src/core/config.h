@@ -23,6 +23,7 @@ struct cfg_server {
     char *timezone; /* NULL: the system's zone */
     int log_level;  /* enum log_level */
     int durability; /* enum cfg_durability */
+    long max_pending; /* readings waiting for the store before 503 / MQTT back-pressure */
 };
 
 struct cfg_http {
@@ -37,6 +38,13 @@ struct cfg_http {
     long idle_timeout;   /* ms */
     char *dashboard_users;
     char *live_topic;
+    char *allowed_origins;   /* comma-separated; NULL: the server's own origin */
+    int metrics_public;      /* /metrics for anyone; else loopback or an admin key */
+    long search_threads;     /* the query pool */
+    long search_max_timeout; /* ms: the cap on a request's `timeout` */
+    long search_max_buckets; /* per request, all aggregations together */
+    long search_max_aggs;    /* aggregations in a request's whole tree */
+    size_t search_max_memory; /* aggregation state held by one request */
 };
 
 struct cfg_mqtt {
@@ -55,6 +63,10 @@ struct cfg_mqtt {
     long persist_interval; /* ms; 0: save only at shutdown */
     long max_topic_length; /* bytes of a topic name or filter */
     long max_topic_levels;
+    long max_session_expiry;        /* ms; caps 5.0 expiry and 3.1.1 persistent sessions */
+    long max_subscriptions;         /* per client */
+    long max_retained_per_identity; /* retained topics one identity may hold */
+    size_t max_retained_bytes;      /* all retained messages together */
 };
 
 struct cfg_apikey {
@@ -63,6 +75,10 @@ struct cfg_apikey {
     double rate;  /* requests per second, refill of the bucket */
     double burst; /* bucket size */
     char *routes; /* comma-separated route paths; NULL: every route */
+    char *read;   /* comma-separated indexes it may read; NULL: its routes' indexes */
+    int admin;    /* every route, index and endpoint */
+    char *mqtt_user; /* a password-file user that is this principal */
+    char *cert_cn;   /* a TLS client certificate CN that is this principal */
     int line;
 };
 
@@ -126,6 +142,9 @@ const struct cfg_route *config_route(const struct config *c, const char *path);
 /* Adds an [apikey NAME] with the given key and the default rate and burst
  * (the key the daemon creates in data_dir when the file names none). */
 void config_add_apikey(struct config *c, const char *name, const char *key);
+
+/* 1 when the comma-separated list (NULL: none) has item (items trimmed). */
+int config_list_has(const char *list, const char *item);
 
 /* 1 when a comma-separated route list (NULL: all routes) admits path. */
 int config_route_allowed(const char *list, const char *path);

@@ -7,11 +7,10 @@
 #include <string.h>
 
 struct key {
-    char *name;
-    char *key;
+    struct principal p; /* its strings are owned here */
+    char *key;          /* NULL: no key (an MQTT user or certificate only) */
     size_t key_len;
     double rate, burst;
-    char *routes;
     struct bucket bucket;
 };
 
@@ -46,29 +45,41 @@ struct apikeys *apikeys_new(void)
 
 static void key_free(struct key *k)
 {
-    free(k->name);
+    free((char *)k->p.name);
+    free((char *)k->p.routes);
+    free((char *)k->p.read);
+    free((char *)k->p.mqtt_user);
+    free((char *)k->p.cert_cn);
     free(k->key);
-    free(k->routes);
 }
 
 static const struct key *find_name(const struct apikeys *k, const char *name)
 {
     for (size_t i = 0; i < k->n; i++)
-        if (strcmp(k->v[i].name, name) == 0)
+        if (strcmp(k->v[i].p.name, name) == 0)
             return &k->v[i];
     return NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
 }
 
 void apikeys_configure(struct apikeys *k, const struct cfg_apikey *cfg, size_t n)
 {
     struct key *v = xcalloc(n, sizeof *v);
     for (size_t i = 0; i < n; i++) {
-        v[i].name = xstrdup(cfg[i].name);
-        v[i].key = xstrdup(cfg[i].key);
-        v[i].key_len = strlen(cfg[i].key);
+        v[i].p.name = xstrdup(cfg[i].name);
+        v[i].p.routes = dup_or_null(cfg[i].routes);
+        v[i].p.read = dup_or_null(cfg[i].read);
+        v[i].p.mqtt_user = dup_or_null(cfg[i].mqtt_user);
+        v[i].p.cert_cn = dup_or_null(cfg[i].cert_cn);
+        v[i].p.admin = cfg[i].admin;
+        v[i].key = dup_or_null(cfg[i].key);
+        v[i].key_len = cfg[i].key ? strlen(cfg[i].key) : 0;
         v[i].rate = cfg[i].rate;
         v[i].burst = cfg[i].burst;
-        v[i].routes = cfg[i].routes ? xstrdup(cfg[i].routes) : NULL;
         const struct key *old = find_name(k, cfg[i].name);
         if (old)
             v[i].bucket = old->bucket;
@@ -86,27 +97,63 @@ static struct key *find_key(struct apikeys *k, const char *key)
     size_t len = strlen(key);
     struct key *found = NULL;
     for (size_t i = 0; i < k->n; i++)
-        if (k->v[i].key_len == len && CRYPTO_memcmp(k->v[i].key, key, len) == 0)
+        if (k->v[i].key && k->v[i].key_len == len &&
+            CRYPTO_memcmp(k->v[i].key, key, len) == 0)
             found = &k->v[i];
     return found;
 }
 
+int principal_may_route(const struct principal *p, const char *path)
+{
+    return p->admin || config_route_allowed(p->routes, path);
+}
+
 enum apikey_verdict apikeys_check(struct apikeys *k, const char *key, const char *path,
-                                  int64_t now_ms, double *wait_s, const char **name)
+                                  int64_t now_ms, double *wait_s, const struct principal **who)
 {
     struct key *e = key ? find_key(k, key) : NULL;
-    if (!e || (path && !config_route_allowed(e->routes, path)))
+    if (!e || (path && !principal_may_route(&e->p, path)))
         return APIKEY_FORBIDDEN;
     if (!bucket_take(&e->bucket, e->rate, e->burst, now_ms, wait_s))
         return APIKEY_THROTTLED;
-    *name = e->name;
+    *who = &e->p;
     return APIKEY_OK;
 }
 
 int apikeys_allows(struct apikeys *k, const char *key, const char *path)
 {
     struct key *e = key ? find_key(k, key) : NULL;
-    return e && (!path || config_route_allowed(e->routes, path));
+    return e && (!path || principal_may_route(&e->p, path));
+}
+
+const struct principal *apikeys_find(struct apikeys *k, const char *key)
+{
+    struct key *e = key ? find_key(k, key) : NULL;
+    return e ? &e->p : NULL;
+}
+
+const struct principal *apikeys_for_mqtt(struct apikeys *k, enum apikey_cred cred,
+                                         const char *name)
+{
+    for (size_t i = 0; name && i < k->n; i++) {
+        const struct key *e = &k->v[i];
+        const char *have = cred == APIKEY_CRED_KEY         ? (e->key ? e->p.name : NULL)
+                           : cred == APIKEY_CRED_MQTT_USER ? e->p.mqtt_user
+                                                           : e->p.cert_cn;
+        if (have && strcmp(have, name) == 0)
+            return &e->p;
+    }
+    return NULL;
+}
+
+int apikeys_mqtt_login(struct apikeys *k, const char *user, size_t ulen, const char *pass,
+                       size_t plen)
+{
+    const struct key *e = NULL;
+    for (size_t i = 0; i < k->n; i++)
+        if (strlen(k->v[i].p.name) == ulen && memcmp(k->v[i].p.name, user, ulen) == 0)
+            e = &k->v[i];
+    return e && e->key && e->key_len == plen && CRYPTO_memcmp(e->key, pass, plen) == 0;
 }
 
 size_t apikeys_count(const struct apikeys *k)

@@ -1,8 +1,20 @@
-/* apikey.h: API keys and their token-bucket throttles.
+/* apikey.h: principals (gasketd's one notion of identity), their
+ * credentials, scopes and token-bucket throttles.
  *
- * A key set is built from the [apikey NAME] sections. Each key has a bucket
- * of `burst` tokens refilled at `rate` per second; a request takes one.
- * Reconfiguring (SIGHUP) keeps the bucket of every key whose name stays. */
+ * A principal is an [apikey NAME] section. Its credentials: `key` (the
+ * x-api-key header over HTTP; over MQTT, user name NAME with the key as the
+ * password), `mqtt_user` (a user of [mqtt] password_file) and `cert_cn` (the
+ * CN of a TLS client certificate signed by [mqtt] tls_ca). Its scope:
+ * `routes` it may post to (and whose MQTT telemetry topics it may publish
+ * to; NULL: every route), `read` (indexes it may search; NULL: the indexes
+ * of its routes) and `admin` (everything, including indexes no route
+ * writes). Each principal has a bucket of `burst` tokens refilled at `rate`
+ * per second; an HTTP request takes one. Reconfiguring (SIGHUP) keeps the
+ * bucket of every principal whose name stays.
+ *
+ * The principal pointers returned below stay valid until the next
+ * apikeys_configure(): use them within the current loop turn and copy what
+ * outlives it. */
 #ifndef GASKET_GATEWAY_APIKEY_H
 #define GASKET_GATEWAY_APIKEY_H
 
@@ -22,17 +34,42 @@ int bucket_take(struct bucket *b, double rate, double burst, int64_t now_ms, dou
 
 enum apikey_verdict { APIKEY_OK, APIKEY_FORBIDDEN, APIKEY_THROTTLED };
 
+struct principal {
+    const char *name;
+    const char *routes;    /* comma-separated route paths; NULL: every route */
+    const char *read;      /* comma-separated indexes; NULL: its routes' indexes */
+    const char *mqtt_user; /* NULL: none */
+    const char *cert_cn;   /* NULL: none */
+    int admin;
+};
+
+/* How an MQTT client proved who it is. */
+enum apikey_cred { APIKEY_CRED_KEY, APIKEY_CRED_MQTT_USER, APIKEY_CRED_CERT };
+
 struct apikeys;
 
 struct apikeys *apikeys_new(void);
 /* Replaces the keys with cfg[0..n). */
 void apikeys_configure(struct apikeys *k, const struct cfg_apikey *cfg, size_t n);
 /* Judges a request carrying `key` (NULL when absent) for route `path`
- * (NULL: an endpoint open to every key, such as /alarms).
- * On APIKEY_THROTTLED, *wait_s is the time until a token is available; on
- * APIKEY_OK, *name is the key's name. */
+ * (NULL: an endpoint open to every key, such as /alarms; its own scope
+ * checks follow). On APIKEY_THROTTLED, *wait_s is the time until a token is
+ * available; on APIKEY_OK, *who is the principal. */
 enum apikey_verdict apikeys_check(struct apikeys *k, const char *key, const char *path,
-                                  int64_t now_ms, double *wait_s, const char **name);
+                                  int64_t now_ms, double *wait_s, const struct principal **who);
+/* The principal whose key is `key` (compared in constant time), or NULL. */
+const struct principal *apikeys_find(struct apikeys *k, const char *key);
+/* The principal an authenticated MQTT client is: for APIKEY_CRED_KEY the one
+ * named `name`, for APIKEY_CRED_MQTT_USER the one whose mqtt_user is `name`,
+ * for APIKEY_CRED_CERT the one whose cert_cn is `name`; or NULL. */
+const struct principal *apikeys_for_mqtt(struct apikeys *k, enum apikey_cred cred,
+                                         const char *name);
+/* True when user[0..ulen) names a principal with a key and pass[0..plen)
+ * is that key (constant time in the key; cheap enough for the loop). */
+int apikeys_mqtt_login(struct apikeys *k, const char *user, size_t ulen, const char *pass,
+                       size_t plen);
+/* 1 when p may post to route path (admin, or listed in its routes). */
+int principal_may_route(const struct principal *p, const char *path);
 /* 1 when key exists and may use route path (NULL: any), without taking a
  * token (for the items of a request already let in). */
 int apikeys_allows(struct apikeys *k, const char *key, const char *path);

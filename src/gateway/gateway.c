@@ -161,6 +161,23 @@ void gateway_publish(void *ud, const char *topic, const char *payload, size_t le
         mqtt_broker_publish(g->broker, topic, strlen(topic), payload, len, qos, false);
 }
 
+int gateway_may_write(const struct gateway *g, const struct principal *p, const char *index)
+{
+    if (p->admin)
+        return 1;
+    for (size_t i = 0; i < g->nroutes; i++)
+        if (strcmp(g->routes[i].index, index) == 0 && principal_may_route(p, g->routes[i].path))
+            return 1;
+    return 0;
+}
+
+int gateway_may_read(const struct gateway *g, const struct principal *p, const char *index)
+{
+    if (p->admin)
+        return 1;
+    return p->read ? config_list_has(p->read, index) : gateway_may_write(g, p, index);
+}
+
 const struct route *gateway_find_route(const struct gateway *g, const char *path)
 {
     for (size_t i = 0; i < g->nroutes; i++)
@@ -221,9 +238,9 @@ static void reply_throttled(struct http_req *req, double wait_s)
 static void post_route(struct gateway *g, struct http_req *req, const struct route *rt)
 {
     double wait_s = 0;
-    const char *name = NULL;
+    const struct principal *who = NULL;
     switch (apikeys_check(g->keys, http_req_header(req, "x-api-key"), rt->path,
-                          (int64_t)clock_mono_ms(), &wait_s, &name)) {
+                          (int64_t)clock_mono_ms(), &wait_s, &who)) {
     case APIKEY_FORBIDDEN:
         return gateway_reply_message(req, 403, NULL, "Forbidden");
     case APIKEY_THROTTLED:
@@ -275,10 +292,10 @@ static int alarms_endpoint(struct gateway *g, struct http_req *req, const char *
     if (!g->history || (!list && !ack))
         return 0;
     double wait_s = 0;
-    const char *name = NULL;
+    const struct principal *who = NULL;
     int m = http_req_method(req);
     switch (apikeys_check(g->keys, http_req_header(req, "x-api-key"), NULL,
-                          (int64_t)clock_mono_ms(), &wait_s, &name)) {
+                          (int64_t)clock_mono_ms(), &wait_s, &who)) {
     case APIKEY_FORBIDDEN:
         gateway_reply_message(req, 403, NULL, "Forbidden");
         break;
@@ -289,7 +306,7 @@ static int alarms_endpoint(struct gateway *g, struct http_req *req, const char *
         if (list && (m == HTTP_GET || m == HTTP_HEAD))
             list_alarms(g, req);
         else if (ack && m == HTTP_POST)
-            ack_alarm(g, req, path + 8, name);
+            ack_alarm(g, req, path + 8, who->name);
         else
             gateway_reply_message(req, 405, list ? "Allow: GET\r\n" : "Allow: POST\r\n",
                           "Method Not Allowed");

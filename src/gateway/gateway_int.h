@@ -70,6 +70,14 @@ void gateway_reply_message(struct http_req *req, int status, const char *headers
 /* The route at path, or NULL. */
 const struct route *gateway_find_route(const struct gateway *g, const char *path);
 
+struct principal;
+/* Scope checks of a principal (apikey.h) against the configured routes:
+ * it may write an index when it is an admin or one of its routes stores
+ * there; it may read an index when it is an admin, when its `read` list
+ * names it, or (without a `read` list) when it may write it. */
+int gateway_may_write(const struct gateway *g, const struct principal *p, const char *index);
+int gateway_may_read(const struct gateway *g, const struct principal *p, const char *index);
+
 /* The route storing into index, or NULL. */
 const struct route *gateway_route_for_index(const struct gateway *g, const char *index);
 

@@ -211,8 +211,8 @@ int search_authorize(struct gateway *g, struct http_req *req, const char *route_
     char decoded[512];
     const char *key = search_request_key(req, decoded, sizeof decoded);
     double wait_s = 0;
-    const char *name = NULL;
-    switch (apikeys_check(g->keys, key, route_path, (int64_t)clock_mono_ms(), &wait_s, &name)) {
+    const struct principal *who = NULL;
+    switch (apikeys_check(g->keys, key, route_path, (int64_t)clock_mono_ms(), &wait_s, &who)) {
     case APIKEY_OK:
         return 1;
     case APIKEY_THROTTLED: {
