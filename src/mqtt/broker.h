@@ -20,6 +20,14 @@
 
 struct mqtt_broker;
 struct mqtt_passwd;
+
+/* How a client proved who it is. */
+enum mqtt_id_kind {
+    MQTT_ID_ANONYMOUS, /* no credential */
+    MQTT_ID_KEY,       /* user name and a key the host's login hook accepted */
+    MQTT_ID_PASSWORD,  /* user name and password_file password */
+    MQTT_ID_CERT,      /* TLS client certificate verified against tls_ca: its CN */
+};
 struct mqtt_acl;
 struct net_tls;
 

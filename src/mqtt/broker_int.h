@@ -77,6 +77,7 @@ struct mqtt_session {
     struct sub_rec *subs;
     size_t nsubs, subs_cap;
     char *user; /* its client's identity, for the ACL; NULL: anonymous */
+    uint8_t user_kind; /* enum mqtt_id_kind of user: the session's owner */
 };
 
 /* An acknowledgement the host owes (mqtt_publish_hook). */
