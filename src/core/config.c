@@ -90,7 +90,7 @@ static const struct key keys[] = {
     {S_MQTT, "tls_cert", K_STR, MQ(tls_cert), NULL, 1, 0, 0, NULL},
     {S_MQTT, "tls_key", K_STR, MQ(tls_key), NULL, 1, 0, 0, NULL},
     {S_MQTT, "tls_ca", K_STR, MQ(tls_ca), NULL, 1, 0, 0, NULL},
-    {S_MQTT, "allow_anonymous", K_BOOL, MQ(allow_anonymous), "true", 1, 0, 0, NULL},
+    {S_MQTT, "allow_anonymous", K_BOOL, MQ(allow_anonymous), "false", 1, 0, 0, NULL},
     {S_MQTT, "password_file", K_STR, MQ(password_file), NULL, 1, 0, 0, NULL},
     {S_MQTT, "acl_file", K_STR, MQ(acl_file), NULL, 1, 0, 0, NULL},
     {S_MQTT, "max_packet_size", K_SIZE, MQ(max_packet_size), "256KiB", 1, 16, 268435455, NULL},

@@ -30,7 +30,8 @@
 struct gasket {
     uv_loop_t loop;
     struct config cfg;
-    int key_generated; /* cfg's only key was created in data_dir */
+    int key_generated; /* cfg's only key is data_dir/apikey's ("default") */
+    int key_created;   /* ... and this start created it */
     struct store *store;
     struct gateway *gw;
     struct http_server *http;
@@ -87,6 +88,14 @@ static int write_key_file(const char *path, char *key, size_t len)
     return ok ? 0 : GK_EIO;
 }
 
+/* The principal of data_dir/apikey: "default", an admin (it is the
+ * operator's own key on the embedded defaults). */
+static void add_default_key(struct config *c, const char *key)
+{
+    config_add_apikey(c, "default", key);
+    c->apikeys[c->napikeys - 1].admin = 1;
+}
+
 /* Uses data_dir/apikey as the key when the configuration names none. */
 static int ensure_key(struct gasket *g)
 {
@@ -99,32 +108,66 @@ static int ensure_key(struct gasket *g)
         rc = write_key_file(path, key, sizeof key);
         if (rc == 0)
             log_info("created an API key in %s", path);
+        g->key_created = rc == 0;
     }
     if (rc != 0) {
         log_error("cannot read or create the API key file %s: %s", path, strerror(errno));
         return rc;
     }
-    config_add_apikey(&g->cfg, "default", key);
+    add_default_key(&g->cfg, key);
     g->key_generated = 1;
     return 0;
+}
+
+/* The port of a bound address "HOST:PORT", with its colon, or dflt. */
+static const char *port_of(const char *addr, const char *dflt)
+{
+    const char *port = addr ? strrchr(addr, ':') : NULL;
+    return port ? port : dflt;
 }
 
 static void print_welcome(struct gasket *g)
 {
     if (!g->key_generated)
         return;
-    const char *addr = http_server_addr(g->http, 0);
-    const char *port = strrchr(addr, ':');
+    if (!g->key_created) { /* printed in full only when created */
+        printf("gasketd is ready. API key 'default' is kept in %s/apikey\n",
+               g->cfg.server.data_dir);
+        fflush(stdout);
+        return;
+    }
+    const char *key = g->cfg.apikeys[0].key;
+    const struct cfg_route *rt = &g->cfg.routes[0];
     printf("gasketd is ready. API key: %s (kept in %s/apikey)\n"
            "Post a reading:\n"
            "  curl -s http://127.0.0.1%s%s -H 'x-api-key: %s' "
            "-H 'Content-Type: application/json' -d '%s'\n",
-           g->cfg.apikeys[0].key, g->cfg.server.data_dir, port ? port : ":8080",
-           g->cfg.routes[0].path, g->cfg.apikeys[0].key, sample_reading);
+           key, g->cfg.server.data_dir, port_of(http_server_addr(g->http, 0), ":8080"), rt->path,
+           key, sample_reading);
+    const char *mqtt = mqtt_broker_addr(g->mqtt, 0);
+    if (mqtt && g->cfg.mqtt.listen && rt->topic)
+        printf("Watch its alerts:\n"
+               "  mosquitto_sub -h 127.0.0.1 -p %s -t %s -q 1 -u default -P %s\n",
+               port_of(mqtt, ":1883") + 1, rt->topic, key);
     fflush(stdout);
 }
 
 /* ---- configuration ---- */
+
+/* The alert topics (every route's and every rule's `topic`): written by
+ * gasketd alone. */
+static void set_reserved(struct gasket *g)
+{
+    const struct config *c = &g->cfg;
+    const char **names = xcalloc(c->nroutes + c->nrules + 1, sizeof *names);
+    size_t n = 0;
+    for (size_t i = 0; i < c->nroutes; i++)
+        names[n++] = c->routes[i].topic;
+    for (size_t i = 0; i < c->nrules; i++)
+        names[n++] = c->rules[i].topic;
+    mqtt_broker_set_reserved(g->mqtt, names, n);
+    free(names);
+}
 
 static void log_pending(const struct config *c)
 {
@@ -209,7 +252,7 @@ static void reload(struct gasket *g)
     next.server.timezone = g->cfg.server.timezone ? xstrdup(g->cfg.server.timezone) : NULL;
     free(keep[0]), free(keep[1]);
     if (next.napikeys == 0 && g->key_generated)
-        config_add_apikey(&next, "default", g->cfg.apikeys[0].key);
+        add_default_key(&next, g->cfg.apikeys[0].key);
     log_set_level((enum log_level)next.server.log_level);
     store_set_durability(g->store, durability_of(&next));
     apply_retention(g, &g->cfg, &next);
@@ -220,6 +263,7 @@ static void reload(struct gasket *g)
     log_pending(&next);
     config_free(&g->cfg);
     g->cfg = next;
+    set_reserved(g);
     log_info("reloaded %s: %zu route(s), %zu API key(s)", g->cfg.path ? g->cfg.path : "defaults",
              g->cfg.nroutes, g->cfg.napikeys);
 }
@@ -294,6 +338,9 @@ static int open_store(struct gasket *g)
         log_error("cannot create data_dir %s: %s", g->cfg.server.data_dir, strerror(errno));
         return GK_EIO;
     }
+    if (chmod(g->cfg.server.data_dir, 0700) != 0) /* also when it existed */
+        log_warn("cannot make data_dir %s private (0700): %s", g->cfg.server.data_dir,
+                 strerror(errno));
     return store_open(&g->store, &g->loop, &so);
 }
 
@@ -345,11 +392,33 @@ static int load_mqtt_auth(struct gasket *g)
         log_error("[mqtt] acl_file: %s", err);
         return GK_ECONFIG;
     }
-    if (!m->allow_anonymous && !g->passwd)
-        log_warn("[mqtt] allow_anonymous is off and there is no password_file: only clients "
-                 "with a certificate (tls_ca) can connect");
     return 0;
 }
+
+static int is_loopback(const char *addr)
+{
+    return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]", 5) == 0 ||
+           strncmp(addr, "::1", 3) == 0 || strncmp(addr, "localhost", 9) == 0;
+}
+
+/* With allow_anonymous, anyone who reaches an MQTT listener (TCP, TLS, or
+ * /mqtt over WebSocket on the HTTP listeners) may use ordinary topics. */
+static void warn_anonymous(struct gasket *g)
+{
+    if (!g->cfg.mqtt.allow_anonymous)
+        return;
+    const char *a;
+    for (unsigned i = 0; (a = mqtt_broker_addr(g->mqtt, i)); i++)
+        if (!is_loopback(a))
+            log_warn("[mqtt] allow_anonymous is on and MQTT listens on %s (not loopback): "
+                     "anyone who reaches it may publish and subscribe without a credential", a);
+    for (unsigned i = 0; (a = http_server_addr(g->http, i)); i++)
+        if (!is_loopback(a))
+            log_warn("[mqtt] allow_anonymous is on and MQTT over WebSocket (/mqtt) listens on %s "
+                     "(not loopback): anyone who reaches it may publish and subscribe without "
+                     "a credential", a);
+}
+
 
 static int start_mqtt(struct gasket *g)
 {
@@ -368,6 +437,8 @@ static int start_mqtt(struct gasket *g)
         return rc;
     gateway_set_broker(g->gw, g->mqtt);
     mqtt_broker_set_publish_hook(g->mqtt, gateway_telemetry, g->gw);
+    mqtt_broker_set_login_hook(g->mqtt, gateway_mqtt_login, g->gw);
+    set_reserved(g);
     if (rc == 0 && m->listen)
         rc = mqtt_broker_listen(g->mqtt, m->listen, NULL);
     if (rc == 0 && m->tls_listen) {
@@ -433,6 +504,7 @@ struct gasket *gasket_start(const char *config_path)
     }
     log_set_level((enum log_level)g->cfg.server.log_level);
     clock_set_zone(g->cfg.server.timezone);
+    umask(077); /* every file gasketd creates (data_dir's above all) is its own: 0600 */
     log_pending(&g->cfg);
     uv_loop_init(&g->loop);
     uv_timer_init(&g->loop, &g->drain);
@@ -454,6 +526,7 @@ struct gasket *gasket_start(const char *config_path)
     gateway_configure(g->gw, &g->cfg, fns);
     if (start_http(g) != 0 || start_mqtt(g) != 0 || start_alarms(g) != 0)
         goto fail;
+    warn_anonymous(g);
     print_welcome(g);
     return g;
 fail:

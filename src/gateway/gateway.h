@@ -17,6 +17,7 @@
 
 #include "core/buf.h"
 #include "core/config.h"
+#include "mqtt/broker.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -60,9 +61,19 @@ void gateway_set_broker(struct gateway *g, struct mqtt_broker *b);
 void gateway_set_alarms(struct gateway *g, struct alarm_engine *e);
 /* Readings devices publish over MQTT to a route's `mqtt_topic` (gas/+):
  * validated, judged and stored as a POST is; QoS 1/2 acknowledged after the
- * commit. An mqtt_publish_hook; ud is the gateway. */
-bool gateway_telemetry(void *ud, struct mqtt_inbound *in, const char *topic, size_t topic_len,
-                       const void *payload, size_t len, int qos);
+ * commit. THE rule: a reading is taken only from a client whose principal
+ * (apikeys_for_mqtt: a key login, a password_file user named by some
+ * `mqtt_user`, a certificate CN named by some `cert_cn`) may use the first
+ * route whose mqtt_topic matches (principal_may_route); anyone else is
+ * refused (MQTT_HOOK_REFUSED), whatever the ACL file says. Other topics
+ * pass. An mqtt_publish_hook; ud is the gateway. */
+enum mqtt_hook_verdict gateway_telemetry(void *ud, struct mqtt_inbound *in,
+                                         const struct mqtt_identity *id, const char *topic,
+                                         size_t topic_len, const void *payload, size_t len,
+                                         int qos);
+/* An MQTT login with a principal's name and key (apikeys_mqtt_login): an
+ * mqtt_login_hook; ud is the gateway. */
+bool gateway_mqtt_login(void *ud, const char *user, size_t ulen, const char *pass, size_t plen);
 /* The alarm history behind GET /alarms and POST /alarms/{id}/ack. */
 void gateway_set_history(struct gateway *g, struct history *h);
 /* Publishes through the broker (an alarm_emit_cb; ud is the gateway). */

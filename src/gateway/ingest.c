@@ -13,6 +13,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "gateway/apikey.h"
 #include "gateway/gateway.h"
 #include "gateway/gateway_int.h"
 #include "gateway/reading.h"
@@ -292,8 +293,27 @@ static void on_published(void *ud, const struct gateway_ingest_result *res)
     mqtt_inbound_done(in, code);
 }
 
-bool gateway_telemetry(void *ud, struct mqtt_inbound *in, const char *topic, size_t topic_len,
-                       const void *payload, size_t len, int qos)
+/* The principal an MQTT identity is (apikeys_for_mqtt), or NULL. */
+static const struct principal *mqtt_principal(struct gateway *g, const struct mqtt_identity *id)
+{
+    if (!id->name)
+        return NULL; /* anonymous */
+    switch (id->kind) {
+    case MQTT_ID_KEY:
+        return apikeys_for_mqtt(g->keys, APIKEY_CRED_KEY, id->name);
+    case MQTT_ID_PASSWORD:
+        return apikeys_for_mqtt(g->keys, APIKEY_CRED_MQTT_USER, id->name);
+    case MQTT_ID_CERT:
+        return apikeys_for_mqtt(g->keys, APIKEY_CRED_CERT, id->name);
+    default:
+        return NULL;
+    }
+}
+
+enum mqtt_hook_verdict gateway_telemetry(void *ud, struct mqtt_inbound *in,
+                                         const struct mqtt_identity *id, const char *topic,
+                                         size_t topic_len, const void *payload, size_t len,
+                                         int qos)
 {
     struct gateway *g = ud;
     const struct route *rt = NULL;
@@ -304,9 +324,18 @@ bool gateway_telemetry(void *ud, struct mqtt_inbound *in, const char *topic, siz
             rt = &g->routes[i];
     }
     if (!rt)
-        return false; /* an ordinary message */
+        return MQTT_HOOK_PASS; /* an ordinary message */
+    const struct principal *p = mqtt_principal(g, id);
+    if (!p || !principal_may_route(p, rt->path))
+        return MQTT_HOOK_REFUSED; /* THE rule: only a principal of that route ingests */
     gateway_ingest(g, rt, rt->index, payload, len, 0, on_published, in);
-    return true;
+    return MQTT_HOOK_TAKEN;
+}
+
+bool gateway_mqtt_login(void *ud, const char *user, size_t ulen, const char *pass, size_t plen)
+{
+    struct gateway *g = ud;
+    return apikeys_mqtt_login(g->keys, user, ulen, pass, plen) != 0;
 }
 
 const struct route *gateway_route_for_index(const struct gateway *g, const char *index)

@@ -732,3 +732,26 @@ bool mqtt_acl_allows_filter(const struct mqtt_acl *a, const char *user, const ch
 {
     return decide(a, user, client_id, filter, len, access, true);
 }
+
+bool mqtt_acl_user_grants(const struct mqtt_acl *a, const char *user, const char *topic,
+                          size_t len, int access)
+{
+    if (!a || !user || len == 0 || access < MQTT_ACL_READ ||
+        access > (MQTT_ACL_READ | MQTT_ACL_WRITE))
+        return false;
+    struct who w;
+    who_init(&w, user, NULL);
+    const struct acl_block *own = map_get(&a->users, user, w.len[0]);
+    if (!own)
+        return false;
+    const struct acl_block *blocks[2] = {own, &a->patterns};
+    for (int b = 0; b < 2; b++)
+        for (size_t i = 0; i < blocks[b]->deny.n; i++)
+            if (rule_test(&blocks[b]->deny.v[i], &w, topic, len, false) != R_NO) return false;
+    for (size_t i = 0; i < own->allow.n; i++) {
+        const struct acl_rule *r = &own->allow.v[i];
+        if ((r->access & access) == access && rule_test(r, &w, topic, len, false) == R_YES)
+            return true;
+    }
+    return false;
+}

@@ -135,6 +135,14 @@ bool mqtt_acl_allows(const struct mqtt_acl *a, const char *user, const char *cli
 bool mqtt_acl_allows_filter(const struct mqtt_acl *a, const char *user, const char *client_id,
                             const char *filter, size_t len, int access);
 
+/* True when a rule of user's own block (`topic` lines after `user USER`;
+ * not `pattern` lines, not the anonymous block) grants `access` to the
+ * topic name topic[0..len), and no deny rule of that block or of the
+ * patterns matches it. An explicit grant, as the broker requires for the
+ * topics it reserves (alert topics). False for a NULL user or table. */
+bool mqtt_acl_user_grants(const struct mqtt_acl *a, const char *user, const char *topic,
+                          size_t len, int access);
+
 void mqtt_acl_free(struct mqtt_acl *a);
 
 #endif

@@ -6,7 +6,8 @@
  * connection: 5.0 clients are told why (CONNACK or DISCONNECT with a reason
  * code) where the protocol allows it. One timer, ticking four times a
  * second, enforces keep-alive (1.5 times the client's interval), the
- * CONNECT deadline, session expiry and will delays. */
+ * CONNECT deadline (until the CONNACK is sent, password check included),
+ * session expiry and will delays. */
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -72,7 +73,10 @@ void mqtt_broker_options_default(struct mqtt_broker_options *o)
         .max_connections = 10000,
         .connect_timeout_ms = 10000,
         .topic = {MQTT_TOPIC_MAX_LEN_DEFAULT, MQTT_TOPIC_MAX_LEVELS_DEFAULT},
-        .allow_anonymous = true,
+        .allow_anonymous = false,
+        .auth_threads = 2,
+        .auth_queue = 256,
+        .auth_pending_bytes = 64 * 1024,
     };
 }
 
@@ -201,6 +205,11 @@ void mqtt_client_input(struct mqtt_client *c, const void *data, size_t len)
         return;
     c->b->stats.bytes_received += len;
     c->last_rx = uv_now(c->b->loop);
+    if (c->auth && c->in.len + len > c->b->opt.auth_pending_bytes) {
+        log_debug("mqtt: closing %s: too much sent before its CONNACK", c->ops->peer(c->link));
+        client_close(c, 0, NULL);
+        return;
+    }
     buf_append(&c->in, data, len);
     client_process(c);
 }
@@ -238,8 +247,8 @@ static void check_client(struct mqtt_client *c, uint64_t now)
 {
     if (c->closing)
         return;
-    if (!c->version && now - c->connected_at >= c->b->opt.connect_timeout_ms)
-        client_close(c, 0, NULL);
+    if (!c->connected && now - c->connected_at >= c->b->opt.connect_timeout_ms)
+        client_close(c, 0, NULL); /* no CONNACK yet: no CONNECT, or its check still queued */
     else if (c->keep_alive && now - c->last_rx >= (uint64_t)c->keep_alive * 1500)
         client_close(c, 0x8D, "Keep Alive timeout");
 }
@@ -417,21 +426,28 @@ static void broker_free(struct mqtt_broker *b)
     wills_tick(b, UINT64_MAX); /* publishes nothing: no subscriber is left */
     mqtt_topic_tree_free(b->subs);
     mqtt_retain_free(b->retained, unref_retained);
+    map_free(&b->reserved);
+    free(b->auth); /* its threads and handle are gone (auth_pool_close) */
     buf_free(&b->scratch);
     buf_free(&b->ids);
     free(b->ls);
     free(b);
 }
 
-static void on_tick_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
-    broker_free(h->data);
+    struct mqtt_broker *b = h->data;
+    if (--b->open_handles == 0)
+        broker_free(b);
 }
 
 static void broker_maybe_free(struct mqtt_broker *b)
 {
-    if (b->closing && b->nclients == 0 && !uv_is_closing((uv_handle_t *)&b->tick))
-        uv_close((uv_handle_t *)&b->tick, on_tick_closed);
+    if (b->closing && b->nclients == 0 && !uv_is_closing((uv_handle_t *)&b->tick)) {
+        b->open_handles++; /* the tick; the pool counted its own handle */
+        auth_pool_close(b, on_handle_closed);
+        uv_close((uv_handle_t *)&b->tick, on_handle_closed);
+    }
 }
 
 void mqtt_broker_close(struct mqtt_broker *b)

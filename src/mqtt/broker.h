@@ -36,9 +36,15 @@ struct mqtt_broker_options {
     uint16_t max_inflight;     /* QoS 1/2 sent and unacknowledged, per client (20) */
     uint32_t max_queued;       /* messages waiting per session beyond those (1000) */
     uint32_t max_connections;  /* open client connections (10000) */
-    uint32_t connect_timeout_ms; /* a connection must send CONNECT within (10000) */
+    uint32_t connect_timeout_ms; /* a connection must be accepted (CONNACK sent, its
+                                    password checked) within (10000) */
+    uint16_t auth_threads;     /* threads checking password_file passwords (2) */
+    uint32_t auth_queue;       /* checks waiting for them; more are refused, server
+                                  busy (256) */
+    uint32_t auth_pending_bytes; /* bytes buffered from a client whose password is being
+                                    checked; more close it (65536) */
     struct mqtt_topic_limits topic; /* names and filters (65535 bytes, 128 levels) */
-    bool allow_anonymous;      /* (true) */
+    bool allow_anonymous;      /* clients without a user name (false) */
     const char *persist_path;  /* SQLite file of retained messages and persistent
                                   sessions; NULL: kept in memory only */
     uint32_t persist_interval_ms; /* save this often when something changed; 0: only
@@ -83,14 +89,48 @@ const struct mqtt_broker_stats *mqtt_broker_get_stats(const struct mqtt_broker *
 /* A client's PUBLISH whose acknowledgement the host has taken over. */
 struct mqtt_inbound;
 
-/* Offered every PUBLISH a client sends (after the ACL, before routing; the
- * message is routed to subscribers as usual). Returning true takes over its
- * acknowledgement: the broker sends PUBACK (QoS 1) or PUBREC (QoS 2) only
- * when mqtt_inbound_done() is called, e.g. after a store commit. `in` must
- * then be passed to mqtt_inbound_done() exactly once, whatever the qos. */
-typedef bool (*mqtt_publish_hook)(void *ud, struct mqtt_inbound *in, const char *topic,
-                                  size_t topic_len, const void *payload, size_t len, int qos);
+/* Who a client is: how it proved it, and its name (the user name, the
+ * certificate CN; NULL when anonymous). */
+struct mqtt_identity {
+    enum mqtt_id_kind kind;
+    const char *name;
+};
+
+/* What the host decides about a client's PUBLISH (mqtt_publish_hook). */
+enum mqtt_hook_verdict {
+    MQTT_HOOK_PASS,    /* not the host's topic: routed as usual, acknowledged by the broker */
+    MQTT_HOOK_TAKEN,   /* routed as usual; the host acknowledges it later (mqtt_inbound_done) */
+    MQTT_HOOK_REFUSED, /* not authorized: never routed nor stored; 5.0 PUBACK/PUBREC 0x87,
+                          3.1.1 acknowledged and dropped (as Mosquitto does) */
+};
+
+/* Offered every PUBLISH a client sends, after the broker's own checks (the
+ * ACL, reserved topics, $SYS) and BEFORE routing, with the client's identity
+ * (valid during the call). On MQTT_HOOK_TAKEN the broker routes the message,
+ * then sends PUBACK (QoS 1) or PUBREC (QoS 2) only when mqtt_inbound_done()
+ * is called, e.g. after a store commit; `in` must then be passed to
+ * mqtt_inbound_done() exactly once, whatever the qos. On the other verdicts
+ * `in` is the broker's again. */
+typedef enum mqtt_hook_verdict (*mqtt_publish_hook)(void *ud, struct mqtt_inbound *in,
+                                                    const struct mqtt_identity *id,
+                                                    const char *topic, size_t topic_len,
+                                                    const void *payload, size_t len, int qos);
 void mqtt_broker_set_publish_hook(struct mqtt_broker *b, mqtt_publish_hook hook, void *ud);
+
+/* Checks a CONNECT's user name and password against the host's credentials
+ * (gasketd: a principal's name and key). Runs on the loop thread, so it
+ * must be cheap (no PBKDF2). True: the client is user, kind MQTT_ID_KEY. */
+typedef bool (*mqtt_login_hook)(void *ud, const char *user, size_t ulen, const char *pass,
+                                size_t plen);
+void mqtt_broker_set_login_hook(struct mqtt_broker *b, mqtt_login_hook hook, void *ud);
+
+/* Topics only gasketd itself writes (the alert topics): a client PUBLISH,
+ * retained or not, or a will there is refused unless the client's user has
+ * a `topic write|readwrite` rule covering it in its own block of the ACL
+ * file. names[0..n) are topic names, copied; each call replaces the set.
+ * mqtt_broker_publish() is not affected. */
+void mqtt_broker_set_reserved(struct mqtt_broker *b, const char *const *names, size_t n);
+
 /* Acknowledges the PUBLISH (5.0: with `reason`, e.g. 0x99 payload format
  * invalid) if its client is still connected, and frees in. */
 void mqtt_inbound_done(struct mqtt_inbound *in, uint8_t reason);

@@ -1,25 +1,37 @@
 /* broker_auth.c: who a client is, and what it may do.
  *
- * Identity: a TLS client certificate verified against [mqtt] tls_ca gives
- * its CN (as IoT Core does); otherwise the CONNECT's user name, checked
- * against the password file when there is one. A PBKDF2 check costs tens
- * of milliseconds, so it runs on libuv's worker pool; the client's later
- * packets wait in its buffer until the answer is back. Without a user name
- * a client is anonymous, admitted only with allow_anonymous.
+ * Identity, first match wins: a TLS client certificate verified against
+ * [mqtt] tls_ca gives its CN (MQTT_ID_CERT, as IoT Core does); a user name
+ * and password the host's login hook accepts (MQTT_ID_KEY: gasketd's
+ * principal name and key, a constant-time compare on the loop); a user
+ * name and password in the password file (MQTT_ID_PASSWORD); anything
+ * else with a user name is refused (5.0 0x86, 3.1.1 code 4). Without a
+ * user name a client is anonymous, admitted only with allow_anonymous.
  *
- * The ACL (auth.h) is applied to PUBLISH (write), SUBSCRIBE (read, the
- * whole filter) and every delivery (read, the topic). */
+ * A PBKDF2 check costs tens of milliseconds, so it runs on the broker's
+ * own small thread pool (not libuv's, which the search queries use) with a
+ * bounded queue: when auth_queue checks are waiting the CONNECT is refused
+ * at once (5.0 0x89 server busy, 3.1.1 code 3). A client's later packets
+ * wait in its buffer, at most auth_pending_bytes, until the answer is back.
+ * A queued check whose client has gone is skipped.
+ *
+ * Authorization: the ACL (auth.h) is applied to PUBLISH and wills (write),
+ * SUBSCRIBE (read, the whole filter) and every delivery when it is sent
+ * (read, the topic). $SYS/ is never writable by clients; reserved topics
+ * (the alert topics) only with an explicit grant in the user's own block. */
 #include "core/log.h"
 #include "core/mem.h"
 #include "mqtt/auth.h"
 #include "mqtt/broker_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct auth_job {
-    uv_work_t work;
-    struct mqtt_client *c; /* NULL once the client is gone */
+    struct auth_job *next;
+    struct mqtt_client *c; /* NULL once the client is gone (loop thread) */
+    bool cancelled;        /* the client is gone: skip the check (under mu) */
     const struct mqtt_passwd *passwd;
     char *user, *pass;
     size_t ulen, plen;
@@ -28,10 +40,38 @@ struct auth_job {
     bool ok;
 };
 
-static void check_work(uv_work_t *w)
+/* A FIFO of jobs. */
+struct job_list {
+    struct auth_job *head, *tail;
+};
+
+struct auth_pool {
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    struct job_list todo, done;
+    unsigned waiting; /* in todo */
+    bool stop;
+    uv_async_t async; /* done has jobs */
+    uv_thread_t *threads;
+    unsigned nthreads;
+};
+
+static void list_push(struct job_list *l, struct auth_job *j)
 {
-    struct auth_job *j = w->data;
-    j->ok = mqtt_passwd_check(j->passwd, j->user, j->ulen, j->pass, j->plen);
+    j->next = NULL;
+    if (l->tail)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+}
+
+static struct auth_job *list_pop(struct job_list *l)
+{
+    struct auth_job *j = l->head;
+    if (j && !(l->head = j->next))
+        l->tail = NULL;
+    return j;
 }
 
 static void job_free(struct auth_job *j)
@@ -44,34 +84,122 @@ static void job_free(struct auth_job *j)
     free(j);
 }
 
-static void check_done(uv_work_t *w, int status)
+/* ---- the pool's threads ---- */
+
+static void worker(void *arg)
 {
-    struct auth_job *j = w->data;
-    struct mqtt_client *c = j->c;
-    if (c) {
-        c->auth = NULL;
-        struct mqtt_packet p;
-        size_t used;
-        int reason = 0x86; /* bad user name or password */
-        if (status == 0 && j->ok &&
-            mqtt_decode(j->packet, j->packet_len, 0, 0, &p, &used) == 0)
-            reason = connect_accept(c, &p);
-        else
-            connect_refuse(c, 0x86);
-        if (reason)
-            client_close(c, (uint8_t)reason, mqtt_reason_text((uint8_t)reason));
-        else
-            client_process(c); /* what arrived meanwhile */
+    struct auth_pool *p = arg;
+    uv_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && !p->todo.head)
+            uv_cond_wait(&p->cv, &p->mu);
+        if (p->stop)
+            break;
+        struct auth_job *j = list_pop(&p->todo);
+        p->waiting--;
+        bool skip = j->cancelled;
+        uv_mutex_unlock(&p->mu);
+        if (!skip)
+            j->ok = mqtt_passwd_check(j->passwd, j->user, j->ulen, j->pass, j->plen);
+        uv_mutex_lock(&p->mu);
+        list_push(&p->done, j);
+        uv_async_send(&p->async);
     }
-    job_free(j);
+    uv_mutex_unlock(&p->mu);
 }
 
+/* ---- back on the loop ---- */
+
+static void job_finish(struct auth_job *j)
+{
+    struct mqtt_client *c = j->c;
+    if (!c)
+        return;
+    c->auth = NULL;
+    if (c->closing)
+        return; /* e.g. the connect timeout fired */
+    struct mqtt_packet p;
+    size_t used;
+    int reason;
+    if (j->ok && mqtt_decode(j->packet, j->packet_len, 0, 0, &p, &used) == 0) {
+        c->user_kind = MQTT_ID_PASSWORD;
+        reason = connect_accept(c, &p);
+    } else {
+        reason = connect_refuse(c, 0x86); /* bad user name or password */
+    }
+    if (reason)
+        client_close(c, (uint8_t)reason, mqtt_reason_text((uint8_t)reason));
+    else
+        client_process(c); /* what arrived meanwhile */
+}
+
+static void on_done(uv_async_t *a)
+{
+    struct auth_pool *p = a->data;
+    uv_mutex_lock(&p->mu);
+    struct job_list done = p->done;
+    p->done = (struct job_list){0};
+    uv_mutex_unlock(&p->mu);
+    for (struct auth_job *j; (j = list_pop(&done));) {
+        job_finish(j);
+        job_free(j);
+    }
+}
+
+static struct auth_pool *pool_new(struct mqtt_broker *b)
+{
+    struct auth_pool *p = xcalloc(1, sizeof *p);
+    uv_mutex_init(&p->mu);
+    uv_cond_init(&p->cv);
+    uv_async_init(b->loop, &p->async, on_done);
+    p->async.data = p;
+    unsigned n = b->opt.auth_threads ? b->opt.auth_threads : 1;
+    p->threads = xcalloc(n, sizeof *p->threads);
+    for (; p->nthreads < n; p->nthreads++)
+        if (uv_thread_create(&p->threads[p->nthreads], worker, p) != 0)
+            abort(); /* the out-of-memory policy: a thread is an internal resource */
+    b->open_handles++;
+    return p;
+}
+
+bool auth_pool_close(struct mqtt_broker *b, uv_close_cb closed)
+{
+    struct auth_pool *p = b->auth;
+    if (!p)
+        return false;
+    uv_mutex_lock(&p->mu);
+    p->stop = true;
+    uv_cond_broadcast(&p->cv);
+    uv_mutex_unlock(&p->mu);
+    for (unsigned i = 0; i < p->nthreads; i++)
+        uv_thread_join(&p->threads[i]);
+    for (struct auth_job *j; (j = list_pop(&p->todo)) || (j = list_pop(&p->done));)
+        job_free(j); /* every client is gone by now */
+    free(p->threads);
+    uv_cond_destroy(&p->cv);
+    uv_mutex_destroy(&p->mu);
+    p->async.data = b;
+    uv_close((uv_handle_t *)&p->async, closed); /* the broker frees p after closed() */
+    return true;
+}
+
+/* Queues a password check; AUTH_PENDING, or 0x89 (server busy) when full. */
 static int start_check(struct mqtt_client *c, const struct mqtt_connect *k)
 {
+    struct mqtt_broker *b = c->b;
+    if (!b->auth)
+        b->auth = pool_new(b);
+    struct auth_pool *p = b->auth;
+    uv_mutex_lock(&p->mu);
+    bool full = p->waiting >= b->opt.auth_queue;
+    uv_mutex_unlock(&p->mu);
+    if (full) {
+        log_debug("mqtt: %s: password checks queue full, refusing", c->ops->peer(c->link));
+        return 0x89;
+    }
     struct auth_job *j = xcalloc(1, sizeof *j);
-    j->work.data = j;
     j->c = c;
-    j->passwd = c->b->opt.passwd;
+    j->passwd = b->opt.passwd;
     j->user = xstrndup(k->username.p, k->username.len);
     j->ulen = k->username.len;
     j->pass = xstrndup(k->password.p, k->password.len);
@@ -80,36 +208,95 @@ static int start_check(struct mqtt_client *c, const struct mqtt_connect *k)
     memcpy(j->packet, c->raw, c->raw_len);
     j->packet_len = c->raw_len;
     c->auth = j;
-    uv_queue_work(c->b->loop, &j->work, check_work, check_done);
+    uv_mutex_lock(&p->mu);
+    list_push(&p->todo, j);
+    p->waiting++;
+    uv_cond_signal(&p->cv);
+    uv_mutex_unlock(&p->mu);
     return AUTH_PENDING;
 }
 
 int auth_connect(struct mqtt_client *c, const struct mqtt_packet *p)
 {
     const struct mqtt_connect *k = &p->connect;
-    const struct mqtt_broker_options *o = &c->b->opt;
+    struct mqtt_broker *b = c->b;
     const char *cn = c->ops->tls_cn ? c->ops->tls_cn(c->link) : NULL;
     if (cn) { /* the certificate authenticated it */
         c->user = xstrdup(cn);
+        c->user_kind = MQTT_ID_CERT;
         return 0;
     }
-    if (!k->has_username)
-        return o->allow_anonymous ? 0 : 0x87; /* not authorized */
+    if (!k->has_username) {
+        c->user_kind = MQTT_ID_ANONYMOUS;
+        return b->opt.allow_anonymous ? 0 : 0x87; /* not authorized */
+    }
+    if (memchr(k->username.p, '\0', k->username.len))
+        return 0x86;
     c->user = xstrndup(k->username.p, k->username.len);
-    if (o->passwd)
+    if (k->has_password && b->login &&
+        b->login(b->login_ud, k->username.p, k->username.len, k->password.p, k->password.len)) {
+        c->user_kind = MQTT_ID_KEY;
+        return 0;
+    }
+    if (b->opt.passwd && k->has_password)
         return start_check(c, k);
-    return o->allow_anonymous ? 0 : 0x86; /* no password file to check it against */
+    return 0x86; /* bad user name or password */
 }
 
 void auth_forget(struct mqtt_client *c)
 {
-    if (c->auth)
-        c->auth->c = NULL; /* check_done() frees the job */
+    struct auth_job *j = c->auth;
+    if (!j)
+        return;
+    struct auth_pool *p = c->b->auth;
+    uv_mutex_lock(&p->mu);
+    j->cancelled = true;
+    uv_mutex_unlock(&p->mu);
+    j->c = NULL; /* on_done() frees the job */
+    c->auth = NULL;
 }
 
 static const char *client_id(const struct mqtt_client *c)
 {
     return c->s ? c->s->id : "";
+}
+
+struct mqtt_identity auth_identity(const struct mqtt_client *c)
+{
+    return (struct mqtt_identity){(enum mqtt_id_kind)c->user_kind, c->user};
+}
+
+const char *auth_escape(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch >= 0x7f || ch == '\\')
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
+        else
+            out[o++] = (char)ch;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static bool is_sys(const char *topic, size_t len)
+{
+    return len >= 5 && memcmp(topic, "$SYS/", 5) == 0;
+}
+
+bool auth_may_write_reserved(const struct mqtt_client *c, const char *topic, size_t len)
+{
+    const struct mqtt_broker *b = c->b;
+    if (is_sys(topic, len))
+        return false;
+    return !map_get(&b->reserved, topic, len) ||
+           mqtt_acl_user_grants(b->opt.acl, c->user, topic, len, MQTT_ACL_WRITE);
+}
+
+bool auth_may_write(const struct mqtt_client *c, const char *topic, size_t len)
+{
+    return auth_may_write_reserved(c, topic, len) && acl_may_publish(c, topic, len);
 }
 
 bool acl_may_publish(const struct mqtt_client *c, const char *topic, size_t len)
@@ -128,4 +315,20 @@ bool acl_may_receive(const struct mqtt_session *s, const char *topic, size_t len
 {
     const struct mqtt_acl *a = s->b->opt.acl;
     return !a || mqtt_acl_allows(a, s->user, s->id, topic, len, MQTT_ACL_READ);
+}
+
+/* ---- the host's settings ---- */
+
+void mqtt_broker_set_login_hook(struct mqtt_broker *b, mqtt_login_hook hook, void *ud)
+{
+    b->login = hook;
+    b->login_ud = ud;
+}
+
+void mqtt_broker_set_reserved(struct mqtt_broker *b, const char *const *names, size_t n)
+{
+    map_free(&b->reserved);
+    for (size_t i = 0; i < n; i++)
+        if (names[i] && names[i][0])
+            map_put(&b->reserved, names[i], strlen(names[i]), (void *)1);
 }

@@ -106,6 +106,7 @@ struct mqtt_client {
     struct mqtt_message *will;
     uint32_t will_delay_s;
     char *user;                  /* identity: user name or certificate CN; NULL: anonymous */
+    uint8_t user_kind;           /* enum mqtt_id_kind: how user proved it */
     struct auth_job *auth;       /* a password check running off the loop */
     struct mqtt_inbound *owed;   /* acknowledgements the host will send */
     const uint8_t *raw;          /* the packet being handled, as received */
@@ -139,6 +140,11 @@ struct mqtt_broker {
     struct buf scratch, ids;      /* encoding space for outgoing packets */
     mqtt_publish_hook hook;       /* offered every client PUBLISH */
     void *hook_ud;
+    mqtt_login_hook login;        /* user name + key, before the password file */
+    void *login_ud;
+    struct map reserved;          /* topic name -> (void *)1: written by gasketd alone */
+    struct auth_pool *auth;       /* password checks off the loop; NULL until the first */
+    unsigned open_handles;        /* tick (and the pool's async): freed at 0 */
     struct mqtt_persist *persist; /* NULL: nothing survives a restart */
     uint64_t changes, saved_changes; /* state changes, and as of the last save */
     uint64_t next_save;           /* loop ms */
@@ -201,7 +207,9 @@ bool session_qos2_del(struct mqtt_session *s, uint16_t pid);
 void send_packet(struct mqtt_client *c, const struct mqtt_packet *p);
 void send_connack(struct mqtt_client *c, bool present, uint8_t code, const struct mqtt_props *p);
 void send_ack(struct mqtt_client *c, uint8_t type, uint16_t pid, uint8_t code);
-/* Returns false when the message was dropped as too large for the client. */
+/* Returns false when the message was dropped: the receiving session's
+ * identity may not read its topic (the ACL, checked at every send), or it
+ * is too large for the client. */
 bool send_publish(struct mqtt_client *c, const struct delivery *d, bool dup);
 void send_disconnect(struct mqtt_client *c, uint8_t reason, const char *why);
 
@@ -220,8 +228,25 @@ void persist_close(struct mqtt_persist *p);
  * password check runs on the worker pool (connect_accept() follows), or the
  * reason code refusing the CONNECT. */
 int auth_connect(struct mqtt_client *c, const struct mqtt_packet *p);
-/* The client is gone: a running check forgets it. */
+/* The client is gone: a queued check is skipped, a running one forgotten. */
 void auth_forget(struct mqtt_client *c);
+/* Stops the pool's threads (waiting for a running check), frees the jobs
+ * left and closes its handle (counted in open_handles; `closed` runs once
+ * it is closed, and broker_free frees the pool's memory). Returns false
+ * when there is no pool. Every client must be gone. */
+bool auth_pool_close(struct mqtt_broker *b, uv_close_cb closed);
+/* True when topic is neither $SYS/ nor a reserved topic the client's user
+ * is not explicitly granted (mqtt_acl_user_grants). */
+bool auth_may_write_reserved(const struct mqtt_client *c, const char *topic, size_t len);
+/* True when the client may write topic (a PUBLISH or its will): not $SYS/,
+ * not a reserved topic unless its user's own ACL block grants it, and the
+ * ACL allows it. */
+bool auth_may_write(const struct mqtt_client *c, const char *topic, size_t len);
+/* The client's identity for the publish hook. */
+struct mqtt_identity auth_identity(const struct mqtt_client *c);
+/* A client value for a log line: control characters and non-ASCII bytes
+ * escaped as \xHH, cut at cap bytes of output (cap > 4). */
+const char *auth_escape(const char *s, size_t n, char *out, size_t cap);
 /* ACL checks; true when no ACL is configured. */
 bool acl_may_publish(const struct mqtt_client *c, const char *topic, size_t len);
 bool acl_may_subscribe(const struct mqtt_client *c, const char *filter, size_t len);

@@ -65,6 +65,8 @@ static void publish_props(struct mqtt_client *c, const struct delivery *d, struc
 bool send_publish(struct mqtt_client *c, const struct delivery *d, bool dup)
 {
     const struct mqtt_message *m = d->msg;
+    if (c->s && !acl_may_receive(c->s, m->topic, m->topic_len))
+        return false; /* checked when sent, queued deliveries included */
     struct mqtt_packet p = {.type = MQTT_PUBLISH};
     p.publish.dup = dup;
     p.publish.qos = d->qos;

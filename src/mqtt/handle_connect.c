@@ -4,9 +4,15 @@
  * with clean session); a 3.1.1 client asking for a persistent session
  * without an identifier is refused (return code 2). A second connection
  * with an identifier already connected takes the session over: the first
- * is closed (5.0: DISCONNECT 0x8E). Wills are published when a connection
+ * is closed (5.0: DISCONNECT 0x8E). A session belongs to the identity
+ * (user name and how it was proved; anonymous clients are one identity)
+ * that created it: another identity using its client id is refused (5.0
+ * CONNACK 0x87, 3.1.1 code 5) and the session, its queue and its live
+ * connection are left as they are. A will on $SYS/ or on a reserved topic
+ * the client is not granted is refused the same way. Wills are published when a connection
  * ends without a normal DISCONNECT, after the 5.0 will delay unless the
  * session is resumed first. */
+#include "core/log.h"
 #include "core/mem.h"
 #include "mqtt/broker_int.h"
 
@@ -34,6 +40,13 @@ static int take_will(struct mqtt_client *c, const struct mqtt_connect *k)
         return 0;
     if (!mqtt_topic_valid_name(k->will_topic.p, k->will_topic.len, &c->b->opt.topic))
         return MQTT_RC_TOPIC_NAME_INVALID;
+    if (!auth_may_write_reserved(c, k->will_topic.p, k->will_topic.len)) {
+        char who[128], topic[256];
+        log_info("mqtt: refused a will from %s on %s: reserved topic",
+                 c->user ? auth_escape(c->user, strlen(c->user), who, sizeof who) : "(anonymous)",
+                 auth_escape(k->will_topic.p, k->will_topic.len, topic, sizeof topic));
+        return 0x87; /* not authorized */
+    }
     c->will = message_new(c->b, k->will_topic.p, k->will_topic.len, k->will_payload.p,
                           k->will_payload.len, k->will_qos, k->will_retain, &k->will_props);
     c->will_delay_s = k->will_props.will_delay;
@@ -52,6 +65,27 @@ static void cancel_will(struct mqtt_broker *b, const char *id)
             pp = &w->next;
         }
     }
+}
+
+/* True when c is the identity that owns s. */
+static bool owns(const struct mqtt_client *c, const struct mqtt_session *s)
+{
+    if (s->user_kind != c->user_kind || (s->user == NULL) != (c->user == NULL))
+        return false;
+    return !s->user || strcmp(s->user, c->user) == 0;
+}
+
+/* Refuses c when the session id belongs to another identity. */
+static int check_owner(struct mqtt_client *c, struct mqtt_str id)
+{
+    struct mqtt_session *s = map_get(&c->b->sessions, id.p, id.len);
+    if (!s || owns(c, s))
+        return 0;
+    char who[128], cid[128];
+    log_info("mqtt: refused %s as client id %s: the session belongs to another identity",
+             c->user ? auth_escape(c->user, strlen(c->user), who, sizeof who) : "(anonymous)",
+             auth_escape(id.p, id.len, cid, sizeof cid));
+    return 0x87; /* not authorized */
 }
 
 /* Attaches c to its session: a new one, or the one it resumes. */
@@ -74,8 +108,10 @@ static struct mqtt_session *attach(struct mqtt_client *c, struct mqtt_str id, bo
     if (!s)
         s = session_new(b, id.p, id.len);
     cancel_will(b, s->id);
-    free(s->user);
-    s->user = c->user ? xstrdup(c->user) : NULL;
+    if (!*present) { /* its owner; a resumed one has it already (check_owner) */
+        s->user = c->user ? xstrdup(c->user) : NULL;
+        s->user_kind = c->user_kind;
+    }
     s->client = c;
     s->expire_at = 0;
     c->s = s;
@@ -130,7 +166,9 @@ int connect_accept(struct mqtt_client *c, const struct mqtt_packet *p)
         snprintf(assigned, sizeof assigned, "gasket-%llu", (unsigned long long)++b->next_client_no);
         id = mqtt_cstr(assigned);
     }
-    int rc = take_will(c, k);
+    int rc = check_owner(c, id);
+    if (!rc)
+        rc = take_will(c, k);
     if (rc)
         return connect_refuse(c, (uint8_t)rc);
     take_options(c, p);

@@ -3,8 +3,14 @@
  *
  * An inbound QoS 2 message is routed when its PUBLISH arrives; its packet
  * id is then remembered until PUBREL so that a resent PUBLISH (DUP) is not
- * routed twice. Clients may not publish into $SYS/: such messages are
- * acknowledged and dropped, as Mosquitto does. */
+ * routed twice.
+ *
+ * Refused PUBLISHes (into $SYS/, to a reserved topic without a grant, where
+ * the ACL does not allow writing, or refused by the host's hook) are never
+ * routed nor stored: 5.0 clients get PUBACK/PUBREC 0x87 "not authorized",
+ * 3.1.1 clients (which have no way to hear no) an ordinary acknowledgement,
+ * as Mosquitto does. The host's hook runs before routing. */
+#include "core/log.h"
 #include "core/mem.h"
 #include "mqtt/broker_int.h"
 
@@ -40,8 +46,9 @@ static bool owed(const struct mqtt_client *c, uint16_t pid)
     return false;
 }
 
-/* Offers the message to the host's hook; true when it took the ack. */
-static bool offer(struct mqtt_client *c, struct mqtt_str topic, const struct mqtt_publish *pub)
+/* Offers the message to the host's hook and returns its verdict. */
+static enum mqtt_hook_verdict offer(struct mqtt_client *c, struct mqtt_str topic,
+                                    const struct mqtt_publish *pub)
 {
     struct mqtt_inbound *in = xcalloc(1, sizeof *in);
     in->c = c;
@@ -53,16 +60,26 @@ static bool offer(struct mqtt_client *c, struct mqtt_str topic, const struct mqt
     c->owed = in;
     if (pub->qos == 2)
         session_qos2_add(c->s, pub->id); /* a resend is not routed again */
-    if (c->b->hook(c->b->hook_ud, in, topic.p, topic.len, pub->payload.p, pub->payload.len,
-                   pub->qos))
-        return true;
+    struct mqtt_identity id = auth_identity(c);
+    enum mqtt_hook_verdict v = c->b->hook(c->b->hook_ud, in, &id, topic.p, topic.len,
+                                          pub->payload.p, pub->payload.len, pub->qos);
+    if (v == MQTT_HOOK_TAKEN)
+        return v;
     if (pub->qos == 2)
         session_qos2_del(c->s, pub->id);
     c->owed = in->next;
     if (c->owed)
         c->owed->prev = NULL;
     free(in);
-    return false;
+    return v;
+}
+
+static void log_refused(const struct mqtt_client *c, struct mqtt_str topic, const char *why)
+{
+    char who[128], t[256];
+    log_info("mqtt: refused a PUBLISH from %s to %s: %s",
+             c->user ? auth_escape(c->user, strlen(c->user), who, sizeof who) : "(anonymous)",
+             auth_escape(topic.p, topic.len, t, sizeof t), why);
 }
 
 void mqtt_inbound_done(struct mqtt_inbound *in, uint8_t reason)
@@ -103,14 +120,25 @@ int handle_publish(struct mqtt_client *c, const struct mqtt_packet *p)
     if (pub->qos == 2 && c->version == MQTT_V5 && c->s->nqos2_in >= b->opt.max_inflight)
         return 0x93; /* Receive Maximum exceeded */
     /* 3.1.1 has no way to say no: the message is acknowledged and dropped */
-    uint8_t code = acl_may_publish(c, topic.p, topic.len) ? 0 : 0x87; /* not authorized */
-    if (!code && !(topic.len >= 5 && memcmp(topic.p, "$SYS/", 5) == 0)) {
+    uint8_t code = 0;
+    if (!auth_may_write_reserved(c, topic.p, topic.len)) {
+        log_refused(c, topic, "reserved topic");
+        code = 0x87; /* not authorized */
+    } else if (!acl_may_publish(c, topic.p, topic.len)) {
+        code = 0x87;
+    }
+    enum mqtt_hook_verdict v = code || !b->hook ? MQTT_HOOK_PASS : offer(c, topic, pub);
+    if (v == MQTT_HOOK_REFUSED) {
+        log_refused(c, topic, "not allowed to ingest there");
+        code = 0x87;
+    }
+    if (!code) {
         struct mqtt_message *m = message_new(b, topic.p, topic.len, pub->payload.p,
                                              pub->payload.len, pub->qos, pub->retain, &p->props);
         broker_route(b, m, c->s);
         message_unref(m);
     }
-    if (!code && b->hook && offer(c, topic, pub))
+    if (v == MQTT_HOOK_TAKEN)
         return 0; /* the host acknowledges it (mqtt_inbound_done) */
     if (pub->qos == 1) {
         send_ack(c, MQTT_PUBACK, pub->id, code);

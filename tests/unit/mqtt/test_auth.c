@@ -532,6 +532,36 @@ static void test_acl_malformed(void)
                  GK_ECONFIG);
 }
 
+/* mqtt_acl_user_grants: only `topic` lines of the user's own block grant;
+ * patterns, the anonymous block and other users' blocks do not; denies win. */
+static void test_acl_user_grants(void)
+{
+    struct mqtt_acl *a = acl_parse("topic write pi/1\n"
+                                   "pattern write %u/alerts\n"
+                                   "pattern readwrite pi/#\n"
+                                   "user ops\n"
+                                   "topic write pi/1\n"
+                                   "topic read pi/2\n"
+                                   "topic readwrite alerts/#\n"
+                                   "topic deny alerts/locked\n"
+                                   "user dev\n"
+                                   "topic read #\n");
+    CHECK(a != NULL);
+    if (!a) return;
+    CHECK(mqtt_acl_user_grants(a, "ops", "pi/1", 4, W));
+    CHECK(!mqtt_acl_user_grants(a, "ops", "pi/2", 4, W));      /* read only */
+    CHECK(mqtt_acl_user_grants(a, "ops", "alerts/x", 8, W));   /* readwrite */
+    CHECK(!mqtt_acl_user_grants(a, "ops", "alerts/locked", 13, W)); /* deny wins */
+    CHECK(!mqtt_acl_user_grants(a, "ops", "ops/alerts", 10, W)); /* a pattern is not a grant */
+    CHECK(!mqtt_acl_user_grants(a, "dev", "pi/1", 4, W));      /* the pattern allows, no grant */
+    CHECK(mqtt_acl_allows(a, "dev", "c", "pi/1", 4, W));       /* ... though the ACL allows it */
+    CHECK(!mqtt_acl_user_grants(a, NULL, "pi/1", 4, W));       /* the anonymous block never */
+    CHECK(!mqtt_acl_user_grants(a, "nobody", "pi/1", 4, W));   /* no block */
+    CHECK(!mqtt_acl_user_grants(NULL, "ops", "pi/1", 4, W));   /* no file */
+    CHECK(!mqtt_acl_user_grants(a, "ops", "", 0, W));
+    mqtt_acl_free(a);
+}
+
 static void test_acl_load(void)
 {
     char *dir = tmp_dir(), path[128], err[256] = "";
@@ -573,6 +603,7 @@ int main(void)
     RUN(test_acl_deny_pattern_fails_closed);
     RUN(test_acl_long_substitution);
     RUN(test_acl_malformed);
+    RUN(test_acl_user_grants);
     RUN(test_acl_load);
     TEST_MAIN_END();
 }
