@@ -1,6 +1,11 @@
 """The embedded MQTT broker against clients no one here wrote: Debian's
 mosquitto_pub/mosquitto_sub and python3-paho-mqtt, plus raw sockets for
-what a well-behaved client never sends."""
+what a well-behaved client never sends.
+
+These tests are about general broker behaviour, so their gasketd admits
+anonymous clients (allow_anonymous = true, off by default) and they use
+ordinary topics (room/...), not the alert topics only gasketd writes (pi/1,
+see test_mqtt_identity.py)."""
 import socket
 import struct
 import subprocess
@@ -9,6 +14,15 @@ import time
 
 import paho.mqtt.client as mqtt
 import pytest
+
+ANON = "[mqtt]\nallow_anonymous = true\n"
+
+
+@pytest.fixture
+def gasketd(daemon_factory):
+    d = daemon_factory(extra=ANON)
+    yield d
+    assert d.stop() == 0, d.log_text()
 
 
 def sub_proc(d, version, topic, qos, count, extra=()):
@@ -33,13 +47,13 @@ def wait_subscribed(d, n=1, timeout=5):
 @pytest.mark.parametrize("version", ["mqttv311", "mqttv5"])
 @pytest.mark.parametrize("qos", [0, 1, 2])
 def test_mosquitto_pub_sub(gasketd, version, qos):
-    s = sub_proc(gasketd, version, "pi/#", qos, 3)
+    s = sub_proc(gasketd, version, "room/#", qos, 3)
     wait_subscribed(gasketd)
     for i in range(3):
-        pub(gasketd, version, "pi/1", '{"warning":"no2 warning %d"}' % i, qos)
+        pub(gasketd, version, "room/1", '{"warning":"no2 warning %d"}' % i, qos)
     out, err = s.communicate(timeout=15)
     assert s.returncode == 0, err
-    assert out.splitlines() == ['pi/1 {"warning":"no2 warning %d"}' % i for i in range(3)]
+    assert out.splitlines() == ['room/1 {"warning":"no2 warning %d"}' % i for i in range(3)]
 
 
 def test_retained_set_replace_clear(gasketd):
@@ -304,13 +318,13 @@ def wait_for(got, timeout=10):
 
 
 def test_mqtt_over_websocket(gasketd):
-    ws, got = ws_subscriber("127.0.0.1", gasketd.port, "pi/1")
-    pub(gasketd, "mqttv311", "pi/1", '{"warning":"no2 warning"}', 1)
+    ws, got = ws_subscriber("127.0.0.1", gasketd.port, "room/1")
+    pub(gasketd, "mqttv311", "room/1", '{"warning":"no2 warning"}', 1)
     wait_for(got)
     ws.publish("from/browser", "hi", qos=1).wait_for_publish()
     ws.disconnect()
     ws.loop_stop()
-    assert got == [("pi/1", b'{"warning":"no2 warning"}')]
+    assert got == [("room/1", b'{"warning":"no2 warning"}')]
     status, _, body = gasketd.request("GET", "/metrics", key=None)
     text = body.decode()
     assert "gasket_mqtt_messages_received_total 2" in text
@@ -345,7 +359,7 @@ def pki(tmp_path):
 
 
 def test_tls_with_client_certificate(daemon_factory, pki):
-    d = daemon_factory(extra="[mqtt]\ntls_listen = 127.0.0.1:0\ntls_cert = %s\ntls_key = %s\n"
+    d = daemon_factory(extra=ANON + "tls_listen = 127.0.0.1:0\ntls_cert = %s\ntls_key = %s\n"
                        "tls_ca = %s\n" % (pki / "server.pem", pki / "server.key",
                                           pki / "ca.pem"))
     tls_port = d.mqtt_addrs[1].rsplit(":", 1)[1]
@@ -354,23 +368,23 @@ def test_tls_with_client_certificate(daemon_factory, pki):
         return ["-h", "localhost", "-p", tls_port, "--cafile", str(pki / "ca.pem"),
                 "--cert", str(pki / (name + ".pem")), "--key", str(pki / (name + ".key"))]
 
-    s = subprocess.Popen(["mosquitto_sub", "-V", "mqttv311", "-t", "pi/1", "-q", "1", "-C", "1",
+    s = subprocess.Popen(["mosquitto_sub", "-V", "mqttv311", "-t", "room/1", "-q", "1", "-C", "1",
                           "-W", "10"] + tls_args("client"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
-    subprocess.run(["mosquitto_pub", "-V", "mqttv5", "-t", "pi/1", "-q", "1", "-m",
+    subprocess.run(["mosquitto_pub", "-V", "mqttv5", "-t", "room/1", "-q", "1", "-m",
                     '{"warning":"no2 warning"}'] + tls_args("client"), check=True, timeout=10)
     out, err = s.communicate(timeout=15)
     assert out.strip() == '{"warning":"no2 warning"}', err
     # A certificate not signed by tls_ca is refused at the handshake.
-    r = subprocess.run(["mosquitto_pub", "-t", "pi/1", "-m", "x"] + tls_args("rogue"),
+    r = subprocess.run(["mosquitto_pub", "-t", "room/1", "-m", "x"] + tls_args("rogue"),
                        capture_output=True, timeout=10)
     assert r.returncode != 0
     assert d.stop() == 0
 
 
 def test_restart_keeps_retained_and_persistent_session(daemon_factory):
-    d = daemon_factory()
+    d = daemon_factory(extra=ANON)
     pub(d, "mqttv311", "status/kept", "still here", 1, ["-r"])
     p = Paho(d, "persist-restart", clean=False)
     p.c.subscribe("q/#", 1)
@@ -612,7 +626,7 @@ def test_certificate_cn_is_the_identity(daemon_factory, pki, tmp_path):
 
 
 def test_topic_limits(daemon_factory):
-    d = daemon_factory(extra="[mqtt]\nmax_topic_levels = 3\nmax_topic_length = 20\n")
+    d = daemon_factory(extra=ANON + "max_topic_levels = 3\nmax_topic_length = 20\n")
     ok = Paho(d, "limits-ok")
     ok.c.subscribe("a/#", 1)
     time.sleep(0.2)
@@ -636,13 +650,13 @@ def test_topic_limits(daemon_factory):
 
 
 def test_mqtt_over_secure_websocket(daemon_factory, pki):
-    d = daemon_factory(extra="[http]\ntls_listen = 127.0.0.1:0\ntls_cert = %s\ntls_key = %s\n"
-                       % (pki / "server.pem", pki / "server.key"))
+    d = daemon_factory(extra=ANON + "[http]\ntls_listen = 127.0.0.1:0\ntls_cert = %s\n"
+                       "tls_key = %s\n" % (pki / "server.pem", pki / "server.key"))
     https_port = int(d.addrs[1].rsplit(":", 1)[1])
-    ws, got = ws_subscriber("localhost", https_port, "pi/1", ca=str(pki / "ca.pem"))
-    pub(d, "mqttv5", "pi/1", "over wss", 1)
+    ws, got = ws_subscriber("localhost", https_port, "room/1", ca=str(pki / "ca.pem"))
+    pub(d, "mqttv5", "room/1", "over wss", 1)
     wait_for(got)
     ws.disconnect()
     ws.loop_stop()
-    assert got == [("pi/1", b"over wss")]
+    assert got == [("room/1", b"over wss")]
     assert d.stop() == 0
