@@ -17,6 +17,9 @@ from pathlib import Path
 GASKETD = os.environ.get("GASKETD") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "gasketd")
 KEY = "itest-key-0123456789abcdef"
+# MQTT login as principal itest (its name and key): anonymous clients are
+# refused by default and never ingest nor write alert topics.
+MQTT_CRED = ["-u", "itest", "-P", KEY]
 SEED = {
     "groupid": "2",
     "gps": "37.61002501514269, 126.99636868892937",

@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from conftest import SEED
+from conftest import MQTT_CRED, SEED
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 EXAMPLE_FN = os.path.abspath(os.path.join(ROOT, "functions", "gasdetect.lua"))
@@ -19,7 +19,7 @@ EXAMPLE_INI = os.path.abspath(os.path.join(ROOT, "gasket.example.ini"))
 def watch(d, count, topic="pi/1", wait=4):
     """mosquitto_sub on topic until count messages or `wait` seconds of silence."""
     s = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(d.mqtt_port), "-t",
-                          topic, "-q", "1", "-C", str(count), "-W", str(wait), "-v"],
+                          topic, "-q", "1", "-C", str(count), "-W", str(wait), "-v"] + MQTT_CRED,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.4)
     return s
@@ -195,7 +195,8 @@ def test_mqtt_telemetry_goes_through_the_function(daemon_factory, tmp_path):
     d = daemon_factory(extra="[route /gasdetector]\nfunction = %s\n" % fn)
     s = watch(d, 1)
     r = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(d.mqtt_port), "-q", "1",
-                        "-t", "gas/5", "-m", json.dumps(dict(reading(no2="1"), mode="change"))],
+                        "-t", "gas/5", "-m", json.dumps(dict(reading(no2="1"), mode="change"))]
+                       + MQTT_CRED,
                        capture_output=True, text=True, timeout=15)
     assert r.returncode == 0, r.stderr
     out, _ = s.communicate(timeout=15)

@@ -4,7 +4,7 @@ import json
 import subprocess
 import time
 
-from conftest import SEED
+from conftest import KEY, MQTT_CRED, SEED
 
 NO2_RULE = "[rule no2]\nfield = no2.value\nwarn = 88\n"
 
@@ -12,7 +12,7 @@ NO2_RULE = "[rule no2]\nfield = no2.value\nwarn = 88\n"
 def watch(d, count, topic="pi/1", wait=4):
     """mosquitto_sub on topic until count messages or `wait` seconds of silence."""
     return subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(d.mqtt_port), "-t",
-                             topic, "-q", "1", "-C", str(count), "-W", str(wait)],
+                             topic, "-q", "1", "-C", str(count), "-W", str(wait)] + MQTT_CRED,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -109,7 +109,7 @@ def test_mqtt_telemetry_is_stored_and_judged(daemon_factory):
     body = json.dumps(reading(90, groupid="5"))
     # QoS 1: mosquitto_pub returns once the PUBACK came, which is after the commit
     subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(d.mqtt_port), "-t", "gas/5",
-                    "-q", "1", "-m", body], check=True, timeout=15)
+                    "-q", "1", "-m", body] + MQTT_CRED, check=True, timeout=15)
     docs = d.docs()
     assert len(docs) == 1 and docs[0][3] == "5"
     stored = json.loads(docs[0][4])
@@ -119,13 +119,14 @@ def test_mqtt_telemetry_is_stored_and_judged(daemon_factory):
     # an invalid reading is refused (5.0: PUBACK 0x99) and nothing is stored
     r = subprocess.run(["mosquitto_pub", "-V", "mqttv5", "-h", "127.0.0.1", "-p",
                         str(d.mqtt_port), "-t", "gas/5", "-q", "1", "-m", '{"groupid":"5",'
-                        '"no2":{"value":"abc"}}', "-d"], capture_output=True, text=True,
-                       timeout=15)
+                        '"no2":{"value":"abc"}}', "-d"] + MQTT_CRED, capture_output=True,
+                       text=True, timeout=15)
     assert "received PUBACK (Mid: 1, RC:153)" in r.stdout  # 0x99 payload format invalid
     assert len(d.docs()) == 1
     # other topics are ordinary messages
     subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(d.mqtt_port), "-t",
-                    "other/5", "-q", "1", "-m", "not a reading"], check=True, timeout=15)
+                    "other/5", "-q", "1", "-m", "not a reading"] + MQTT_CRED, check=True,
+                   timeout=15)
     assert len(d.docs()) == 1
     assert d.stop() == 0
 
@@ -183,6 +184,7 @@ def test_kill9_loses_no_acknowledged_mqtt_reading(daemon_factory):
     d = daemon_factory()
     acked, lock = {}, threading.Lock()
     c = mqtt.Client(client_id="telemetry-crash")
+    c.username_pw_set("itest", KEY)
     c.on_publish = lambda cl, u, mid: acked.__setitem__(mid, sent.get(mid))
     sent = {}
     c.connect("127.0.0.1", d.mqtt_port, 30)
