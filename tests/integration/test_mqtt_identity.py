@@ -527,3 +527,16 @@ def test_password_flood_is_bounded_and_search_answers(daemon_factory, tmp_path):
     r = pub(d, "chat/y", "hi", user="dev", password="right")
     assert r.returncode == 0, r
     assert d.stop() == 0
+
+
+def test_reserved_topics_follow_sighup(daemon_factory):
+    import signal
+    d = daemon_factory()
+    r = pub(d, "site/alarm", ALERT, user="itest", password=KEY, v="mqttv5")
+    assert "RC:0)" in r.stdout, r  # an ordinary topic so far
+    d.write_conf(d.ini + "[rule no2]\nfield = no2.value\nwarn = 88\ntopic = site/alarm\n")
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_log("reloaded")
+    r = pub(d, "site/alarm", ALERT, user="itest", password=KEY, v="mqttv5")
+    assert "RC:135)" in r.stdout, r  # now a rule's alert topic: gasketd's alone
+    assert d.stop() == 0
