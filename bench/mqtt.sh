@@ -157,6 +157,8 @@ log_level = info
 listen = 127.0.0.1:0
 [mqtt]
 listen = 127.0.0.1:${PORT[gasketd]}
+; anonymous clients on ordinary topics, as in the mosquitto.conf below
+allow_anonymous = true
 max_queued = 100000
 max_inflight = $INFLIGHT
 max_connections = 20000
