@@ -489,7 +489,7 @@ def test_queued_delivery_checked_against_the_acl_at_send_time(daemon_factory, tm
 
 def test_password_flood_is_bounded_and_search_answers(daemon_factory, tmp_path):
     pw = tmp_path / "passwd"
-    pw.write_text(pw_line("dev", "right", 400000))  # some 0.2 s a check
+    pw.write_text(pw_line("dev", "right", 1000000))  # 0.1 to 1 s a check
     d = daemon_factory(extra="[mqtt]\npassword_file = %s\nmax_connections = 2000\n" % pw)
     assert d.post(SEED)[0] == 200
     socks = []
@@ -508,6 +508,9 @@ def test_password_flood_is_bounded_and_search_answers(daemon_factory, tmp_path):
             codes.append(None)  # closed by the connect timeout while queued
         s.close()
     assert 0x89 in codes, codes  # the queue is bounded: server busy at once
+    # 2 threads cannot check the 256 queued within the 10 s connect timeout:
+    # it holds until CONNACK, so the rest are closed without one
+    assert None in codes, codes
     assert set(codes) <= {0x86, 0x89, None}, codes
     assert 0 not in codes
     # a client that sends more than 64 KiB while its check is pending is closed
