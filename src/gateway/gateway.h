@@ -50,7 +50,9 @@ void gateway_free_functions(struct function **fns, size_t n);
  * state of keys that keep their name is kept. The configured time zone is
  * read at the first call only (it needs a restart). */
 void gateway_configure(struct gateway *g, const struct config *cfg, struct function **fns);
-/* The server whose connections /metrics reports. */
+/* The server whose connections /metrics reports and whose requests'
+ * heads the gateway judges (http_server_set_head_check); its loop is the
+ * one ingest results are delivered on. Call before anything is ingested. */
 void gateway_set_http(struct gateway *g, struct http_server *http);
 /* The broker behind /mqtt (MQTT over WebSocket) and in /metrics, and where
  * alerts and status messages are published. */

@@ -16,7 +16,8 @@ from pathlib import Path
 
 GASKETD = os.environ.get("GASKETD") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "gasketd")
-KEY = "itest-key-0123456789abcdef"
+KEY = "itest-key-0123456789abcdef"  # a device key: every route, no admin
+ADMIN = "itest-admin-0123456789abcdef"  # an admin key: every index
 SEED = {
     "groupid": "2",
     "gps": "37.61002501514269, 126.99636868892937",
@@ -151,6 +152,7 @@ def base_ini(tmp_path, extra="", key=True):
            "[mqtt]\nlisten = 127.0.0.1:0\n" % (tmp_path / "data"))
     if key:
         ini += "\n[apikey itest]\nkey = %s\nrate = 1000\nburst = 1000\n" % KEY
+        ini += "\n[apikey itest-admin]\nkey = %s\nadmin = true\nrate = 1000\nburst = 1000\n" % ADMIN
     return ini + extra
 
 
