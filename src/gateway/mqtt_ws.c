@@ -66,14 +66,25 @@ static int host_norm(const char *host, size_t n, int tls, char *out, size_t outl
     return 0;
 }
 
+/* The server's own origin: host[:port] equal to the Host header. The
+ * scheme is the listener's (http plain, https TLS) or the other one: no
+ * other site can be served at this very host and port, a TLS-terminating
+ * proxy in front of a plain listener makes https the right one, and
+ * paho-mqtt sends https:// on ws:// too. */
 static int same_origin(const char *origin, const char *host, int tls)
 {
-    const char *scheme = tls ? "https://" : "http://";
-    size_t sl = strlen(scheme), ol = strlen(origin);
+    size_t ol = strlen(origin), sl;
+    int otls;
     char a[300], b[300];
-    if (!host || strncasecmp(origin, scheme, sl) != 0) return 0;
+    if (strncasecmp(origin, "https://", 8) == 0)
+        otls = 1, sl = 8;
+    else if (strncasecmp(origin, "http://", 7) == 0)
+        otls = 0, sl = 7;
+    else
+        return 0;
+    if (!host) return 0;
     if (ol > sl && origin[ol - 1] == '/') ol--; /* "http://h/" as some clients send it */
-    return host_norm(origin + sl, ol - sl, tls, a, sizeof a) == 0 &&
+    return host_norm(origin + sl, ol - sl, otls, a, sizeof a) == 0 &&
            host_norm(host, strlen(host), tls, b, sizeof b) == 0 && strcmp(a, b) == 0;
 }
 

@@ -8,9 +8,9 @@ struct mqtt_broker;
 
 /* Upgrades req to a WebSocket carrying one MQTT client of b, or answers
  * it: 403 when it has an Origin header that is neither the server's own
- * origin (scheme http on a plain listener, https on TLS, and host[:port]
- * equal to the Host header) nor one of allowed_origins (comma-separated,
- * or NULL); 400/426 when the handshake is not a valid one for subprotocol
+ * origin (http:// or https:// and host[:port] equal to the Host header,
+ * default ports aside) nor one of allowed_origins (comma-separated, or
+ * NULL); 400/426 when the handshake is not a valid one for subprotocol
  * mqtt. A request without Origin (not a browser) is not judged here: the
  * client authenticates with MQTT's CONNECT. */
 void mqtt_ws_accept(struct mqtt_broker *b, struct http_req *req, const char *allowed_origins);
