@@ -2,7 +2,14 @@
  *
  * A request goes: route lookup -> method -> API key and throttle ->
  * validation (reading.c) -> store_append -> answer from the store's
- * callback. Nothing is stored for a request refused at any step. */
+ * callback. Nothing is stored for a request refused at any step.
+ *
+ * Who may do what is decided in one place: gateway_access_of() says what a
+ * request needs of its principal (from method and path), gateway_allows()
+ * judges a principal against it. The HTTP server asks gateway_head_check()
+ * as soon as a request's headers are complete, so a request refused there
+ * never has its body read; the handlers judge again (taking a token of the
+ * key's bucket) when they serve it. */
 #include "gateway/gateway.h"
 #include "gateway/gateway_int.h"
 #include "core/clock.h"
