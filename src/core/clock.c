@@ -27,10 +27,17 @@ void clock_set_zone(const char *zone)
     tzset();
 }
 
-void clock_format_local(int64_t ms, char out[20])
+int clock_format_local(int64_t ms, char out[20])
 {
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
-    localtime_r(&t, &tm);
-    strftime(out, 20, "%Y-%m-%d %H:%M:%S", &tm);
+    out[0] = '\0';
+    if (ms < CLOCK_MIN_MS || ms > CLOCK_MAX_MS || !localtime_r(&t, &tm)) return -1;
+    /* a zone east or west of UTC can move the ends past 9999 or before 1970 */
+    if (tm.tm_year + 1900 < 1 || tm.tm_year + 1900 > 9999) return -1;
+    if (strftime(out, 20, "%Y-%m-%d %H:%M:%S", &tm) != 19) {
+        out[0] = '\0';
+        return -1;
+    }
+    return 0;
 }

@@ -13,7 +13,14 @@ int64_t clock_now_ms(void);
 uint64_t clock_mono_ms(void);
 /* Makes `zone` ("Asia/Seoul"; NULL: the system's) the local zone. */
 void clock_set_zone(const char *zone);
-/* Writes "YYYY-MM-DD HH:MM:SS" for ms in the local zone; out holds 20 bytes. */
-void clock_format_local(int64_t ms, char out[20]);
+/* The instants gasket formats as a `date`: 1970-01-01T00:00:00Z to
+ * 9999-12-31T23:59:59.999Z, in ms since the epoch. */
+#define CLOCK_MIN_MS 0LL
+#define CLOCK_MAX_MS 253402300799999LL
+/* Writes "YYYY-MM-DD HH:MM:SS" for ms in the local zone; out holds 20 bytes
+ * and is always NUL-terminated. Returns 0, or -1 (out is then "") when ms
+ * is outside CLOCK_MIN_MS..CLOCK_MAX_MS or its local time has no 4-digit
+ * year. */
+int clock_format_local(int64_t ms, char out[20]);
 
 #endif

@@ -238,6 +238,13 @@ int bulk_parse(const char *body, size_t len, const char *default_index, struct b
     while (next_line(body, len, &pos, &s, &l)) {
         lineno++;
         if (blank(s, l)) continue;
+        if (count == BULK_MAX_ACTIONS) {
+            free(v);
+            return fail(err, MALFORMED,
+                        "too many actions: a _bulk request holds at most %d (line [%zu] is one "
+                        "more); send the rest in another request",
+                        BULK_MAX_ACTIONS, lineno);
+        }
         if (count == cap) {
             cap = cap ? cap * 2 : 16;
             v = xrealloc(v, cap * sizeof *v);

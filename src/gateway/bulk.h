@@ -7,9 +7,9 @@
  * Whether an action is refused (an _id, delete, update, a bad index name)
  * is for the caller to decide per item; only a malformed request as a whole
  * (a line that is no action, an action with no source line, no index at
- * all) fails bulk_parse(), as OpenSearch answers it: 400 with
- * illegal_argument_exception or action_request_validation_exception naming
- * the line. Blank lines between pairs are skipped, a final newline is
+ * all, more than BULK_MAX_ACTIONS actions) fails bulk_parse(), as
+ * OpenSearch answers it: 400 with illegal_argument_exception or
+ * action_request_validation_exception naming the line. Blank lines between pairs are skipped, a final newline is
  * optional and "\r\n" line ends are accepted. */
 #ifndef GASKET_GATEWAY_BULK_H
 #define GASKET_GATEWAY_BULK_H
@@ -22,6 +22,11 @@
 #define BULK_MAX_INDEX 255         /* bytes of an index name */
 #define BULK_MAX_ID    512         /* bytes of an _id, as OpenSearch */
 #define BULK_MAX_LINE  (64u << 10) /* bytes of an action line */
+/* Actions in one request: the memory a request holds is about 1 KiB per
+ * action (the action, its reply item, its document in the store's queue),
+ * so 10 MiB at most, however small the documents in a 16 MiB body. */
+#define BULK_MAX_ACTIONS 10000
+#define BULK_MAX_SOURCE  (1u << 20) /* bytes of one document line; a longer one is refused alone */
 
 enum bulk_op { BULK_INDEX, BULK_CREATE, BULK_UPDATE, BULK_DELETE };
 

@@ -15,7 +15,9 @@
  * an export holds exactly the documents a _search of the same query would
  * count. ?timeout= limits each page's query.
  *
- * CSV: a header line, then one line per document, RFC 4180 quoting. The
+ * CSV: a header line, then one line per document, RFC 4180 quoting; a
+ * text cell starting with = + - @ tab or CR (other than a plain number
+ * such as "-3.5") gets a leading ' so that no spreadsheet runs it. The
  * columns are ?fields=a,b.c (each a member path of the document; `_id` is
  * the document's id) or by default _id,date,groupid,gps and <m>.value for
  * every measurement m seen in the first page, in order of appearance.
@@ -127,13 +129,43 @@ static json_t *member(json_t *doc, const char *path)
     return v;
 }
 
+/* 1 when s[0..n) is a plain decimal number ("-3.5", "+1", "2e-3"), which
+ * a spreadsheet reads as that number and nothing else. */
+static int plain_number(const char *s, size_t n)
+{
+    size_t i = 0, digits = 0;
+    if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) digits++;
+    if (i < n && s[i] == '.')
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) digits++;
+    if (digits == 0) return 0;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        size_t exp = 0;
+        if (++i < n && (s[i] == '+' || s[i] == '-')) i++;
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) exp++;
+        if (exp == 0) return 0;
+    }
+    return i == n;
+}
+
+/* CSV injection (OWASP): a text cell starting with = + - @ tab or CR is
+ * what a spreadsheet may run as a formula; it gets a leading '. */
+static int formula_like(const char *s, size_t n)
+{
+    return n > 0 && memchr("=+-@\t\r", s[0], 6) && !plain_number(s, n);
+}
+
+/* One text cell: neutralised (above), then quoted as RFC 4180 asks. */
 static void csv_field(struct buf *out, const char *s, size_t n)
 {
+    int guard = formula_like(s, n);
     if (strcspn(s, ",\"\r\n") >= n) {
+        if (guard) buf_putc(out, '\'');
         buf_append(out, s, n);
         return;
     }
     buf_putc(out, '"');
+    if (guard) buf_putc(out, '\'');
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '"') buf_putc(out, '"');
         buf_putc(out, s[i]);
@@ -145,7 +177,11 @@ static void csv_value(struct buf *out, json_t *v)
 {
     if (json_is_string(v)) {
         csv_field(out, json_string_value(v), json_string_length(v));
-    } else if (v && !json_is_null(v)) {
+    } else if (json_is_number(v)) { /* a number is written as it is ("-3.5") */
+        char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        buf_puts(out, text);
+        free(text);
+    } else if (v && !json_is_null(v)) { /* true, false, an object or an array */
         char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
         csv_field(out, text, strlen(text));
         free(text);

@@ -2,7 +2,14 @@
  *
  * A request goes: route lookup -> method -> API key and throttle ->
  * validation (reading.c) -> store_append -> answer from the store's
- * callback. Nothing is stored for a request refused at any step. */
+ * callback. Nothing is stored for a request refused at any step.
+ *
+ * Who may do what is decided in one place: gateway_access_of() says what a
+ * request needs of its principal (from method and path), gateway_allows()
+ * judges a principal against it. The HTTP server asks gateway_head_check()
+ * as soon as a request's headers are complete, so a request refused there
+ * never has its body read; the handlers judge again (taking a token of the
+ * key's bucket) when they serve it. */
 #include "gateway/gateway.h"
 #include "gateway/gateway_int.h"
 #include "core/clock.h"
@@ -59,6 +66,7 @@ struct gateway *gateway_new(struct store *store)
     g->store = store;
     g->keys = apikeys_new();
     g->date_sec = -1;
+    g->later_tail = &g->later;
     return g;
 }
 
@@ -130,13 +138,18 @@ void gateway_configure(struct gateway *g, const struct config *cfg, struct funct
     free(fns);
     g->nroutes = cfg->nroutes;
     g->max_bulk_body = cfg->http.max_bulk_body;
+    g->metrics_public = cfg->http.metrics_public;
+    free(g->allowed_origins);
+    g->allowed_origins = cfg->http.allowed_origins ? xstrdup(cfg->http.allowed_origins) : NULL;
     apikeys_configure(g->keys, cfg->apikeys, cfg->napikeys);
 }
 
 void gateway_set_http(struct gateway *g, struct http_server *http)
 {
     g->http = http;
+    g->loop = http_server_loop(http);
     http_server_set_body_limit(http, search_body_limit, g); /* _bulk takes max_bulk_body */
+    http_server_set_head_check(http, gateway_head_check, g);
 }
 
 void gateway_set_broker(struct gateway *g, struct mqtt_broker *b)
@@ -178,6 +191,77 @@ int gateway_may_read(const struct gateway *g, const struct principal *p, const c
     return p->read ? config_list_has(p->read, index) : gateway_may_write(g, p, index);
 }
 
+/* 1 for a client on 127.0.0.0/8 or ::1 (peer: "ADDR:PORT" or "[ADDR]:PORT"). */
+static int peer_is_loopback(const char *peer)
+{
+    return strncmp(peer, "127.", 4) == 0 || strncmp(peer, "[::1]:", 6) == 0 ||
+           strncmp(peer, "[::ffff:127.", 12) == 0;
+}
+
+void gateway_access_of(const struct gateway *g, const struct http_req *req,
+                       struct gateway_access *a)
+{
+    const char *path = http_req_path(req);
+    memset(a, 0, sizeof *a);
+    if (strcmp(path, "/healthz") == 0 || (strcmp(path, "/mqtt") == 0 && g->broker)) {
+        a->need = GATEWAY_NEED_NONE;
+    } else if (strcmp(path, "/metrics") == 0) {
+        a->need = GATEWAY_NEED_METRICS;
+    } else if (g->history && (strcmp(path, "/alarms") == 0 || strncmp(path, "/alarms/", 8) == 0)) {
+        a->need = GATEWAY_NEED_KEY; /* its own scope checks follow */
+    } else if (!search_access(g, req, path, a)) {
+        const struct route *rt = gateway_find_route(g, path);
+        int m = http_req_method(req);
+        a->need = !rt               ? GATEWAY_NEED_NOTHING_HERE
+                  : m == HTTP_POST ? GATEWAY_NEED_ROUTE
+                  : m == HTTP_GET  ? GATEWAY_NEED_READ
+                                   : GATEWAY_NEED_NONE; /* OPTIONS, or 405 */
+        a->route = rt;
+        if (rt) snprintf(a->index, sizeof a->index, "%s", rt->index);
+    }
+}
+
+int gateway_allows(const struct gateway *g, const struct http_req *req,
+                   const struct principal *p, const struct gateway_access *a)
+{
+    switch (a->need) {
+    case GATEWAY_NEED_NONE:
+    case GATEWAY_NEED_NOTHING_HERE:
+        return 1;
+    case GATEWAY_NEED_METRICS:
+        return g->metrics_public || peer_is_loopback(http_req_peer(req)) || (p && p->admin);
+    case GATEWAY_NEED_KEY:
+        return p != NULL;
+    case GATEWAY_NEED_READ:
+        return p && gateway_may_read(g, p, a->index);
+    case GATEWAY_NEED_WRITE:
+        return p && gateway_may_write(g, p, a->index);
+    case GATEWAY_NEED_ROUTE:
+        return p && principal_may_route(p, a->route->path);
+    }
+    return 0;
+}
+
+int gateway_head_check(void *ud, const struct http_req *req, char *msg, size_t msglen)
+{
+    struct gateway *g = ud;
+    struct gateway_access a;
+    gateway_access_of(g, req, &a);
+    if (a.need == GATEWAY_NEED_NOTHING_HERE) {
+        snprintf(msg, msglen, "Not Found");
+        return 404;
+    }
+    if (a.need == GATEWAY_NEED_NONE)
+        return 0;
+    char decoded[512];
+    const char *key = a.need == GATEWAY_NEED_ROUTE ? http_req_header(req, "x-api-key")
+                                                   : search_request_key(req, decoded, sizeof decoded);
+    if (gateway_allows(g, req, apikeys_find(g->keys, key), &a))
+        return 0;
+    snprintf(msg, msglen, "Forbidden");
+    return 403;
+}
+
 const struct route *gateway_find_route(const struct gateway *g, const char *path)
 {
     for (size_t i = 0; i < g->nroutes; i++)
@@ -204,6 +288,11 @@ static void on_ping(void *ud, const struct store_ack *ack)
 
 static void serve_metrics(struct gateway *g, struct http_req *req)
 {
+    char decoded[512];
+    const struct gateway_access a = {.need = GATEWAY_NEED_METRICS};
+    const char *key = search_request_key(req, decoded, sizeof decoded);
+    if (!gateway_allows(g, req, apikeys_find(g->keys, key), &a))
+        return gateway_reply_message(req, 403, NULL, "Forbidden");
     struct buf b = {0};
     metrics_render(&g->metrics, store_get_stats(g->store),
                    g->http ? http_server_connections(g->http) : 0,
@@ -220,7 +309,7 @@ static int fixed_endpoint(struct gateway *g, struct http_req *req, const char *p
     else if (strcmp(path, "/metrics") == 0 && get)
         serve_metrics(g, req);
     else if (strcmp(path, "/mqtt") == 0 && g->broker)
-        mqtt_ws_accept(g->broker, req);
+        mqtt_ws_accept(g->broker, req, g->allowed_origins);
     else
         return 0;
     return 1;
@@ -356,6 +445,7 @@ void gateway_free(struct gateway *g)
     if (!g)
         return;
     free_routes(g);
+    free(g->allowed_origins);
     tz_free(g->zone);
     apikeys_free(g->keys);
     metrics_free(&g->metrics);

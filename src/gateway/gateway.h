@@ -9,9 +9,12 @@
  * the document to the route's index and answers 200 with OpenSearch's
  * index reply once the store has committed it (503 when the store fails).
  * With the route's `status`, {"msg":"success"} / {"msg":"fail",...} follow,
- * as the original Lambda sent them. GET /healthz and
- * GET /metrics are answered without a key; GET /mqtt upgrades to MQTT over
- * WebSocket; GET /alarms and POST /alarms/{id}/ack need any valid key. */
+ * as the original Lambda sent them. GET /healthz is answered without a
+ * key, GET /metrics for loopback clients and admin keys (or everyone with
+ * [http] metrics_public); GET /mqtt upgrades to MQTT over WebSocket (an
+ * Origin header must be the server's own or allowed); GET /alarms and
+ * POST /alarms/{id}/ack need any valid key. A request with a body is
+ * judged from its headers first (gateway_head_check, gateway_int.h). */
 #ifndef GASKET_GATEWAY_GATEWAY_H
 #define GASKET_GATEWAY_GATEWAY_H
 
@@ -51,7 +54,9 @@ void gateway_free_functions(struct function **fns, size_t n);
  * state of keys that keep their name is kept. The configured time zone is
  * read at the first call only (it needs a restart). */
 void gateway_configure(struct gateway *g, const struct config *cfg, struct function **fns);
-/* The server whose connections /metrics reports. */
+/* The server whose connections /metrics reports and whose requests'
+ * heads the gateway judges (http_server_set_head_check); its loop is the
+ * one ingest results are delivered on. Call before anything is ingested. */
 void gateway_set_http(struct gateway *g, struct http_server *http);
 /* The broker behind /mqtt (MQTT over WebSocket) and in /metrics, and where
  * alerts and status messages are published. */

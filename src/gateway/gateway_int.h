@@ -8,12 +8,15 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
 struct apikeys;
 struct http_req;
 struct store_ack;
 struct tz;
 struct function;
+struct gateway_later;
+struct principal;
 
 struct route {
     char *path;
@@ -37,7 +40,43 @@ struct gateway {
     char date[20];
     size_t max_bulk_body; /* [http] max_bulk_body: the body limit of _bulk */
     struct tz *zone;  /* [server] timezone (UTC if it cannot be read): `date` text without an offset */
+    int metrics_public;    /* [http] metrics_public */
+    char *allowed_origins; /* [http] allowed_origins, or NULL */
+    struct gateway_later *later; /* ingest results to deliver on the next loop turn */
+    struct gateway_later **later_tail;
+    uv_loop_t *loop;        /* from gateway_set_http() */
+    uv_idle_t *later_idle;  /* delivers `later`; allocated while there is some */
 };
+
+/* What a request needs of its principal before it is served. */
+enum gateway_need {
+    GATEWAY_NEED_NONE,    /* open: /healthz, GET /, OPTIONS, /mqtt (Origin checked there) */
+    GATEWAY_NEED_KEY,     /* any known key; the endpoint checks further itself */
+    GATEWAY_NEED_READ,    /* read scope on index */
+    GATEWAY_NEED_WRITE,   /* write scope on index */
+    GATEWAY_NEED_ROUTE,   /* may post to route (x-api-key only) */
+    GATEWAY_NEED_METRICS, /* a loopback client, an admin key, or [http] metrics_public */
+    GATEWAY_NEED_NOTHING_HERE /* no endpoint at this path: 404 */
+};
+
+struct gateway_access {
+    enum gateway_need need;
+    char index[256];           /* GATEWAY_NEED_READ / _WRITE */
+    const struct route *route; /* GATEWAY_NEED_ROUTE */
+};
+
+/* What req (method and path; nothing of its body) needs. */
+void gateway_access_of(const struct gateway *g, const struct http_req *req,
+                       struct gateway_access *a);
+/* 1 when principal p (NULL: no known key) may make a request needing a
+ * (req for the client's address). */
+int gateway_allows(const struct gateway *g, const struct http_req *req,
+                   const struct principal *p, const struct gateway_access *a);
+/* An http_head_check_fn (ud: the gateway): the key and scope of a request
+ * judged from its head, before its body is read: 404 for no endpoint, 403
+ * for a missing, unknown or out-of-scope key. Takes no token (the handler
+ * does, and judges again). */
+int gateway_head_check(void *ud, const struct http_req *req, char *msg, size_t msglen);
 
 /* What became of one document given to gateway_ingest(). */
 struct gateway_ingest_result {

@@ -76,6 +76,62 @@ static void on_stored(void *ud, const struct store_ack *ack)
     free(p);
 }
 
+/* A result for a document refused before the store, delivered on a later
+ * loop turn (gateway_ingest() never calls back inside itself). */
+struct gateway_later {
+    struct gateway_later *next;
+    gateway_ingest_cb cb;
+    void *ud;
+    int status;
+    char *reason, *field;
+    char index[];
+};
+
+static void later_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* Delivers the queued results (and those they queue, on the next turn). */
+static void later_run(uv_idle_t *h)
+{
+    struct gateway *g = h->data;
+    struct gateway_later *list = g->later;
+    g->later = NULL;
+    g->later_tail = &g->later;
+    g->later_idle = NULL;
+    uv_close((uv_handle_t *)h, later_closed);
+    while (list) {
+        struct gateway_later *l = list;
+        list = l->next;
+        struct gateway_ingest_result res = {.status = l->status, .index = l->index,
+                                            .reason = l->reason, .field = l->field};
+        l->cb(l->ud, &res);
+        free(l->reason);
+        free(l->field);
+        free(l);
+    }
+}
+
+static void later_queue(struct gateway *g, const char *index, int status, const char *reason,
+                        const char *field, gateway_ingest_cb cb, void *ud)
+{
+    size_t ilen = strlen(index) + 1;
+    struct gateway_later *l = xcalloc(1, sizeof *l + ilen);
+    *l = (struct gateway_later){.cb = cb, .ud = ud, .status = status,
+                                .reason = reason ? xstrdup(reason) : NULL,
+                                .field = xstrdup(field ? field : "")};
+    memcpy(l->index, index, ilen);
+    *g->later_tail = l;
+    g->later_tail = &l->next;
+    if (!g->later_idle) {
+        g->later_idle = xmalloc(sizeof *g->later_idle);
+        uv_idle_init(g->loop, g->later_idle);
+        g->later_idle->data = g;
+        uv_idle_start(g->later_idle, later_run);
+    }
+}
+
 /* Answers a document that will not be stored: status, reason, field. */
 static void finish(struct gateway *g, const struct route *rt, const char *index, int status,
                    const char *reason, const char *field, gateway_ingest_cb cb, void *ud)
@@ -84,9 +140,7 @@ static void finish(struct gateway *g, const struct route *rt, const char *index,
         g->metrics.rejected++;
     if (rt && rt->cfg.status && status != GK_ECANCELED)
         publish_status(g, rt->cfg.topic, reason);
-    struct gateway_ingest_result res = {.status = status, .index = index, .reason = reason,
-                                        .field = field ? field : ""};
-    cb(ud, &res);
+    later_queue(g, index, status, reason, field, cb, ud);
 }
 
 /* The time of a document that keeps its own `date`: 0 with *ts and *text
@@ -97,6 +151,11 @@ static int own_date(struct gateway *g, json_t *d, int64_t *ts, const char **text
     if (json_is_integer(d)) {
         *ts = json_integer_value(d);
         *text = NULL;
+        if (*ts < CLOCK_MIN_MS || *ts > CLOCK_MAX_MS)
+            return gk_errf(err, errlen, GK_EINVAL,
+                           "date %lld is out of range: epoch milliseconds must be from 0 "
+                           "(1970-01-01) to %lld (9999-12-31)",
+                           (long long)*ts, CLOCK_MAX_MS);
         return 0;
     }
     if (!json_is_string(d))
@@ -194,7 +253,11 @@ void gateway_ingest(struct gateway *g, const struct route *rt, const char *index
     if (!own) {
         date = local_date(g, now);
     } else if (!date) {
-        clock_format_local(ts, date_buf);
+        if (clock_format_local(ts, date_buf) != 0) { /* an end of the range, past the zone */
+            reading_free(&r);
+            return finish(g, rt, index, GK_EINVAL, "date is out of range in the local time zone",
+                          "date", cb, ud);
+        }
         date = date_buf;
     }
     char *fn_text = NULL;

@@ -2,10 +2,19 @@
  *
  * Each binary WebSocket message carries a piece of the client's MQTT byte
  * stream (a message may hold part of a packet or several packets); the
- * broker sees the same stream as from TCP, through struct mqtt_link_ops. */
+ * broker sees the same stream as from TCP, through struct mqtt_link_ops.
+ * A browser's upgrade carries an Origin header: only the server's own
+ * origin and [http] allowed_origins may open the socket (a page elsewhere
+ * on the web must not reach the broker through a visitor's browser). */
 #include "gateway/mqtt_ws.h"
+#include "gateway/gateway_int.h"
+#include "http/http.h"
 #include "http/ws.h"
 #include "mqtt/broker.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
 
 static int link_write(void *link, const void *p, size_t n)
 {
@@ -43,10 +52,73 @@ static void on_close(struct ws_conn *ws)
         mqtt_client_closed(c);
 }
 
-void mqtt_ws_accept(struct mqtt_broker *b, struct http_req *req)
+/* host[:port] without the scheme's default port, lowercased, into out;
+ * 0, or -1 when it does not fit. */
+static int host_norm(const char *host, size_t n, int tls, char *out, size_t outlen)
+{
+    const char *dflt = tls ? ":443" : ":80";
+    size_t dl = strlen(dflt);
+    if (n > dl && strncmp(host + n - dl, dflt, dl) == 0) n -= dl;
+    if (n == 0 || n >= outlen) return -1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)((host[i] >= 'A' && host[i] <= 'Z') ? host[i] + 32 : host[i]);
+    out[n] = '\0';
+    return 0;
+}
+
+/* The server's own origin: host[:port] equal to the Host header. The
+ * scheme is the listener's (http plain, https TLS) or the other one: no
+ * other site can be served at this very host and port, a TLS-terminating
+ * proxy in front of a plain listener makes https the right one, and
+ * paho-mqtt sends https:// on ws:// too. */
+static int same_origin(const char *origin, const char *host, int tls)
+{
+    size_t ol = strlen(origin), sl;
+    int otls;
+    char a[300], b[300];
+    if (strncasecmp(origin, "https://", 8) == 0)
+        otls = 1, sl = 8;
+    else if (strncasecmp(origin, "http://", 7) == 0)
+        otls = 0, sl = 7;
+    else
+        return 0;
+    if (!host) return 0;
+    if (ol > sl && origin[ol - 1] == '/') ol--; /* "http://h/" as some clients send it */
+    return host_norm(origin + sl, ol - sl, otls, a, sizeof a) == 0 &&
+           host_norm(host, strlen(host), tls, b, sizeof b) == 0 && strcmp(a, b) == 0;
+}
+
+int mqtt_ws_origin_ok(const char *origin, const char *host, int tls, const char *allowed_origins)
+{
+    if (!origin) return 1;
+    if (same_origin(origin, host, tls)) return 1;
+    char item[300];
+    for (const char *p = allowed_origins; p && *p;) {
+        size_t n = strcspn(p, ",");
+        size_t s = 0, e = n;
+        while (s < e && (p[s] == ' ' || p[s] == '\t')) s++;
+        while (e > s && (p[e - 1] == ' ' || p[e - 1] == '\t' || p[e - 1] == '/')) e--;
+        if (e - s < sizeof item) {
+            memcpy(item, p + s, e - s);
+            item[e - s] = '\0';
+            if (item[0] && strcasecmp(item, origin) == 0) return 1;
+        }
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
+void mqtt_ws_accept(struct mqtt_broker *b, struct http_req *req, const char *allowed_origins)
 {
     static const struct ws_handler handler = {.on_message = on_message, .on_close = on_close};
     struct ws_conn *ws;
+    if (!mqtt_ws_origin_ok(http_req_header(req, "Origin"), http_req_header(req, "Host"),
+                           http_req_is_tls(req), allowed_origins)) {
+        gateway_reply_message(req, 403, NULL,
+                              "Forbidden: this Origin may not open /mqtt (see [http] "
+                              "allowed_origins)");
+        return;
+    }
     if (ws_accept(req, "mqtt", &handler, NULL, &ws) != 0)
         return; /* answered */
     struct mqtt_client *c = mqtt_broker_attach(b, &ops, ws);

@@ -200,31 +200,34 @@ static const char *basic_password(const char *auth, char *out, size_t outlen)
     return colon ? colon + 1 : NULL;
 }
 
-const char *search_request_key(struct http_req *req, char *buf, size_t len)
+const char *search_request_key(const struct http_req *req, char *buf, size_t len)
 {
     const char *key = http_req_header(req, "x-api-key");
     return key ? key : basic_password(http_req_header(req, "authorization"), buf, len);
 }
 
-int search_authorize(struct gateway *g, struct http_req *req, const char *route_path)
+const struct principal *search_authorize(struct gateway *g, struct http_req *req,
+                                         const struct gateway_access *a)
 {
     char decoded[512];
     const char *key = search_request_key(req, decoded, sizeof decoded);
     double wait_s = 0;
     const struct principal *who = NULL;
-    switch (apikeys_check(g->keys, key, route_path, (int64_t)clock_mono_ms(), &wait_s, &who)) {
+    switch (apikeys_check(g->keys, key, NULL, (int64_t)clock_mono_ms(), &wait_s, &who)) {
     case APIKEY_OK:
-        return 1;
+        if (gateway_allows(g, req, who, a)) return who;
+        break;
     case APIKEY_THROTTLED: {
         char hdr[64];
         snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", (int)ceil(wait_s < 1 ? 1 : wait_s));
         gateway_reply_message(req, 429, hdr, "Too Many Requests");
-        return 0;
+        return NULL;
     }
     default:
-        gateway_reply_message(req, 403, NULL, "Forbidden");
-        return 0;
+        break;
     }
+    gateway_reply_message(req, 403, NULL, "Forbidden");
+    return NULL;
 }
 
 /* ---- jobs on the worker pool ---- */
@@ -238,6 +241,7 @@ struct job {
     char *index, *id; /* J_DOC; index also J_INDEX */
     int head;         /* J_INDEX: HEAD, no body */
     int verbose, json, pretty;
+    char *readable; /* J_CAT: the indexes listed (comma-separated), or NULL: all */
     int status; /* set by the worker */
     struct buf out;
     const char *type; /* Content-Type of out */
@@ -278,11 +282,21 @@ static json_t *cat_to_json(const char *text)
     return rows;
 }
 
+/* On the worker: j->readable was filled on the loop thread and is not changed. */
+static int cat_keep(void *ud, const char *index)
+{
+    const struct job *j = ud;
+    return config_list_has(j->readable, index);
+}
+
 static void job_cat(struct job *j, sqlite3 *db)
 {
     char *text = NULL;
     size_t len = 0;
-    j->status = query_cat_indices(db, j->verbose || j->json, &text, &len) == 0 ? 200 : 500;
+    j->status = query_cat_indices(db, j->verbose || j->json, j->readable ? cat_keep : NULL, j,
+                                  &text, &len) == 0
+                    ? 200
+                    : 500;
     if (j->status == 200 && j->json) {
         job_dump(j, cat_to_json(text ? text : ""));
     } else if (j->status == 200) {
@@ -326,6 +340,7 @@ static void job_free(struct job *j)
     if (j->q) query_free(j->q);
     free(j->index);
     free(j->id);
+    free(j->readable);
     buf_free(&j->out);
     free(j);
 }
@@ -487,7 +502,9 @@ out:
 
 void search_route_get(struct gateway *g, struct http_req *req, const struct route *rt)
 {
-    if (search_authorize(g, req, rt->path)) run_query(g, req, rt->index, QUERY_SEARCH);
+    struct gateway_access a = {.need = GATEWAY_NEED_READ};
+    snprintf(a.index, sizeof a.index, "%s", rt->index);
+    if (search_authorize(g, req, &a)) run_query(g, req, rt->index, QUERY_SEARCH);
 }
 
 /* ---- _doc and _cat ---- */
@@ -506,7 +523,21 @@ static void get_doc(struct gateway *g, struct http_req *req, const char *index, 
     store_read(g->store, job_run, job_done, j);
 }
 
-static void cat_indices(struct gateway *g, struct http_req *req)
+/* The indexes p may read, comma-separated (its `read` list, or the indexes
+ * of its routes); NULL for an admin (every index). */
+static char *readable_indexes(const struct gateway *g, const struct principal *p)
+{
+    if (p->admin) return NULL;
+    if (p->read) return xstrdup(p->read);
+    struct buf b = {0};
+    buf_puts(&b, "");
+    for (size_t i = 0; i < g->nroutes; i++)
+        if (gateway_may_read(g, p, g->routes[i].index))
+            buf_printf(&b, "%s%s", b.len ? "," : "", g->routes[i].index);
+    return buf_steal(&b);
+}
+
+static void cat_indices(struct gateway *g, struct http_req *req, const struct principal *who)
 {
     static const char *const known[] = {"v", "format", "pretty", "error_trace", "human", NULL};
     struct search_params p;
@@ -519,6 +550,7 @@ static void cat_indices(struct gateway *g, struct http_req *req)
                             NULL);
     }
     struct job *j = job_new(req, J_CAT, &p);
+    j->readable = readable_indexes(g, who);
     const char *v = search_param(&p, "v");
     j->verbose = v && strcmp(v, "false") != 0;
     j->json = format && strcmp(format, "json") == 0;
@@ -593,7 +625,7 @@ static void segs_free(struct segs *sg)
         free(sg->s[i]);
 }
 
-static int method_is(struct http_req *req, int a, int b)
+static int method_is(const struct http_req *req, int a, int b)
 {
     int m = http_req_method(req);
     return m == a || m == b;
@@ -672,6 +704,27 @@ static int claimed(const struct segs *sg)
     return 0;
 }
 
+/* What a request on the claimed path sg needs of its principal: read
+ * scope to read an index, write scope to add to it (each _bulk item is
+ * checked again on its own index), a known key for the rest. */
+static void access_of(const struct http_req *req, const struct segs *sg, struct gateway_access *a)
+{
+    int get = method_is(req, HTTP_GET, HTTP_HEAD), post = method_is(req, HTTP_POST, HTTP_POST);
+    memset(a, 0, sizeof *a);
+    a->need = sg->n == 0 ? GATEWAY_NEED_NONE : GATEWAY_NEED_KEY;
+    if (sg->n == 0 || sg->s[0][0] == '_') return; /* GET /, /_bulk, /_cat/indices, ... */
+    const char *what = sg->n > 1 ? sg->s[1] : NULL;
+    int read = !what ? get
+                     : !strcmp(what, "_search") || !strcmp(what, "_count") ||
+                           !strcmp(what, "_export") || (!strcmp(what, "_doc") && sg->n == 3 && get);
+    int write = what && ((!strcmp(what, "_doc") && sg->n == 2 && post) || !strcmp(what, "_bulk"));
+    char err[256];
+    if ((!read && !write) || bulk_index_name_check(sg->s[0], strlen(sg->s[0]), err, sizeof err))
+        return; /* a bad name gets its 400 from the endpoint, for any key */
+    a->need = read ? GATEWAY_NEED_READ : GATEWAY_NEED_WRITE;
+    snprintf(a->index, sizeof a->index, "%s", sg->s[0]);
+}
+
 static void dispatch(struct gateway *g, struct http_req *req, const struct segs *sg)
 {
     int get = method_is(req, HTTP_GET, HTTP_HEAD);
@@ -679,12 +732,12 @@ static void dispatch(struct gateway *g, struct http_req *req, const struct segs 
         return !get                                ? reply_not_allowed(req, "GET, HEAD")
                : http_req_method(req) == HTTP_HEAD ? http_respond(req, 200, NULL, JSON, NULL, 0)
                                                    : root_info(req);
-    /* A key limited to some routes reaches only their indexes. */
-    const struct route *rt =
-        sg->n >= 1 && sg->s[0][0] != '_' ? gateway_route_for_index(g, sg->s[0]) : NULL;
-    if (!search_authorize(g, req, rt ? rt->path : NULL)) return;
+    struct gateway_access a;
+    access_of(req, sg, &a);
+    const struct principal *who = search_authorize(g, req, &a);
+    if (!who) return;
     if (sg->n == 2 && !strcmp(sg->s[0], "_cat"))
-        return get ? cat_indices(g, req) : reply_not_allowed(req, "GET");
+        return get ? cat_indices(g, req, who) : reply_not_allowed(req, "GET");
     if (sg->n == 1 && !strcmp(sg->s[0], "_bulk"))
         return method_is(req, HTTP_POST, HTTP_PUT) ? search_bulk(g, req, NULL)
                                                    : reply_not_allowed(req, "POST, PUT");
@@ -697,13 +750,30 @@ static void dispatch(struct gateway *g, struct http_req *req, const struct segs 
     index_endpoint(g, req, sg);
 }
 
+/* Splits path into sg and returns 1 when search_handle() answers it. */
+static int search_claims(const struct gateway *g, const struct http_req *req, const char *path,
+                         struct segs *sg)
+{
+    return split_path(path, sg) == 0 &&
+           (claimed(sg) || /* GET|HEAD|PUT /{index}, when no route has that path */
+            (sg->n == 1 && sg->s[0][0] != '_' && !gateway_find_route(g, path) &&
+             (method_is(req, HTTP_GET, HTTP_HEAD) || method_is(req, HTTP_PUT, HTTP_PUT))));
+}
+
+int search_access(const struct gateway *g, const struct http_req *req, const char *path,
+                  struct gateway_access *a)
+{
+    struct segs sg;
+    int ok = search_claims(g, req, path, &sg);
+    if (ok) access_of(req, &sg, a);
+    segs_free(&sg);
+    return ok;
+}
+
 int search_handle(struct gateway *g, struct http_req *req, const char *path)
 {
     struct segs sg;
-    int ok = split_path(path, &sg) == 0 &&
-             (claimed(&sg) || /* GET|HEAD|PUT /{index}, when no route has that path */
-              (sg.n == 1 && sg.s[0][0] != '_' && !gateway_find_route(g, path) &&
-               (method_is(req, HTTP_GET, HTTP_HEAD) || method_is(req, HTTP_PUT, HTTP_PUT))));
+    int ok = search_claims(g, req, path, &sg);
     if (ok) dispatch(g, req, &sg);
     segs_free(&sg);
     return ok;

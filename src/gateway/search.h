@@ -11,7 +11,11 @@
  * serialized on the worker too. Every error is OpenSearch's error object
  * (bulk_error_reply) with the status an OpenSearch client expects, except
  * the key checks, which answer as the route POST does (403
- * {"message":"Forbidden"}, 429 with Retry-After). */
+ * {"message":"Forbidden"}, 429 with Retry-After). Scope: reading an index
+ * (_search, _count, _export, GET _doc, GET|HEAD /{index}, GET on a route)
+ * needs read scope on it, POST _doc and /{index}/_bulk write scope, each
+ * _bulk item write scope on its own index; _cat/indices lists only the
+ * indexes the key may read. */
 #ifndef GASKET_GATEWAY_SEARCH_H
 #define GASKET_GATEWAY_SEARCH_H
 
@@ -19,7 +23,9 @@
 #include <stdint.h>
 
 struct gateway;
+struct gateway_access;
 struct http_req;
+struct principal;
 struct route;
 
 #define SEARCH_DEFAULT_TIMEOUT_MS 30000 /* a query's limit without ?timeout= */
@@ -29,8 +35,8 @@ struct route;
  * returns 0, leaving req alone, for any other path. */
 int search_handle(struct gateway *g, struct http_req *req, const char *path);
 
-/* GET on a configured route: a _search of the route's index, with the
- * route's key check (as its POST). */
+/* GET on a configured route: a _search of the route's index, for a key
+ * that may read that index. */
 void search_route_get(struct gateway *g, struct http_req *req, const struct route *rt);
 
 /* An http_body_limit_fn (ud: the gateway): g->max_bulk_body for the _bulk
@@ -58,12 +64,18 @@ const char *search_param(const struct search_params *p, const char *name);
 void search_params_free(struct search_params *p);
 
 /* Checks the request's API key (x-api-key, or the password of HTTP Basic
- * auth) against route_path (NULL: any valid key) and takes a token of its
- * bucket. Returns 1 when allowed; otherwise answers 403/429 and returns 0. */
-int search_authorize(struct gateway *g, struct http_req *req, const char *route_path);
+ * auth), takes a token of its bucket and checks its scope against what
+ * the request needs (a, from search_access()). Returns the principal when
+ * allowed; otherwise answers 403/429 and returns NULL. */
+const struct principal *search_authorize(struct gateway *g, struct http_req *req,
+                                         const struct gateway_access *a);
 /* The request's API key (x-api-key, or HTTP Basic's password, decoded into
  * buf), or NULL. */
-const char *search_request_key(struct http_req *req, char *buf, size_t len);
+const char *search_request_key(const struct http_req *req, char *buf, size_t len);
+/* When path is one of the endpoints search_handle() answers, fills in what
+ * the request needs of its principal and returns 1; else returns 0. */
+int search_access(const struct gateway *g, const struct http_req *req, const char *path,
+                  struct gateway_access *a);
 
 /* Answers OpenSearch's error object (see bulk_error_reply). */
 void search_error(struct http_req *req, int status, const char *type, const char *reason,

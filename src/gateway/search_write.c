@@ -188,12 +188,17 @@ static void bulk_item(struct gateway *g, struct bulk_req *b, size_t i)
                            "assigns one");
     if (bulk_index_name_check(a->index, strlen(a->index), err, sizeof err) != 0)
         return bulk_refuse(b, i, 400, "invalid_index_name_exception", err);
-    const struct route *rt = gateway_route_for_index(g, a->index);
-    if (rt && !apikeys_allows(g->keys, b->key, rt->path)) {
-        snprintf(err, sizeof err, "this API key may not write to index [%s] (route %s)", a->index,
-                 rt->path);
+    const struct principal *p = apikeys_find(g->keys, b->key);
+    if (!p || !gateway_may_write(g, p, a->index)) {
+        snprintf(err, sizeof err, "this API key may not write to index [%s]", a->index);
         return bulk_refuse(b, i, 403, "security_exception", err);
     }
+    if (a->source_len > BULK_MAX_SOURCE) {
+        snprintf(err, sizeof err, "the document on line [%zu] is larger than %u bytes",
+                 a->line + 1, BULK_MAX_SOURCE);
+        return bulk_refuse(b, i, 400, "illegal_argument_exception", err);
+    }
+    const struct route *rt = gateway_route_for_index(g, a->index);
     struct bulk_slot *s = xmalloc(sizeof *s);
     *s = (struct bulk_slot){b, i};
     gateway_ingest(g, rt, a->index, a->source, a->source_len, 1, on_item_stored, s);

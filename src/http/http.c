@@ -359,6 +359,17 @@ void http_server_set_body_limit(struct http_server *s, http_body_limit_fn fn, vo
     s->body_limit_ud = ud;
 }
 
+uv_loop_t *http_server_loop(const struct http_server *s)
+{
+    return s->loop;
+}
+
+void http_server_set_head_check(struct http_server *s, http_head_check_fn fn, void *ud)
+{
+    s->head_check = fn;
+    s->head_check_ud = ud;
+}
+
 void http_server_stop_accepting(struct http_server *s)
 {
     for (unsigned i = 0; i < s->nls; i++)

@@ -6,7 +6,9 @@
  * max_header -> 431, a body over max_body -> 413 (decided from
  * Content-Length before reading it, or while reading a chunked one), a
  * header or idle timeout closes the connection, a connection over
- * max_connections gets a 503 and is closed, malformed HTTP gets a 400.
+ * max_connections gets a 503 and is closed, malformed HTTP gets a 400
+ * (HTTP/0.9, a request line without a version, included; a major version
+ * other than 1 gets 505).
  * Every error the server writes itself is JSON {"message":"..."}.
  *
  * The handler is called once per complete request (body fully read) and
@@ -47,6 +49,17 @@ typedef void (*http_handler)(void *ud, struct http_req *req);
  * (method, path, query and headers are available). Returns bytes, or 0 for
  * limits.max_body. Lets a bulk endpoint take larger bodies than the rest. */
 typedef size_t (*http_body_limit_fn)(void *ud, const struct http_req *req);
+/* Optional: judges a request that announces a body (Content-Length over 0,
+ * or chunked) as soon as its head is read (method, path,
+ * query, headers, peer and http_req_is_tls() are available; no body byte
+ * has been read). Returns 0 to go on, or an HTTP status (403, 404, ...)
+ * with a one-line reason in msg: the server then answers {"message":msg}
+ * at once (no 100 Continue) and closes the connection without reading the
+ * body. A request without a body is not asked about (the handler answers
+ * it, keeping the connection). The handler still gets every admitted
+ * request and keeps its own full checks. */
+typedef int (*http_head_check_fn)(void *ud, const struct http_req *req, char *msg,
+                                  size_t msglen);
 /* Called for every response sent (handler's or the server's own), for metrics
  * and access logs; req gives path and method. */
 typedef void (*http_response_hook)(void *ud, const struct http_req *req, int status);
@@ -72,6 +85,10 @@ void http_server_configure(struct http_server *s, const struct http_limits *lim,
                            const char *extra_headers);
 /* Installs (or with fn NULL removes) the per-request body limit. */
 void http_server_set_body_limit(struct http_server *s, http_body_limit_fn fn, void *ud);
+/* The loop the server runs on. */
+uv_loop_t *http_server_loop(const struct http_server *s);
+/* Installs (or with fn NULL removes) the check of each request's head. */
+void http_server_set_head_check(struct http_server *s, http_head_check_fn fn, void *ud);
 /* Closes the listeners; open connections go on. */
 void http_server_stop_accepting(struct http_server *s);
 /* 1 once http_server_close() was called (the daemon is stopping: a
@@ -95,6 +112,8 @@ const char *http_req_body(const struct http_req *r, size_t *len);
 const char *http_req_peer(const struct http_req *r);
 /* The HTTP version of the request line (1.1: major 1, minor 1). */
 void http_req_version(const struct http_req *r, unsigned *major, unsigned *minor);
+/* 1 when the request came over a TLS listener. */
+int http_req_is_tls(const struct http_req *r);
 /* 1 when the request asks for a protocol upgrade (see http_upgrade()). */
 int http_req_is_upgrade(const struct http_req *r);
 /* The loop the server runs on. */

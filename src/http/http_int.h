@@ -45,7 +45,7 @@ struct http_req {
     int method; /* enum http_method, or -1 when the request line was not read */
     unsigned short major, minor;
     unsigned keep_alive : 1, in_field : 1, expect_continue : 1, continue_sent : 1, close_after : 1,
-        upgrade : 1;
+        upgrade : 1, tls : 1;
     /* A streamed answer (http_stream_begin): rbody holds framed bytes not yet
      * written; the head goes out once the request is at the queue's head. */
     unsigned streaming : 1, chunked : 1, head_sent : 1, abort_after : 1;
@@ -78,7 +78,8 @@ struct http_conn {
     struct http_req *head, *tail; /* FIFO of requests; cur is the tail */
     struct http_req *cur;         /* being parsed */
     struct http_req *ready;       /* just completed, to hand to the handler */
-    int err_status;               /* a limit hit inside a parser callback */
+    int err_status;               /* a limit hit inside a parser callback ... */
+    char err_msg[160];            /* ... and its message ("": the status's default) */
     unsigned queued;              /* complete requests not yet written */
     unsigned in_handler;          /* of which waiting for http_respond() */
     uv_timer_t timer;
@@ -99,6 +100,8 @@ struct http_server {
     http_response_hook on_response;
     http_body_limit_fn body_limit; /* optional */
     void *body_limit_ud;
+    http_head_check_fn head_check; /* optional */
+    void *head_check_ud;
     void *ud;
     struct net_listener **ls;
     unsigned nls;

@@ -25,6 +25,7 @@ struct http_req *req_new(struct http_conn *hc)
     r->conn = hc;
     r->method = -1;
     r->keep_alive = 1;
+    r->tls = net_conn_is_tls(hc->nc) != 0;
     snprintf(r->peer, sizeof(r->peer), "%s", net_conn_peer(hc->nc));
     if (hc->tail)
         hc->tail->next = r;
@@ -70,6 +71,14 @@ static int conn_limit(http_parser *p, int status)
     hc->err_status = status;
     http_parser_pause(p, 1);
     return 0;
+}
+
+/* A refusal with its own message (conn_limit's are the status's default). */
+static int conn_refuse(http_parser *p, int status, const char *msg)
+{
+    struct http_conn *hc = p->data;
+    snprintf(hc->err_msg, sizeof hc->err_msg, "%s", msg);
+    return conn_limit(p, status);
 }
 
 static int head_grow(http_parser *p, size_t n)
@@ -156,7 +165,16 @@ static int on_headers_complete(http_parser *p)
     r->minor = p->http_minor;
     r->keep_alive = http_should_keep_alive(p) && !p->upgrade;
     hc->reading_head = 0;
+    if (p->http_major == 0)
+        return conn_refuse(p, 400, "Bad request: HTTP/0.9 is not supported");
+    if (p->http_major != 1) return conn_refuse(p, 505, "HTTP Version Not Supported");
     struct http_server *s = hc->srv;
+    int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length > 0);
+    if (s->head_check && has_body) {
+        char msg[sizeof hc->err_msg] = "";
+        int st = s->head_check(s->head_check_ud, r, msg, sizeof msg);
+        if (st != 0) return conn_refuse(p, st, msg[0] ? msg : http_status_text(st));
+    }
     r->max_body = s->body_limit ? s->body_limit(s->body_limit_ud, r) : 0;
     if (r->max_body == 0) r->max_body = s->lim.max_body;
     if ((p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED) && p->content_length > r->max_body)
@@ -228,7 +246,16 @@ static int conn_parse_step(struct http_conn *hc)
     hc->in_off += n;
     if (hc->err_status) {
         conn_error(hc, hc->err_status,
-                   hc->err_status == 431 ? "Request headers too large" : "Request body too large");
+                   hc->err_msg[0]             ? hc->err_msg
+                   : hc->err_status == 431 ? "Request headers too large"
+                                           : "Request body too large");
+        return -1;
+    }
+    /* "GET /" and a line end: HTTP/0.9, which http-parser takes as a
+     * request line waiting for headers; answered now, not at the timeout. */
+    if (hc->reading_head && hc->cur && hc->parser.http_major == 0 &&
+        hc->parser.http_minor == 9) {
+        conn_error(hc, 400, "Bad request: HTTP/0.9 is not supported");
         return -1;
     }
     if (e == HPE_PAUSED) {
@@ -310,6 +337,11 @@ void http_req_version(const struct http_req *r, unsigned *major, unsigned *minor
 {
     *major = r->major;
     *minor = r->minor;
+}
+
+int http_req_is_tls(const struct http_req *r)
+{
+    return r->tls;
 }
 
 int http_req_is_upgrade(const struct http_req *r)

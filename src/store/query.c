@@ -280,7 +280,8 @@ static const char *const cat_header[CAT_COLS] = {
     "health", "status",     "index",        "uuid",       "pri",
     "rep",    "docs.count", "docs.deleted", "store.size", "pri.store.size"};
 
-int query_cat_indices(sqlite3 *db, int verbose, char **out, size_t *len)
+int query_cat_indices(sqlite3 *db, int verbose, query_cat_keep_fn keep, void *keep_ud, char **out,
+                      size_t *len)
 {
     sqlite3_stmt *st = NULL;
     struct buf b = {0};
@@ -295,6 +296,8 @@ int query_cat_indices(sqlite3 *db, int verbose, char **out, size_t *len)
         " (SELECT count(*) FROM docs) FROM indices i ORDER BY i.name",
         -1, &st, NULL);
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        if (keep && !keep(keep_ud, (const char *)sqlite3_column_text(st, 0))) continue;
         rows = xrealloc(rows, (n + 1) * sizeof *rows);
         int64_t docs = sqlite3_column_int64(st, 1), all = sqlite3_column_int64(st, 3);
         int64_t bytes = all > 0 ? (int64_t)((double)sqlite3_column_int64(st, 2) * docs / all) : 0;

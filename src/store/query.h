@@ -79,7 +79,10 @@ int query_index_info(sqlite3 *db, const char *index, json_t **reply);
 /* GET /_cat/indices: one row per index (health status index uuid pri rep
  * docs.count docs.deleted store.size pri.store.size), as text with a header
  * line when verbose, appended to *out (malloc'd, NUL-terminated). 0 or
- * 500. */
-int query_cat_indices(sqlite3 *db, int verbose, char **out, size_t *len);
+ * 500. keep (NULL: every index) chooses the rows: called on the calling
+ * thread with each index name, 1 to list it. */
+typedef int (*query_cat_keep_fn)(void *ud, const char *index);
+int query_cat_indices(sqlite3 *db, int verbose, query_cat_keep_fn keep, void *keep_ud, char **out,
+                      size_t *len);
 
 #endif

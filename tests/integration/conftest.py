@@ -16,7 +16,8 @@ from pathlib import Path
 
 GASKETD = os.environ.get("GASKETD") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "gasketd")
-KEY = "itest-key-0123456789abcdef"
+KEY = "itest-key-0123456789abcdef"  # a device key: every route, no admin
+ADMIN = "itest-admin-0123456789abcdef"  # an admin key: every index
 # MQTT login as principal itest (its name and key): anonymous clients are
 # refused by default and never ingest nor write alert topics.
 MQTT_CRED = ["-u", "itest", "-P", KEY]
@@ -154,6 +155,7 @@ def base_ini(tmp_path, extra="", key=True):
            "[mqtt]\nlisten = 127.0.0.1:0\n" % (tmp_path / "data"))
     if key:
         ini += "\n[apikey itest]\nkey = %s\nrate = 1000\nburst = 1000\n" % KEY
+        ini += "\n[apikey itest-admin]\nkey = %s\nadmin = true\nrate = 1000\nburst = 1000\n" % ADMIN
     return ini + extra
 
 

@@ -52,13 +52,19 @@ def test_headers_over_16k_431(gasketd):
 def test_pipelined_requests_answered_in_order(gasketd):
     good = json.dumps(SEED).encode()
     reqs = (post_bytes(good) + post_bytes(b'{"groupid":"2","no2":{"value":"abc"}}') +
-            post_bytes(good, key="wrong-key-0123456789abcdef") +
-            b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n" + post_bytes(good))
-    out = raw_exchange(gasketd.port, reqs, want=5)
-    assert [o[0] for o in out] == [200, 400, 403, 200, 200]
+            b"GET /gasdetector HTTP/1.1\r\nHost: t\r\nx-api-key: wrong-key-0123456789abcdef"
+            b"\r\n\r\n" +
+            b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n" + post_bytes(good) +
+            # a body with a wrong key is refused from its headers: 403, and the
+            # connection closes without reading the body (nothing after it is read)
+            post_bytes(good, key="wrong-key-0123456789abcdef") + post_bytes(good))
+    out = raw_exchange(gasketd.port, reqs, want=7, until_close=True)
+    assert [o[0] for o in out] == [200, 400, 403, 200, 200, 403]
     assert json.loads(out[0][2])["_seq_no"] == 0
     assert json.loads(out[1][2])["field"] == "no2.value"
     assert json.loads(out[4][2])["_seq_no"] == 1
+    assert "connection: close" in out[5][1].lower()
+    assert len(gasketd.docs()) == 2
 
 
 def test_keepalive_many_requests_one_connection(gasketd):

@@ -10,7 +10,7 @@ import socket
 import time
 import urllib.parse
 
-from conftest import KEY, SEED, base_ini
+from conftest import ADMIN, KEY, SEED, base_ini
 
 
 def ndjson(*lines):
@@ -109,8 +109,7 @@ def test_search_errors(gasketd):
         ("POST", "/gasdetect/_search", {"query": {"bogus": {}}}, 400, "parsing_exception"),
         ("POST", "/gasdetect/_search", "{not json", 400, None),
         ("POST", "/gasdetect/_count", {"size": 3}, 400, None),
-        ("GET", "/nope/_search", None, 404, "index_not_found_exception"),
-        ("GET", "/nope/_count", None, 404, "index_not_found_exception"),
+
         ("GET", "/Bad/_search", None, 400, "invalid_index_name_exception"),
         ("GET", "/_search", None, 400, "illegal_argument_exception"),
         ("GET", "/gasdetect/_search?source_content_type=text/plain&source=%7B%7D", None, 400,
@@ -123,6 +122,12 @@ def test_search_errors(gasketd):
         assert reply["status"] == want and reply["error"]["reason"], reply
         if etype:
             assert reply["error"]["type"] == etype, (path, reply)
+    # an index that does not exist: 404 for a key that may read every index
+    # (an admin); a device key may read only its routes' indexes: 403
+    for path in ("/nope/_search", "/nope/_count"):
+        status, _, data = gasketd.request("GET", path, key=ADMIN)
+        assert status == 404 and error_type(data) == "index_not_found_exception", path
+        assert gasketd.request("GET", path)[0] == 403, path
     status, headers, _ = gasketd.request("DELETE", "/gasdetect/_search")
     assert status == 405 and "GET" in headers["allow"]
 
@@ -193,8 +198,9 @@ def test_doc_post_and_get(gasketd):
     status, _, body = gasketd.request("GET", "/gasdetect/_doc/999")
     assert status == 404 and json.loads(body)["found"] is False
     assert gasketd.request("HEAD", "/gasdetect/_doc/999")[0] == 404
-    # an index with no route: validated and stored only
-    status, _, body = gasketd.request("POST", "/lab/_doc?refresh=true", reading(9))
+    # an index with no route: validated and stored only, for an admin key
+    assert gasketd.request("POST", "/lab/_doc?refresh=true", reading(9))[0] == 403
+    status, _, body = gasketd.request("POST", "/lab/_doc?refresh=true", reading(9), key=ADMIN)
     assert status == 201 and json.loads(body)["_index"] == "lab"
     # refused
     status, _, body = gasketd.request("POST", "/gasdetect/_doc", dict(SEED, no2={"value": "x"}))
@@ -224,7 +230,8 @@ def test_bulk_mixed_items_in_order(gasketd):
         {"index": {"_index": "Bad"}}, reading(4),
         {"index": {"routing": "x"}}, reading(5, date="2021-09-03 18:14:49"),
     )
-    status, headers, reply = bulk(gasketd, body, "/gasdetect/_bulk?refresh=wait_for")
+    # an admin key: "lab" is an index no route writes
+    status, headers, reply = bulk(gasketd, body, "/gasdetect/_bulk?refresh=wait_for", key=ADMIN)
     assert status == 200, reply
     assert reply["errors"] is True and isinstance(reply["took"], int)
     items = reply["items"]
@@ -313,15 +320,18 @@ def test_bulk_items_survive_kill9(daemon_factory):
 
 def test_cat_indices(gasketd):
     assert gasketd.post(SEED)[0] == 200
-    assert gasketd.request("POST", "/lab/_doc", SEED)[0] == 201
-    status, headers, body = gasketd.request("GET", "/_cat/indices")
+    assert gasketd.request("POST", "/lab/_doc", SEED, key=ADMIN)[0] == 201
+    # a device key sees only the indexes it may read (its routes')
+    status, _, body = gasketd.request("GET", "/_cat/indices")
+    assert status == 200 and [l.split()[2] for l in body.decode().splitlines()] == ["gasdetect"]
+    status, headers, body = gasketd.request("GET", "/_cat/indices", key=ADMIN)
     text = body.decode()
     assert status == 200 and headers["content-type"].startswith("text/plain")
     assert "gasdetect" in text and "lab" in text and "health" not in text
-    status, _, body = gasketd.request("GET", "/_cat/indices?v")
+    status, _, body = gasketd.request("GET", "/_cat/indices?v", key=ADMIN)
     lines = body.decode().splitlines()
     assert lines[0].split()[:3] == ["health", "status", "index"] and len(lines) == 3
-    status, headers, body = gasketd.request("GET", "/_cat/indices?format=json")
+    status, headers, body = gasketd.request("GET", "/_cat/indices?format=json", key=ADMIN)
     rows = {r["index"]: r for r in json.loads(body)}
     assert status == 200 and set(rows) == {"gasdetect", "lab"}
     assert rows["gasdetect"]["docs.count"] == "1" and rows["gasdetect"]["health"] == "green"
@@ -390,7 +400,7 @@ def test_export_errors(gasketd):
     assert export(gasketd, "?source=" + q)[0] == 400
     assert export(gasketd, key="not-a-key-at-all-xxxxxxxx")[0] == 403
     c = gasketd.conn()
-    c.request("GET", "/nope/_export", headers={"x-api-key": KEY})
+    c.request("GET", "/nope/_export", headers={"x-api-key": ADMIN})
     r = c.getresponse()
     assert r.status == 404 and error_type(r.read()) == "index_not_found_exception"
     c.close()

@@ -15,7 +15,7 @@ import pytest
 
 import search_fixture as fx
 import search_ref as ref
-from conftest import KEY, SEED, Daemon, read_responses
+from conftest import ADMIN, KEY, SEED, Daemon, read_responses
 
 SEOUL = "Asia/Seoul"
 
@@ -57,9 +57,10 @@ def daemon_ini(tmp):
     return ("[server]\ndata_dir = %s\ntimezone = Asia/Seoul\ndurability = normal\n\n"
             "[http]\nlisten = 127.0.0.1:0\n\n[mqtt]\nlisten = 127.0.0.1:0\n\n"
             "[apikey itest]\nkey = %s\nrate = 100000\nburst = 100000\n\n"
+            "[apikey itest-admin]\nkey = %s\nadmin = true\n\n"
             "[route /gasdetector]\n\n[route /recent]\nindex = recent\n\n"
             "[route /big]\nindex = big\n\n[route /shadow]\nindex = shadow\n"
-            % (tmp / "data", KEY))
+            % (tmp / "data", KEY, ADMIN))
 
 
 @pytest.fixture(scope="module")
@@ -686,6 +687,11 @@ def test_body_over_1mib_is_413(env):
 def test_key_and_index_checks(env):
     status, _, _ = env.d.request("POST", "/gasdetect/_search", {}, key=None)
     assert status == 403
+    # an index no route writes: a device key may not read it (403, whether
+    # it exists or not); an admin key learns it does not exist
     status, _, got = post(env, "/no_such_index/_search", {})
+    assert status == 403, got
+    status, _, raw = env.d.request("POST", "/no_such_index/_search", {}, key=ADMIN)
+    got = json.loads(raw)
     assert status == 404, got
     assert got["error"]["type"] == "index_not_found_exception" and got["status"] == 404

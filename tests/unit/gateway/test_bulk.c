@@ -213,6 +213,29 @@ static void test_error_reply(void)
     buf_free(&b);
 }
 
+/* A body of tiny actions is refused past BULK_MAX_ACTIONS, before it
+ * allocates for them all (issue 9). */
+static void test_action_cap(void)
+{
+    static const char item[] = "{\"index\":{}}\n{}\n";
+    size_t il = sizeof item - 1, len = il * (BULK_MAX_ACTIONS + 1);
+    char *body = malloc(len);
+    for (size_t i = 0; i <= BULK_MAX_ACTIONS; i++)
+        memcpy(body + i * il, item, il);
+    struct bulk_action *v;
+    size_t n;
+    struct bulk_error e;
+    CHECK_EQ_INT(bulk_parse(body, len - il, "x", &v, &n, &e), 0);
+    CHECK_EQ_INT(n, BULK_MAX_ACTIONS);
+    free(v);
+    CHECK_EQ_INT(bulk_parse(body, len, "x", &v, &n, &e), GK_EINVAL);
+    CHECK_EQ_STR(e.type, "illegal_argument_exception");
+    CHECK(strstr(e.reason, "at most 10000") != NULL);
+    CHECK(strstr(e.reason, "line [20001]") != NULL);
+    CHECK(v == NULL && n == 0);
+    free(body);
+}
+
 int main(void)
 {
     RUN(test_pairs);
@@ -221,5 +244,6 @@ int main(void)
     RUN(test_index_names);
     RUN(test_items);
     RUN(test_error_reply);
+    RUN(test_action_cap);
     TEST_MAIN_END();
 }

@@ -748,18 +748,29 @@ static void test_get_doc(void)
     json_decref(r);
 }
 
+static int cat_keep_none(void *ud, const char *index)
+{
+    (void)ud;
+    (void)index;
+    return 0;
+}
+
 static void test_cat_indices(void)
 {
     char *out = NULL;
     size_t len = 0;
-    CHECK_EQ_INT(query_cat_indices(fx_db, 1, &out, &len), 0);
+    CHECK_EQ_INT(query_cat_indices(fx_db, 1, NULL, NULL, &out, &len), 0);
     CHECK(strncmp(out, "health status index", 19) == 0);
     CHECK(strstr(out, "green  open   gasdetect") != NULL);
     CHECK(strstr(out, " 40 ") != NULL);
     CHECK_EQ_INT(strlen(out), len);
     free(out);
-    CHECK_EQ_INT(query_cat_indices(fx_db, 0, &out, &len), 0);
+    CHECK_EQ_INT(query_cat_indices(fx_db, 0, NULL, NULL, &out, &len), 0);
     CHECK(strncmp(out, "green open gasdetect", 20) == 0);
+    free(out);
+    CHECK_EQ_INT(query_cat_indices(fx_db, 1, cat_keep_none, NULL, &out, &len), 0);
+    CHECK(strncmp(out, "health status index", 19) == 0);
+    CHECK(strstr(out, "gasdetect") == NULL);
     free(out);
 }
 
