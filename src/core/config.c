@@ -80,7 +80,7 @@ static const struct key keys[] = {
     {S_HTTP, "live_topic", K_STR, HT(live_topic), NULL, 0, 0, 0, NULL},
     {S_HTTP, "allowed_origins", K_STR, HT(allowed_origins), NULL, 0, 0, 0, NULL},
     {S_HTTP, "metrics_public", K_BOOL, HT(metrics_public), "false", 0, 0, 0, NULL},
-    {S_HTTP, "search_threads", K_LONG, HT(search_threads), "2", 0, 1, 64, NULL},
+    {S_HTTP, "search_threads", K_LONG, HT(search_threads), "2", 1, 1, 64, NULL},
     {S_HTTP, "search_max_timeout", K_MS, HT(search_max_timeout), "60s", 0, 1, 86400000, NULL},
     {S_HTTP, "search_max_buckets", K_LONG, HT(search_max_buckets), "65535", 0, 1, 100000000, NULL},
     {S_HTTP, "search_max_aggs", K_LONG, HT(search_max_aggs), "100", 0, 1, 100000, NULL},

@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/mem.h"
+#include "core/url.h"
 #include "core/version.h"
 #include "gateway/apikey.h"
 #include "gateway/bulk.h"
@@ -17,7 +18,6 @@
 #include "store/query.h"
 #include "store/store.h"
 
-#include <ctype.h>
 #include <http_parser.h>
 #include <jansson.h>
 #include <math.h>
@@ -57,37 +57,6 @@ static void reply_not_allowed(struct http_req *req, const char *allow)
 
 /* ---- query parameters ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    c = (char)tolower((unsigned char)c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Decodes s[0..n) (percent-encoding, '+' as space) into a new string;
- * NULL for a bad escape or a %00. */
-static char *url_decode(const char *s, size_t n)
-{
-    char *out = xmalloc(n + 1), *o = out;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+') {
-            *o++ = ' ';
-        } else if (s[i] != '%') {
-            *o++ = s[i];
-        } else {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = hi >= 0 ? hexval(s[i + 2]) : -1;
-            if (lo < 0 || (hi == 0 && lo == 0)) {
-                free(out);
-                return NULL;
-            }
-            *o++ = (char)(hi * 16 + lo);
-            i += 2;
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
 static int known_name(const char *const *known, const char *name)
 {
     for (; *known; known++)
@@ -101,8 +70,8 @@ static int param_add(struct search_params *p, const char *s, size_t n, const cha
 {
     const char *eq = memchr(s, '=', n);
     size_t nl = eq ? (size_t)(eq - s) : n;
-    char *name = url_decode(s, nl);
-    char *value = eq ? url_decode(eq + 1, n - nl - 1) : xstrdup("");
+    char *name = url_decode_dup(s, nl);
+    char *value = eq ? url_decode_dup(eq + 1, n - nl - 1) : xstrdup("");
     int rc = 0;
     if (!name || !value)
         rc = gk_errf(err, errlen, GK_EINVAL, "bad percent-encoding in the query string");
@@ -580,7 +549,7 @@ static int split_path(const char *path, struct segs *sg)
     for (const char *p = path + 1; *p;) {
         size_t n = strcspn(p, "/");
         if (sg->n == MAX_SEGS) return GK_EINVAL;
-        if ((sg->s[sg->n] = url_decode(p, n)) == NULL) return GK_EINVAL;
+        if ((sg->s[sg->n] = url_decode_dup(p, n)) == NULL) return GK_EINVAL;
         sg->n++;
         p += n + (p[n] == '/');
     }

@@ -50,6 +50,7 @@
 #include <uv.h>
 
 struct store;
+struct workpool;
 
 enum store_durability {
     STORE_DURABILITY_FULL,   /* fsync at each group commit: survives a power cut */
@@ -65,6 +66,10 @@ struct store_options {
      * would grow the file past it fails with GK_EFULL, exactly like a full
      * disk. A quota below the current size caps the file at its current size. */
     unsigned max_pages;
+    /* The threads queries run on (store_read); NULL: the store starts a
+     * pool of its own of 2 threads, closed by store_close(). A pool given
+     * here is the caller's, closed after store_close(). */
+    struct workpool *pool;
 };
 
 /* The rollup name of document counts: the byte 0xFF, which is not UTF-8,
@@ -140,7 +145,7 @@ const struct store_stats *store_get_stats(const struct store *s);
 void store_close(struct store *s);
 
 /* ---- reading (queries) ---------------------------------------------------
- * Queries run on libuv's worker pool, each on a read-only connection taken
+ * Queries run on the query pool (store_options.pool), each on a read-only connection taken
  * from the store's pool (WAL: they read a snapshot while the writer
  * writes; one statement sees one snapshot, several statements see one only
  * inside an explicit BEGIN ... COMMIT). fn(db, arg) runs on a worker

@@ -237,6 +237,8 @@ struct store {
     struct store_retain_cfg *retain;
     size_t nretain;
     int retain_running; /* a pass is queued or running */
+    struct workpool *readers; /* the pool store_read() uses */
+    struct workpool *own_readers; /* readers when the store started it, else NULL */
     /* shared with the workers, under pool.mu */
     struct store_pool pool;
 };
