@@ -130,6 +130,10 @@ void gateway_configure(struct gateway *g, const struct config *cfg, struct funct
     free(fns);
     g->nroutes = cfg->nroutes;
     g->max_bulk_body = cfg->http.max_bulk_body;
+    g->search_max_aggs = cfg->http.search_max_aggs;
+    g->search_max_buckets = cfg->http.search_max_buckets;
+    g->search_max_memory = cfg->http.search_max_memory;
+    g->search_max_timeout = cfg->http.search_max_timeout;
     apikeys_configure(g->keys, cfg->apikeys, cfg->napikeys);
 }
 

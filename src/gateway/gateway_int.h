@@ -37,6 +37,10 @@ struct gateway {
     char date[20];
     size_t max_bulk_body; /* [http] max_bulk_body: the body limit of _bulk */
     struct tz *zone;  /* [server] timezone (UTC if it cannot be read): `date` text without an offset */
+    /* [http] search_max_*: one request's query budget */
+    long search_max_aggs, search_max_buckets;
+    size_t search_max_memory;
+    int64_t search_max_timeout; /* ms */
 };
 
 /* What became of one document given to gateway_ingest(). */

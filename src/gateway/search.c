@@ -121,10 +121,21 @@ void search_params_free(struct search_params *p)
     p->n = 0;
 }
 
-int search_deadline(struct http_req *req, const struct search_params *p, uint64_t *deadline)
+void search_env(const struct gateway *g, struct query_env *env)
+{
+    *env = (struct query_env){.zone = g->zone,
+                              .now_ms = clock_now_ms(),
+                              .max_aggs = g->search_max_aggs,
+                              .max_buckets = g->search_max_buckets,
+                              .max_memory = g->search_max_memory,
+                              .max_timeout_ms = g->search_max_timeout};
+}
+
+int search_deadline(const struct gateway *g, struct http_req *req, const struct search_params *p,
+                    uint64_t *deadline)
 {
     const char *t = search_param(p, "timeout");
-    long ms = SEARCH_DEFAULT_TIMEOUT_MS;
+    long ms = g->search_max_timeout;
     if (t && (config_parse_duration(t, &ms) != 0 || ms <= 0)) {
         char reason[160];
         snprintf(reason, sizeof reason,
@@ -132,6 +143,8 @@ int search_deadline(struct http_req *req, const struct search_params *p, uint64_
         search_error(req, 400, "illegal_argument_exception", reason, NULL);
         return GK_EINVAL;
     }
+    if (ms > g->search_max_timeout)
+        ms = g->search_max_timeout; /* capped, not refused */
     *deadline = clock_mono_ms() + (uint64_t)ms;
     return 0;
 }
@@ -429,13 +442,14 @@ static void run_query(struct gateway *g, struct http_req *req, const char *index
 {
     struct search_params p;
     if (search_params_parse(req, search_known, &p) != 0) return;
-    struct query_env env = {.zone = g->zone, .now_ms = clock_now_ms()};
+    struct query_env env;
+    search_env(g, &env);
     size_t len;
     const char *text = search_dsl(req, &p, &len);
     char *owned = NULL;
     json_t *err = NULL;
     struct query *q = NULL;
-    if (refuse_params(req, &p) != 0 || search_deadline(req, &p, &env.deadline_mono) != 0 ||
+    if (refuse_params(req, &p) != 0 || search_deadline(g, req, &p, &env.deadline_mono) != 0 ||
         dsl_with_params(req, &p, &text, &len, &owned) != 0)
         goto out;
     int st = query_parse(&q, kind, index, text, len, &env, &err);
