@@ -826,6 +826,32 @@ static void protect_meta(lua_State *L)
     lua_setfield(L, -2, "__metatable");
 }
 
+static int l_read_only(lua_State *L)
+{
+    return luaL_error(L, "the strings' metatable is read-only in gasket functions");
+}
+
+/* The strings' metatable, shared by every string: getmetatable("") answers
+ * a read-only view whose __index is the string table (as Lua code
+ * expects); writing to it is an error. */
+static void protect_string_meta(lua_State *L)
+{
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_createtable(L, 0, 0); /* the view */
+    lua_createtable(L, 0, 3); /* its metatable */
+    lua_createtable(L, 0, 1);
+    lua_getfield(L, -4, "__index");
+    lua_setfield(L, -2, "__index");
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_read_only);
+    lua_setfield(L, -2, "__newindex");
+    protect_meta(L);
+    lua_setmetatable(L, -2);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
+}
+
 /* Leaves a protected table on top whose __index is fn. */
 static void absent_meta(lua_State *L, lua_CFunction fn)
 {
@@ -908,10 +934,7 @@ static int setup(lua_State *L)
     lua_setfield(L, -2, "print");
     absent_meta(L, l_absent_global);
     lua_setmetatable(L, -2);
-    lua_pushliteral(L, "");
-    lua_getmetatable(L, -1); /* the strings' metatable, shared by every string */
-    protect_meta(L);
-    lua_pop(L, 2);
+    protect_string_meta(L);
     lua_getfield(L, -1, LUA_STRLIBNAME);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
