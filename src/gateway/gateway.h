@@ -11,7 +11,8 @@
  * With the route's `status`, {"msg":"success"} / {"msg":"fail",...} follow,
  * as the original Lambda sent them. GET /healthz and
  * GET /metrics are answered without a key; GET /mqtt upgrades to MQTT over
- * WebSocket; GET /alarms and POST /alarms/{id}/ack need any valid key. */
+ * WebSocket; GET /alarms and POST /alarms/{id}/ack (alarms_api.c) need a
+ * valid key and show a key the alarms of its routes only. */
 #ifndef GASKET_GATEWAY_GATEWAY_H
 #define GASKET_GATEWAY_GATEWAY_H
 

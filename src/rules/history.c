@@ -4,8 +4,9 @@
  *   - the loop thread copies each event, acknowledgement, listing request
  *     and file into an op and queues it for the writer (one mutex, one
  *     condition variable);
- *   - the writer thread takes everything queued and runs the events and
- *     acknowledgements in one transaction (BEGIN IMMEDIATE ... COMMIT), then
+ *   - the writer thread waits for work, gathers what comes in the next
+ *     HISTORY_LINGER_MS, and runs the events and acknowledgements in one
+ *     transaction (BEGIN IMMEDIATE ... COMMIT), then
  *     writes the files, then hands acknowledgements and listing requests
  *     back to the loop (the done queue, a uv_async_t). Which rows are active
  *     is kept in a map of the writer's, from "route\x1fgroup\x1frule" (rule
@@ -36,6 +37,9 @@ enum { ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_INSERT, ST_CHANGE, ST_CLEAR, ST_ACK,
        ST_ACTIVE, ST_FIXED };
 
 enum op_kind { OP_EVENT, OP_ACK, OP_LIST, OP_FILE };
+
+/* How long the writer gathers work after the first op before committing. */
+#define HISTORY_LINGER_MS 10
 
 /* One piece of work for the writer; what it holds depends on kind. */
 struct op {
@@ -350,12 +354,20 @@ static void run_ack(struct history *h, struct op *op)
 
 /* ---- the writer thread ---- */
 
-/* Waits for work; returns all of it, or NULL when stopping with none left. */
+/* Waits for work, then lingers HISTORY_LINGER_MS so that a burst of events
+ * becomes one transaction (alarms crossing on many groups at once would
+ * otherwise be one commit each); returns all of it, or NULL when stopping
+ * with none left. */
 static struct op *writer_take(struct history *h)
 {
     uv_mutex_lock(&h->mu);
     while (!h->queue && !h->stopping)
         uv_cond_wait(&h->cv, &h->mu);
+    if (h->queue && !h->stopping) {
+        uv_mutex_unlock(&h->mu);
+        uv_sleep(HISTORY_LINGER_MS);
+        uv_mutex_lock(&h->mu);
+    }
     struct op *ops = h->queue;
     h->queue = NULL;
     h->queue_tail = &h->queue;

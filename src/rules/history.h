@@ -13,8 +13,8 @@
  * thread and never blocks there:
  *   - the history's writer thread owns the write connection to the database
  *     (WAL, synchronous=NORMAL) and the map of active rows. It takes every
- *     queued event and acknowledgement and commits them in one transaction
- *     (group commit), then writes the files handed to history_write_file();
+ *     queued event and acknowledgement (gathering for 10 ms after the first)
+ *     and commits them in one transaction (group commit), then writes the files handed to history_write_file();
  *     completions come back to the loop through a uv_async_t.
  *   - a listing runs on the query pool (a workpool) on a read-only
  *     connection of its own, opened for it and closed after it. It starts

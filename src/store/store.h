@@ -1,5 +1,13 @@
 /* store.h: the durable document store (SQLite, WAL, one writer thread).
  *
+ * Threads and connections: the store's writer thread owns the one write
+ * connection to gasket.db (opened by store_open() before the thread starts,
+ * closed by store_close() after it stops); queries run on the threads of
+ * the query pool (store_options.pool, [http] search_threads), each on one of
+ * at most STORE_READERS read-only connections that the pool's threads share
+ * under a mutex, one thread at a time per connection. The loop thread
+ * touches no connection.
+ *
  * Documents are appended through one writer thread that owns the SQLite
  * write connection and commits in groups: every document queued while the
  * previous transaction was committing goes into the next one. A caller's
