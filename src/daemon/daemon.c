@@ -251,6 +251,8 @@ static void finish(struct gasket *g)
         log_warn("stopping with %u request(s) still unanswered", http_server_inflight(g->http));
     store_close(g->store); /* commits whatever is queued and answers it */
     save_alarm_state(g);
+    alarm_engine_on_event(g->alarms, NULL, NULL); /* nothing reaches the history now */
+    gateway_set_history(g->gw, NULL);
     history_close(g->history); /* commits its queue, writes alarms.json, answers acks */
     g->history = NULL;
     workpool_close(g->queries); /* after the store and the history: their reads end */
