@@ -77,3 +77,15 @@ def test_memory_of_aggregation_state(daemon_factory, tmp_path):
     status, reply = search(d, {"size": 0, "aggs": few})
     assert status == 200 and reply["aggregations"]["p0"]["values"]["50.0"] is not None
     assert d.stop() == 0
+
+
+def test_budget_keys_are_in_effect(daemon_factory, tmp_path):
+    """The [http] search_* keys are built: none is logged as pending."""
+    d = budget_daemon(daemon_factory, tmp_path, BUDGET + "search_max_timeout = 5s\n")
+    log = d.log_text()
+    for key in ("search_threads", "search_max_timeout", "search_max_buckets", "search_max_aggs",
+                "search_max_memory"):
+        assert "[http] %s is accepted but not yet in effect" % key not in log, log
+    load_docs(d, 10)
+    assert still_answers(d)["timed_out"] is False
+    assert d.stop() == 0
