@@ -50,8 +50,7 @@ int sqldb_open(sqlite3 **out, const char *path, int flags, int busy_ms, const ch
 void sqldb_close(sqlite3 *db)
 {
     sqlite3_stmt *st;
-    if (!db)
-        return;
+    if (!db) return;
     while ((st = sqlite3_next_stmt(db, NULL)) != NULL)
         sqlite3_finalize(st);
     sqlite3_close(db);
@@ -61,8 +60,7 @@ int sqldb_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
     char *msg = NULL;
     int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK && errlen)
-        snprintf(err, errlen, "%s", msg ? msg : sqlite3_errstr(rc));
+    if (rc != SQLITE_OK && errlen) snprintf(err, errlen, "%s", msg ? msg : sqlite3_errstr(rc));
     sqlite3_free(msg);
     return rc;
 }

@@ -7,12 +7,9 @@
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -26,16 +23,13 @@ int url_decode(const char *s, size_t n, char *out, size_t cap)
         } else if (c == '%') {
             int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
             int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
-            if (lo < 0 || (c = hi * 16 + lo) == 0)
-                return -1;
+            if (lo < 0 || (c = hi * 16 + lo) == 0) return -1;
             i += 2;
         }
-        if (o + 1 >= cap)
-            return -2;
+        if (o + 1 >= cap) return -2;
         out[o++] = (char)c;
     }
-    if (cap == 0)
-        return -2;
+    if (cap == 0) return -2;
     out[o] = '\0';
     return (int)o;
 }

@@ -46,10 +46,8 @@ static void worker(void *arg)
         while (!p->queue && !p->stopping)
             uv_cond_wait(&p->cv, &p->mu);
         struct job *j = p->queue;
-        if (!j)
-            break; /* stopping and nothing queued */
-        if (!(p->queue = j->next))
-            p->queue_tail = &p->queue;
+        if (!j) break; /* stopping and nothing queued */
+        if (!(p->queue = j->next)) p->queue_tail = &p->queue;
         uv_mutex_unlock(&p->mu);
         j->work(j->arg);
         uv_mutex_lock(&p->mu);
@@ -74,8 +72,7 @@ static void on_async(uv_async_t *a)
         j->done(j->arg, j->status);
         free(j);
     }
-    if (p->pending == 0 && !uv_is_closing((uv_handle_t *)a))
-        uv_unref((uv_handle_t *)a);
+    if (p->pending == 0 && !uv_is_closing((uv_handle_t *)a)) uv_unref((uv_handle_t *)a);
 }
 
 struct workpool *workpool_new(uv_loop_t *loop, unsigned nthreads)
@@ -102,8 +99,7 @@ void workpool_submit(struct workpool *p, workpool_work work, workpool_done done,
     j->work = work;
     j->done = done;
     j->arg = arg;
-    if (p->pending++ == 0)
-        uv_ref((uv_handle_t *)&p->async);
+    if (p->pending++ == 0) uv_ref((uv_handle_t *)&p->async);
     uv_mutex_lock(&p->mu);
     if (p->stopping) {
         j->status = GK_ECANCELED;
@@ -133,8 +129,7 @@ static void on_closed(uv_handle_t *h)
 
 void workpool_close(struct workpool *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     uv_mutex_lock(&p->mu);
     p->stopping = 1;
     for (struct job *j = p->queue, *next; j; j = next) {

@@ -28,8 +28,7 @@
 
 static int set_active(struct history_filter *f, const char *v)
 {
-    if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
-        return -1;
+    if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) return -1;
     f->active = v[0] == 't';
     return 0;
 }
@@ -44,8 +43,7 @@ static int set_group(struct history_filter *f, const char *v)
 static int decimal(const char *v, int64_t *out)
 {
     size_t n = strspn(v, "0123456789");
-    if (n == 0 || n > 15 || v[n])
-        return -1;
+    if (n == 0 || n > 15 || v[n]) return -1;
     *out = strtoll(v, NULL, 10);
     return 0;
 }
@@ -62,20 +60,16 @@ static int parse_iso(const char *v, int64_t *ms)
         return -1; /* a space after the date is the "YYYY-MM-DD HH:MM" form, not ISO */
     memcpy(text, v, n + 1);
     for (char *p = text; *p; p++)
-        if (*p == ' ')
-            *p = '+';
-    if (t && !strpbrk(t, "Zz+- "))
-        return -1;
-    if (!t && n != 10)
-        return -1; /* a date alone is YYYY-MM-DD */
+        if (*p == ' ') *p = '+';
+    if (t && !strpbrk(t, "Zz+- ")) return -1;
+    if (!t && n != 10) return -1; /* a date alone is YYYY-MM-DD */
     return dt_parse(text, n, tz_utc(), ms, NULL, 0) == 0 ? 0 : -1;
 }
 
 static int set_since(struct history_filter *f, const char *v)
 {
     int64_t ms;
-    if (decimal(v, &ms) != 0 && (parse_iso(v, &ms) != 0 || ms < 0))
-        return -1;
+    if (decimal(v, &ms) != 0 && (parse_iso(v, &ms) != 0 || ms < 0)) return -1;
     f->since_ms = ms;
     return 0;
 }
@@ -83,8 +77,7 @@ static int set_since(struct history_filter *f, const char *v)
 static int set_limit(struct history_filter *f, const char *v)
 {
     int64_t n;
-    if (decimal(v, &n) != 0 || n < 1 || n > HISTORY_LIMIT_MAX)
-        return -1;
+    if (decimal(v, &n) != 0 || n < 1 || n > HISTORY_LIMIT_MAX) return -1;
     f->limit = (int)n;
     return 0;
 }
@@ -112,8 +105,8 @@ static void name_for_error(const char *s, size_t n, char out[33])
 }
 
 /* Applies one "name=value" of length n; *seen has a bit per parameter set. */
-static int apply_param(const char *s, size_t n, struct history_filter *f, unsigned *seen,
-                       char *err, size_t errlen)
+static int apply_param(const char *s, size_t n, struct history_filter *f, unsigned *seen, char *err,
+                       size_t errlen)
 {
     const char *eq = memchr(s, '=', n);
     size_t klen = eq ? (size_t)(eq - s) : n, i = 0;
@@ -149,8 +142,7 @@ int alarms_filter_parse(const char *query, struct history_filter *f, char *err, 
         size_t n = strcspn(p, "&");
         if (n > 0) {
             int rc = apply_param(p, n, f, &seen, err, errlen);
-            if (rc != 0)
-                return rc;
+            if (rc != 0) return rc;
         }
         p += n + (p[n] == '&');
     }
@@ -171,8 +163,7 @@ struct scope {
 static void scope_of(const struct principal *p, struct scope *s)
 {
     memset(s, 0, sizeof *s);
-    if (p->admin || !p->routes)
-        return;
+    if (p->admin || !p->routes) return;
     s->copy = xstrdup(p->routes);
     s->routes = xcalloc(strlen(s->copy) / 2 + 2, sizeof *s->routes);
     for (char *item = strtok(s->copy, ","); item; item = strtok(NULL, ",")) {
@@ -180,8 +171,7 @@ static void scope_of(const struct principal *p, struct scope *s)
         size_t len = strlen(item);
         while (len > 0 && (item[len - 1] == ' ' || item[len - 1] == '\t'))
             item[--len] = '\0';
-        if (len)
-            s->routes[s->n++] = item;
+        if (len) s->routes[s->n++] = item;
     }
 }
 
@@ -201,8 +191,7 @@ static struct history_scope history_scope_of(const struct scope *s)
 static void on_list(void *ud, int status, const struct buf *body)
 {
     struct http_req *req = ud;
-    if (status != 0)
-        return gateway_reply_message(req, 503, NULL, "Alarm history unavailable");
+    if (status != 0) return gateway_reply_message(req, 503, NULL, "Alarm history unavailable");
     http_respond(req, 200, NULL, JSON, body->data, body->len);
 }
 
@@ -230,12 +219,9 @@ static void on_ack(void *ud, int status)
     struct http_req *req = a->req;
     long long id = a->id;
     free(a);
-    if (status == GK_ENOTFOUND)
-        return gateway_reply_message(req, 404, NULL, "No such alarm");
-    if (status == GK_EEXIST)
-        return gateway_reply_message(req, 409, NULL, "Already acknowledged");
-    if (status != 0)
-        return gateway_reply_message(req, 503, NULL, "Alarm history unavailable");
+    if (status == GK_ENOTFOUND) return gateway_reply_message(req, 404, NULL, "No such alarm");
+    if (status == GK_EEXIST) return gateway_reply_message(req, 409, NULL, "Already acknowledged");
+    if (status != 0) return gateway_reply_message(req, 503, NULL, "Alarm history unavailable");
     char body[96];
     int n = snprintf(body, sizeof body, "{\"id\":%lld,\"acknowledged\":true}", id);
     http_respond(req, 200, NULL, JSON, body, (size_t)n);
@@ -269,8 +255,7 @@ static void reply_throttled(struct http_req *req, double wait_s)
 int alarms_api_handle(struct gateway *g, struct http_req *req, const char *path)
 {
     int list = strcmp(path, "/alarms") == 0, ack = strncmp(path, "/alarms/", 8) == 0;
-    if (!g->history || (!list && !ack))
-        return 0;
+    if (!g->history || (!list && !ack)) return 0;
     double wait_s = 0;
     const struct principal *who = NULL;
     int m = http_req_method(req);

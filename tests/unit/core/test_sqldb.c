@@ -26,9 +26,8 @@ static void test_open_write_read(void)
     char err[300] = "";
     snprintf(path, sizeof path, "/tmp/gasket-test-sqldb-%d.db", (int)getpid());
     remove_db();
-    CHECK_EQ_INT(sqldb_open(&db, path, SQLDB_WAL, 1000, "PRAGMA synchronous=NORMAL", err,
-                            sizeof err),
-                 0);
+    CHECK_EQ_INT(
+        sqldb_open(&db, path, SQLDB_WAL, 1000, "PRAGMA synchronous=NORMAL", err, sizeof err), 0);
     CHECK(db != NULL);
     CHECK(sqldb_int(db, "PRAGMA synchronous", -1) == 1);
     CHECK_EQ_INT(sqldb_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES(1)", err, sizeof err),
@@ -58,9 +57,9 @@ static void test_open_fails(void)
     CHECK_EQ_INT(sqldb_open(&db, "/nonexistent-dir/x.db", 0, 0, NULL, err, sizeof err), GK_EIO);
     CHECK(db == NULL);
     CHECK(strstr(err, "/nonexistent-dir/x.db: ") == err);
-    CHECK_EQ_INT(sqldb_open(&db, "/tmp/gasket-no-such.db", SQLDB_READONLY, 0, NULL, err,
-                            sizeof err),
-                 GK_EIO);
+    CHECK_EQ_INT(
+        sqldb_open(&db, "/tmp/gasket-no-such.db", SQLDB_READONLY, 0, NULL, err, sizeof err),
+        GK_EIO);
     snprintf(path, sizeof path, "/tmp/gasket-test-sqldb-%d.db", (int)getpid());
     remove_db();
     CHECK_EQ_INT(sqldb_open(&db, path, 0, 0, "PRAGMA nonsense(", err, sizeof err), GK_ESTORE);

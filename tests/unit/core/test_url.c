@@ -19,7 +19,7 @@ static void test_decode(void)
     CHECK_EQ_INT(url_decode("a%00b", 5, out, sizeof out), -1);
     CHECK_EQ_INT(url_decode("abc", 2, out, sizeof out), 2); /* n bounds the input */
     CHECK_EQ_STR(out, "ab");
-    CHECK_EQ_INT(url_decode("abcd", 4, out, 4), -2);       /* NUL does not fit */
+    CHECK_EQ_INT(url_decode("abcd", 4, out, 4), -2); /* NUL does not fit */
     CHECK_EQ_INT(url_decode("abc", 3, out, 4), 3);
 }
 

@@ -82,8 +82,7 @@ static void test_filter_parse(void)
         memset(&f, 0x5a, sizeof f);
         int rc = alarms_filter_parse(parse_cases[i].query, &f, err, sizeof err);
         if (rc != parse_cases[i].rc)
-            fprintf(stderr, "  case %zu (%s): rc %d, err %s\n", i, parse_cases[i].query, rc,
-                    err);
+            fprintf(stderr, "  case %zu (%s): rc %d, err %s\n", i, parse_cases[i].query, rc, err);
         CHECK_EQ_INT(rc, parse_cases[i].rc);
         if (rc != 0) {
             size_t n = strlen(parse_cases[i].err);
