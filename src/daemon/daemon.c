@@ -166,6 +166,8 @@ static void warn_restart_only(const struct config *old, const struct config *new
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (str_changed(a[i], b[i]))
             log_warn("config: %s changed; it takes effect at the next start", names[i]);
+    if (old->http.search_threads != new->http.search_threads)
+        log_warn("config: [http] search_threads changed; it takes effect at the next start");
 }
 
 /* [index NAME] retention of next; indexes of prev that next no longer
