@@ -1,4 +1,9 @@
-/* log.c: leveled logging (see log.h). */
+/* log.c: leveled logging (see log.h).
+ *
+ * Every message is formatted into a scratch buffer, then copied into the
+ * line with its control characters escaped (log_escape), so a client value
+ * that reaches a log line (a client id, a path, a key name) can neither
+ * start a forged line nor drive a terminal. */
 #include "core/log.h"
 
 #include <stdarg.h>
@@ -29,11 +34,43 @@ int log_level_parse(const char *s)
     return -1;
 }
 
+size_t log_escape(char *out, size_t cap, const char *in, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (cap == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)in[i];
+        char esc[4];
+        size_t k = 0;
+        if (c >= 0x20 && c != 0x7f) {
+            esc[k++] = (char)c;
+        } else {
+            const char *named = c == '\n' ? "n" : c == '\r' ? "r" : c == '\t' ? "t" : NULL;
+            esc[k++] = '\\';
+            if (named) {
+                esc[k++] = named[0];
+            } else {
+                esc[k++] = 'x';
+                esc[k++] = hex[c >> 4];
+                esc[k++] = hex[c & 15];
+            }
+        }
+        if (o + k >= cap)
+            break; /* an escape is never cut in half */
+        memcpy(out + o, esc, k);
+        o += k;
+    }
+    out[o] = '\0';
+    return o;
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
     if (level > current_level)
         return;
-    char line[2048];
+    char line[2048], msg[2048];
     struct timeval tv;
     struct tm tm;
     gettimeofday(&tv, NULL);
@@ -43,13 +80,10 @@ void log_msg(enum log_level level, const char *fmt, ...)
                           names[level]);
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+    int m = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (m < 0)
-        m = 0;
-    n += (size_t)m;
-    if (n > sizeof line - 2)
-        n = sizeof line - 2;
+    size_t mlen = m < 0 ? 0 : (size_t)m >= sizeof msg ? sizeof msg - 1 : (size_t)m;
+    n += log_escape(line + n, sizeof line - n - 1, msg, mlen);
     line[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w;

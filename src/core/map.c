@@ -5,12 +5,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+uint32_t map_fnv32(uint32_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+uint64_t map_fnv64(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* The map's start value has always been 1469598103934665603 (one digit
+ * short of the offset basis); kept, so every map hashes as before. */
 static size_t hash_of(const char *k, size_t len)
 {
-    size_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)k[i]) * 1099511628211ull;
-    return h;
+    return (size_t)map_fnv64(1469598103934665603ull, k, len);
 }
 
 static struct map_slot *find(const struct map *m, const char *key, size_t len, size_t h)

@@ -8,6 +8,16 @@
 #define GASKET_CORE_MAP_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+/* FNV-1a, the one hash of gasket's string tables (this map, the store's
+ * sequence and rollup tables, the MQTT topic trie). map_fnv32() continues
+ * from h: pass MAP_FNV32_OFFSET to start, or a seeded or earlier value to
+ * chain several strings; map_fnv64() likewise with MAP_FNV64_OFFSET. */
+#define MAP_FNV32_OFFSET 2166136261u
+#define MAP_FNV64_OFFSET 14695981039346656037ull
+uint32_t map_fnv32(uint32_t h, const void *data, size_t len);
+uint64_t map_fnv64(uint64_t h, const void *data, size_t len);
 
 struct map_slot {
     char *key; /* NULL: empty */

@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/workpool.h"
 #include "gateway/gateway.h"
 #include "http/http.h"
 #include "mqtt/auth.h"
@@ -41,7 +42,8 @@ struct gasket {
     struct mqtt_passwd *passwd;
     struct mqtt_acl *acl;
     struct alarm_engine *alarms;
-    struct history *history; /* data_dir/alarms.db */
+    struct history *history; /* data_dir/alarms.db: its own writer thread */
+    struct workpool *queries; /* [http] search_threads: queries, exports, GET /alarms */
     uv_timer_t alarm_tick; /* repeats, `for` durations and silent groups */
     char alarm_path[4096]; /* data_dir/alarms.json */
     unsigned ticks;
@@ -207,6 +209,8 @@ static void warn_restart_only(const struct config *old, const struct config *new
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (str_changed(a[i], b[i]))
             log_warn("config: %s changed; it takes effect at the next start", names[i]);
+    if (old->http.search_threads != new->http.search_threads)
+        log_warn("config: [http] search_threads changed; it takes effect at the next start");
 }
 
 /* [index NAME] retention of next; indexes of prev that next no longer
@@ -275,13 +279,29 @@ static void on_handle_closed(uv_handle_t *h)
     (void)h;
 }
 
+/* Renders the alarm engine's state on the loop (cheap) and hands the text
+ * to the history's thread, which writes alarms.json (fsync, rename). */
+static void save_alarm_state(struct gasket *g)
+{
+    char *text = alarm_file_render(g->alarms);
+    if (!text)
+        log_error("alarms: cannot save %s: out of memory", g->alarm_path);
+    else
+        history_write_file(g->history, g->alarm_path, text);
+}
+
 static void finish(struct gasket *g)
 {
     uv_timer_stop(&g->drain);
     if (http_server_inflight(g->http) > 0)
         log_warn("stopping with %u request(s) still unanswered", http_server_inflight(g->http));
     store_close(g->store); /* commits whatever is queued and answers it */
-    alarm_file_save(g->alarms, g->alarm_path);
+    save_alarm_state(g);
+    alarm_engine_on_event(g->alarms, NULL, NULL); /* nothing reaches the history now */
+    gateway_set_history(g->gw, NULL);
+    history_close(g->history); /* commits its queue, writes alarms.json, answers acks */
+    g->history = NULL;
+    workpool_close(g->queries); /* after the store and the history: their reads end */
     g->store = NULL;
     http_server_close(g->http); /* writes the answers, then closes */
     mqtt_broker_close(g->mqtt);
@@ -333,7 +353,8 @@ static void watch_signal(struct gasket *g, uv_signal_t *s, int signum)
 
 static int open_store(struct gasket *g)
 {
-    struct store_options so = {.dir = g->cfg.server.data_dir, .durability = durability_of(&g->cfg)};
+    struct store_options so = {.dir = g->cfg.server.data_dir, .durability = durability_of(&g->cfg),
+                               .pool = g->queries};
     if (mkdir(g->cfg.server.data_dir, 0700) != 0 && errno != EEXIST) {
         log_error("cannot create data_dir %s: %s", g->cfg.server.data_dir, strerror(errno));
         return GK_EIO;
@@ -459,7 +480,7 @@ static void on_alarm_tick(uv_timer_t *t)
     struct gasket *g = t->data;
     alarm_tick(g->alarms, clock_now_ms(), gateway_publish, g->gw);
     if (++g->ticks % ALARM_SAVE_TICKS == 0)
-        alarm_file_save(g->alarms, g->alarm_path);
+        save_alarm_state(g);
 }
 
 static void record_event(void *ud, const struct alarm_event *ev)
@@ -472,7 +493,7 @@ static int start_alarms(struct gasket *g)
 {
     char err[600], path[4096];
     snprintf(path, sizeof path, "%s/alarms.db", g->cfg.server.data_dir);
-    if (history_open(&g->history, path, err, sizeof err) != 0) {
+    if (history_open(&g->history, &g->loop, g->queries, path, err, sizeof err) != 0) {
         log_error("%s", err);
         return GK_ESTORE;
     }
@@ -514,6 +535,7 @@ struct gasket *gasket_start(const char *config_path)
     watch_signal(g, &g->sig_int, SIGINT);
     watch_signal(g, &g->sig_term, SIGTERM);
     watch_signal(g, &g->sig_hup, SIGHUP);
+    g->queries = workpool_new(&g->loop, (unsigned)g->cfg.http.search_threads);
     if (open_store(g) != 0 || ensure_key(g) != 0)
         goto fail;
     apply_retention(g, NULL, &g->cfg);
@@ -542,7 +564,6 @@ int gasket_run(struct gasket *g)
         log_error("event loop closed with handles still open");
     gateway_free(g->gw);
     alarm_engine_free(g->alarms);
-    history_close(g->history);
     if (g->tls)
         net_tls_free(g->tls);
     if (g->mqtt_tls)

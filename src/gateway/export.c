@@ -381,10 +381,11 @@ static int export_setup(struct export *x, const struct search_params *p, const c
         return GK_EINVAL;
     }
     uint64_t deadline;
-    if (search_deadline(x->req, p, &deadline) != 0) return GK_EINVAL;
+    if (search_deadline(x->g, x->req, p, &deadline) != 0) return GK_EINVAL;
     x->index = xstrdup(index);
     x->timeout_ms = deadline - clock_mono_ms();
-    struct query_env env = {.zone = x->g->zone, .now_ms = clock_now_ms()};
+    struct query_env env;
+    search_env(x->g, &env);
     size_t len;
     const char *text = search_dsl(x->req, p, &len);
     char *trimmed = text ? query_only(text, len) : NULL;

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/err.h"
 #include "core/mem.h"
+#include "gateway/alarms_api.h"
 #include "gateway/apikey.h"
 #include "gateway/metrics.h"
 #include "gateway/mqtt_ws.h"
@@ -27,7 +28,6 @@
 #include "mqtt/topic.h"
 #include "rules/alarm.h"
 #include "rules/function.h"
-#include "rules/history.h"
 #include "store/store.h"
 
 #include <http_parser.h>
@@ -141,6 +141,10 @@ void gateway_configure(struct gateway *g, const struct config *cfg, struct funct
     g->metrics_public = cfg->http.metrics_public;
     free(g->allowed_origins);
     g->allowed_origins = cfg->http.allowed_origins ? xstrdup(cfg->http.allowed_origins) : NULL;
+    g->search_max_aggs = cfg->http.search_max_aggs;
+    g->search_max_buckets = cfg->http.search_max_buckets;
+    g->search_max_memory = cfg->http.search_max_memory;
+    g->search_max_timeout = cfg->http.search_max_timeout;
     apikeys_configure(g->keys, cfg->apikeys, cfg->napikeys);
 }
 
@@ -339,76 +343,11 @@ static void post_route(struct gateway *g, struct http_req *req, const struct rou
     }
 }
 
-/* ---- the alarm history ---- */
-
-static void list_alarms(struct gateway *g, struct http_req *req)
-{
-    struct history_filter f;
-    char err[160];
-    if (history_filter_parse(http_req_query(req), &f, err, sizeof err) != 0)
-        return gateway_reply_message(req, 400, NULL, err);
-    struct buf b = {0};
-    if (history_query(g->history, &f, &b) != 0)
-        gateway_reply_message(req, 503, NULL, "Alarm history unavailable");
-    else
-        http_respond(req, 200, NULL, JSON, b.data, b.len);
-    buf_free(&b);
-}
-
-static void ack_alarm(struct gateway *g, struct http_req *req, const char *id_text,
-                      const char *by)
-{
-    char *end;
-    long long id = strtoll(id_text, &end, 10);
-    if (end == id_text || strcmp(end, "/ack") != 0 || id <= 0)
-        return gateway_reply_message(req, 404, NULL, "Not Found");
-    int rc = history_ack(g->history, id, by, clock_now_ms());
-    if (rc == GK_ENOTFOUND)
-        return gateway_reply_message(req, 404, NULL, "No such alarm");
-    if (rc == GK_EEXIST)
-        return gateway_reply_message(req, 409, NULL, "Already acknowledged");
-    if (rc != 0)
-        return gateway_reply_message(req, 503, NULL, "Alarm history unavailable");
-    char body[96];
-    int n = snprintf(body, sizeof body, "{\"id\":%lld,\"acknowledged\":true}", id);
-    http_respond(req, 200, NULL, JSON, body, (size_t)n);
-}
-
-/* GET /alarms and POST /alarms/{id}/ack; returns 0 when path is neither. */
-static int alarms_endpoint(struct gateway *g, struct http_req *req, const char *path)
-{
-    int list = strcmp(path, "/alarms") == 0, ack = strncmp(path, "/alarms/", 8) == 0;
-    if (!g->history || (!list && !ack))
-        return 0;
-    double wait_s = 0;
-    const struct principal *who = NULL;
-    int m = http_req_method(req);
-    switch (apikeys_check(g->keys, http_req_header(req, "x-api-key"), NULL,
-                          (int64_t)clock_mono_ms(), &wait_s, &who)) {
-    case APIKEY_FORBIDDEN:
-        gateway_reply_message(req, 403, NULL, "Forbidden");
-        break;
-    case APIKEY_THROTTLED:
-        reply_throttled(req, wait_s);
-        break;
-    case APIKEY_OK:
-        if (list && (m == HTTP_GET || m == HTTP_HEAD))
-            list_alarms(g, req);
-        else if (ack && m == HTTP_POST)
-            ack_alarm(g, req, path + 8, who->name);
-        else
-            gateway_reply_message(req, 405, list ? "Allow: GET\r\n" : "Allow: POST\r\n",
-                          "Method Not Allowed");
-        break;
-    }
-    return 1;
-}
-
 void gateway_handle(void *ud, struct http_req *req)
 {
     struct gateway *g = ud;
     const char *path = http_req_path(req);
-    if (fixed_endpoint(g, req, path) || alarms_endpoint(g, req, path) ||
+    if (fixed_endpoint(g, req, path) || alarms_api_handle(g, req, path) ||
         search_handle(g, req, path)) /* the OpenSearch-compatible API, search.c */
         return;
     const struct route *rt = gateway_find_route(g, path);

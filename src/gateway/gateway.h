@@ -13,8 +13,9 @@
  * key, GET /metrics for loopback clients and admin keys (or everyone with
  * [http] metrics_public); GET /mqtt upgrades to MQTT over WebSocket (an
  * Origin header must be the server's own or allowed); GET /alarms and
- * POST /alarms/{id}/ack need any valid key. A request with a body is
- * judged from its headers first (gateway_head_check, gateway_int.h). */
+ * POST /alarms/{id}/ack (alarms_api.c) need a valid key and show a key the
+ * alarms of its routes only. A request with a body is judged from its
+ * headers first (gateway_head_check, gateway_int.h). */
 #ifndef GASKET_GATEWAY_GATEWAY_H
 #define GASKET_GATEWAY_GATEWAY_H
 

@@ -46,6 +46,10 @@ struct gateway {
     struct gateway_later **later_tail;
     uv_loop_t *loop;        /* from gateway_set_http() */
     uv_idle_t *later_idle;  /* delivers `later`; allocated while there is some */
+    /* [http] search_max_*: one request's query budget */
+    long search_max_aggs, search_max_buckets;
+    size_t search_max_memory;
+    int64_t search_max_timeout; /* ms */
 };
 
 /* What a request needs of its principal before it is served. */

@@ -11,6 +11,7 @@
  * The stored document is the body as posted with "date" spliced in before the
  * final '}'; only a body that already has a top-level "date" is re-serialized. */
 #include "gateway/reading.h"
+#include "core/datetime.h"
 
 #include <errno.h>
 #include <math.h>
@@ -313,11 +314,15 @@ static int field_at(const char **p, int n, char sep)
     return v;
 }
 
-static int days_in_month(int y, int m)
+/* 1 when y-m-d is a real calendar date (datetime's civil calendar: the
+ * day number of y-m-d maps back to the same date). */
+static int real_date(int y, int m, int d)
 {
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : days[m - 1];
+    int64_t yy;
+    unsigned mm, dd;
+    if (m < 1 || m > 12 || d < 1 || d > 31) return 0;
+    dt_civil_from_days(dt_days_from_civil(y, (unsigned)m, (unsigned)d), &yy, &mm, &dd);
+    return yy == y && mm == (unsigned)m && dd == (unsigned)d;
 }
 
 /* The ISO 8601 tail after the seconds: [.fraction][Z|+HH:MM|-HH:MM]. */
@@ -343,7 +348,7 @@ static int parse_time(const char *s)
     const char *p = s;
     int y = field_at(&p, 4, '-'), mo = field_at(&p, 2, '-'), d = field_at(&p, 2, 0);
     char sep = *p;
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo)) return -1;
+    if (y < 1 || !real_date(y, mo, d)) return -1;
     if (sep != ' ' && sep != 'T') return -1;
     p++;
     int h = field_at(&p, 2, ':'), mi = field_at(&p, 2, ':'), sec = field_at(&p, 2, 0);

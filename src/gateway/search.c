@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/mem.h"
+#include "core/url.h"
 #include "core/version.h"
 #include "gateway/apikey.h"
 #include "gateway/bulk.h"
@@ -17,7 +18,6 @@
 #include "store/query.h"
 #include "store/store.h"
 
-#include <ctype.h>
 #include <http_parser.h>
 #include <jansson.h>
 #include <math.h>
@@ -57,37 +57,6 @@ static void reply_not_allowed(struct http_req *req, const char *allow)
 
 /* ---- query parameters ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    c = (char)tolower((unsigned char)c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Decodes s[0..n) (percent-encoding, '+' as space) into a new string;
- * NULL for a bad escape or a %00. */
-static char *url_decode(const char *s, size_t n)
-{
-    char *out = xmalloc(n + 1), *o = out;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+') {
-            *o++ = ' ';
-        } else if (s[i] != '%') {
-            *o++ = s[i];
-        } else {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = hi >= 0 ? hexval(s[i + 2]) : -1;
-            if (lo < 0 || (hi == 0 && lo == 0)) {
-                free(out);
-                return NULL;
-            }
-            *o++ = (char)(hi * 16 + lo);
-            i += 2;
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
 static int known_name(const char *const *known, const char *name)
 {
     for (; *known; known++)
@@ -101,8 +70,8 @@ static int param_add(struct search_params *p, const char *s, size_t n, const cha
 {
     const char *eq = memchr(s, '=', n);
     size_t nl = eq ? (size_t)(eq - s) : n;
-    char *name = url_decode(s, nl);
-    char *value = eq ? url_decode(eq + 1, n - nl - 1) : xstrdup("");
+    char *name = url_decode_dup(s, nl);
+    char *value = eq ? url_decode_dup(eq + 1, n - nl - 1) : xstrdup("");
     int rc = 0;
     if (!name || !value)
         rc = gk_errf(err, errlen, GK_EINVAL, "bad percent-encoding in the query string");
@@ -152,10 +121,21 @@ void search_params_free(struct search_params *p)
     p->n = 0;
 }
 
-int search_deadline(struct http_req *req, const struct search_params *p, uint64_t *deadline)
+void search_env(const struct gateway *g, struct query_env *env)
+{
+    *env = (struct query_env){.zone = g->zone,
+                              .now_ms = clock_now_ms(),
+                              .max_aggs = g->search_max_aggs,
+                              .max_buckets = g->search_max_buckets,
+                              .max_memory = g->search_max_memory,
+                              .max_timeout_ms = g->search_max_timeout};
+}
+
+int search_deadline(const struct gateway *g, struct http_req *req, const struct search_params *p,
+                    uint64_t *deadline)
 {
     const char *t = search_param(p, "timeout");
-    long ms = SEARCH_DEFAULT_TIMEOUT_MS;
+    long ms = g->search_max_timeout;
     if (t && (config_parse_duration(t, &ms) != 0 || ms <= 0)) {
         char reason[160];
         snprintf(reason, sizeof reason,
@@ -163,6 +143,8 @@ int search_deadline(struct http_req *req, const struct search_params *p, uint64_
         search_error(req, 400, "illegal_argument_exception", reason, NULL);
         return GK_EINVAL;
     }
+    if (ms > g->search_max_timeout)
+        ms = g->search_max_timeout; /* capped, not refused */
     *deadline = clock_mono_ms() + (uint64_t)ms;
     return 0;
 }
@@ -475,13 +457,14 @@ static void run_query(struct gateway *g, struct http_req *req, const char *index
 {
     struct search_params p;
     if (search_params_parse(req, search_known, &p) != 0) return;
-    struct query_env env = {.zone = g->zone, .now_ms = clock_now_ms()};
+    struct query_env env;
+    search_env(g, &env);
     size_t len;
     const char *text = search_dsl(req, &p, &len);
     char *owned = NULL;
     json_t *err = NULL;
     struct query *q = NULL;
-    if (refuse_params(req, &p) != 0 || search_deadline(req, &p, &env.deadline_mono) != 0 ||
+    if (refuse_params(req, &p) != 0 || search_deadline(g, req, &p, &env.deadline_mono) != 0 ||
         dsl_with_params(req, &p, &text, &len, &owned) != 0)
         goto out;
     int st = query_parse(&q, kind, index, text, len, &env, &err);
@@ -612,7 +595,7 @@ static int split_path(const char *path, struct segs *sg)
     for (const char *p = path + 1; *p;) {
         size_t n = strcspn(p, "/");
         if (sg->n == MAX_SEGS) return GK_EINVAL;
-        if ((sg->s[sg->n] = url_decode(p, n)) == NULL) return GK_EINVAL;
+        if ((sg->s[sg->n] = url_decode_dup(p, n)) == NULL) return GK_EINVAL;
         sg->n++;
         p += n + (p[n] == '/');
     }

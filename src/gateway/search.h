@@ -28,7 +28,6 @@ struct http_req;
 struct principal;
 struct route;
 
-#define SEARCH_DEFAULT_TIMEOUT_MS 30000 /* a query's limit without ?timeout= */
 
 /* Answers req when path is one of the endpoints ("/", "/_bulk",
  * "/_cat/indices", "/{index}/_search", ... see docs/api.md) and returns 1;
@@ -81,9 +80,16 @@ int search_access(const struct gateway *g, const struct http_req *req, const cha
 void search_error(struct http_req *req, int status, const char *type, const char *reason,
                   const char *field);
 
-/* ?timeout= as a deadline of clock_mono_ms() (SEARCH_DEFAULT_TIMEOUT_MS
- * when absent). Returns 0, or answers 400 and returns GK_EINVAL. */
-int search_deadline(struct http_req *req, const struct search_params *p, uint64_t *deadline);
+/* ?timeout= as a deadline of clock_mono_ms(), capped by [http]
+ * search_max_timeout (the deadline when absent). Returns 0, or answers 400
+ * and returns GK_EINVAL. */
+int search_deadline(const struct gateway *g, struct http_req *req, const struct search_params *p,
+                    uint64_t *deadline);
+/* A query's environment: the zone, now, and the request's budget ([http]
+ * search_max_aggs, search_max_buckets, search_max_memory and
+ * search_max_timeout, the cap of the body's "timeout"). */
+struct query_env;
+void search_env(const struct gateway *g, struct query_env *env);
 
 /* The query DSL of a request: ?source= when given, else the body; NULL
  * (with *len 0) when neither. */

@@ -4,6 +4,7 @@
  * Level hashes are FNV-1a with a per-trie random seed and a final mix, so a
  * client cannot choose level names that collide in every broker. */
 #include "mqtt/topic_node.h"
+#include "core/map.h"
 #include "core/mem.h"
 
 #include <stdlib.h>
@@ -97,11 +98,7 @@ uint32_t mqtt_topic__ptr_hash(const void *a, const void *b)
 
 static uint32_t level_hash(uint32_t seed, const char *p, size_t len)
 {
-    uint32_t h = 2166136261u ^ seed;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (uint8_t)p[i];
-        h *= 16777619u;
-    }
+    uint32_t h = map_fnv32(MAP_FNV32_OFFSET ^ seed, p, len);
     h ^= h >> 16;
     h *= 0x85EBCA6Bu;
     h ^= h >> 13;

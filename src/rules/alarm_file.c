@@ -38,16 +38,30 @@ static int write_all(const char *path, const char *text)
     return 0;
 }
 
-int alarm_file_save(const struct alarm_engine *e, const char *path)
+char *alarm_file_render(const struct alarm_engine *e)
 {
     json_t *all = json_array();
     alarm_state_foreach(e, add_record, all);
     char *text = json_dumps(all, JSON_COMPACT);
     json_decref(all);
-    int rc = text ? write_all(path, text) : GK_EIO;
-    free(text);
+    return text;
+}
+
+int alarm_file_write(const char *path, const char *text)
+{
+    int rc = write_all(path, text);
     if (rc != 0)
         log_error("alarms: cannot save %s: %s", path, strerror(errno));
+    return rc;
+}
+
+int alarm_file_save(const struct alarm_engine *e, const char *path)
+{
+    char *text = alarm_file_render(e);
+    int rc = text ? alarm_file_write(path, text) : GK_EIO;
+    if (!text)
+        log_error("alarms: cannot save %s: out of memory", path);
+    free(text);
     return rc;
 }
 

@@ -816,12 +816,49 @@ static void wrap_field(lua_State *L, const char *name, lua_CFunction fn)
     lua_setfield(L, -2, name);
 }
 
-/* Leaves a table on top whose __index is fn. */
+/* Protects the metatable on top: getmetatable() then answers false and
+ * setmetatable() refuses to replace it, so a function can neither read nor
+ * change a metatable the sandbox shares (adding __gc to one would make the
+ * objects given it later run code outside the function's budget). */
+static void protect_meta(lua_State *L)
+{
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+}
+
+static int l_read_only(lua_State *L)
+{
+    return luaL_error(L, "the strings' metatable is read-only in gasket functions");
+}
+
+/* The strings' metatable, shared by every string: getmetatable("") answers
+ * a read-only view whose __index is the string table (as Lua code
+ * expects); writing to it is an error. */
+static void protect_string_meta(lua_State *L)
+{
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_createtable(L, 0, 0); /* the view */
+    lua_createtable(L, 0, 3); /* its metatable */
+    lua_createtable(L, 0, 1);
+    lua_getfield(L, -4, "__index");
+    lua_setfield(L, -2, "__index");
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_read_only);
+    lua_setfield(L, -2, "__newindex");
+    protect_meta(L);
+    lua_setmetatable(L, -2);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
+}
+
+/* Leaves a protected table on top whose __index is fn. */
 static void absent_meta(lua_State *L, lua_CFunction fn)
 {
-    lua_createtable(L, 0, 1);
+    lua_createtable(L, 0, 2);
     lua_pushcfunction(L, fn);
     lua_setfield(L, -2, "__index");
+    protect_meta(L);
 }
 
 static void setup_os(lua_State *L)
@@ -855,16 +892,16 @@ static void setup_gasket(lua_State *L, struct function *f)
     lua_setfield(L, -2, "__tostring");
     lua_pushliteral(L, "gasket.null");
     lua_setfield(L, -2, "__name");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
+    protect_meta(L);
     lua_setmetatable(L, -2);
     lua_pushvalue(L, -1);
     f->null_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_setfield(L, -2, "null");
     lua_setglobal(L, "gasket");
-    lua_createtable(L, 0, 1);
+    lua_createtable(L, 0, 2);
     lua_pushliteral(L, "gasket.array");
     lua_setfield(L, -2, "__name");
+    protect_meta(L);
     f->array_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
@@ -897,6 +934,7 @@ static int setup(lua_State *L)
     lua_setfield(L, -2, "print");
     absent_meta(L, l_absent_global);
     lua_setmetatable(L, -2);
+    protect_string_meta(L);
     lua_getfield(L, -1, LUA_STRLIBNAME);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");

@@ -1,18 +1,30 @@
 /* history.c: the alarm history in SQLite (history.h).
  *
- * One table, `alarms`, one row per alarm. Which rows are active is also kept
- * in memory, a map from "route\x1fgroup\x1frule" (rule "" for a group gone
- * offline) to the row's id, so an event updates its row by primary key; the
- * map is rebuilt from the active rows at open. Every statement is prepared
- * once: the fixed ones at open, the listing ones (one per combination of
- * filters, so each can use its index) on first use. The second half of the
- * file is the pure part: rows to JSON, and the query string to a filter. */
+ * One table, `alarms`, one row per alarm. Three kinds of work:
+ *   - the loop thread copies each event, acknowledgement, listing request
+ *     and file into an op and queues it for the writer (one mutex, one
+ *     condition variable);
+ *   - the writer thread waits for work, gathers what comes in the next
+ *     HISTORY_LINGER_MS, and runs the events and acknowledgements in one
+ *     transaction (BEGIN IMMEDIATE ... COMMIT), then
+ *     writes the files, then hands acknowledgements and listing requests
+ *     back to the loop (the done queue, a uv_async_t). Which rows are active
+ *     is kept in a map of the writer's, from "route\x1fgroup\x1frule" (rule
+ *     "" for a group gone offline) to the row's id, rebuilt at open, so an
+ *     event updates its row by primary key;
+ *   - a listing, released by the writer once everything before it has
+ *     committed, runs on the query pool on a read-only connection of its own
+ *     and answers on the loop thread.
+ * The writer's statements are prepared once at open. */
 #include "rules/history.h"
 
 #include "core/err.h"
 #include "core/log.h"
 #include "core/map.h"
 #include "core/mem.h"
+#include "core/sqldb.h"
+#include "core/workpool.h"
+#include "rules/alarm_file.h"
 
 #include <math.h>
 #include <sqlite3.h>
@@ -21,22 +33,55 @@
 #include <string.h>
 #include <time.h>
 
-enum { ST_INSERT, ST_CHANGE, ST_CLEAR, ST_ACK, ST_EXISTS, ST_ACTIVE, ST_FIXED };
+enum { ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_INSERT, ST_CHANGE, ST_CLEAR, ST_ACK, ST_ROUTE,
+       ST_ACTIVE, ST_FIXED };
 
-/* Filters that select a listing statement, as bits of its index. */
-enum { F_ACTIVE = 1, F_GROUP = 2, F_SINCE = 4, F_COMBOS = 8 };
+enum op_kind { OP_EVENT, OP_ACK, OP_LIST, OP_FILE };
+
+/* How long the writer gathers work after the first op before committing. */
+#define HISTORY_LINGER_MS 10
+
+/* One piece of work for the writer; what it holds depends on kind. */
+struct op {
+    struct op *next;
+    int kind; /* enum op_kind */
+    struct alarm_event ev;  /* EVENT: its strings point into text */
+    char *text;             /* EVENT: the event's strings; FILE: the content */
+    char *path;             /* FILE */
+    int64_t id, now_ms;     /* ACK */
+    char *by;               /* ACK */
+    char **routes;          /* ACK, LIST: the scope (NULL: every route) */
+    size_t nroutes;
+    struct history_filter f; /* LIST (its scope points into routes) */
+    char *db_path;          /* LIST: the database to read */
+    history_ack_cb ack_cb;
+    history_list_cb list_cb;
+    void *ud;
+    int status;
+    struct buf body; /* LIST: the answer */
+};
 
 struct history {
+    uv_loop_t *loop;
+    struct workpool *pool;
+    char *path;
+    uv_async_t async;
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    /* under mu */
+    struct op *queue, **queue_tail, *done, **done_tail;
+    int stopping;
+    /* loop thread */
+    size_t pending; /* acknowledgements and listings not answered yet */
+    /* writer thread (and history_open before it starts) */
     sqlite3 *db;
     sqlite3_stmt *st[ST_FIXED];
-    sqlite3_stmt *list[F_COMBOS], *count[F_COMBOS]; /* NULL until first used */
-    struct map active;                              /* key -> int64_t * row id */
+    struct map active; /* key -> int64_t * row id */
     struct buf key;
 };
 
 static const char schema[] =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=NORMAL;"
     "CREATE TABLE IF NOT EXISTS alarms(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " route TEXT, grp TEXT, rule TEXT, measurement TEXT, severity TEXT, state TEXT,"
     " value REAL, peak REAL, raised_ms INTEGER, changed_ms INTEGER, cleared_ms INTEGER,"
@@ -46,6 +91,9 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS alarms_raised ON alarms(raised_ms);";
 
 static const char *const fixed_sql[ST_FIXED] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
     [ST_INSERT] = "INSERT INTO alarms(route, grp, rule, measurement, severity, state, value,"
                   " peak, raised_ms, changed_ms) VALUES(?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7,"
                   " ?8, ?8)",
@@ -54,7 +102,7 @@ static const char *const fixed_sql[ST_FIXED] = {
                  " peak = coalesce(?3, peak) WHERE id = ?1",
     [ST_ACK] = "UPDATE alarms SET acked_ms = ?2, acked_by = ?3"
                " WHERE id = ?1 AND acked_ms IS NULL",
-    [ST_EXISTS] = "SELECT 1 FROM alarms WHERE id = ?1",
+    [ST_ROUTE] = "SELECT route FROM alarms WHERE id = ?1",
     [ST_ACTIVE] = "SELECT id, route, grp, rule FROM alarms WHERE state = 'active'",
 };
 
@@ -82,21 +130,19 @@ static const struct {
 };
 #define NCOLS (sizeof cols / sizeof cols[0])
 
-static int db_fail(struct history *h, const char *what)
+static int db_fail(sqlite3 *db, const char *what)
 {
-    log_error("history: %s: %s", what, sqlite3_errmsg(h->db));
+    log_error("history: %s: %s", what, sqldb_error(db));
     return GK_ESTORE;
 }
 
 /* Steps a statement that returns no row, then resets it. */
 static int run(struct history *h, sqlite3_stmt *st, const char *what)
 {
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_fail(h, what);
+    return sqldb_run(st) == SQLITE_OK ? 0 : db_fail(h->db, what);
 }
 
-/* ---- the map of active rows ---- */
+/* ---- the map of active rows (writer thread) ---- */
 
 /* Makes h->key the key of an event's alarm. */
 static void make_key(struct history *h, const char *route, const char *group, const char *rule)
@@ -145,49 +191,7 @@ static int load_active(struct history *h)
     return rc == SQLITE_DONE ? 0 : GK_ESTORE;
 }
 
-/* ---- opening and closing ---- */
-
-int history_open(struct history **out, const char *path, char *err, size_t errlen)
-{
-    struct history *h = xcalloc(1, sizeof *h);
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    *out = NULL;
-    if (sqlite3_open_v2(path, &h->db, flags, NULL) != SQLITE_OK ||
-        sqlite3_exec(h->db, schema, NULL, NULL, NULL) != SQLITE_OK)
-        goto fail;
-    for (int i = 0; i < ST_FIXED; i++)
-        if (sqlite3_prepare_v2(h->db, fixed_sql[i], -1, &h->st[i], NULL) != SQLITE_OK)
-            goto fail;
-    if (load_active(h) != 0)
-        goto fail;
-    log_debug("history: %s: %zu active alarms", path, h->active.count);
-    *out = h;
-    return 0;
-fail:
-    snprintf(err, errlen, "history: %s: %s", path,
-             h->db ? sqlite3_errmsg(h->db) : "out of memory");
-    history_close(h);
-    return GK_ESTORE;
-}
-
-void history_close(struct history *h)
-{
-    if (!h)
-        return;
-    for (int i = 0; i < ST_FIXED; i++)
-        sqlite3_finalize(h->st[i]);
-    for (int i = 0; i < F_COMBOS; i++) {
-        sqlite3_finalize(h->list[i]);
-        sqlite3_finalize(h->count[i]);
-    }
-    sqlite3_close(h->db);
-    map_foreach(&h->active, free_value, NULL);
-    map_free(&h->active);
-    buf_free(&h->key);
-    free(h);
-}
-
-/* ---- recording ---- */
+/* ---- recording (writer thread) ---- */
 
 static const char *severity_name(const struct alarm_event *ev)
 {
@@ -270,7 +274,7 @@ static void record_clear(struct history *h, const struct alarm_event *ev)
         clear_row(h, id, ev->time_ms, rule, ev->peak);
 }
 
-void history_record(struct history *h, const struct alarm_event *ev)
+static void record(struct history *h, const struct alarm_event *ev)
 {
     int group_event = ev->kind == ALARM_EV_OFFLINE || ev->kind == ALARM_EV_ONLINE;
     make_key(h, ev->route, ev->group, group_event ? NULL : ev->rule);
@@ -291,28 +295,158 @@ void history_record(struct history *h, const struct alarm_event *ev)
     }
 }
 
-/* ---- acknowledging ---- */
+/* ---- scope ---- */
 
-int history_ack(struct history *h, int64_t id, const char *by, int64_t now_ms)
+static int in_scope(char *const *routes, size_t n, const char *route)
 {
-    sqlite3_stmt *st = h->st[ST_ACK];
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, now_ms);
-    sqlite3_bind_text(st, 3, by, -1, SQLITE_STATIC);
-    if (run(h, st, "ack") != 0)
-        return GK_ESTORE;
-    if (sqlite3_changes(h->db) > 0)
-        return 0;
-    st = h->st[ST_EXISTS];
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_fail(h, "ack");
-    return rc == SQLITE_ROW ? GK_EEXIST : GK_ENOTFOUND;
+    if (!routes)
+        return 1;
+    for (size_t i = 0; route && i < n; i++)
+        if (strcmp(routes[i], route) == 0)
+            return 1;
+    return 0;
 }
 
-/* ---- listing ---- */
+/* Copies a scope into op (NULL routes stays NULL: every route). */
+static void copy_scope(struct op *op, const struct history_scope *s)
+{
+    if (!s || !s->routes)
+        return;
+    op->routes = xcalloc(s->nroutes ? s->nroutes : 1, sizeof *op->routes);
+    op->nroutes = s->nroutes;
+    for (size_t i = 0; i < s->nroutes; i++)
+        op->routes[i] = xstrdup(s->routes[i]);
+}
+
+/* ---- acknowledging (writer thread) ---- */
+
+/* 1 when row op->id exists and its route is in op's scope; 0 when not (or
+ * on a failure, *failed then set). */
+static int ack_visible(struct history *h, struct op *op, int *failed)
+{
+    sqlite3_stmt *st = h->st[ST_ROUTE];
+    sqlite3_bind_int64(st, 1, op->id);
+    int rc = sqlite3_step(st), ok = 0;
+    if (rc == SQLITE_ROW)
+        ok = in_scope(op->routes, op->nroutes, (const char *)sqlite3_column_text(st, 0));
+    else if (rc != SQLITE_DONE)
+        *failed = 1;
+    sqlite3_reset(st);
+    return ok;
+}
+
+static void run_ack(struct history *h, struct op *op)
+{
+    int failed = 0;
+    if (!ack_visible(h, op, &failed)) {
+        op->status = failed ? db_fail(h->db, "ack") : GK_ENOTFOUND;
+        return;
+    }
+    sqlite3_stmt *st = h->st[ST_ACK];
+    sqlite3_bind_int64(st, 1, op->id);
+    sqlite3_bind_int64(st, 2, op->now_ms);
+    sqlite3_bind_text(st, 3, op->by, -1, SQLITE_STATIC);
+    if (run(h, st, "ack") != 0)
+        op->status = GK_ESTORE;
+    else
+        op->status = sqlite3_changes(h->db) > 0 ? 0 : GK_EEXIST;
+}
+
+/* ---- the writer thread ---- */
+
+/* Waits for work, then lingers HISTORY_LINGER_MS so that a burst of events
+ * becomes one transaction (alarms crossing on many groups at once would
+ * otherwise be one commit each); returns all of it, or NULL when stopping
+ * with none left. */
+static struct op *writer_take(struct history *h)
+{
+    uv_mutex_lock(&h->mu);
+    while (!h->queue && !h->stopping)
+        uv_cond_wait(&h->cv, &h->mu);
+    if (h->queue && !h->stopping) {
+        uv_mutex_unlock(&h->mu);
+        uv_sleep(HISTORY_LINGER_MS);
+        uv_mutex_lock(&h->mu);
+    }
+    struct op *ops = h->queue;
+    h->queue = NULL;
+    h->queue_tail = &h->queue;
+    uv_mutex_unlock(&h->mu);
+    return ops;
+}
+
+/* Runs the events and acknowledgements of ops in one transaction. A failed
+ * commit fails the acknowledgements (logged; the events are lost, and the
+ * map of active rows is rebuilt from the database). */
+static void writer_commit(struct history *h, struct op *ops)
+{
+    int rc = run(h, h->st[ST_BEGIN], "begin");
+    for (struct op *op = ops; rc == 0 && op; op = op->next) {
+        if (op->kind == OP_EVENT)
+            record(h, &op->ev);
+        else if (op->kind == OP_ACK)
+            run_ack(h, op);
+    }
+    if (rc == 0 && run(h, h->st[ST_COMMIT], "commit") == 0)
+        return;
+    if (!sqlite3_get_autocommit(h->db))
+        run(h, h->st[ST_ROLLBACK], "rollback");
+    for (struct op *op = ops; op; op = op->next)
+        if (op->kind == OP_ACK)
+            op->status = GK_ESTORE;
+    map_foreach(&h->active, free_value, NULL);
+    map_free(&h->active);
+    if (load_active(h) != 0)
+        db_fail(h->db, "reloading the active alarms");
+}
+
+static void op_free(struct op *op)
+{
+    for (size_t i = 0; op->routes && i < op->nroutes; i++)
+        free(op->routes[i]);
+    free(op->routes);
+    free(op->text), free(op->path), free(op->by), free(op->db_path);
+    buf_free(&op->body);
+    free(op);
+}
+
+/* After the commit: writes the files, frees the events, and hands the rest
+ * to the loop thread. */
+static void writer_finish(struct history *h, struct op *ops)
+{
+    struct op *back = NULL, **tail = &back;
+    for (struct op *op = ops, *next; op; op = next) {
+        next = op->next;
+        if (op->kind == OP_FILE)
+            alarm_file_write(op->path, op->text);
+        if (op->kind == OP_EVENT || op->kind == OP_FILE) {
+            op_free(op);
+            continue;
+        }
+        op->next = NULL;
+        *tail = op;
+        tail = &op->next;
+    }
+    if (!back)
+        return;
+    uv_mutex_lock(&h->mu);
+    *h->done_tail = back;
+    h->done_tail = tail;
+    uv_mutex_unlock(&h->mu);
+    uv_async_send(&h->async);
+}
+
+static void writer_main(void *arg)
+{
+    struct history *h = arg;
+    struct op *ops;
+    while ((ops = writer_take(h)) != NULL) {
+        writer_commit(h, ops);
+        writer_finish(h, ops);
+    }
+}
+
+/* ---- listing (a pool thread) ---- */
 
 /* Writes ms as "2026-11-26T08:00:00.000Z". */
 static void put_time(struct buf *out, int64_t ms)
@@ -367,305 +501,287 @@ static void put_row(struct buf *out, sqlite3_stmt *st)
     buf_putc(out, '}');
 }
 
-/* Prepares (once) the listing or counting statement for a combination of
- * filters. Parameters: ?1 group, ?2 since, ?3 limit. */
-static sqlite3_stmt *listing(struct history *h, int mask, int count)
+
+/* Appends the WHERE clause of f; parameters ?1 group, ?2 since, ?3 limit,
+ * ?4.. the scope's routes. */
+static void where(struct buf *sql, const struct history_filter *f)
 {
-    sqlite3_stmt **slot = count ? &h->count[mask] : &h->list[mask];
-    if (*slot)
-        return *slot;
+    buf_puts(sql, " FROM alarms WHERE 1");
+    if (f->active)
+        buf_puts(sql, " AND state = 'active'");
+    if (f->group[0])
+        buf_puts(sql, " AND grp = ?1");
+    if (f->since_ms > 0)
+        buf_puts(sql, " AND raised_ms >= ?2");
+    if (f->scope.routes) {
+        buf_puts(sql, " AND route IN (NULL");
+        for (size_t i = 0; i < f->scope.nroutes; i++)
+            buf_printf(sql, ", ?%zu", i + 4);
+        buf_putc(sql, ')');
+    }
+}
+
+static sqlite3_stmt *prepare_listing(sqlite3 *db, const struct history_filter *f, int count)
+{
     struct buf sql = {0};
+    sqlite3_stmt *st = NULL;
     if (count) {
         buf_puts(&sql, "SELECT count(*)");
     } else {
         for (size_t i = 0; i < NCOLS; i++)
             buf_printf(&sql, "%s%s", i ? ", " : "SELECT ", cols[i].sql);
     }
-    buf_puts(&sql, " FROM alarms WHERE 1");
-    if (mask & F_ACTIVE)
-        buf_puts(&sql, " AND state = 'active'");
-    if (mask & F_GROUP)
-        buf_puts(&sql, " AND grp = ?1");
-    if (mask & F_SINCE)
-        buf_puts(&sql, " AND raised_ms >= ?2");
+    where(&sql, f);
     if (!count)
         buf_puts(&sql, " ORDER BY raised_ms DESC, id DESC LIMIT ?3");
-    if (sqlite3_prepare_v2(h->db, sql.data, -1, slot, NULL) != SQLITE_OK)
-        db_fail(h, "prepare listing");
+    if (sqldb_prepare(db, sql.data, &st) != SQLITE_OK)
+        db_fail(db, "prepare listing");
     buf_free(&sql);
-    return *slot;
-}
-
-static void bind_filter(sqlite3_stmt *st, const struct history_filter *f)
-{
+    if (!st)
+        return NULL;
     if (f->group[0])
         sqlite3_bind_text(st, 1, f->group, -1, SQLITE_STATIC);
     if (f->since_ms > 0)
         sqlite3_bind_int64(st, 2, f->since_ms);
+    for (size_t i = 0; f->scope.routes && i < f->scope.nroutes; i++)
+        sqlite3_bind_text(st, (int)i + 4, f->scope.routes[i], -1, SQLITE_STATIC);
+    return st;
 }
 
-int history_query(struct history *h, const struct history_filter *f, struct buf *out)
+/* Writes the listing of f from db into out; 0 or GK_ESTORE (logged). */
+static int list_rows(sqlite3 *db, const struct history_filter *f, struct buf *out)
 {
-    int mask = (f->active ? F_ACTIVE : 0) | (f->group[0] ? F_GROUP : 0) |
-               (f->since_ms > 0 ? F_SINCE : 0);
     int limit = f->limit <= 0                   ? HISTORY_LIMIT_DEFAULT
                 : f->limit > HISTORY_LIMIT_MAX ? HISTORY_LIMIT_MAX
                                                : f->limit;
-    sqlite3_stmt *list = listing(h, mask, 0), *count = listing(h, mask, 1);
-    if (!list || !count)
+    sqlite3_stmt *list = prepare_listing(db, f, 0), *count = prepare_listing(db, f, 1);
+    int rc = SQLITE_ERROR, n = 0;
+    if (list && count) {
+        sqlite3_bind_int(list, 3, limit);
+        buf_puts(out, "{\"alarms\":[");
+        while ((rc = sqlite3_step(list)) == SQLITE_ROW) {
+            if (n++)
+                buf_putc(out, ',');
+            put_row(out, list);
+        }
+        if (rc == SQLITE_DONE && (rc = sqlite3_step(count)) == SQLITE_ROW)
+            buf_printf(out, "],\"total\":%lld}", (long long)sqlite3_column_int64(count, 0));
+    }
+    sqlite3_finalize(list);
+    sqlite3_finalize(count);
+    return rc == SQLITE_ROW ? 0 : db_fail(db, "query");
+}
+
+static void list_work(void *arg)
+{
+    struct op *op = arg;
+    sqlite3 *db = NULL;
+    char why[600];
+    if (sqldb_open(&db, op->db_path, SQLDB_READONLY, 5000, NULL, why, sizeof why) != 0) {
+        log_error("history: cannot open a reader on %s", why);
+        op->status = GK_ESTORE;
+        return;
+    }
+    /* one read transaction: the rows and their count agree */
+    sqldb_exec(db, "BEGIN", NULL, 0);
+    op->status = list_rows(db, &op->f, &op->body);
+    sqldb_close(db);
+    if (op->status != 0)
+        buf_reset(&op->body);
+}
+
+static void list_done(void *arg, int status)
+{
+    struct op *op = arg;
+    struct buf empty = {0};
+    op->list_cb(op->ud, status ? GK_ESTORE : op->status, op->status || status ? &empty : &op->body);
+    op_free(op);
+}
+
+/* ---- the loop thread ---- */
+
+/* The writer's completions: acknowledgements answered, listings started. */
+static void on_async(uv_async_t *a)
+{
+    struct history *h = a->data;
+    uv_mutex_lock(&h->mu);
+    struct op *op = h->done, *next;
+    h->done = NULL;
+    h->done_tail = &h->done;
+    uv_mutex_unlock(&h->mu);
+    for (; op; op = next) {
+        next = op->next;
+        if (--h->pending == 0 && !uv_is_closing((uv_handle_t *)a))
+            uv_unref((uv_handle_t *)a);
+        if (op->kind == OP_ACK) {
+            op->ack_cb(op->ud, op->status);
+            op_free(op);
+        } else {
+            workpool_submit(h->pool, list_work, list_done, op);
+        }
+    }
+}
+
+static void queue_op(struct history *h, struct op *op)
+{
+    if (op->kind == OP_ACK || op->kind == OP_LIST) {
+        if (h->pending++ == 0)
+            uv_ref((uv_handle_t *)&h->async);
+    }
+    uv_mutex_lock(&h->mu);
+    *h->queue_tail = op;
+    h->queue_tail = &op->next;
+    uv_cond_signal(&h->cv);
+    uv_mutex_unlock(&h->mu);
+}
+
+/* Copies s (NULL stays NULL) to *p, advancing it. */
+static const char *put_str(char **p, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    memcpy(*p, s, n);
+    *p += n;
+    return *p - n;
+}
+
+void history_record(struct history *h, const struct alarm_event *ev)
+{
+    const char *s[] = {ev->route, ev->group, ev->rule, ev->measurement};
+    size_t n = 0;
+    for (size_t i = 0; i < 4; i++)
+        n += s[i] ? strlen(s[i]) + 1 : 0;
+    struct op *op = xcalloc(1, sizeof *op);
+    op->kind = OP_EVENT;
+    op->ev = *ev;
+    op->text = xmalloc(n ? n : 1);
+    char *p = op->text;
+    op->ev.route = put_str(&p, ev->route);
+    op->ev.group = put_str(&p, ev->group);
+    op->ev.rule = put_str(&p, ev->rule);
+    op->ev.measurement = put_str(&p, ev->measurement);
+    queue_op(h, op);
+}
+
+void history_ack(struct history *h, int64_t id, const struct history_scope *scope, const char *by,
+                 int64_t now_ms, history_ack_cb cb, void *ud)
+{
+    struct op *op = xcalloc(1, sizeof *op);
+    op->kind = OP_ACK;
+    op->id = id;
+    op->now_ms = now_ms;
+    op->by = by ? xstrdup(by) : NULL;
+    op->ack_cb = cb;
+    op->ud = ud;
+    copy_scope(op, scope);
+    queue_op(h, op);
+}
+
+void history_list(struct history *h, const struct history_filter *f, history_list_cb cb,
+                  void *ud)
+{
+    struct op *op = xcalloc(1, sizeof *op);
+    op->kind = OP_LIST;
+    op->f = *f;
+    copy_scope(op, &f->scope);
+    op->f.scope.routes = (const char *const *)op->routes;
+    op->f.scope.nroutes = op->nroutes;
+    op->db_path = xstrdup(h->path);
+    op->list_cb = cb;
+    op->ud = ud;
+    queue_op(h, op);
+}
+
+void history_write_file(struct history *h, const char *path, char *text)
+{
+    struct op *op = xcalloc(1, sizeof *op);
+    op->kind = OP_FILE;
+    op->path = xstrdup(path);
+    op->text = text;
+    queue_op(h, op);
+}
+
+/* ---- opening and closing ---- */
+
+static void free_db(struct history *h)
+{
+    for (int i = 0; i < ST_FIXED; i++)
+        sqlite3_finalize(h->st[i]);
+    sqldb_close(h->db);
+    h->db = NULL;
+    map_foreach(&h->active, free_value, NULL);
+    map_free(&h->active);
+    buf_free(&h->key);
+}
+
+static int open_db(struct history *h, char *err, size_t errlen)
+{
+    if (sqldb_open(&h->db, h->path, SQLDB_WAL, 5000, "PRAGMA synchronous=NORMAL", err,
+                   errlen) != 0)
         return GK_ESTORE;
-    size_t start = out->len;
-    int rc, n = 0;
-    bind_filter(list, f);
-    sqlite3_bind_int(list, 3, limit);
-    buf_puts(out, "{\"alarms\":[");
-    while ((rc = sqlite3_step(list)) == SQLITE_ROW) {
-        if (n++)
-            buf_putc(out, ',');
-        put_row(out, list);
+    if (sqldb_exec(h->db, schema, NULL, 0) != SQLITE_OK)
+        goto fail;
+    for (int i = 0; i < ST_FIXED; i++)
+        if (sqldb_prepare(h->db, fixed_sql[i], &h->st[i]) != SQLITE_OK)
+            goto fail;
+    if (load_active(h) != 0)
+        goto fail;
+    return 0;
+fail:
+    snprintf(err, errlen, "%s: %s", h->path, sqldb_error(h->db));
+    return GK_ESTORE;
+}
+
+int history_open(struct history **out, uv_loop_t *loop, struct workpool *pool, const char *path,
+                 char *err, size_t errlen)
+{
+    struct history *h = xcalloc(1, sizeof *h);
+    char why[600];
+    *out = NULL;
+    h->loop = loop;
+    h->pool = pool;
+    h->path = xstrdup(path);
+    if (open_db(h, why, sizeof why) != 0) {
+        snprintf(err, errlen, "history: %s", why);
+        free_db(h);
+        free(h->path);
+        free(h);
+        return GK_ESTORE;
     }
-    sqlite3_reset(list);
-    bind_filter(count, f);
-    if (rc != SQLITE_DONE || (rc = sqlite3_step(count)) != SQLITE_ROW) {
-        sqlite3_reset(count);
-        out->len = start;
-        if (out->data)
-            out->data[start] = '\0';
-        return db_fail(h, "query");
-    }
-    buf_printf(out, "],\"total\":%lld}", (long long)sqlite3_column_int64(count, 0));
-    sqlite3_reset(count);
+    log_debug("history: %s: %zu active alarms", path, h->active.count);
+    h->queue_tail = &h->queue;
+    h->done_tail = &h->done;
+    uv_mutex_init(&h->mu);
+    uv_cond_init(&h->cv);
+    uv_async_init(loop, &h->async, on_async);
+    h->async.data = h;
+    uv_unref((uv_handle_t *)&h->async);
+    if (uv_thread_create(&h->thread, writer_main, h) != 0)
+        abort(); /* no thread at start: nothing sensible to do */
+    *out = h;
     return 0;
 }
 
-/* ---- the query string ---- */
-
-static int hexval(char c)
+static void on_closed(uv_handle_t *handle)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    struct history *h = handle->data;
+    uv_cond_destroy(&h->cv);
+    uv_mutex_destroy(&h->mu);
+    free(h->path);
+    free(h);
 }
 
-/* Percent-decodes s[0..n) ('+' a space) into out[cap]. Returns 0, -1 for
- * bad encoding (or a %00), -2 when it does not fit. */
-static int url_decode(const char *s, size_t n, char *out, size_t cap)
+void history_close(struct history *h)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)s[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%') {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-            int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
-            if (lo < 0 || (c = hi * 16 + lo) == 0)
-                return -1;
-            i += 2;
-        }
-        if (o + 1 >= cap)
-            return -2;
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
-/* Reads exactly n digits at *p into *v, advancing *p. */
-static int digits(const char **p, int n, int *v)
-{
-    *v = 0;
-    for (int i = 0; i < n; i++, (*p)++) {
-        if (**p < '0' || **p > '9')
-            return -1;
-        *v = *v * 10 + (**p - '0');
-    }
-    return 0;
-}
-
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant's). */
-static int64_t days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return days[m - 1] + (m == 2 && leap);
-}
-
-/* Parses the zone at p ("Z", "+HH:MM", "+HHMM", "+HH", '-' alike, ' ' for a
- * '+' a query string decoded to a space) into minutes east of UTC. */
-static int parse_zone(const char *p, int *minutes)
-{
-    int hh = 0, mm = 0, sign;
-    if (*p == 'Z' || *p == 'z') {
-        *minutes = 0;
-        return p[1] ? -1 : 0;
-    }
-    if (*p != '+' && *p != '-' && *p != ' ')
-        return -1;
-    sign = *p++ == '-' ? -1 : 1;
-    if (digits(&p, 2, &hh) != 0)
-        return -1;
-    if (*p == ':')
-        p++;
-    if (*p && digits(&p, 2, &mm) != 0)
-        return -1;
-    if (*p || hh > 23 || mm > 59)
-        return -1;
-    *minutes = sign * (hh * 60 + mm);
-    return 0;
-}
-
-/* Parses ISO 8601 "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS[.fff]]ZONE". */
-static int parse_iso(const char *p, int64_t *ms)
-{
-    int y, mo, d, h = 0, mi = 0, s = 0, frac = 0, zone = 0;
-    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
-        digits(&p, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
-        return -1;
-    if (*p) {
-        if ((*p != 'T' && *p != 't') || (p++, digits(&p, 2, &h)) || *p++ != ':' ||
-            digits(&p, 2, &mi) || h > 23 || mi > 59)
-            return -1;
-        if (*p == ':' && (p++, digits(&p, 2, &s) || s > 59))
-            return -1;
-        if (*p == '.' || *p == ',') {
-            int n = 0;
-            for (p++; *p >= '0' && *p <= '9'; p++, n++)
-                if (n < 3)
-                    frac = frac * 10 + (*p - '0');
-            if (n == 0)
-                return -1;
-            for (; n < 3; n++)
-                frac *= 10;
-        }
-        if (parse_zone(p, &zone) != 0)
-            return -1;
-    }
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - zone * 60;
-    *ms = secs * 1000 + frac;
-    return 0;
-}
-
-static int set_active(struct history_filter *f, const char *v)
-{
-    if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
-        return -1;
-    f->active = v[0] == 't';
-    return 0;
-}
-
-static int set_group(struct history_filter *f, const char *v)
-{
-    memcpy(f->group, v, strlen(v) + 1); /* fits: decoded into a buffer of that size */
-    return 0;
-}
-
-/* Reads a decimal integer of at most 15 digits (no sign), so no overflow. */
-static int decimal(const char *v, int64_t *out)
-{
-    size_t n = strspn(v, "0123456789");
-    if (n == 0 || n > 15 || v[n])
-        return -1;
-    *out = strtoll(v, NULL, 10);
-    return 0;
-}
-
-static int set_since(struct history_filter *f, const char *v)
-{
-    int64_t ms;
-    if (decimal(v, &ms) != 0 && (parse_iso(v, &ms) != 0 || ms < 0))
-        return -1;
-    f->since_ms = ms;
-    return 0;
-}
-
-static int set_limit(struct history_filter *f, const char *v)
-{
-    int64_t n;
-    if (decimal(v, &n) != 0 || n < 1 || n > HISTORY_LIMIT_MAX)
-        return -1;
-    f->limit = (int)n;
-    return 0;
-}
-
-static const struct {
-    const char *name;
-    int (*set)(struct history_filter *f, const char *v);
-    const char *expects;
-} params[] = {
-    {"active", set_active, "must be true or false"},
-    {"group", set_group, "must be a group id"},
-    {"since", set_since, "must be epoch milliseconds or ISO 8601 (2026-11-26T08:00:00Z)"},
-    {"limit", set_limit, "must be 1..1000"},
-};
-#define NPARAMS (sizeof params / sizeof params[0])
-
-/* Writes the parameter name s[0..n) for an error message: at most 32
- * bytes, anything but printable ASCII as '?'. */
-static void name_for_error(const char *s, size_t n, char out[33])
-{
-    size_t i;
-    for (i = 0; i < n && i < 32; i++)
-        out[i] = s[i] > ' ' && s[i] < 0x7f ? s[i] : '?';
-    out[i] = '\0';
-}
-
-/* Applies one "name=value" of length n; *seen has a bit per parameter set. */
-static int apply_param(const char *s, size_t n, struct history_filter *f, unsigned *seen,
-                       char *err, size_t errlen)
-{
-    const char *eq = memchr(s, '=', n);
-    size_t klen = eq ? (size_t)(eq - s) : n, i = 0;
-    char value[HISTORY_GROUP_MAX], name[33];
-    int dec = eq ? url_decode(eq + 1, n - klen - 1, value, sizeof value) : 0;
-    while (i < NPARAMS && (strlen(params[i].name) != klen || memcmp(params[i].name, s, klen)))
-        i++;
-    const char *reason = NULL;
-    if (i == NPARAMS)
-        reason = "unknown parameter";
-    else if (*seen & (1u << i))
-        reason = "given twice";
-    else if (!eq || klen + 1 == n)
-        reason = "needs a value";
-    else if (dec != 0)
-        reason = dec == -1 ? "bad percent-encoding" : "too long";
-    else if (params[i].set(f, value) != 0)
-        reason = params[i].expects;
-    if (!reason) {
-        *seen |= 1u << i;
-        return 0;
-    }
-    name_for_error(s, klen, name);
-    snprintf(err, errlen, "%s: %s", name, reason);
-    return GK_EINVAL;
-}
-
-int history_filter_parse(const char *query, struct history_filter *f, char *err, size_t errlen)
-{
-    unsigned seen = 0;
-    memset(f, 0, sizeof *f);
-    for (const char *p = query ? query : ""; *p;) {
-        size_t n = strcspn(p, "&");
-        if (n > 0) {
-            int rc = apply_param(p, n, f, &seen, err, errlen);
-            if (rc != 0)
-                return rc;
-        }
-        p += n + (p[n] == '&');
-    }
-    return 0;
+    if (!h)
+        return;
+    uv_mutex_lock(&h->mu);
+    h->stopping = 1;
+    uv_cond_signal(&h->cv);
+    uv_mutex_unlock(&h->mu);
+    uv_thread_join(&h->thread);
+    free_db(h);
+    on_async(&h->async); /* the last answers; listings go to the pool */
+    uv_close((uv_handle_t *)&h->async, on_closed);
 }

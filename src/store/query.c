@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/map.h"
 #include "core/mem.h"
 #include "core/utf8.h"
 #include "store/query_int.h"
@@ -232,9 +233,9 @@ static void human_size(int64_t bytes, char *out, size_t n)
 static void index_uuid(const char *name, char out[23])
 {
     static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    uint64_t h = 1469598103934665603ull, g = 7;
+    uint64_t h = map_fnv64(1469598103934665603ull, name, strlen(name)), g = 7;
     for (const char *p = name; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull, g = g * 31 + (unsigned char)*p;
+        g = g * 31 + (unsigned char)*p;
     for (int i = 0; i < 22; i++) {
         out[i] = a[(i < 11 ? h : g) & 63];
         if (i < 11)

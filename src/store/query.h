@@ -34,7 +34,19 @@ struct query_env {
     uint64_t deadline_mono; /* clock_mono_ms() past which the query stops
                              * and answers what it has with timed_out:true;
                              * 0: no limit */
+    /* The request's budget ([http] search_max_*), 0 for the defaults:
+     * aggregations in the whole tree (QUERY_MAX_AGGS), buckets built by all
+     * aggregations together, while collecting and in the reply
+     * (QUERY_MAX_BUCKETS), bytes of aggregation state held (buckets, the
+     * values percentiles keep; QUERY_MAX_MEMORY), and the cap of the body's
+     * "timeout" (none), which a body without one gets. Over a budget: 400
+     * naming the setting. */
+    long max_aggs, max_buckets;
+    size_t max_memory;
+    int64_t max_timeout_ms;
 };
+
+#define QUERY_MAX_MEMORY ((size_t)256 << 20)
 
 struct query; /* a parsed, checked request */
 

@@ -17,7 +17,6 @@
 #include "core/mem.h"
 #include "store/query_int.h"
 
-#define LIVE_BUCKETS_MAX 1000000 /* buckets held while collecting */
 
 void *qx_bad(struct qx *x, const char *type, const char *fmt, ...)
 {
@@ -35,10 +34,22 @@ void *qx_bad(struct qx *x, const char *type, const char *fmt, ...)
 static void *too_many_buckets(struct qx *x, size_t n)
 {
     return qx_bad(x, "too_many_buckets_exception",
-                  "Trying to create too many buckets. Must be less than or equal to: [%d] but was "
-                  "[%zu]. This limit can be set by changing the [search.max_buckets] cluster level "
+                  "Trying to create too many buckets. Must be less than or equal to: [%ld] but was "
+                  "[%zu]. This limit can be set by changing the [http] search_max_buckets "
                   "setting.",
-                  QUERY_MAX_BUCKETS, n);
+                  x->q->max_buckets, n);
+}
+
+int qx_charge(struct qx *x, size_t bytes)
+{
+    x->mem += bytes;
+    if (x->mem <= x->q->max_memory)
+        return 0;
+    qx_bad(x, "circuit_breaking_exception",
+           "[request] Data too large: the aggregations of this request would hold more than "
+           "[%zu] bytes. This limit can be set by changing the [http] search_max_memory setting.",
+           x->q->max_memory);
+    return -1;
 }
 
 /* ---- metrics ----------------------------------------------------------- */
@@ -226,7 +237,8 @@ void qs_free(struct qstate *s)
 
 static struct qbucket *bucket_add(struct qx *x, struct qstate *s)
 {
-    if (++x->nlive > LIVE_BUCKETS_MAX) return too_many_buckets(x, x->nlive);
+    if (++x->nlive > (size_t)x->q->max_buckets) return too_many_buckets(x, x->nlive);
+    if (qx_charge(x, sizeof(struct qbucket) + 2 * sizeof(void *)) != 0) return NULL;
     if (s->nb == s->capb) {
         s->capb = s->capb ? 2 * s->capb : 16;
         s->b = xrealloc(s->b, s->capb * sizeof *s->b);
@@ -351,7 +363,7 @@ static json_t *subs_json(struct qx *x, const struct qstate *s, struct qbucket *b
 static int count_buckets(struct qx *x, size_t n)
 {
     x->nbuckets += n;
-    if (x->nbuckets > QUERY_MAX_BUCKETS) {
+    if (x->nbuckets > (size_t)x->q->max_buckets) {
         too_many_buckets(x, x->nbuckets);
         return -1;
     }
@@ -481,7 +493,7 @@ static int dh_range(struct qx *x, struct qstate *s, struct qbucket **v, size_t n
     if (a->has_bounds & 1 && qx_dh_floor(a, a->bounds_lo) < *lo) *lo = qx_dh_floor(a, a->bounds_lo);
     if (a->has_bounds & 2 && qx_dh_floor(a, a->bounds_hi) > *hi) *hi = qx_dh_floor(a, a->bounds_hi);
     for (int64_t k = *lo; k <= *hi; k = qx_dh_next(a, k))
-        if (++*count + x->nbuckets > QUERY_MAX_BUCKETS) {
+        if (++*count + x->nbuckets > (size_t)x->q->max_buckets) {
             too_many_buckets(x, x->nbuckets + *count);
             return -1;
         }
@@ -651,9 +663,11 @@ struct rowv {
     double score;
 };
 
-static void metric_collect(struct qstate *s, const struct rowv *r)
+static void metric_collect(struct qx *x, struct qstate *s, const struct rowv *r)
 {
     const struct qagg *a = s->p->a;
+    if (a->kind == QA_PCT && qx_charge(x, sizeof(double)) != 0)
+        return; /* percentiles keep every value */
     if (a->f.kind == QF_DATE) {
         qm_add(&s->m, (double)r->date, a->kind == QA_PCT);
         return;
@@ -687,7 +701,7 @@ static void collect(struct qx *x, struct qstate *s, const struct rowv *r)
     } else if (a->kind == QA_DATEH) {
         b = qs_bucket_int(x, s, qx_dh_floor(a, r->date));
     } else {
-        return metric_collect(s, r);
+        return metric_collect(x, s, r);
     }
     if (!b) return;
     b->n++;

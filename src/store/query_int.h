@@ -159,6 +159,9 @@ struct query {
     int64_t track; /* track_total_hits: -1 exact, 0 off, N up to N */
     int track_scores;
     int64_t timeout_ms; /* "timeout" of the request (0: none) */
+    long max_aggs, max_buckets; /* the budget (query_env's, defaults applied) */
+    size_t max_memory;
+    int64_t max_timeout_ms; /* 0: no cap */
     size_t naggs;
     struct qagg **aggs;
     const struct tz *zone; /* env->zone */
@@ -183,6 +186,7 @@ struct qp {
     char reason[QUERY_REASON];
     int depth;
     size_t nclauses;
+    size_t naggs_total; /* aggregations in the whole tree so far */
 };
 
 int qp_fail(struct qp *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -247,8 +251,13 @@ struct qx {
     int bad;    /* a request the data makes too big: 400 with ... */
     char bad_type[48], bad_reason[QUERY_REASON];
     size_t nbuckets; /* buckets in the reply so far */
-    size_t nlive;    /* buckets held while collecting */
+    size_t nlive;    /* buckets built while collecting */
+    size_t mem;      /* bytes of aggregation state charged (qx_charge) */
 };
+
+/* Charges bytes of aggregation state to the request's memory budget;
+ * 0, or -1 (x->bad set, naming [http] search_max_memory) when over it. */
+int qx_charge(struct qx *x, size_t bytes);
 
 /* A filter for aggregations: the request's query, optionally narrowed to
  * one groupid (the bucket of a terms aggregation on groupid). */

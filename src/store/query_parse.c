@@ -886,6 +886,8 @@ static int parse_timeout(struct qp *p, json_t *v)
         for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
             if (strcmp(end, units[i].u) == 0) {
                 p->q->timeout_ms = n * units[i].ms;
+                if (p->q->max_timeout_ms > 0 && p->q->timeout_ms > p->q->max_timeout_ms)
+                    p->q->timeout_ms = p->q->max_timeout_ms; /* capped, not refused */
                 return 0;
             }
     if (strcmp(s, "-1") == 0) return 0;
@@ -985,6 +987,10 @@ int query_parse_plan(struct query **out, enum query_kind kind, const char *index
     q->zone = env->zone ? env->zone : tz_utc();
     q->now_ms = env->now_ms;
     q->deadline_mono = env->deadline_mono;
+    q->max_aggs = env->max_aggs > 0 ? env->max_aggs : QUERY_MAX_AGGS;
+    q->max_buckets = env->max_buckets > 0 ? env->max_buckets : QUERY_MAX_BUCKETS;
+    q->max_memory = env->max_memory > 0 ? env->max_memory : QUERY_MAX_MEMORY;
+    q->max_timeout_ms = env->max_timeout_ms;
     p.q = q;
     int rc = -1;
     if (body && len > QUERY_MAX_BODY)
@@ -992,6 +998,7 @@ int query_parse_plan(struct query **out, enum query_kind kind, const char *index
     else if ((!body || parse_body(&p, body, len) == 0) && check_window(&p) == 0)
         rc = 0;
     if (rc == 0 && !q->root) q->root = node_new(QN_ALL);
+    if (rc == 0 && q->timeout_ms == 0) q->timeout_ms = q->max_timeout_ms; /* none: the cap */
     if (rc < 0) {
         snprintf(reason, reasonlen, "%s", p.reason[0] ? p.reason : "bad request");
         query_free(q);

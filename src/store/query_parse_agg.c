@@ -511,7 +511,12 @@ int qp_aggs(struct qp *p, json_t *v, struct qagg ***out, size_t *n)
     *out = NULL;
     *n = 0;
     if (!json_is_object(v)) return qp_fail(p, "[aggs] must be an object");
-    if (json_object_size(v) > QUERY_MAX_AGGS) return qp_fail(p, "too many aggregations");
+    p->naggs_total += json_object_size(v);
+    if (p->naggs_total > (size_t)p->q->max_aggs)
+        return qp_fail(p,
+                       "too many aggregations: the request has more than [%ld] in all; this limit "
+                       "is set by [http] search_max_aggs",
+                       p->q->max_aggs);
     if (++p->depth > QUERY_MAX_DEPTH)
         return qp_fail(p, "aggregations are nested more than %d deep", QUERY_MAX_DEPTH);
     *out = xcalloc(json_object_size(v) + 1, sizeof **out);

@@ -24,6 +24,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/workpool.h"
 #include "store/store_int.h"
 
 const double store_lat_bounds[STORE_LAT_NBUCKETS] = {
@@ -245,6 +246,9 @@ int store_open(struct store **out, uv_loop_t *loop, const struct store_options *
     uv_mutex_init(&s->mu);
     uv_cond_init(&s->cv);
     store_pool_init(&s->pool);
+    s->readers = opt->pool;
+    if (!s->readers)
+        s->readers = s->own_readers = workpool_new(loop, 2);
     store_seq_init(&s->seq);
     rc = store_db_open(&s->db, s->path, opt, &s->seq);
     if (rc == 0 && (rc = store_start(s)) == 0) {
@@ -253,6 +257,7 @@ int store_open(struct store **out, uv_loop_t *loop, const struct store_options *
     }
     store_db_close(&s->db);
     store_seq_free(&s->seq);
+    workpool_close(s->own_readers);
     store_maybe_free(s); /* or the close callbacks of the handles do */
     return rc;
 }
@@ -353,6 +358,7 @@ void store_close(struct store *s)
     store_db_close(&s->db);
     store_seq_free(&s->seq);
     store_pool_close(&s->pool);
+    workpool_close(s->own_readers); /* reads not started get GK_ESTORE later */
     uv_close((uv_handle_t *)&s->async, on_close);
     uv_close((uv_handle_t *)&s->retain_timer, on_close);
 }

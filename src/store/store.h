@@ -1,5 +1,13 @@
 /* store.h: the durable document store (SQLite, WAL, one writer thread).
  *
+ * Threads and connections: the store's writer thread owns the one write
+ * connection to gasket.db (opened by store_open() before the thread starts,
+ * closed by store_close() after it stops); queries run on the threads of
+ * the query pool (store_options.pool, [http] search_threads), each on one of
+ * at most STORE_READERS read-only connections that the pool's threads share
+ * under a mutex, one thread at a time per connection. The loop thread
+ * touches no connection.
+ *
  * Documents are appended through one writer thread that owns the SQLite
  * write connection and commits in groups: every document queued while the
  * previous transaction was committing goes into the next one. A caller's
@@ -50,6 +58,7 @@
 #include <uv.h>
 
 struct store;
+struct workpool;
 
 enum store_durability {
     STORE_DURABILITY_FULL,   /* fsync at each group commit: survives a power cut */
@@ -65,6 +74,10 @@ struct store_options {
      * would grow the file past it fails with GK_EFULL, exactly like a full
      * disk. A quota below the current size caps the file at its current size. */
     unsigned max_pages;
+    /* The threads queries run on (store_read); NULL: the store starts a
+     * pool of its own of 2 threads, closed by store_close(). A pool given
+     * here is the caller's, closed after store_close(). */
+    struct workpool *pool;
 };
 
 /* The rollup name of document counts: the byte 0xFF, which is not UTF-8,
@@ -140,7 +153,7 @@ const struct store_stats *store_get_stats(const struct store *s);
 void store_close(struct store *s);
 
 /* ---- reading (queries) ---------------------------------------------------
- * Queries run on libuv's worker pool, each on a read-only connection taken
+ * Queries run on the query pool (store_options.pool), each on a read-only connection taken
  * from the store's pool (WAL: they read a snapshot while the writer
  * writes; one statement sees one snapshot, several statements see one only
  * inside an explicit BEGIN ... COMMIT). fn(db, arg) runs on a worker

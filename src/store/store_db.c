@@ -19,6 +19,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/sqldb.h"
 #include "store/store_int.h"
 
 #define SCHEMA_VERSION 3
@@ -90,30 +91,16 @@ int store_db_err(sqlite3 *db, int rc)
 
 static int db_exec(struct store_db *d, const char *sql)
 {
-    char *msg = NULL;
-    int rc = sqlite3_exec(d->db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK) {
-        log_error("store: %.80s: %s", sql, msg ? msg : sqlite3_errstr(rc));
-        sqlite3_free(msg);
-    }
+    char why[256];
+    int rc = sqldb_exec(d->db, sql, why, sizeof why);
+    if (rc != SQLITE_OK)
+        log_error("store: %.80s: %s", sql, why);
     return rc;
 }
 
 static int db_pragmas(struct store_db *d, const struct store_options *opt)
 {
     char sql[96];
-    sqlite3_stmt *st;
-    int wal = 0;
-    sqlite3_busy_timeout(d->db, 5000);
-    if (sqlite3_prepare_v2(d->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) == SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW)
-            wal = strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
-        sqlite3_finalize(st);
-    }
-    if (!wal) {
-        log_error("store: cannot switch to WAL mode: %s", sqlite3_errmsg(d->db));
-        return SQLITE_ERROR;
-    }
     snprintf(sql, sizeof sql, "PRAGMA max_page_count=%u", opt->max_pages);
     if (opt->max_pages && db_exec(d, sql) != SQLITE_OK) return SQLITE_ERROR;
     return db_exec(d, "PRAGMA cache_size=-16384");
@@ -122,13 +109,7 @@ static int db_pragmas(struct store_db *d, const struct store_options *opt)
 /* Runs a query returning one integer; -1 on failure. */
 static int64_t db_int(struct store_db *d, const char *sql)
 {
-    sqlite3_stmt *st;
-    int64_t v = -1;
-    if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    return sqldb_int(d->db, sql, -1);
 }
 
 /* Inside the open transaction: accepts version 3, creates it in an empty
@@ -208,15 +189,13 @@ int store_db_open(struct store_db *d, const char *path, const struct store_optio
     store_roll_init(&d->r1m);
     store_roll_init(&d->r1h);
     store_groups_init(&d->groups);
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(path, &d->db, flags, NULL);
-    if (rc != SQLITE_OK) {
-        log_error("store: cannot open %s: %s", path,
-                  d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc));
+    char why[600];
+    int rc = sqldb_open(&d->db, path, SQLDB_WAL, 5000, NULL, why, sizeof why);
+    if (rc != 0) {
+        log_error("store: cannot open %s", why);
         store_db_close(d);
-        return (rc & 0xff) == SQLITE_CANTOPEN ? GK_EIO : GK_ESTORE;
+        return rc;
     }
-    sqlite3_extended_result_codes(d->db, 1);
     if (db_pragmas(d, opt) != SQLITE_OK || store_db_set_durability(d, opt->durability) != 0 ||
         db_schema(d, path) != SQLITE_OK || db_prepare(d) != SQLITE_OK ||
         db_load(d, seq) != SQLITE_OK) {
@@ -251,13 +230,6 @@ int store_db_set_durability(struct store_db *d, enum store_durability dur)
     return db_exec(d, sql) == SQLITE_OK ? 0 : GK_ESTORE;
 }
 
-int store_db_step(sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
-}
-
 /* Inserts the document's measurements and adds them to the minute
  * rollups (NaN, stored as NULL, is left out of the rollups), with one
  * document under STORE_DOCS_NAME. */
@@ -274,7 +246,7 @@ static int put_meas(struct store_db *d, const struct store_job *j, const char *g
         double v = j->meas[i].value;
         sqlite3_bind_text(st, 3, j->meas[i].name, -1, SQLITE_STATIC);
         sqlite3_bind_double(st, 6, v);
-        int rc = store_db_step(st);
+        int rc = sqldb_run(st);
         if (rc != SQLITE_OK) return rc;
         if (!isnan(v)) store_roll_add(&d->r1m, hig, j->index, grp, j->meas[i].name, t, 1, v, v, v);
     }
@@ -287,7 +259,7 @@ static int put_group(struct store_db *d, const char *idx, const char *grp)
     if (!store_groups_add(&d->groups, idx, grp)) return SQLITE_OK;
     sqlite3_bind_text(d->put_group, 1, idx, -1, SQLITE_STATIC);
     sqlite3_bind_text(d->put_group, 2, grp, -1, SQLITE_STATIC);
-    return store_db_step(d->put_group);
+    return sqldb_run(d->put_group);
 }
 
 static int put_doc(struct store_db *d, struct store_seq *seq, struct store_job *j)
@@ -304,7 +276,7 @@ static int put_doc(struct store_db *d, struct store_seq *seq, struct store_job *
     else
         sqlite3_bind_null(st, 4);
     sqlite3_bind_text(st, 5, j->source, (int)j->source_len, SQLITE_STATIC);
-    int rc = store_db_step(st);
+    int rc = sqldb_run(st);
     if (rc != SQLITE_OK) return rc;
     int64_t id = sqlite3_last_insert_rowid(d->db);
     rc = put_group(d, j->index, grp);
@@ -317,7 +289,7 @@ static int put_doc(struct store_db *d, struct store_seq *seq, struct store_job *
 static int put_ping(struct store_db *d, const struct store_job *j)
 {
     sqlite3_bind_int64(d->put_health, 1, j->ts_ms);
-    return store_db_step(d->put_health);
+    return sqldb_run(d->put_health);
 }
 
 static int put_seqs(struct store_db *d, const struct store_seq *seq)
@@ -326,7 +298,7 @@ static int put_seqs(struct store_db *d, const struct store_seq *seq)
     for (struct store_seq_entry *e = store_seq_dirty(seq); e; e = e->dirty_next) {
         sqlite3_bind_text(st, 1, e->name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, e->next);
-        int rc = store_db_step(st);
+        int rc = sqldb_run(st);
         if (rc != SQLITE_OK) return rc;
     }
     return SQLITE_OK;
@@ -351,7 +323,7 @@ static int put_rollups(sqlite3_stmt *st, const struct store_roll_map *m)
             sqlite3_bind_double(st, 7, e->mx);
             sqlite3_bind_double(st, 8, e->sm);
         }
-        int rc = store_db_step(st);
+        int rc = sqldb_run(st);
         if (rc != SQLITE_OK) return rc;
     }
     return SQLITE_OK;
@@ -372,12 +344,12 @@ static int flush_rollups(struct store_db *d)
 int store_db_run(struct store_db *d, struct store_seq *seq, struct store_job *first,
                  struct store_job *end)
 {
-    int rc = store_db_step(d->begin);
+    int rc = sqldb_run(d->begin);
     for (struct store_job *j = first; rc == SQLITE_OK && j != end; j = j->next)
         rc = j->kind == STORE_JOB_DOC ? put_doc(d, seq, j) : put_ping(d, j);
     if (rc == SQLITE_OK) rc = flush_rollups(d);
     if (rc == SQLITE_OK) rc = put_seqs(d, seq);
-    if (rc == SQLITE_OK) rc = store_db_step(d->commit);
+    if (rc == SQLITE_OK) rc = sqldb_run(d->commit);
     store_roll_clear(&d->r1m);
     store_roll_clear(&d->r1h);
     if (rc == SQLITE_OK) {
@@ -392,7 +364,7 @@ int store_db_run(struct store_db *d, struct store_seq *seq, struct store_job *fi
     log_msg(err != d->last_err ? LOG_ERROR : LOG_DEBUG, "store: transaction rolled back: %s (%s)",
             sqlite3_errstr(rc), sqlite3_errmsg(d->db));
     d->last_err = err;
-    if (!sqlite3_get_autocommit(d->db) && store_db_step(d->rollback) != SQLITE_OK)
+    if (!sqlite3_get_autocommit(d->db) && sqldb_run(d->rollback) != SQLITE_OK)
         log_error("store: rollback failed: %s", sqlite3_errmsg(d->db));
     store_seq_rollback(seq);
     store_groups_rollback(&d->groups);

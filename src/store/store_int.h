@@ -19,6 +19,8 @@
 #define GASKET_STORE_STORE_INT_H
 
 #include <sqlite3.h>
+
+#include "core/sqldb.h"
 #include <stdint.h>
 
 #include "store/store.h"
@@ -176,8 +178,6 @@ int store_db_set_durability(struct store_db *d, enum store_durability dur);
  * or GK_ESTORE. */
 int store_db_run(struct store_db *d, struct store_seq *seq, struct store_job *first,
                  struct store_job *end);
-/* Steps a statement that returns no row of interest and resets it. */
-int store_db_step(sqlite3_stmt *st);
 /* Maps an SQLite result to GK_EFULL (disk or quota full) or GK_ESTORE. */
 int store_db_err(sqlite3 *db, int rc);
 
@@ -237,6 +237,8 @@ struct store {
     struct store_retain_cfg *retain;
     size_t nretain;
     int retain_running; /* a pass is queued or running */
+    struct workpool *readers; /* the pool store_read() uses */
+    struct workpool *own_readers; /* readers when the store started it, else NULL */
     /* shared with the workers, under pool.mu */
     struct store_pool pool;
 };

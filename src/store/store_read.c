@@ -1,12 +1,14 @@
-/* store_read.c: queries on read-only connections, on libuv's worker pool.
+/* store_read.c: queries on read-only connections, on the query pool.
  *
- * store_read() queues a uv_work_t. On the worker thread the job takes an
+ * store_read() queues a job on the store's workpool (the daemon's query
+ * pool of [http] search_threads threads, or the store's own). On the worker
+ * thread the job takes an
  * idle read-only connection from the pool, or opens one when fewer than
  * STORE_READERS are open (lazily: an idle daemon holds none), or waits for
  * one to come back; runs fn on it; and returns it. The done callback runs
  * on the loop thread. The pool is shared by the workers under its own
  * mutex; it holds no handle, so idle connections never keep the loop
- * alive (a read in flight does, as any uv_work_t).
+ * alive (a read in flight does, as any workpool job).
  *
  * Closing: store_close() closes the idle connections and marks the pool
  * closing; a read already running finishes on its connection, which is
@@ -27,10 +29,11 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/sqldb.h"
+#include "core/workpool.h"
 #include "store/store_int.h"
 
 struct read_req {
-    uv_work_t work;
     struct store *s;
     store_read_fn fn;
     store_read_done done;
@@ -70,22 +73,13 @@ void store_pool_destroy(struct store_pool *p)
 static sqlite3 *reader_open(const char *path)
 {
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_extended_result_codes(db, 1);
-        sqlite3_busy_timeout(db, 5000);
-        /* Pages read through a shared mapping instead of copies into each
-         * connection's cache: a long-range aggregation runs ~1.7x faster.
-         * 256 MiB of address space per reader leaves room on 32-bit Pis. */
-        rc = sqlite3_exec(db, "PRAGMA cache_size=-16384; PRAGMA mmap_size=268435456", NULL,
-                          NULL, NULL);
-    }
-    if (rc != SQLITE_OK) {
-        log_error("store: cannot open a reader on %s: %s", path,
-                  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-        sqlite3_close(db);
-        return NULL;
-    }
+    char why[600];
+    /* Pages read through a shared mapping instead of copies into each
+     * connection's cache: a long-range aggregation runs ~1.7x faster.
+     * 256 MiB of address space per reader leaves room on 32-bit Pis. */
+    if (sqldb_open(&db, path, SQLDB_READONLY, 5000,
+                   "PRAGMA cache_size=-16384; PRAGMA mmap_size=268435456", why, sizeof why) != 0)
+        log_error("store: cannot open a reader on %s", why);
     return db;
 }
 
@@ -152,9 +146,9 @@ static void yield_to_ingest(void)
         log_debug("store: cannot lower the priority of a query worker");
 }
 
-static void read_work(uv_work_t *w)
+static void read_work(void *arg)
 {
-    struct read_req *r = w->data;
+    struct read_req *r = arg;
     yield_to_ingest();
     sqlite3 *db = pool_take(&r->s->pool, r->s->path);
     if (!db) {
@@ -166,12 +160,11 @@ static void read_work(uv_work_t *w)
     pool_give(&r->s->pool, db);
 }
 
-static void read_done(uv_work_t *w, int status)
+static void read_done(void *arg, int status)
 {
-    struct read_req *r = w->data;
+    struct read_req *r = arg;
     struct store *s = r->s;
-    (void)status; /* never canceled */
-    r->done(r->arg, r->status);
+    r->done(r->arg, status != 0 ? GK_ESTORE : r->status); /* canceled: not run */
     free(r);
     s->reads_inflight--;
     store_maybe_free(s);
@@ -180,15 +173,10 @@ static void read_done(uv_work_t *w, int status)
 void store_read(struct store *s, store_read_fn fn, store_read_done done, void *arg)
 {
     struct read_req *r = xcalloc(1, sizeof(*r));
-    r->work.data = r;
     r->s = s;
     r->fn = fn;
     r->done = done;
     r->arg = arg;
     s->reads_inflight++;
-    int rc = uv_queue_work(s->loop, &r->work, read_work, read_done);
-    if (rc != 0) { /* only for a NULL callback: cannot happen */
-        log_error("store: uv_queue_work: %s", uv_strerror(rc));
-        abort();
-    }
+    workpool_submit(s->readers, read_work, read_done, r);
 }

@@ -166,7 +166,7 @@ static int delete_pair(struct store_db *d, sqlite3_stmt *st, const char *index,
     sqlite3_bind_text(st, 2, pr->grp, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, pr->name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, bound);
-    int rc = store_db_step(st);
+    int rc = sqldb_run(st);
     if (rc == SQLITE_OK) *n += (uint64_t)sqlite3_changes(d->db);
     return rc;
 }
@@ -182,7 +182,7 @@ static int delete_docs(struct store_db *d, struct store_retain_pass *p, int64_t 
     sqlite3_stmt *st = d->ret[R_DOCS];
     sqlite3_bind_text(st, 1, index, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, bound);
-    rc = store_db_step(st);
+    rc = sqldb_run(st);
     if (rc == SQLITE_OK) c[0] += (uint64_t)sqlite3_changes(d->db);
     for (size_t i = 0; rc == SQLITE_OK && i < p->npairs; i++)
         rc = delete_pair(d, d->ret[R_MEAS], index, &p->pairs[i], bound, &c[1]);
@@ -238,12 +238,12 @@ static int step_txn(struct store_db *d, struct store_retain_pass *p, int *ran)
         return SQLITE_OK;
     }
     *ran = 1;
-    rc = store_db_step(d->begin);
+    rc = sqldb_run(d->begin);
     if (rc == SQLITE_OK)
         rc = p->phase == PH_DOCS ? delete_docs(d, p, bound, c) : delete_rollups(d, p, c);
-    if (rc == SQLITE_OK) rc = store_db_step(d->commit);
+    if (rc == SQLITE_OK) rc = sqldb_run(d->commit);
     if (rc != SQLITE_OK) {
-        if (!sqlite3_get_autocommit(d->db)) store_db_step(d->rollback);
+        if (!sqlite3_get_autocommit(d->db)) sqldb_run(d->rollback);
         return rc;
     }
     p->docs += c[0];

@@ -13,17 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/map.h"
 #include "core/mem.h"
 #include "store/store_int.h"
 
-#define FNV_OFFSET 2166136261u
-#define FNV_PRIME  16777619u
 
 static uint32_t fnv(uint32_t h, const char *s)
 {
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * FNV_PRIME;
-    return (h ^ 0xffu) * FNV_PRIME; /* terminator: ("ab","c") != ("a","bc") */
+    h = map_fnv32(h, s, strlen(s));
+    return map_fnv32(h, "\xff", 1); /* terminator: ("ab","c") != ("a","bc") */
 }
 
 int64_t store_roll_floor(int64_t ts, int64_t w)
@@ -51,7 +49,7 @@ void store_roll_free(struct store_roll_map *m)
 
 uint32_t store_roll_hash_ig(const char *idx, const char *grp)
 {
-    return fnv(fnv(FNV_OFFSET, idx), grp);
+    return fnv(fnv(MAP_FNV32_OFFSET, idx), grp);
 }
 
 static uint32_t roll_hash(uint32_t hash_ig, const char *name, int64_t t)

@@ -7,15 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/map.h"
 #include "core/mem.h"
 #include "store/store_int.h"
 
 static uint32_t seq_hash(const char *s)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
+    return map_fnv32(MAP_FNV32_OFFSET, s, strlen(s));
 }
 
 void store_seq_init(struct store_seq *t)

@@ -253,3 +253,60 @@ def test_numbers_a_function_returns_are_stored_as_posted(daemon_factory, tmp_pat
     stored = d.docs()[0][4]
     assert stored.startswith(body[:-1] + ',"date":"'), stored
     assert d.stop() == 0
+
+
+PROTECTED_FN = """
+fired = 0
+return function(e)
+  if e.mode == "attack" then
+    -- the shared metatable of gasket.array: with __gc added, every array
+    -- made later would run this finalizer outside any budget
+    local mt = getmetatable(gasket.array({}))
+    e.mt = type(mt)
+    if mt then mt.__gc = function() fired = fired + 1 end end
+    e.replaced = pcall(setmetatable, gasket.array({}), {__index = {}})
+  end
+  if e.mode == "arrays" then
+    for i = 1, 10 do e["a" .. i] = #gasket.array({i}) end
+  end
+  if e.mode == "count" then
+    collectgarbage()
+    collectgarbage()
+    e.fired = fired
+  end
+  return e
+end
+"""
+
+
+def test_shared_metatables_cannot_be_changed(daemon_factory, tmp_path):
+    """issue 9: a function cannot read or replace gasket.array's metatable
+    (adding __gc to it ran code outside the instruction budget)."""
+    fn = tmp_path / "protected.lua"
+    fn.write_text(PROTECTED_FN)
+    d = daemon_factory(extra="[route /gasdetector]\nfunction = %s\n" % fn)
+    assert d.post(dict(reading(no2="1"), mode="attack"))[0] == 200
+    for _ in range(5):  # events whose function makes arrays
+        st, _, body = d.post(dict(reading(no2="1"), mode="arrays"))
+        assert st == 200, body
+    assert d.post(dict(reading(no2="1"), mode="count"))[0] == 200
+    stored = {x["mode"]: x for x in (json.loads(r[4]) for r in d.docs())}
+    assert stored["attack"]["mt"] == "boolean"
+    assert stored["attack"]["replaced"] is False
+    assert stored["count"]["fired"] == 0
+    assert d.stop() == 0
+
+
+def test_client_values_in_the_log_are_escaped(daemon_factory, tmp_path):
+    """issue 9: a client value with control characters cannot forge a log line."""
+    fn = tmp_path / "logs.lua"
+    fn.write_text('return function(e) gasket.log("warn", "group", e.groupid) return e end\n')
+    d = daemon_factory(extra="[route /gasdetector]\nfunction = %s\n" % fn)
+    forged = "7\n2026-01-01T00:00:00.000Z error forged\x1b[2J\r"
+    assert d.post(dict(reading(no2="1"), groupid=forged))[0] == 200
+    log = d.wait_log("group 7")
+    assert "group 7\\n2026-01-01T00:00:00.000Z error forged\\x1b[2J\\r\n" in log, log
+    assert not any(line.startswith("2026-01-01T00:00:00.000Z error forged")
+                   for line in log.splitlines())
+    assert "\x1b" not in log
+    assert d.stop() == 0

@@ -208,3 +208,62 @@ def test_kill9_loses_no_acknowledged_mqtt_reading(daemon_factory):
     missing = [g for g in snapshot if g not in stored]
     assert not missing, "acknowledged but lost: %r" % missing[:5]
     assert d.stop() == 0
+
+
+KEY_A = "alarms-key-a-0123456789abcdef"
+KEY_B = "alarms-key-b-0123456789abcdef"
+KEY_ADMIN = "alarms-key-admin-0123456789ab"
+
+
+def test_alarms_are_scoped_to_the_keys_routes(daemon_factory):
+    """issue 9: a key sees and acknowledges only the alarms of its routes;
+    another route's alarm is 404 to it; an admin key sees all of them."""
+    extra = ("[route /a]\nindex = ia\n[route /b]\nindex = ib\n"
+             "[apikey a]\nkey = %s\nroutes = /a\n"
+             "[apikey b]\nkey = %s\nroutes = /b\n"
+             "[apikey boss]\nkey = %s\nadmin = true\n" % (KEY_A, KEY_B, KEY_ADMIN) + NO2_RULE)
+    d = daemon_factory(extra=extra)
+    assert d.request("POST", "/a", reading(90, groupid="1"), key=KEY_A)[0] == 200
+    assert d.request("POST", "/b", reading(95, groupid="2"), key=KEY_B)[0] == 200
+
+    def listed(key, query=""):
+        status, _, body = d.request("GET", "/alarms" + query, key=key)
+        assert status == 200, body
+        doc = json.loads(body)
+        return [(a["route"], a["group"]) for a in doc["alarms"]], doc["total"]
+
+    assert listed(KEY_A) == ([("/a", "1")], 1)
+    assert listed(KEY_B) == ([("/b", "2")], 1)
+    assert listed(KEY_B, "?group=1") == ([], 0)
+    assert listed(KEY_ADMIN) == ([("/b", "2"), ("/a", "1")], 2)
+    ids = {r: i for r, i in ((a["route"], a["id"]) for a in
+                             json.loads(d.request("GET", "/alarms", key=KEY_ADMIN)[2])["alarms"])}
+    # acknowledging another route's alarm: as if it did not exist
+    status, _, body = d.request("POST", "/alarms/%d/ack" % ids["/b"], key=KEY_A)
+    assert status == 404, body
+    status, _, body = d.request("POST", "/alarms/%d/ack" % ids["/a"], key=KEY_A)
+    assert status == 200, body
+    assert d.request("POST", "/alarms/%d/ack" % ids["/a"], key=KEY_B)[0] == 404
+    assert d.request("POST", "/alarms/%d/ack" % ids["/a"], key=KEY_A)[0] == 409
+    status, _, body = d.request("POST", "/alarms/%d/ack" % ids["/b"], key=KEY_ADMIN)
+    assert status == 200, body
+    acked = {a["route"]: a["acked_by"] for a in
+             json.loads(d.request("GET", "/alarms", key=KEY_ADMIN)[2])["alarms"]}
+    assert acked == {"/a": "a", "/b": "boss"}
+    assert d.stop() == 0
+
+
+def test_alarm_history_answers_while_events_stream(daemon_factory):
+    """issue 9: alarm events are committed off the loop in groups; every
+    raise and clear of a burst is in the history and GET /alarms answers."""
+    d = daemon_factory(extra=NO2_RULE)
+    for i in range(40):
+        assert d.post(reading(95 if (i // 4) % 2 == 0 else 10, groupid=str(i % 4)))[0] == 200
+    status, _, body = d.request("GET", "/alarms?limit=1000")
+    assert status == 200, body
+    doc = json.loads(body)
+    assert doc["total"] == 20
+    assert all(a["state"] == "cleared" for a in doc["alarms"])
+    assert d.stop() == 0
+    # alarms.json is written at stop, by the history's thread
+    assert json.loads((d.data / "alarms.json").read_text()) is not None

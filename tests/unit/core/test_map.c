@@ -53,8 +53,21 @@ static void test_random_against_array(void)
     map_free(&m);
 }
 
+/* The exported FNV-1a matches the published test vectors. */
+static void test_fnv(void)
+{
+    CHECK(map_fnv32(MAP_FNV32_OFFSET, "", 0) == 0x811c9dc5u);
+    CHECK(map_fnv32(MAP_FNV32_OFFSET, "a", 1) == 0xe40c292cu);
+    CHECK(map_fnv32(MAP_FNV32_OFFSET, "foobar", 6) == 0xbf9cf968u);
+    CHECK(map_fnv32(map_fnv32(MAP_FNV32_OFFSET, "foo", 3), "bar", 3) == 0xbf9cf968u);
+    CHECK(map_fnv64(MAP_FNV64_OFFSET, "", 0) == 0xcbf29ce484222325ull);
+    CHECK(map_fnv64(MAP_FNV64_OFFSET, "a", 1) == 0xaf63dc4c8601ec8cull);
+    CHECK(map_fnv64(MAP_FNV64_OFFSET, "foobar", 6) == 0x85944171f73967e8ull);
+}
+
 int main(void)
 {
+    RUN(test_fnv);
     RUN(test_basic);
     RUN(test_random_against_array);
     TEST_MAIN_END();

@@ -516,6 +516,49 @@ static void test_sandbox(void)
     function_free(f);
 }
 
+/* The metatables the sandbox shares (gasket.array's, gasket.null's, os's
+ * and the globals') can be neither read nor replaced, and the strings' is
+ * read through a read-only view: adding
+ * __gc to gasket.array's would make every array given to a later call run
+ * a finalizer outside the function's budget. */
+static void test_shared_metatables_protected(void)
+{
+    struct function *f =
+        load_text("fired = 0\n"
+                  "return function(e)\n"
+                  "  local k = e.k\n"
+                  "  if k == 'attack' then\n"
+                  "    local mt = getmetatable(gasket.array({}))\n"
+                  "    if mt then mt.__gc = function() fired = fired + 1 end end\n"
+                  "    return {mt = type(mt)}\n"
+                  "  end\n"
+                  "  if k == 'count' then collectgarbage() collectgarbage() return {fired = fired} end\n"
+                  "  if k == 'replace' then setmetatable(gasket.array({}), {}) end\n"
+                  "  if k == 'string' then\n"
+                  "    getmetatable('').__index = {}\n"
+                  "    return {len = ('abc'):len(), same = getmetatable('') == getmetatable('x')}\n"
+                  "  end\n"
+                  "  if k == 'global' then setmetatable(_G, {}) end\n"
+                  "  if k == 'os' then setmetatable(os, {}) end\n"
+                  "  if k == 'all' then\n"
+                  "    return {a = getmetatable(gasket.array({})), n = getmetatable(gasket.null),\n"
+                  "            s = getmetatable('').__index == string, g = getmetatable(_G), o = getmetatable(os),\n"
+                  "            len = ('abc'):len()}\n"
+                  "  end\n"
+                  "end\n",
+                  NULL);
+    call_gives(f, "{\"k\":\"attack\"}", "{\"mt\":\"boolean\"}");
+    call_gives(f, "{\"k\":\"count\",\"list\":[1,2,3],\"more\":[[4],[5]]}",
+               "{\"fired\":0}");
+    call_fails(f, "{\"k\":\"replace\"}", "cannot change a protected metatable");
+    call_fails(f, "{\"k\":\"string\"}", "the strings' metatable is read-only");
+    call_fails(f, "{\"k\":\"global\"}", "cannot change a protected metatable");
+    call_fails(f, "{\"k\":\"os\"}", "cannot change a protected metatable");
+    call_gives(f, "{\"k\":\"all\"}",
+               "{\"a\":false,\"g\":false,\"len\":3,\"n\":false,\"o\":false,\"s\":true}");
+    function_free(f);
+}
+
 static void test_runtime_error_has_line(void)
 {
     struct function *f = load_text("return function(e)\n"
@@ -582,6 +625,7 @@ int main(void)
     RUN(test_instruction_limit);
     RUN(test_memory_limit);
     RUN(test_sandbox);
+    RUN(test_shared_metatables_protected);
     RUN(test_runtime_error_has_line);
     RUN(test_load_errors);
     TEST_MAIN_END();
