@@ -288,6 +288,7 @@ def paho_ws(port, headers):
     """(connected, the client) for paho over ws://127.0.0.1:port/mqtt."""
     c = mqtt.Client(client_id="ws-origin-%d" % len(str(headers)), transport="websockets")
     c.ws_set_options(path="/mqtt", headers=headers)
+    c.username_pw_set("itest", KEY)  # a principal: the Origin alone decides
     try:
         c.connect("127.0.0.1", port, keepalive=10)
     except Exception:  # the handshake refused
