@@ -130,6 +130,7 @@ void gateway_configure(struct gateway *g, const struct config *cfg, struct funct
     free(fns);
     g->nroutes = cfg->nroutes;
     g->max_bulk_body = cfg->http.max_bulk_body;
+    g->max_pending = (size_t)cfg->server.max_pending;
     apikeys_configure(g->keys, cfg->apikeys, cfg->napikeys);
 }
 

@@ -54,8 +54,11 @@ static bool offer(struct mqtt_client *c, struct mqtt_str topic, const struct mqt
     if (pub->qos == 2)
         session_qos2_add(c->s, pub->id); /* a resend is not routed again */
     if (c->b->hook(c->b->hook_ud, in, topic.p, topic.len, pub->payload.p, pub->payload.len,
-                   pub->qos))
+                   pub->qos)) {
+        if (c->b->backpressure)
+            client_pause(c); /* read no more from it until the host catches up */
         return true;
+    }
     if (pub->qos == 2)
         session_qos2_del(c->s, pub->id);
     c->owed = in->next;
@@ -63,6 +66,12 @@ static bool offer(struct mqtt_client *c, struct mqtt_str topic, const struct mqt
         c->owed->prev = NULL;
     free(in);
     return false;
+}
+
+/* A failure that the same PUBLISH sent again may not meet (mqtt_inbound_done). */
+static bool retry_cures(uint8_t reason)
+{
+    return reason == 0x80 || reason == 0x83 || reason == 0x89 || reason == 0x97;
 }
 
 void mqtt_inbound_done(struct mqtt_inbound *in, uint8_t reason)
@@ -75,10 +84,14 @@ void mqtt_inbound_done(struct mqtt_inbound *in, uint8_t reason)
             c->owed = in->next;
         if (in->next)
             in->next->prev = in->prev;
-        if (!c->closing && in->qos == 1)
-            send_ack(c, MQTT_PUBACK, in->pid, reason);
-        else if (!c->closing && in->qos == 2)
-            send_ack(c, MQTT_PUBREC, in->pid, reason);
+        if (in->qos == 2 && reason >= 0x80 && c->s)
+            session_qos2_del(c->s, in->pid); /* the flow ends: a resend is new */
+        bool ack = !c->closing && in->qos > 0;
+        if (ack && c->version != MQTT_V5 && retry_cures(reason))
+            client_close(c, 0, "PUBLISH not taken (store failed): the client resends it");
+        else if (ack)
+            send_ack(c, in->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, in->pid,
+                     c->version == MQTT_V5 ? reason : 0);
     }
     free(in);
 }
@@ -107,6 +120,7 @@ int handle_publish(struct mqtt_client *c, const struct mqtt_packet *p)
     if (!code && !(topic.len >= 5 && memcmp(topic.p, "$SYS/", 5) == 0)) {
         struct mqtt_message *m = message_new(b, topic.p, topic.len, pub->payload.p,
                                              pub->payload.len, pub->qos, pub->retain, &p->props);
+        message_set_owner(m, c->s->user_kind, c->s->user);
         broker_route(b, m, c->s);
         message_unref(m);
     }
