@@ -1,7 +1,9 @@
 /* broker.h: the embedded MQTT broker (3.1.1 and 5.0 on the same listeners).
  *
  * The broker owns its listeners, clients, sessions, subscriptions and
- * retained messages, all on the loop thread. Packets are decoded by codec.h
+ * retained messages, all on the loop thread; persistence (persist.c) writes
+ * copies of what changed from a thread of its own, which alone uses the
+ * mqtt.db connection while the broker runs. Packets are decoded by codec.h
  * and routed through the subscription tree of topic.h. Sessions survive a
  * disconnect when the client asked for it (clean session off in 3.1.1, a
  * session expiry interval in 5.0) and queue QoS 1/2 messages meanwhile.

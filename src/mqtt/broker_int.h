@@ -33,7 +33,8 @@ struct mqtt_message {
     uint8_t *payload;  /* in data */
     struct mqtt_props props; /* the 5.0 properties forwarded; views into data */
     char *owner;       /* who published it, "<enum mqtt_id_kind>:<user>" ("0:"
-                          anonymous); NULL: gasketd itself (no retained limits) */
+                          anonymous: one identity); NULL: gasketd itself (no
+                          retained limits) */
     uint8_t data[];
 };
 

@@ -102,7 +102,7 @@ void message_set_owner(struct mqtt_message *m, uint8_t kind, const char *user)
     size_t n = (user ? strlen(user) : 0) + 4;
     free(m->owner);
     m->owner = xmalloc(n);
-    snprintf(m->owner, n, "%u:%s", kind, user && kind != MQTT_ID_ANONYMOUS ? user : "");
+    snprintf(m->owner, n, "%u:%s", kind, user ? user : "");
 }
 
 bool message_expired(const struct mqtt_broker *b, const struct mqtt_message *m)
@@ -202,7 +202,7 @@ static void retain(struct mqtt_broker *b, struct mqtt_message *m)
         uint64_t now = uv_now(b->loop);
         if (!b->retain_warned || now - b->retain_warned >= 10000) {
             log_warn("mqtt: %s from %s delivered but not retained: %s reached", m->topic,
-                     m->owner[0] == '0' ? "an anonymous client" : m->owner + 2, why);
+                     m->owner[2] ? m->owner + 2 : "an anonymous client", why);
             b->retain_warned = now;
         }
     }
