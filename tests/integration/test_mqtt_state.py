@@ -393,3 +393,116 @@ def test_mqtt_telemetry_is_not_read_while_the_store_is_behind(daemon_factory):
     assert len(acks) == n
     assert doc_count(d) == n
     assert d.stop() == 0
+
+
+def test_keep_alive_does_not_close_a_paused_client(daemon_factory):
+    d = daemon_factory(extra=ANON + "[server]\nmax_pending = 1\n")
+    lock = StoreLock(d)
+    try:
+        s = raw_client(d, connect_packet(b"slow-store", keepalive=1))
+        for pid in (1, 2):
+            s.sendall(publish_packet("gas/1", json.dumps(dict(SEED, groupid="ka%d" % pid))
+                                     .encode(), 1, pid))
+        time.sleep(3.0)  # twice the keep-alive timeout (1.5 s), paused: not read meanwhile
+    finally:
+        lock.release()
+    s.settimeout(20)
+    assert [read_packet(s), read_packet(s)] == [(0x40, struct.pack(">H", 1)),
+                                                (0x40, struct.pack(">H", 2))]
+    s.sendall(b"\xc0\x00")  # PINGREQ: still connected
+    assert read_packet(s) == (0xD0, b"")
+    s.close()
+    assert doc_count(d) == 2
+    assert d.stop() == 0
+
+
+class RawWebSocketMqtt:
+    """MQTT over a WebSocket written here (paho's WebSocket transport resends
+    or mangles frames when the socket blocks): blocking sends of masked
+    binary frames, a reader that unwraps the server's frames."""
+
+    def __init__(self, port):
+        import base64, os
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.s.sendall(("GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                        "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
+                        % key).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.s.recv(1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        self.stream = b""
+
+    def send(self, data):
+        n = len(data)
+        hdr = b"\x82" + (bytes([0x80 | n]) if n < 126 else
+                         b"\xfe" + struct.pack(">H", n) if n < 65536 else
+                         b"\xff" + struct.pack(">Q", n))
+        mask = b"\x01\x02\x03\x04"
+        body = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        self.s.sendall(hdr + mask + body)
+
+    def _take(self, n):
+        out = b""
+        while len(out) < n:
+            chunk = self.s.recv(n - len(out))
+            if not chunk:
+                return None
+            out += chunk
+        return out
+
+    def recv(self, n):
+        """n bytes of the MQTT stream, or None once closed."""
+        while len(self.stream) < n:
+            h = self._take(2)
+            if h is None:
+                return None
+            ln = h[1] & 0x7F
+            if ln == 126:
+                ln = struct.unpack(">H", self._take(2))[0]
+            elif ln == 127:
+                ln = struct.unpack(">Q", self._take(8))[0]
+            self.stream += self._take(ln) if ln else b""
+        out, self.stream = self.stream[:n], self.stream[n:]
+        return out
+
+
+def test_websocket_telemetry_is_paused_too(daemon_factory):
+    d = daemon_factory(extra=ANON + "[server]\nmax_pending = 20\n")
+    n, body = 4000, dict(SEED, note="x" * 4000)
+    packets = [publish_packet("gas/%d" % (i % 50), json.dumps(dict(body, groupid="w%d" % i))
+                              .encode(), 1, i % 65535 + 1) for i in range(n)]
+    ws = RawWebSocketMqtt(d.port)
+    ws.send(connect_packet(b"ws-flood"))
+    assert ws.recv(4)[0] == 0x20
+    acks = []
+
+    def reader():
+        while len(acks) < n:
+            p = ws.recv(4)
+            if p is None:
+                return
+            acks.append(p)
+
+    def writer():
+        for p in packets:
+            ws.send(p)
+
+    before = rss_kb(d.proc.pid)
+    lock = StoreLock(d)
+    r, w = threading.Thread(target=reader), threading.Thread(target=writer)
+    r.start(); w.start()
+    try:
+        time.sleep(2.0)
+        during = rss_kb(d.proc.pid)
+    finally:
+        lock.release()
+    w.join(120)
+    r.join(120)
+    ws.s.close()
+    assert during - before < 12 * 1024, (before, during)
+    assert len(acks) == n and all(a[0] == 0x40 for a in acks)
+    assert doc_count(d) == n
+    assert d.stop() == 0
