@@ -164,6 +164,32 @@ def test_persistence_writes_only_what_changed(daemon_factory):
     assert d.stop() == 0
 
 
+def test_a_failed_save_is_written_by_a_later_one(daemon_factory):
+    d = daemon_factory(extra=ANON + "persist_interval = 500ms\n")
+    lock = sqlite3.connect(str(d.data / "mqtt.db"), timeout=10, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    try:
+        p = Paho(d, "setter")
+        p.c.publish("kept/1", "v1", qos=1, retain=True).wait_for_publish()
+        p.stop()
+        d.wait_log("mqtt: persistence: save", timeout=20)  # the writer gave up
+        # the loop went on meanwhile
+        assert d.request("GET", "/healthz", key=None)[0] == 200
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    wait_until(lambda: mqtt_db(d).execute("select count(*) from retained").fetchone()[0] == 1,
+               timeout=15, what="the retried save")
+    d.kill9()
+    d.start()
+    s = Paho(d, "reader")
+    s.c.subscribe("kept/#", 1)
+    got = s.wait(1)
+    s.stop()
+    assert [(t, m) for t, m, _, _ in got] == [("kept/1", b"v1")]
+    assert d.stop() == 0
+
+
 def test_session_owner_survives_a_restart(daemon_factory, tmp_path):
     pw, acl = tmp_path / "passwd", tmp_path / "acl"
     add_user(pw, "owner", "pw-owner")
