@@ -84,14 +84,14 @@ void mqtt_inbound_done(struct mqtt_inbound *in, uint8_t reason)
             c->owed = in->next;
         if (in->next)
             in->next->prev = in->prev;
-        if (in->qos == 2 && reason >= 0x80 && c->s)
+        bool v5 = c->version == MQTT_V5, resend = !v5 && retry_cures(reason);
+        if (in->qos == 2 && c->s && (resend || (v5 && reason >= 0x80)))
             session_qos2_del(c->s, in->pid); /* the flow ends: a resend is new */
         bool ack = !c->closing && in->qos > 0;
-        if (ack && c->version != MQTT_V5 && retry_cures(reason))
+        if (ack && resend) /* 3.1.1 cannot say no: it will send it again */
             client_close(c, 0, "PUBLISH not taken (store failed): the client resends it");
         else if (ack)
-            send_ack(c, in->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, in->pid,
-                     c->version == MQTT_V5 ? reason : 0);
+            send_ack(c, in->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, in->pid, v5 ? reason : 0);
     }
     free(in);
 }

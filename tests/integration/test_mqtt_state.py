@@ -310,30 +310,46 @@ def test_max_session_expiry(daemon_factory):
 
 # ---- a failed commit is not acknowledged to a 3.1.1 client ----
 
+def connect_311(client_id, clean):
+    body = (mqtt_str(b"MQTT") + bytes([4, 0x02 if clean else 0]) + struct.pack(">H", 60) +
+            mqtt_str(client_id))
+    return b"\x10" + remaining(len(body)) + body
+
+
 def test_v311_publish_whose_commit_fails_is_not_acknowledged(daemon_factory):
     d = daemon_factory(extra=ANON)
     payload = json.dumps(dict(SEED, groupid="commit-fail")).encode()
     lock = StoreLock(d)
     try:
         s311 = raw_client(d, connect_packet(b"dev-311"))
+        q2 = raw_client(d, connect_311(b"dev-311-qos2", clean=False))
         s5 = raw_client(d, connect_v5("dev-5"))
         s311.sendall(publish_packet("gas/1", payload, 1, 7))
+        q2.sendall(publish_packet("gas/2", payload, 2, 9))
         s5.sendall(publish_packet("gas/1", payload, 1, 8, v5=True))
-        s311.settimeout(30)
-        s5.settimeout(30)
+        for s in (s311, q2, s5):
+            s.settimeout(30)
         assert read_packet(s311) is None  # closed, no PUBACK: the client will resend
+        assert read_packet(q2) is None  # closed, no PUBREC
         t, body = read_packet(s5)
         assert t == 0x40 and body[:2] == struct.pack(">H", 8) and body[2] == 0x80
     finally:
         lock.release()
-    s311.close(); s5.close()
+    s311.close(); q2.close(); s5.close()
     assert doc_count(d) == 0
     s = raw_client(d, connect_packet(b"dev-311"))
     s.sendall(publish_packet("gas/1", payload, 1, 7))  # the resend
-    t, body = read_packet(s)
-    assert t == 0x40 and body == struct.pack(">H", 7)
+    assert read_packet(s) == (0x40, struct.pack(">H", 7))
     s.close()
-    assert doc_count(d) == 1
+    q2 = raw_client(d, connect_311(b"dev-311-qos2", clean=False))
+    dup = bytearray(publish_packet("gas/2", payload, 2, 9))
+    dup[0] |= 0x08
+    q2.sendall(bytes(dup))  # the resend (DUP) is taken as new, not as already routed
+    assert read_packet(q2) == (0x50, struct.pack(">H", 9))
+    q2.sendall(b"\x62\x02" + struct.pack(">H", 9))  # PUBREL
+    assert read_packet(q2) == (0x70, struct.pack(">H", 9))
+    q2.close()
+    assert doc_count(d) == 2
     assert d.stop() == 0
 
 
