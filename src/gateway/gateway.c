@@ -145,6 +145,7 @@ void gateway_configure(struct gateway *g, const struct config *cfg, struct funct
     g->search_max_buckets = cfg->http.search_max_buckets;
     g->search_max_memory = cfg->http.search_max_memory;
     g->search_max_timeout = cfg->http.search_max_timeout;
+    g->max_pending = (size_t)cfg->server.max_pending;
     apikeys_configure(g->keys, cfg->apikeys, cfg->napikeys);
 }
 

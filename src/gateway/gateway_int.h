@@ -39,6 +39,7 @@ struct gateway {
     int64_t date_sec; /* second whose local text is in date */
     char date[20];
     size_t max_bulk_body; /* [http] max_bulk_body: the body limit of _bulk */
+    size_t max_pending;   /* [server] max_pending: readings waiting for the store */
     struct tz *zone;  /* [server] timezone (UTC if it cannot be read): `date` text without an offset */
     int metrics_public;    /* [http] metrics_public */
     char *allowed_origins; /* [http] allowed_origins, or NULL */
@@ -105,6 +106,11 @@ typedef void (*gateway_ingest_cb)(void *ud, const struct gateway_ingest_result *
  * inside this call (when refused), else after the commit. */
 void gateway_ingest(struct gateway *g, const struct route *rt, const char *index, const char *body,
                     size_t len, int keep_date, gateway_ingest_cb cb, void *ud);
+
+/* When the store has max_pending readings waiting: answers 503 with
+ * Retry-After: 1 {"message":"Store busy: ..."} and returns 1 (the caller
+ * does nothing more); else 0. For every ingest request, before any work. */
+int gateway_reply_busy(struct gateway *g, struct http_req *req);
 
 /* POST on a route: key, throttle done; validates, judges, stores, answers. */
 void gateway_post(struct gateway *g, struct http_req *req, const struct route *rt);

@@ -6,7 +6,12 @@
  * function when it has one (whose returned document is validated again and
  * is what gets stored), else the alarm engine -> store_append -> the
  * caller's callback once the store committed. Nothing is stored for a
- * document refused or failed at any step. */
+ * document refused or failed at any step.
+ *
+ * The ingest queue is bounded: when [server] max_pending readings wait for
+ * the store, HTTP ingest answers 503 (gateway_reply_busy) and the broker
+ * stops reading the MQTT clients that send telemetry (back-pressure), until
+ * fewer than half of max_pending wait. */
 #include "core/clock.h"
 #include "core/datetime.h"
 #include "core/err.h"
@@ -63,6 +68,29 @@ static const char *local_date(struct gateway *g, int64_t now_ms)
     return g->date;
 }
 
+/* Back-pressure on the broker's telemetry senders: on at the high-water
+ * mark, off below half of it (checked as readings are queued and as
+ * commits complete). */
+static void pressure(struct gateway *g)
+{
+    size_t n = store_pending(g->store);
+    if (g->broker && n >= g->max_pending)
+        mqtt_broker_set_backpressure(g->broker, true);
+    else if (g->broker && n < g->max_pending / 2 + (g->max_pending == 1))
+        mqtt_broker_set_backpressure(g->broker, false);
+}
+
+int gateway_reply_busy(struct gateway *g, struct http_req *req)
+{
+    if (store_pending(g->store) < g->max_pending)
+        return 0;
+    char msg[160];
+    snprintf(msg, sizeof msg, "Store busy: %zu readings are waiting to be written; retry shortly",
+             store_pending(g->store));
+    gateway_reply_message(req, 503, "Retry-After: 1\r\n", msg);
+    return 1;
+}
+
 static void on_stored(void *ud, const struct store_ack *ack)
 {
     struct pending *p = ud;
@@ -71,9 +99,11 @@ static void on_stored(void *ud, const struct store_ack *ack)
     struct gateway_ingest_result res = {.status = ack->status, .index = p->index, .ack = ack,
                                         .reason = ack->status ? gk_strerror(ack->status) : NULL,
                                         .field = ""};
+    struct gateway *g = p->g;
     p->cb(p->ud, &res);
     free(p->status_topic);
     free(p);
+    pressure(g);
 }
 
 /* A result for a document refused before the store, delivered on a later
@@ -232,6 +262,7 @@ static void append(struct gateway *g, const struct route *rt, const char *index,
     struct store_doc d = {.index = index, .source = doc, .source_len = len, .ts_ms = ts,
                           .groupid = r->groupid, .nmeas = r->nmeas, .meas = meas};
     store_append(g->store, &d, on_stored, p);
+    pressure(g);
 }
 
 void gateway_ingest(struct gateway *g, const struct route *rt, const char *index, const char *body,
@@ -339,6 +370,8 @@ static void on_posted(void *ud, const struct gateway_ingest_result *res)
 void gateway_post(struct gateway *g, struct http_req *req, const struct route *rt)
 {
     size_t len;
+    if (gateway_reply_busy(g, req))
+        return;
     const char *body = http_req_body(req, &len);
     gateway_ingest(g, rt, rt->index, body, len, 0, on_posted, req);
 }

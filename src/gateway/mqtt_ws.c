@@ -36,7 +36,18 @@ static const char *link_peer(void *link)
     return ws_peer(link);
 }
 
-static const struct mqtt_link_ops ops = {link_write, link_close, link_pending, link_peer, NULL};
+static void link_pause(void *link)
+{
+    ws_pause(link);
+}
+
+static void link_resume(void *link)
+{
+    ws_resume(link);
+}
+
+static const struct mqtt_link_ops ops = {link_write, link_close, link_pending, link_peer,
+                                         NULL,       link_pause, link_resume};
 
 static void on_message(struct ws_conn *ws, const void *data, size_t len)
 {

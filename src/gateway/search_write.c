@@ -87,6 +87,7 @@ static void on_doc_stored(void *ud, const struct gateway_ingest_result *res)
 void search_doc_post(struct gateway *g, struct http_req *req, const char *index)
 {
     struct search_params p;
+    if (gateway_reply_busy(g, req)) return;
     if (search_params_parse(req, write_known, &p) != 0) return;
     search_params_free(&p);
     size_t len, ilen = strlen(index) + 1;
@@ -207,6 +208,7 @@ static void bulk_item(struct gateway *g, struct bulk_req *b, size_t i)
 void search_bulk(struct gateway *g, struct http_req *req, const char *index)
 {
     struct search_params p;
+    if (gateway_reply_busy(g, req)) return; /* the whole request: no item is taken */
     if (search_params_parse(req, write_known, &p) != 0) return;
     search_params_free(&p);
     size_t len;

@@ -383,6 +383,16 @@ const char *ws_peer(struct ws_conn *ws)
     return ws->peer;
 }
 
+void ws_pause(struct ws_conn *ws)
+{
+    if (ws->nc) net_conn_pause(ws->nc);
+}
+
+void ws_resume(struct ws_conn *ws)
+{
+    if (ws->nc) net_conn_resume(ws->nc);
+}
+
 size_t ws_pending(struct ws_conn *ws)
 {
     return ws->nc ? net_conn_pending(ws->nc) : 0;

@@ -65,6 +65,10 @@ void ws_set_data(struct ws_conn *ws, void *ud);
 const char *ws_peer(struct ws_conn *ws);
 /* Bytes written and not yet handed to the kernel (for back-pressure). */
 size_t ws_pending(struct ws_conn *ws);
+/* Stops and restarts reading the connection (back-pressure from the
+ * receiver: frames already read are still delivered). */
+void ws_pause(struct ws_conn *ws);
+void ws_resume(struct ws_conn *ws);
 
 /* ---- pure handshake helpers ---- */
 

@@ -7,7 +7,12 @@
  * code) where the protocol allows it. One timer, ticking four times a
  * second, enforces keep-alive (1.5 times the client's interval), the
  * CONNECT deadline (until the CONNACK is sent, password check included),
- * session expiry and will delays. */
+ * session expiry and will delays, and hands what changed to the persistence
+ * writer (persist.c) every persist_interval.
+ *
+ * Back-pressure: while the host says its store is behind, a client whose
+ * PUBLISH the host takes is paused (its link is not read, its buffered
+ * packets wait) until the host says it caught up. */
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -49,7 +54,18 @@ static const char *net_cn(void *link)
     return net_conn_tls_cn(link);
 }
 
-static const struct mqtt_link_ops net_ops = {net_write, net_close, net_pending, net_peer, net_cn};
+static void net_pause(void *link)
+{
+    net_conn_pause(link);
+}
+
+static void net_resume(void *link)
+{
+    net_conn_resume(link);
+}
+
+static const struct mqtt_link_ops net_ops = {net_write, net_close,  net_pending, net_peer,
+                                             net_cn,    net_pause, net_resume};
 
 static void on_read(struct net_conn *nc, const char *data, size_t len)
 {
@@ -77,6 +93,10 @@ void mqtt_broker_options_default(struct mqtt_broker_options *o)
         .auth_threads = 2,
         .auth_queue = 256,
         .auth_pending_bytes = 64 * 1024,
+        .max_session_expiry_s = 7 * 86400,
+        .max_subscriptions = 100,
+        .max_retained_per_identity = 1000,
+        .max_retained_bytes = 64u << 20,
     };
 }
 
@@ -178,7 +198,7 @@ void client_process(struct mqtt_client *c)
 {
     struct mqtt_broker *b = c->b;
     size_t off = 0;
-    while (!c->closing && !c->auth && off < c->in.len) {
+    while (!c->closing && !c->auth && !c->paused && off < c->in.len) {
         struct mqtt_packet p;
         size_t used;
         const uint8_t *at = (const uint8_t *)c->in.data + off;
@@ -245,8 +265,8 @@ void mqtt_client_closed(struct mqtt_client *c)
 
 static void check_client(struct mqtt_client *c, uint64_t now)
 {
-    if (c->closing)
-        return;
+    if (c->closing || c->paused)
+        return; /* a paused client is not read: its silence is ours */
     if (!c->connected && now - c->connected_at >= c->b->opt.connect_timeout_ms)
         client_close(c, 0, NULL); /* no CONNACK yet: no CONNECT, or its check still queued */
     else if (c->keep_alive && now - c->last_rx >= (uint64_t)c->keep_alive * 1500)
@@ -305,11 +325,9 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = uv_now(b->loop);
     for (struct mqtt_client *c = b->clients; c; c = c->next)
         check_client(c, now);
-    if (b->persist && b->opt.persist_interval_ms && now >= b->next_save) {
-        if (b->changes != b->saved_changes)
-            persist_save(b->persist, b);
-        b->next_save = now + b->opt.persist_interval_ms;
-    }
+    if (b->persist && b->opt.persist_interval_ms && now >= b->next_save &&
+        persist_tick(b->persist, b))
+        b->next_save = now + b->opt.persist_interval_ms; /* else: the next tick */
     if (now >= b->next_sys) {
         publish_sys(b, now);
         b->next_sys = now + SYS_INTERVAL_MS;
@@ -334,12 +352,14 @@ int mqtt_broker_new(struct mqtt_broker **out, uv_loop_t *loop,
     b->retained = mqtt_retain_new();
     if (o->persist_path &&
         (persist_open(&b->persist, o->persist_path) != 0 || persist_load(b->persist, b) != 0)) {
-        persist_close(b->persist);
+        persist_close(b->persist, NULL);
         b->persist = NULL; /* nothing to save over what could not be read */
         broker_free(b);
         *out = NULL;
         return GK_ESTORE;
     }
+    if (b->persist)
+        persist_start(b->persist);
     b->started = uv_now(loop);
     b->next_save = b->started + o->persist_interval_ms;
     uv_timer_init(loop, &b->tick);
@@ -384,6 +404,34 @@ void mqtt_broker_set_publish_hook(struct mqtt_broker *b, mqtt_publish_hook hook,
     b->hook_ud = ud;
 }
 
+void client_pause(struct mqtt_client *c)
+{
+    if (!c->paused && !c->closing && c->ops->pause) {
+        c->paused = true;
+        c->ops->pause(c->link);
+    }
+}
+
+void mqtt_broker_set_backpressure(struct mqtt_broker *b, bool on)
+{
+    if (b->backpressure == on)
+        return;
+    b->backpressure = on;
+    log_debug("mqtt: back-pressure %s", on ? "on: telemetry senders paused" : "off");
+    uint64_t now = uv_now(b->loop);
+    /* resuming may queue enough readings to turn it on again: stop there */
+    for (struct mqtt_client *c = b->clients; c && !b->backpressure; c = c->next) {
+        if (!c->paused)
+            continue;
+        c->paused = false;
+        c->last_rx = now; /* keep-alive counts from now */
+        if (!c->closing) {
+            c->ops->resume(c->link);
+            client_process(c); /* the packets that waited in its buffer */
+        }
+    }
+}
+
 const struct mqtt_broker_stats *mqtt_broker_get_stats(const struct mqtt_broker *b)
 {
     return &b->stats;
@@ -413,10 +461,8 @@ static void unref_retained(void *msg)
 /* Saves what must survive, then frees everything but the timer handle. */
 static void broker_free(struct mqtt_broker *b)
 {
-    if (b->persist) {
-        persist_save(b->persist, b);
-        persist_close(b->persist);
-    }
+    persist_close(b->persist, b); /* the last changes; blocks: the loop is stopping */
+    b->persist = NULL;
     struct mqtt_session **all = xcalloc(b->sessions.count + 1, sizeof *all), **p = all;
     map_foreach(&b->sessions, drop_session, &p);
     for (struct mqtt_session **s = all; s < p; s++)
@@ -428,6 +474,7 @@ static void broker_free(struct mqtt_broker *b)
     mqtt_retain_free(b->retained, unref_retained);
     map_free(&b->reserved);
     free(b->auth); /* its threads and handle are gone (auth_pool_close) */
+    broker_retain_free(b);
     buf_free(&b->scratch);
     buf_free(&b->ids);
     free(b->ls);

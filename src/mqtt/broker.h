@@ -1,7 +1,9 @@
 /* broker.h: the embedded MQTT broker (3.1.1 and 5.0 on the same listeners).
  *
  * The broker owns its listeners, clients, sessions, subscriptions and
- * retained messages, all on the loop thread. Packets are decoded by codec.h
+ * retained messages, all on the loop thread; persistence (persist.c) writes
+ * copies of what changed from a thread of its own, which alone uses the
+ * mqtt.db connection while the broker runs. Packets are decoded by codec.h
  * and routed through the subscription tree of topic.h. Sessions survive a
  * disconnect when the client asked for it (clean session off in 3.1.1, a
  * session expiry interval in 5.0) and queue QoS 1/2 messages meanwhile.
@@ -47,8 +49,15 @@ struct mqtt_broker_options {
     bool allow_anonymous;      /* clients without a user name (false) */
     const char *persist_path;  /* SQLite file of retained messages and persistent
                                   sessions; NULL: kept in memory only */
-    uint32_t persist_interval_ms; /* save this often when something changed; 0: only
-                                     at close (60000) */
+    uint32_t persist_interval_ms; /* save what changed this often, off the loop; 0:
+                                     only at close (60000) */
+    /* Bounded state; 0: no limit. */
+    uint32_t max_session_expiry_s; /* caps 5.0 session expiry; 3.1.1 persistent
+                                      sessions end after it (0: never) */
+    uint32_t max_subscriptions;    /* per session; more: SUBACK 0x97 (3.1.1: 0x80) */
+    uint32_t max_retained_per_identity; /* retained topics one identity holds
+                                           (anonymous clients are one) */
+    size_t max_retained_bytes;     /* topic + payload of all retained messages */
     /* Who may connect and what they may do (auth.h); NULL: no password file,
      * no ACL. Owned by the caller, alive as long as the broker. */
     const struct mqtt_passwd *passwd;
@@ -132,8 +141,19 @@ void mqtt_broker_set_login_hook(struct mqtt_broker *b, mqtt_login_hook hook, voi
 void mqtt_broker_set_reserved(struct mqtt_broker *b, const char *const *names, size_t n);
 
 /* Acknowledges the PUBLISH (5.0: with `reason`, e.g. 0x99 payload format
- * invalid) if its client is still connected, and frees in. */
+ * invalid) if its client is still connected, and frees in. A 3.1.1 client
+ * cannot be told a reason: for a failure a resend may cure (0x80
+ * unspecified error, e.g. the store commit failed; 0x83, 0x89 server busy,
+ * 0x97 quota exceeded) its connection is closed without PUBACK/PUBREC, so
+ * that it sends the PUBLISH again; for any other refusal (0x99, 0x87) the
+ * PUBLISH is acknowledged and dropped, as a resend would be refused too. */
 void mqtt_inbound_done(struct mqtt_inbound *in, uint8_t reason);
+
+/* Back-pressure from the host (its store is behind): while on, a client
+ * whose PUBLISH the hook takes is no longer read (its later packets wait
+ * in the kernel, so TCP slows the sender down) and keep-alive does not
+ * close it; every paused client is read again when it goes off. */
+void mqtt_broker_set_backpressure(struct mqtt_broker *b, bool on);
 
 /* Clients carried by something other than the broker's own listeners (MQTT
  * over WebSocket): the carrier gives a byte stream through these operations,
@@ -147,6 +167,9 @@ struct mqtt_link_ops {
     /* The verified client certificate's CN (the client's identity, as in
      * IoT Core), or NULL; the operation itself may be NULL. */
     const char *(*tls_cn)(void *link);
+    /* Stop and restart reading the link (back-pressure); may be NULL. */
+    void (*pause)(void *link);
+    void (*resume)(void *link);
 };
 
 struct mqtt_client;

@@ -32,6 +32,9 @@ struct mqtt_message {
     char *topic;       /* NUL-terminated; in data */
     uint8_t *payload;  /* in data */
     struct mqtt_props props; /* the 5.0 properties forwarded; views into data */
+    char *owner;       /* who published it, "<enum mqtt_id_kind>:<user>" ("0:"
+                          anonymous: one identity); NULL: gasketd itself (no
+                          retained limits) */
     uint8_t data[];
 };
 
@@ -78,6 +81,7 @@ struct mqtt_session {
     size_t nsubs, subs_cap;
     char *user; /* its client's identity, for the ACL; NULL: anonymous */
     uint8_t user_kind; /* enum mqtt_id_kind of user: the session's owner */
+    bool persisted;    /* mqtt.db holds it (as of the last batch handed over) */
 };
 
 /* An acknowledgement the host owes (mqtt_publish_hook). */
@@ -112,6 +116,7 @@ struct mqtt_client {
     const uint8_t *raw;          /* the packet being handled, as received */
     size_t raw_len;
     bool connected;              /* CONNACK 0 sent */
+    bool paused;                 /* not read: the host's store is behind */
     bool closing;
 };
 
@@ -146,7 +151,10 @@ struct mqtt_broker {
     struct auth_pool *auth;       /* password checks off the loop; NULL until the first */
     unsigned open_handles;        /* tick (and the pool's async): freed at 0 */
     struct mqtt_persist *persist; /* NULL: nothing survives a restart */
-    uint64_t changes, saved_changes; /* state changes, and as of the last save */
+    size_t retained_bytes;        /* topic + payload of every retained message but $SYS */
+    struct map retained_owners;   /* owner -> (uintptr_t) retained topics it holds */
+    uint64_t retain_warned;       /* loop ms of the last "not retained" log line */
+    bool backpressure;            /* mqtt_broker_set_backpressure() */
     uint64_t next_save;           /* loop ms */
     uint64_t next_sys, started;   /* loop ms */
     bool closing;
@@ -158,6 +166,9 @@ void client_write(struct mqtt_client *c, const void *p, size_t n);
 /* Ends a connection after what is queued; 5.0 clients get a DISCONNECT with
  * `reason` first when reason is not 0 and the protocol allows it. */
 void client_close(struct mqtt_client *c, uint8_t reason, const char *why);
+/* Stops reading a client (back-pressure) until mqtt_broker_set_backpressure
+ * turns it off. */
+void client_pause(struct mqtt_client *c);
 
 /* broker_msg.c */
 /* A message from a PUBLISH (topic resolved), copying what it forwards. */
@@ -171,6 +182,14 @@ bool message_expired(const struct mqtt_broker *b, const struct mqtt_message *m);
  * `from` (NULL in-process) is the publisher, for No Local. */
 void broker_route(struct mqtt_broker *b, struct mqtt_message *m, struct mqtt_session *from);
 
+/* Sets m's owner (copied) from the identity kind and user of a client. */
+void message_set_owner(struct mqtt_message *m, uint8_t kind, const char *user);
+/* Puts a retained message loaded from disk in the store (accounted, not
+ * checked against the limits). */
+void broker_retain_restore(struct mqtt_broker *b, struct mqtt_message *m);
+/* Forgets the accounting of retained messages (the broker is freed). */
+void broker_retain_free(struct mqtt_broker *b);
+
 /* Publishes a retained QoS 0 $SYS message, not counted as received and not
  * saved. */
 void broker_sys_publish(struct mqtt_broker *b, const char *topic, const char *value);
@@ -179,6 +198,11 @@ void broker_sys_publish(struct mqtt_broker *b, const char *topic, const char *va
 struct mqtt_session *session_new(struct mqtt_broker *b, const char *id, size_t len);
 /* Ends a session: subscriptions, deliveries and the map entry. */
 void session_free(struct mqtt_session *s);
+/* Sets the session expiry (seconds, UINT32_MAX: never) a client asked for,
+ * capped to max_session_expiry; returns the value in effect. */
+uint32_t session_set_expiry(struct mqtt_session *s, uint32_t expiry_s);
+/* False when f would be a new subscription beyond max_subscriptions. */
+bool session_may_subscribe(const struct mqtt_session *s, const struct mqtt_topic_filter *f);
 /* Queues m for s at qos with the given RETAIN flag and subscription id. */
 void session_deliver(struct mqtt_session *s, struct mqtt_message *m, uint8_t qos, bool retain,
                      uint32_t sub_id);
@@ -213,13 +237,26 @@ void send_ack(struct mqtt_client *c, uint8_t type, uint16_t pid, uint8_t code);
 bool send_publish(struct mqtt_client *c, const struct delivery *d, bool dup);
 void send_disconnect(struct mqtt_client *c, uint8_t reason, const char *why);
 
-/* persist.c: retained messages and persistent sessions in SQLite, saved
- * as a whole (at shutdown and every persist_interval) and loaded at start. */
+/* persist.c: retained messages and persistent sessions in SQLite, loaded
+ * at start (loop thread) and saved by a thread of their own: what changed,
+ * every persist_interval, and at close. */
 struct mqtt_persist;
+/* Opens (creating or upgrading) the file. Loop thread. */
 int persist_open(struct mqtt_persist **out, const char *path);
+/* Loads everything into b. Loop thread, before persist_start(). */
 int persist_load(struct mqtt_persist *p, struct mqtt_broker *b);
-int persist_save(struct mqtt_persist *p, struct mqtt_broker *b);
-void persist_close(struct mqtt_persist *p);
+/* Starts the writer thread; from now on only it touches the database. */
+void persist_start(struct mqtt_persist *p);
+/* Hands what changed to the writer unless it is still writing the last
+ * batch; returns false then (try again later). Never blocks. */
+bool persist_tick(struct mqtt_persist *p, struct mqtt_broker *b);
+/* Writes what changed (blocking), stops the writer and closes; p may be
+ * NULL. */
+void persist_close(struct mqtt_persist *p, struct mqtt_broker *b);
+/* Marks a retained topic ($SYS/ ones are never saved) or a session as
+ * changed; nothing without persistence. */
+void persist_mark_retained(struct mqtt_broker *b, const char *topic, size_t len);
+void persist_mark_session(struct mqtt_session *s);
 
 /* broker_auth.c */
 #define AUTH_PENDING (-1)

@@ -4,7 +4,10 @@
  * for their acknowledgement) first, in the order they were sent, then those
  * queued behind the in-flight window or while the client is away. QoS 0
  * messages are never queued: they go out at once to an online client that
- * keeps up, and are dropped (and counted) otherwise. */
+ * keeps up, and are dropped (and counted) otherwise.
+ *
+ * Every change to what a persistent session holds marks it for the next
+ * persistence batch (persist.c). */
 #include "core/mem.h"
 #include "mqtt/broker_int.h"
 
@@ -22,7 +25,6 @@ struct mqtt_session *session_new(struct mqtt_broker *b, const char *id, size_t l
     s->next_pid = 1;
     map_put(&b->sessions, id, len, s);
     b->stats.sessions++;
-    b->changes++;
     return s;
 }
 
@@ -45,7 +47,7 @@ void session_free(struct mqtt_session *s)
     for (size_t i = 0; i < s->nsubs; i++)
         sub_rec_free(&s->subs[i]);
     free(s->subs);
-    b->changes++;
+    persist_mark_session(s); /* deleted from mqtt.db if it was there */
     for (struct delivery *d = s->head, *next; d; d = next) {
         next = d->next;
         delivery_free(d);
@@ -108,6 +110,7 @@ void session_deliver(struct mqtt_session *s, struct mqtt_message *m, uint8_t qos
     d->sub_id = sub_id;
     append(s, d);
     s->queued++;
+    persist_mark_session(s);
     session_pump(s);
 }
 
@@ -162,6 +165,8 @@ void session_pump(struct mqtt_session *s)
     struct delivery *prev = NULL, *d = s->head;
     while (d && d->state != D_QUEUED)
         prev = d, d = d->next;
+    if (d && s->inflight < window(s))
+        persist_mark_session(s);
     while (d && s->inflight < window(s)) {
         struct delivery *next = d->next;
         s->queued--;
@@ -209,7 +214,7 @@ static void finish(struct mqtt_session *s, struct delivery *prev, struct deliver
 void session_ack(struct mqtt_session *s, uint8_t type, uint16_t pid, uint8_t code)
 {
     struct delivery *prev, *d = find_inflight(s, pid, &prev);
-    s->b->changes++;
+    persist_mark_session(s);
     if (type == MQTT_PUBACK && d && d->state == D_WAIT_PUBACK) {
         finish(s, prev, d);
     } else if (type == MQTT_PUBREC && d && d->state == D_WAIT_PUBREC && code >= 0x80) {
@@ -240,6 +245,20 @@ static struct sub_rec *find_sub(struct mqtt_session *s, const struct mqtt_topic_
     return NULL;
 }
 
+bool session_may_subscribe(const struct mqtt_session *s, const struct mqtt_topic_filter *f)
+{
+    uint32_t max = s->b->opt.max_subscriptions;
+    return !max || s->nsubs < max || find_sub((struct mqtt_session *)s, f) != NULL;
+}
+
+uint32_t session_set_expiry(struct mqtt_session *s, uint32_t expiry_s)
+{
+    uint32_t max = s->b->opt.max_session_expiry_s;
+    s->expiry_s = max && expiry_s > max ? max : expiry_s;
+    persist_mark_session(s);
+    return s->expiry_s;
+}
+
 int session_subscribe(struct mqtt_session *s, const struct mqtt_topic_filter *f,
                       const struct mqtt_topic_opts *o)
 {
@@ -255,7 +274,7 @@ int session_subscribe(struct mqtt_session *s, const struct mqtt_topic_filter *f,
         r->group = f->group ? xstrndup(f->group, f->group_len) : NULL;
     }
     r->o = *o;
-    s->b->changes++;
+    persist_mark_session(s);
     return existed;
 }
 
@@ -266,7 +285,7 @@ int session_unsubscribe(struct mqtt_session *s, const struct mqtt_topic_filter *
         sub_rec_free(r);
         *r = s->subs[--s->nsubs];
     }
-    s->b->changes++;
+    persist_mark_session(s);
     return mqtt_topic_remove(s->b->subs, s, f);
 }
 
@@ -285,6 +304,7 @@ void session_qos2_add(struct mqtt_session *s, uint16_t pid)
         s->qos2_in = xrealloc(s->qos2_in, s->qos2_cap * sizeof *s->qos2_in);
     }
     s->qos2_in[s->nqos2_in++] = pid;
+    persist_mark_session(s);
 }
 
 bool session_qos2_del(struct mqtt_session *s, uint16_t pid)
@@ -292,6 +312,7 @@ bool session_qos2_del(struct mqtt_session *s, uint16_t pid)
     for (size_t i = 0; i < s->nqos2_in; i++) {
         if (s->qos2_in[i] == pid) {
             s->qos2_in[i] = s->qos2_in[--s->nqos2_in];
+            persist_mark_session(s);
             return true;
         }
     }

@@ -178,12 +178,16 @@ int connect_accept(struct mqtt_client *c, const struct mqtt_packet *p)
         message_unref(c->will); /* the ACL does not let it write there */
         c->will = NULL;
     }
-    if (c->version == MQTT_V5)
-        s->expiry_s = mqtt_has(&p->props, MQTT_PROP_SESSION_EXPIRY) ? p->props.session_expiry : 0;
-    else
-        s->expiry_s = k->clean_start ? 0 : UINT32_MAX;
+    uint32_t asked = c->version == MQTT_V5 ? (mqtt_has(&p->props, MQTT_PROP_SESSION_EXPIRY)
+                                                   ? p->props.session_expiry
+                                                   : 0)
+                                           : (k->clean_start ? 0 : UINT32_MAX);
     struct mqtt_props pr;
     connack_props(c, &pr, k->client_id.len ? NULL : assigned);
+    if (session_set_expiry(s, asked) != asked) { /* capped: 5.0 says so in the CONNACK */
+        pr.present |= 1ull << MQTT_PROP_SESSION_EXPIRY;
+        pr.session_expiry = s->expiry_s;
+    }
     send_connack(c, present, 0, &pr);
     c->connected = true;
     b->stats.clients_connected++;
@@ -198,7 +202,7 @@ int handle_disconnect(struct mqtt_client *c, const struct mqtt_packet *p)
     if (c->version == MQTT_V5 && s && mqtt_has(&p->props, MQTT_PROP_SESSION_EXPIRY)) {
         if (s->expiry_s == 0 && p->props.session_expiry != 0)
             return MQTT_RC_PROTOCOL_ERROR;
-        s->expiry_s = p->props.session_expiry;
+        session_set_expiry(s, p->props.session_expiry);
     }
     if (!(c->version == MQTT_V5 && p->disconnect.code == 0x04)) { /* 0x04: with will */
         message_unref(c->will);
@@ -229,6 +233,8 @@ void client_gone(struct mqtt_client *c)
         b->stats.clients_connected--;
     struct mqtt_message *will = c->will;
     c->will = NULL;
+    if (will) /* its owner, for the retained limits (taken over: anonymous) */
+        message_set_owner(will, s ? s->user_kind : MQTT_ID_ANONYMOUS, s ? s->user : NULL);
     if (s)
         s->client = NULL;
     bool ends = s && s->expiry_s == 0;

@@ -63,8 +63,11 @@ static enum mqtt_hook_verdict offer(struct mqtt_client *c, struct mqtt_str topic
     struct mqtt_identity id = auth_identity(c);
     enum mqtt_hook_verdict v = c->b->hook(c->b->hook_ud, in, &id, topic.p, topic.len,
                                           pub->payload.p, pub->payload.len, pub->qos);
-    if (v == MQTT_HOOK_TAKEN)
+    if (v == MQTT_HOOK_TAKEN) {
+        if (c->b->backpressure)
+            client_pause(c); /* read no more from it until the host catches up */
         return v;
+    }
     if (pub->qos == 2)
         session_qos2_del(c->s, pub->id);
     c->owed = in->next;
@@ -82,6 +85,12 @@ static void log_refused(const struct mqtt_client *c, struct mqtt_str topic, cons
              auth_escape(topic.p, topic.len, t, sizeof t), why);
 }
 
+/* A failure that the same PUBLISH sent again may not meet (mqtt_inbound_done). */
+static bool retry_cures(uint8_t reason)
+{
+    return reason == 0x80 || reason == 0x83 || reason == 0x89 || reason == 0x97;
+}
+
 void mqtt_inbound_done(struct mqtt_inbound *in, uint8_t reason)
 {
     struct mqtt_client *c = in->c;
@@ -92,10 +101,14 @@ void mqtt_inbound_done(struct mqtt_inbound *in, uint8_t reason)
             c->owed = in->next;
         if (in->next)
             in->next->prev = in->prev;
-        if (!c->closing && in->qos == 1)
-            send_ack(c, MQTT_PUBACK, in->pid, reason);
-        else if (!c->closing && in->qos == 2)
-            send_ack(c, MQTT_PUBREC, in->pid, reason);
+        bool v5 = c->version == MQTT_V5, resend = !v5 && retry_cures(reason);
+        if (in->qos == 2 && c->s && (resend || (v5 && reason >= 0x80)))
+            session_qos2_del(c->s, in->pid); /* the flow ends: a resend is new */
+        bool ack = !c->closing && in->qos > 0;
+        if (ack && resend) /* 3.1.1 cannot say no: it will send it again */
+            client_close(c, 0, "PUBLISH not taken (store failed): the client resends it");
+        else if (ack)
+            send_ack(c, in->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, in->pid, v5 ? reason : 0);
     }
     free(in);
 }
@@ -135,6 +148,7 @@ int handle_publish(struct mqtt_client *c, const struct mqtt_packet *p)
     if (!code) {
         struct mqtt_message *m = message_new(b, topic.p, topic.len, pub->payload.p,
                                              pub->payload.len, pub->qos, pub->retain, &p->props);
+        message_set_owner(m, c->s->user_kind, c->s->user);
         broker_route(b, m, c->s);
         message_unref(m);
     }

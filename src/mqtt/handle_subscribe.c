@@ -2,7 +2,9 @@
  *
  * SUBACK comes first; the retained messages matching each new (or, with
  * retain handling 0, each renewed) non-shared subscription follow it, with
- * the RETAIN flag set. In 3.1.1 "$share/..." is an ordinary filter. */
+ * the RETAIN flag set. In 3.1.1 "$share/..." is an ordinary filter. A new
+ * filter beyond max_subscriptions is refused in the SUBACK (5.0: 0x97 quota
+ * exceeded; 3.1.1: 0x80); renewing one the client holds is always allowed. */
 #include "mqtt/broker_int.h"
 
 #include <string.h>
@@ -58,6 +60,8 @@ int handle_subscribe(struct mqtt_client *c, const struct mqtt_packet *p)
         }
         if (!code && !acl_may_subscribe(c, f.filter, f.len))
             code = c->version == MQTT_V5 ? 0x87 : 0x80; /* not authorized */
+        if (!code && !session_may_subscribe(c->s, &f))
+            code = c->version == MQTT_V5 ? 0x97 : 0x80; /* quota exceeded: max_subscriptions */
         if (!code) {
             struct mqtt_topic_opts o = {sub_id_of(p), sub.qos, sub.retain_handling, sub.no_local,
                                         sub.retain_as_published};

@@ -81,6 +81,7 @@ static void store_drain(struct store *s)
         next = j->next;
         if (j->grp_first) count_group(s, j);
         int counted = j->kind != STORE_JOB_RETAIN;
+        if (j->kind == STORE_JOB_DOC) s->pending_docs--; /* before cb: it may look */
         j->cb(j->ud, &j->ack);
         free(j);
         if (counted && --s->inflight == 0) uv_unref((uv_handle_t *)&s->async);
@@ -323,7 +324,13 @@ void store_append(struct store *s, const struct store_doc *doc, store_cb cb, voi
         j->meas[i].name = copy_str(&p, doc->meas[i].name, strlen(doc->meas[i].name));
         j->meas[i].value = doc->meas[i].value;
     }
+    s->pending_docs++;
     store_submit(s, j);
+}
+
+size_t store_pending(const struct store *s)
+{
+    return s->pending_docs;
 }
 
 void store_ping(struct store *s, store_cb cb, void *ud)

@@ -135,6 +135,10 @@ int store_open(struct store **out, uv_loop_t *loop, const struct store_options *
  * the order of the calls. While callbacks are pending the store keeps the
  * loop alive; when none are, it does not. */
 void store_append(struct store *s, const struct store_doc *doc, store_cb cb, void *ud);
+/* Documents handed to store_append() whose callback has not run yet (queued
+ * for the writer or in its transaction): how far the writer is behind.
+ * Loop thread; it drops before each callback runs. */
+size_t store_pending(const struct store *s);
 /* Checks that the store can commit a write transaction now; cb as above
  * (status 0 when writable). Used by GET /healthz. */
 void store_ping(struct store *s, store_cb cb, void *ud);

@@ -232,6 +232,7 @@ struct store {
     size_t max_batch;
     /* loop thread only */
     size_t inflight;       /* appends and pings whose callback is pending */
+    size_t pending_docs;   /* appends whose callback is pending (store_pending) */
     size_t reads_inflight; /* store_read() calls whose done is pending */
     struct store_stats stats;
     struct store_retain_cfg *retain;

@@ -302,6 +302,7 @@ def test_anonymous_on_a_public_listener_is_warned(daemon_factory, tmp_path):
     ini = ("[server]\ndata_dir = %s\n[http]\nlisten = 127.0.0.1:0\n[mqtt]\nlisten = 0.0.0.0:0\n"
            "allow_anonymous = true\n" % (tmp_path / "data"))
     d = daemon_factory(ini=ini)
+    d.wait_log("allow_anonymous is on and MQTT listens on 0.0.0.0:")  # logged once all listen
     assert re.search(r"allow_anonymous is on and MQTT listens on 0\.0\.0\.0:\d+",
                      d.log_text())
     assert "WebSocket" not in d.log_text()  # the HTTP listener is on loopback
