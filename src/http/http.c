@@ -6,7 +6,7 @@
  * complete) and the idle deadline (no byte in or out, not counted while a
  * request waits for the handler). Input held back by back-pressure is parsed
  * again from an idle handle, never inside http_respond(). An upgraded
- * connection leaves the server through conn_handover(): it is unlinked like
+ * connection leaves the server through http__conn_handover(): it is unlinked like
  * a closed one, but its net_conn lives on with a new owner. A streamed
  * answer's wait (http_stream_wait) is answered from the same idle handle,
  * and the idle deadline counts while a stream waits for a slow reader. */
@@ -52,9 +52,9 @@ static void server_on_kick(uv_idle_t *h)
         hc->kicked = 0;
         if (hc->stream_check) {
             hc->stream_check = 0;
-            conn_stream_notify(hc);
+            http__conn_stream_notify(hc);
         }
-        conn_process(hc);
+        http__conn_process(hc);
     }
     if (!s->kick_list) uv_idle_stop(&s->kick);
 }
@@ -90,7 +90,7 @@ static uint64_t conn_deadline(struct http_conn *hc)
     uint64_t due = UINT64_MAX;
     if (hc->reading_head && !hc->closing && lim->header_timeout_ms)
         due = hc->head_start + lim->header_timeout_ms;
-    int idle = hc->in_handler == 0 || conn_stream_blocked(hc);
+    int idle = hc->in_handler == 0 || http__conn_stream_blocked(hc);
     if (idle && lim->idle_timeout_ms && hc->last_io + lim->idle_timeout_ms < due)
         due = hc->last_io + lim->idle_timeout_ms;
     return due;
@@ -102,7 +102,7 @@ static void conn_on_timer(uv_timer_t *t)
     uint64_t now = uv_now(hc->srv->loop);
     const struct http_limits *lim = &hc->srv->lim;
     if (conn_deadline(hc) > now) {
-        conn_update(hc);
+        http__conn_update(hc);
         return;
     }
     int header = hc->reading_head && !hc->closing && lim->header_timeout_ms &&
@@ -127,20 +127,20 @@ static void conn_arm_timer(struct http_conn *hc)
         uv_timer_start(&hc->timer, conn_on_timer, due > now ? due - now : 0, 0);
 }
 
-int conn_should_pause(struct http_conn *hc)
+int http__conn_should_pause(struct http_conn *hc)
 {
     return hc->upgrading || hc->queued >= hc->srv->lim.max_pipeline ||
            net_conn_pending(hc->nc) > HTTP_MAX_OUTPUT;
 }
 
-void conn_update(struct http_conn *hc)
+void http__conn_update(struct http_conn *hc)
 {
     if (hc->gone) return;
     if (hc->draining && !hc->head && !hc->closing) {
         hc->closing = 1;
         net_conn_close(hc->nc);
     }
-    int pause = !hc->closing && conn_should_pause(hc);
+    int pause = !hc->closing && http__conn_should_pause(hc);
     if (pause && !hc->paused) {
         net_conn_pause(hc->nc);
         hc->paused = 1;
@@ -172,7 +172,7 @@ static void conn_on_read(struct net_conn *nc, const char *data, size_t len)
     if (hc->kicked)
         conn_arm_timer(hc); /* parsed on the next turn, in order */
     else
-        conn_process(hc);
+        http__conn_process(hc);
 }
 
 static void conn_on_drain(struct net_conn *nc)
@@ -180,7 +180,7 @@ static void conn_on_drain(struct net_conn *nc)
     struct http_conn *hc = net_conn_data(nc);
     hc->last_io = uv_now(hc->srv->loop);
     hc->stream_check = 1;
-    conn_update(hc);
+    http__conn_update(hc);
 }
 
 static void conn_free(uv_handle_t *h)
@@ -221,13 +221,13 @@ static void conn_on_close(struct net_conn *nc, int err)
             r->conn = NULL; /* answered later into the void */
             if (r->stream_cb) r->next = waiting, waiting = r;
         } else {
-            req_free(r);
+            http__req_free(r);
         }
     }
     hc->head = hc->tail = hc->cur = NULL;
     conn_unlink(hc);
-    req_notify_closed(waiting);
-    server_maybe_free(s);
+    http__req_notify_closed(waiting);
+    http__server_maybe_free(s);
 }
 
 /* ---- accepting ---- */
@@ -242,7 +242,7 @@ static void reject_on_read(struct net_conn *nc, const char *data, size_t len)
 /* Also the placeholder of an upgraded connection until its new owner starts it. */
 static const struct net_conn_handler reject_handler = {.on_read = reject_on_read};
 
-void conn_handover(struct http_conn *hc, struct http_req *r)
+void http__conn_handover(struct http_conn *hc, struct http_req *r)
 {
     struct http_server *s = hc->srv;
     struct net_conn *nc = hc->nc;
@@ -253,13 +253,13 @@ void conn_handover(struct http_conn *hc, struct http_req *r)
     int paused = hc->paused;
     if (net_conn_write(nc, r->rbody.data, r->rbody.len) != 0) {
         hc->closing = 1; /* no upgrade; conn_on_close() follows */
-        req_free(r);
+        http__req_free(r);
         return;
     }
     hc->last_io = uv_now(s->loop);
     if (s->on_response) s->on_response(s->ud, r, 101);
     r->upgrade_cb = NULL;
-    req_free(r);
+    http__req_free(r);
     memset(&hc->in, 0, sizeof(hc->in));
     hc->in_off = 0;
     conn_unlink(hc);
@@ -267,7 +267,7 @@ void conn_handover(struct http_conn *hc, struct http_req *r)
     if (paused) net_conn_resume(nc);
     cb(ud, nc, rest.data ? rest.data + off : "", rest.len - off);
     buf_free(&rest);
-    server_maybe_free(s);
+    http__server_maybe_free(s);
 }
 
 static void server_reject(struct http_server *s, struct net_conn *nc)
@@ -296,7 +296,7 @@ static void server_on_accept(struct net_listener *l, struct net_conn *nc)
     struct http_conn *hc = xcalloc(1, sizeof(*hc));
     hc->srv = s;
     hc->nc = nc;
-    conn_parser_init(hc);
+    http__conn_parser_init(hc);
     uv_timer_init(s->loop, &hc->timer);
     hc->timer.data = hc;
     hc->last_io = uv_now(s->loop);
@@ -409,10 +409,10 @@ static void conn_drain(struct http_conn *hc)
         else
             hc->head = NULL;
         hc->tail = prev;
-        req_free(hc->cur);
+        http__req_free(hc->cur);
         hc->cur = NULL;
     }
-    conn_update(hc);
+    http__conn_update(hc);
 }
 
 static void server_free(uv_handle_t *h)
@@ -422,7 +422,7 @@ static void server_free(uv_handle_t *h)
     free(s);
 }
 
-void server_maybe_free(struct http_server *s)
+void http__server_maybe_free(struct http_server *s)
 {
     if (!s->closing || s->freeing || s->nconns > 0 || s->inflight > 0) return;
     s->freeing = 1;
@@ -435,5 +435,5 @@ void http_server_close(struct http_server *s)
     s->closing = 1;
     for (struct http_conn *hc = s->conns; hc; hc = hc->next)
         conn_drain(hc);
-    server_maybe_free(s);
+    http__server_maybe_free(s);
 }

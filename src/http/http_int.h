@@ -13,8 +13,8 @@
  * An upgrade request is the last one parsed: the connection is then
  * `upgrading`, reading pauses and whatever still arrives is kept in `in` for
  * the new protocol. Answered with http_upgrade(), it carries a callback that
- * conn_flush() hands the connection to when the request reaches the head
- * (conn_handover()); released any other way, req_free() calls it with NULL. */
+ * http__conn_flush() hands the connection to when the request reaches the head
+ * (http__conn_handover()); released any other way, http__req_free() calls it with NULL. */
 #ifndef GASKET_HTTP_HTTP_INT_H
 #define GASKET_HTTP_HTTP_INT_H
 
@@ -115,39 +115,39 @@ struct http_server {
 };
 
 /* http_parse.c */
-struct http_req *req_new(struct http_conn *hc);
+struct http_req *http__req_new(struct http_conn *hc);
 /* Frees r; an upgrade callback not called yet gets a NULL connection. */
-void req_free(struct http_req *r);
-void req_split_url(struct http_req *r);
-void conn_parser_init(struct http_conn *hc);
+void http__req_free(struct http_req *r);
+void http__req_split_url(struct http_req *r);
+void http__conn_parser_init(struct http_conn *hc);
 /* Parses buffered input while back-pressure allows, handing each complete
  * request to the handler. */
-void conn_process(struct http_conn *hc);
+void http__conn_process(struct http_conn *hc);
 
 /* http_response.c */
 /* Writes the answers at the head of the queue that are ready, in order. */
-void conn_flush(struct http_conn *hc);
+void http__conn_flush(struct http_conn *hc);
 /* Answers the request being read (or a new one) with a JSON error, stops
  * reading requests and closes after it. */
-void conn_error(struct http_conn *hc, int status, const char *message);
+void http__conn_error(struct http_conn *hc, int status, const char *message);
 /* Formats the server's own JSON error into out (Connection: close). */
 void http_format_error(struct http_server *s, struct buf *out, int status, const char *message);
 /* 1 when the head of hc's queue is a stream waiting for its reader. */
-int conn_stream_blocked(struct http_conn *hc);
+int http__conn_stream_blocked(struct http_conn *hc);
 /* Answers a pending http_stream_wait() of the queue's head, if ready. */
-void conn_stream_notify(struct http_conn *hc);
+void http__conn_stream_notify(struct http_conn *hc);
 /* Calls the pending waits of a list of detached requests (linked by next)
  * with GK_ECLOSED; the connection is gone. */
-void req_notify_closed(struct http_req *list);
+void http__req_notify_closed(struct http_req *list);
 
 /* http.c */
 /* Re-evaluates back-pressure, the timer and a draining close. */
-void conn_update(struct http_conn *hc);
-int conn_should_pause(struct http_conn *hc);
+void http__conn_update(struct http_conn *hc);
+int http__conn_should_pause(struct http_conn *hc);
 /* Writes r's 101 head and hands the connection to r's upgrade callback; the
  * server forgets the connection (hc is freed on a later loop turn). */
-void conn_handover(struct http_conn *hc, struct http_req *r);
+void http__conn_handover(struct http_conn *hc, struct http_req *r);
 /* Frees the server once closed with no connection and no request left. */
-void server_maybe_free(struct http_server *s);
+void http__server_maybe_free(struct http_server *s);
 
 #endif

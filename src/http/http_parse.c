@@ -2,7 +2,7 @@
  *
  * The parser is paused after each complete request so that the handler is
  * called outside http-parser, and whenever a limit is hit (the answer is
- * then the server's own error, see conn_error()). Header names and values
+ * then the server's own error, see http__conn_error()). Header names and values
  * are stored as received, NUL-separated, in one buffer per request.
  * http-parser stops at the end of an upgrade request; the bytes after it
  * stay in the connection's input for the new protocol. */
@@ -18,7 +18,7 @@
 #define HDR_LINE_OVERHEAD 4  /* ": " and CRLF */
 #define REQ_LINE_OVERHEAD 14 /* method, spaces, "HTTP/1.1", CRLF */
 
-struct http_req *req_new(struct http_conn *hc)
+struct http_req *http__req_new(struct http_conn *hc)
 {
     struct http_req *r = xcalloc(1, sizeof(*r));
     r->srv = hc->srv;
@@ -35,7 +35,7 @@ struct http_req *req_new(struct http_conn *hc)
     return r;
 }
 
-void req_free(struct http_req *r)
+void http__req_free(struct http_req *r)
 {
     if (r->upgrade_cb) { /* the connection went before the upgrade */
         http_upgrade_cb cb = r->upgrade_cb;
@@ -51,7 +51,7 @@ void req_free(struct http_req *r)
     free(r);
 }
 
-void req_split_url(struct http_req *r)
+void http__req_split_url(struct http_req *r)
 {
     if (r->path) return;
     buf_append(&r->url, "", 0); /* allocates the terminator when empty */
@@ -92,7 +92,7 @@ static int head_grow(http_parser *p, size_t n)
 static int on_message_begin(http_parser *p)
 {
     struct http_conn *hc = p->data;
-    hc->cur = req_new(hc);
+    hc->cur = http__req_new(hc);
     hc->cur->head_bytes = REQ_LINE_OVERHEAD;
     hc->reading_head = 1;
     hc->head_start = uv_now(hc->srv->loop);
@@ -159,7 +159,7 @@ static int on_headers_complete(http_parser *p)
     struct http_req *r = hc->cur;
     hdr_close_last(r);
     r->in_field = 0;
-    req_split_url(r);
+    http__req_split_url(r);
     r->method = (int)p->method;
     r->major = p->http_major;
     r->minor = p->http_minor;
@@ -218,7 +218,7 @@ static const http_parser_settings parser_settings = {
     .on_message_complete = on_message_complete,
 };
 
-void conn_parser_init(struct http_conn *hc)
+void http__conn_parser_init(struct http_conn *hc)
 {
     http_parser_init(&hc->parser, HTTP_REQUEST);
     hc->parser.data = hc;
@@ -245,7 +245,7 @@ static int conn_parse_step(struct http_conn *hc)
     enum http_errno e = HTTP_PARSER_ERRNO(&hc->parser);
     hc->in_off += n;
     if (hc->err_status) {
-        conn_error(hc, hc->err_status,
+        http__conn_error(hc, hc->err_status,
                    hc->err_msg[0]             ? hc->err_msg
                    : hc->err_status == 431 ? "Request headers too large"
                                            : "Request body too large");
@@ -255,18 +255,18 @@ static int conn_parse_step(struct http_conn *hc)
      * request line waiting for headers; answered now, not at the timeout. */
     if (hc->reading_head && hc->cur && hc->parser.http_major == 0 &&
         hc->parser.http_minor == 9) {
-        conn_error(hc, 400, "Bad request: HTTP/0.9 is not supported");
+        http__conn_error(hc, 400, "Bad request: HTTP/0.9 is not supported");
         return -1;
     }
     if (e == HPE_PAUSED) {
         http_parser_pause(&hc->parser, 0);
     } else if (e == HPE_HEADER_OVERFLOW) {
-        conn_error(hc, 431, "Request headers too large");
+        http__conn_error(hc, 431, "Request headers too large");
         return -1;
     } else if (e != HPE_OK || (n < avail && !hc->ready)) {
         struct buf msg = {0};
         buf_printf(&msg, "Bad request: %s", http_errno_description(e));
-        conn_error(hc, 400, msg.data);
+        http__conn_error(hc, 400, msg.data);
         buf_free(&msg);
         return -1;
     }
@@ -274,9 +274,9 @@ static int conn_parse_step(struct http_conn *hc)
     return 0;
 }
 
-void conn_process(struct http_conn *hc)
+void http__conn_process(struct http_conn *hc)
 {
-    while (!hc->input_done && !hc->closing && hc->in_off < hc->in.len && !conn_should_pause(hc)) {
+    while (!hc->input_done && !hc->closing && hc->in_off < hc->in.len && !http__conn_should_pause(hc)) {
         if (conn_parse_step(hc) < 0) break;
     }
     if (hc->input_done && !hc->upgrading) {
@@ -286,8 +286,8 @@ void conn_process(struct http_conn *hc)
         buf_consume(&hc->in, hc->in_off);
         hc->in_off = 0;
     }
-    conn_flush(hc);
-    conn_update(hc);
+    http__conn_flush(hc);
+    http__conn_update(hc);
 }
 
 /* ---- accessors ---- */

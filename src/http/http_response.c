@@ -1,11 +1,11 @@
 /* http_response.c: answers, written strictly in request order.
  *
- * http_respond() only stores the answer on its request; conn_flush() writes
+ * http_respond() only stores the answer on its request; http__conn_flush() writes
  * the answers at the head of the connection's queue that are ready, so a
  * later request answered first waits for the ones before it. The response
  * head is formatted when it is written, which is when the server knows
  * whether the connection will close after it. An upgrade's 101 is written
- * the same way, in order, by conn_handover().
+ * the same way, in order, by http__conn_handover().
  *
  * A streamed answer (http_stream_begin) stays at the head of the queue
  * while it is produced: its head is written when it gets there, each piece
@@ -166,7 +166,7 @@ static void stream_flush(struct http_conn *hc, struct http_req *r)
     hc->stream_check = 1;
 }
 
-void req_notify_closed(struct http_req *list)
+void http__req_notify_closed(struct http_req *list)
 {
     for (struct http_req *r = list, *next; r; r = next) {
         next = r->next;
@@ -190,13 +190,13 @@ static void conn_drop_queue(struct http_conn *hc)
             r->conn = NULL;
             if (r->stream_cb) r->next = waiting, waiting = r;
         } else {
-            req_free(r);
+            http__req_free(r);
         }
     }
     hc->head = hc->tail = hc->cur = NULL;
     hc->queued = hc->in_handler = 0;
     hc->reading_head = 0;
-    req_notify_closed(waiting);
+    http__req_notify_closed(waiting);
 }
 
 static void conn_send_continue(struct http_conn *hc, struct http_req *r)
@@ -208,7 +208,7 @@ static void conn_send_continue(struct http_conn *hc, struct http_req *r)
     }
 }
 
-void conn_flush(struct http_conn *hc)
+void http__conn_flush(struct http_conn *hc)
 {
     struct http_req *r;
     while ((r = hc->head) && !hc->closing) {
@@ -223,7 +223,7 @@ void conn_flush(struct http_conn *hc)
         hc->head = r->next;
         if (!hc->head) hc->tail = NULL;
         if (r->upgrade_cb) { /* the last request: the connection goes */
-            conn_handover(hc, r);
+            http__conn_handover(hc, r);
             return;
         }
         int close = r->close_after || r->abort_after || !r->keep_alive ||
@@ -231,7 +231,7 @@ void conn_flush(struct http_conn *hc)
         write_answer(hc, r, close);
         if (!r->close_after) hc->queued--;
         if (hc->srv->on_response) hc->srv->on_response(hc->srv->ud, r, r->status);
-        req_free(r);
+        http__req_free(r);
         if (close) {
             hc->closing = 1;
             conn_drop_queue(hc);
@@ -240,13 +240,13 @@ void conn_flush(struct http_conn *hc)
     }
 }
 
-void conn_error(struct http_conn *hc, int status, const char *message)
+void http__conn_error(struct http_conn *hc, int status, const char *message)
 {
-    struct http_req *r = hc->cur ? hc->cur : req_new(hc);
+    struct http_req *r = hc->cur ? hc->cur : http__req_new(hc);
     hc->cur = NULL;
     hc->reading_head = 0;
     hc->input_done = 1;
-    req_split_url(r);
+    http__req_split_url(r);
     log_debug("http: %s: %d %s", r->peer, status, message);
     struct buf body = {0};
     json_message(&body, message);
@@ -275,15 +275,15 @@ static void req_done(struct http_req *r)
     struct http_conn *hc = r->conn;
     s->inflight--;
     if (!hc) {
-        req_free(r); /* the connection is gone */
-        server_maybe_free(s);
+        http__req_free(r); /* the connection is gone */
+        http__server_maybe_free(s);
         return;
     }
     hc->in_handler--;
     r->state = REQ_ANSWERED;
     hc->stream_check = 1; /* a stream behind r may now be at the head */
-    conn_flush(hc);
-    conn_update(hc);
+    http__conn_flush(hc);
+    http__conn_update(hc);
 }
 
 void http_respond(struct http_req *r, int status, const char *headers, const char *content_type,
@@ -326,8 +326,8 @@ void http_stream_begin(struct http_req *r, int status, const char *headers,
         r->chunked = 1;
     else
         r->keep_alive = 0; /* HTTP/1.0: the close delimits the body */
-    conn_flush(hc);
-    conn_update(hc);
+    http__conn_flush(hc);
+    http__conn_update(hc);
 }
 
 int http_stream_write(struct http_req *r, const void *data, size_t len)
@@ -338,8 +338,8 @@ int http_stream_write(struct http_req *r, const void *data, size_t len)
     if (r->chunked) buf_printf(&r->rbody, "%zx\r\n", len);
     buf_append(&r->rbody, data, len);
     if (r->chunked) buf_puts(&r->rbody, "\r\n");
-    conn_flush(hc);
-    conn_update(hc);
+    http__conn_flush(hc);
+    http__conn_update(hc);
     return 0;
 }
 
@@ -349,7 +349,7 @@ int http_stream_wait(struct http_req *r, http_stream_cb cb, void *ud)
     r->stream_cb = cb;
     r->stream_ud = ud;
     r->conn->stream_check = 1;
-    conn_update(r->conn); /* checked on the next loop turn */
+    http__conn_update(r->conn); /* checked on the next loop turn */
     return 0;
 }
 
@@ -360,13 +360,13 @@ static int conn_stream_ready(struct http_conn *hc)
            !hc->closing && net_conn_pending(hc->nc) <= HTTP_STREAM_LOW_WATER;
 }
 
-int conn_stream_blocked(struct http_conn *hc)
+int http__conn_stream_blocked(struct http_conn *hc)
 {
     struct http_req *r = hc->head;
     return r && r->streaming && r->stream_cb && net_conn_pending(hc->nc) > 0;
 }
 
-void conn_stream_notify(struct http_conn *hc)
+void http__conn_stream_notify(struct http_conn *hc)
 {
     if (!conn_stream_ready(hc)) return;
     struct http_req *r = hc->head;

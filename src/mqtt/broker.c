@@ -102,18 +102,18 @@ void mqtt_broker_options_default(struct mqtt_broker_options *o)
 
 /* ---- connections ---- */
 
-void client_write(struct mqtt_client *c, const void *p, size_t n)
+void mqtt__client_write(struct mqtt_client *c, const void *p, size_t n)
 {
     c->b->stats.bytes_sent += n;
     c->ops->write(c->link, p, n);
 }
 
-void client_close(struct mqtt_client *c, uint8_t reason, const char *why)
+void mqtt__client_close(struct mqtt_client *c, uint8_t reason, const char *why)
 {
     if (c->closing)
         return;
     if (reason && c->connected)
-        send_disconnect(c, reason, why);
+        mqtt__send_disconnect(c, reason, why);
     c->closing = true;
     c->ops->close(c->link);
 }
@@ -154,14 +154,14 @@ static void refuse(struct mqtt_client *c, const struct mqtt_packet *p, int rc)
     log_debug("mqtt: closing %s: %s", c->ops->peer(c->link), p->why ? p->why : "malformed");
     if (!c->version && p->type == MQTT_CONNECT && p->connect.level == MQTT_V5) {
         c->version = MQTT_V5;
-        send_connack(c, false, p->reason, NULL);
+        mqtt__send_connack(c, false, p->reason, NULL);
     } else if (!c->version && p->type == MQTT_CONNECT) {
         int code = mqtt_connack_v311_code(p->reason);
         c->version = MQTT_V311;
         if (code >= 0)
-            send_connack(c, false, (uint8_t)code, NULL);
+            mqtt__send_connack(c, false, (uint8_t)code, NULL);
     }
-    client_close(c, rc == GK_ETOOBIG ? MQTT_RC_PACKET_TOO_LARGE : p->reason, p->why);
+    mqtt__client_close(c, rc == GK_ETOOBIG ? MQTT_RC_PACKET_TOO_LARGE : p->reason, p->why);
 }
 
 static int dispatch(struct mqtt_client *c, const struct mqtt_packet *p)
@@ -170,31 +170,31 @@ static int dispatch(struct mqtt_client *c, const struct mqtt_packet *p)
         return MQTT_RC_PROTOCOL_ERROR;
     switch (p->type) {
     case MQTT_CONNECT:
-        return c->version ? MQTT_RC_PROTOCOL_ERROR : handle_connect(c, p);
+        return c->version ? MQTT_RC_PROTOCOL_ERROR : mqtt__handle_connect(c, p);
     case MQTT_PUBLISH:
-        return handle_publish(c, p);
+        return mqtt__handle_publish(c, p);
     case MQTT_PUBACK:
     case MQTT_PUBREC:
     case MQTT_PUBREL:
     case MQTT_PUBCOMP:
-        return handle_ack(c, p);
+        return mqtt__handle_ack(c, p);
     case MQTT_SUBSCRIBE:
-        return handle_subscribe(c, p);
+        return mqtt__handle_subscribe(c, p);
     case MQTT_UNSUBSCRIBE:
-        return handle_unsubscribe(c, p);
+        return mqtt__handle_unsubscribe(c, p);
     case MQTT_PINGREQ: {
         static const uint8_t pingresp[2] = {0xD0, 0};
-        client_write(c, pingresp, sizeof pingresp);
+        mqtt__client_write(c, pingresp, sizeof pingresp);
         return 0;
     }
     case MQTT_DISCONNECT:
-        return handle_disconnect(c, p);
+        return mqtt__handle_disconnect(c, p);
     default: /* server-to-client types, and AUTH (no enhanced authentication) */
         return MQTT_RC_PROTOCOL_ERROR;
     }
 }
 
-void client_process(struct mqtt_client *c)
+void mqtt__client_process(struct mqtt_client *c)
 {
     struct mqtt_broker *b = c->b;
     size_t off = 0;
@@ -214,7 +214,7 @@ void client_process(struct mqtt_client *c)
         c->raw_len = used;
         int reason = dispatch(c, &p);
         if (reason)
-            client_close(c, (uint8_t)reason, mqtt_reason_text((uint8_t)reason));
+            mqtt__client_close(c, (uint8_t)reason, mqtt_reason_text((uint8_t)reason));
     }
     buf_consume(&c->in, off);
 }
@@ -227,11 +227,11 @@ void mqtt_client_input(struct mqtt_client *c, const void *data, size_t len)
     c->last_rx = uv_now(c->b->loop);
     if (c->auth && c->in.len + len > c->b->opt.auth_pending_bytes) {
         log_debug("mqtt: closing %s: too much sent before its CONNACK", c->ops->peer(c->link));
-        client_close(c, 0, NULL);
+        mqtt__client_close(c, 0, NULL);
         return;
     }
     buf_append(&c->in, data, len);
-    client_process(c);
+    mqtt__client_process(c);
 }
 
 static void broker_maybe_free(struct mqtt_broker *b);
@@ -240,10 +240,10 @@ static void broker_free(struct mqtt_broker *b);
 void mqtt_client_closed(struct mqtt_client *c)
 {
     struct mqtt_broker *b = c->b;
-    auth_forget(c);
+    mqtt__auth_forget(c);
     for (struct mqtt_inbound *in = c->owed; in; in = in->next)
         in->c = NULL; /* mqtt_inbound_done() only frees them now */
-    client_gone(c);
+    mqtt__client_gone(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -254,7 +254,7 @@ void mqtt_client_closed(struct mqtt_client *c)
     for (unsigned i = 1; c->aliases && i <= c->alias_max; i++)
         free(c->aliases[i]);
     free(c->aliases);
-    message_unref(c->will);
+    mqtt__message_unref(c->will);
     buf_free(&c->in);
     free(c->user);
     free(c);
@@ -268,9 +268,9 @@ static void check_client(struct mqtt_client *c, uint64_t now)
     if (c->closing || c->paused)
         return; /* a paused client is not read: its silence is ours */
     if (!c->connected && now - c->connected_at >= c->b->opt.connect_timeout_ms)
-        client_close(c, 0, NULL); /* no CONNACK yet: no CONNECT, or its check still queued */
+        mqtt__client_close(c, 0, NULL); /* no CONNACK yet: no CONNECT, or its check still queued */
     else if (c->keep_alive && now - c->last_rx >= (uint64_t)c->keep_alive * 1500)
-        client_close(c, 0x8D, "Keep Alive timeout");
+        mqtt__client_close(c, 0x8D, "Keep Alive timeout");
 }
 
 struct expired {
@@ -314,9 +314,9 @@ static void publish_sys(struct mqtt_broker *b, uint64_t now)
     char text[32];
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         snprintf(text, sizeof text, "%llu", (unsigned long long)rows[i].value);
-        broker_sys_publish(b, rows[i].topic, text);
+        mqtt__broker_sys_publish(b, rows[i].topic, text);
     }
-    broker_sys_publish(b, "$SYS/broker/version", "gasket " GASKET_VERSION);
+    mqtt__broker_sys_publish(b, "$SYS/broker/version", "gasket " GASKET_VERSION);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -326,7 +326,7 @@ static void on_tick(uv_timer_t *t)
     for (struct mqtt_client *c = b->clients; c; c = c->next)
         check_client(c, now);
     if (b->persist && b->opt.persist_interval_ms && now >= b->next_save &&
-        persist_tick(b->persist, b))
+        mqtt__persist_tick(b->persist, b))
         b->next_save = now + b->opt.persist_interval_ms; /* else: the next tick */
     if (now >= b->next_sys) {
         publish_sys(b, now);
@@ -335,9 +335,9 @@ static void on_tick(uv_timer_t *t)
     struct expired e = {.now = now};
     map_foreach(&b->sessions, collect_expired, &e);
     for (size_t i = 0; i < e.n; i++)
-        session_free(e.v[i]);
+        mqtt__session_free(e.v[i]);
     free(e.v);
-    wills_tick(b, now);
+    mqtt__wills_tick(b, now);
 }
 
 /* ---- the broker ---- */
@@ -351,15 +351,15 @@ int mqtt_broker_new(struct mqtt_broker **out, uv_loop_t *loop,
     b->subs = mqtt_topic_tree_new();
     b->retained = mqtt_retain_new();
     if (o->persist_path &&
-        (persist_open(&b->persist, o->persist_path) != 0 || persist_load(b->persist, b) != 0)) {
-        persist_close(b->persist, NULL);
+        (mqtt__persist_open(&b->persist, o->persist_path) != 0 || mqtt__persist_load(b->persist, b) != 0)) {
+        mqtt__persist_close(b->persist, NULL);
         b->persist = NULL; /* nothing to save over what could not be read */
         broker_free(b);
         *out = NULL;
         return GK_ESTORE;
     }
     if (b->persist)
-        persist_start(b->persist);
+        mqtt__persist_start(b->persist);
     b->started = uv_now(loop);
     b->next_save = b->started + o->persist_interval_ms;
     uv_timer_init(loop, &b->tick);
@@ -392,9 +392,9 @@ int mqtt_broker_publish(struct mqtt_broker *b, const char *topic, size_t topic_l
     if (qos < 0 || qos > 2 || !mqtt_topic_valid_name(topic, topic_len, &b->opt.topic))
         return GK_EINVAL;
     struct mqtt_message *m =
-        message_new(b, topic, topic_len, payload, len, (uint8_t)qos, retain, NULL);
-    broker_route(b, m, NULL);
-    message_unref(m);
+        mqtt__message_new(b, topic, topic_len, payload, len, (uint8_t)qos, retain, NULL);
+    mqtt__broker_route(b, m, NULL);
+    mqtt__message_unref(m);
     return 0;
 }
 
@@ -404,7 +404,7 @@ void mqtt_broker_set_publish_hook(struct mqtt_broker *b, mqtt_publish_hook hook,
     b->hook_ud = ud;
 }
 
-void client_pause(struct mqtt_client *c)
+void mqtt__client_pause(struct mqtt_client *c)
 {
     if (!c->paused && !c->closing && c->ops->pause) {
         c->paused = true;
@@ -427,7 +427,7 @@ void mqtt_broker_set_backpressure(struct mqtt_broker *b, bool on)
         c->last_rx = now; /* keep-alive counts from now */
         if (!c->closing) {
             c->ops->resume(c->link);
-            client_process(c); /* the packets that waited in its buffer */
+            mqtt__client_process(c); /* the packets that waited in its buffer */
         }
     }
 }
@@ -455,26 +455,26 @@ static void drop_session(void *ud, const char *key, void *value)
 
 static void unref_retained(void *msg)
 {
-    message_unref(msg);
+    mqtt__message_unref(msg);
 }
 
 /* Saves what must survive, then frees everything but the timer handle. */
 static void broker_free(struct mqtt_broker *b)
 {
-    persist_close(b->persist, b); /* the last changes; blocks: the loop is stopping */
+    mqtt__persist_close(b->persist, b); /* the last changes; blocks: the loop is stopping */
     b->persist = NULL;
     struct mqtt_session **all = xcalloc(b->sessions.count + 1, sizeof *all), **p = all;
     map_foreach(&b->sessions, drop_session, &p);
     for (struct mqtt_session **s = all; s < p; s++)
-        session_free(*s);
+        mqtt__session_free(*s);
     free(all);
     map_free(&b->sessions);
-    wills_tick(b, UINT64_MAX); /* publishes nothing: no subscriber is left */
+    mqtt__wills_tick(b, UINT64_MAX); /* publishes nothing: no subscriber is left */
     mqtt_topic_tree_free(b->subs);
     mqtt_retain_free(b->retained, unref_retained);
     map_free(&b->reserved);
-    free(b->auth); /* its threads and handle are gone (auth_pool_close) */
-    broker_retain_free(b);
+    free(b->auth); /* its threads and handle are gone (mqtt__auth_pool_close) */
+    mqtt__broker_retain_free(b);
     buf_free(&b->scratch);
     buf_free(&b->ids);
     free(b->ls);
@@ -492,7 +492,7 @@ static void broker_maybe_free(struct mqtt_broker *b)
 {
     if (b->closing && b->nclients == 0 && !uv_is_closing((uv_handle_t *)&b->tick)) {
         b->open_handles++; /* the tick; the pool counted its own handle */
-        auth_pool_close(b, on_handle_closed);
+        mqtt__auth_pool_close(b, on_handle_closed);
         uv_close((uv_handle_t *)&b->tick, on_handle_closed);
     }
 }
@@ -502,6 +502,6 @@ void mqtt_broker_close(struct mqtt_broker *b)
     b->closing = true;
     mqtt_broker_stop_accepting(b);
     for (struct mqtt_client *c = b->clients; c; c = c->next)
-        client_close(c, 0x8B, "Server shutting down");
+        mqtt__client_close(c, 0x8B, "Server shutting down");
     broker_maybe_free(b);
 }

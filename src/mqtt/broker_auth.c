@@ -123,14 +123,14 @@ static void job_finish(struct auth_job *j)
     int reason;
     if (j->ok && mqtt_decode(j->packet, j->packet_len, 0, 0, &p, &used) == 0) {
         c->user_kind = MQTT_ID_PASSWORD;
-        reason = connect_accept(c, &p);
+        reason = mqtt__connect_accept(c, &p);
     } else {
-        reason = connect_refuse(c, 0x86); /* bad user name or password */
+        reason = mqtt__connect_refuse(c, 0x86); /* bad user name or password */
     }
     if (reason)
-        client_close(c, (uint8_t)reason, mqtt_reason_text((uint8_t)reason));
+        mqtt__client_close(c, (uint8_t)reason, mqtt_reason_text((uint8_t)reason));
     else
-        client_process(c); /* what arrived meanwhile */
+        mqtt__client_process(c); /* what arrived meanwhile */
 }
 
 static void on_done(uv_async_t *a)
@@ -162,7 +162,7 @@ static struct auth_pool *pool_new(struct mqtt_broker *b)
     return p;
 }
 
-bool auth_pool_close(struct mqtt_broker *b, uv_close_cb closed)
+bool mqtt__auth_pool_close(struct mqtt_broker *b, uv_close_cb closed)
 {
     struct auth_pool *p = b->auth;
     if (!p)
@@ -216,7 +216,7 @@ static int start_check(struct mqtt_client *c, const struct mqtt_connect *k)
     return AUTH_PENDING;
 }
 
-int auth_connect(struct mqtt_client *c, const struct mqtt_packet *p)
+int mqtt__auth_connect(struct mqtt_client *c, const struct mqtt_packet *p)
 {
     const struct mqtt_connect *k = &p->connect;
     struct mqtt_broker *b = c->b;
@@ -243,7 +243,7 @@ int auth_connect(struct mqtt_client *c, const struct mqtt_packet *p)
     return 0x86; /* bad user name or password */
 }
 
-void auth_forget(struct mqtt_client *c)
+void mqtt__auth_forget(struct mqtt_client *c)
 {
     struct auth_job *j = c->auth;
     if (!j)
@@ -261,12 +261,12 @@ static const char *client_id(const struct mqtt_client *c)
     return c->s ? c->s->id : "";
 }
 
-struct mqtt_identity auth_identity(const struct mqtt_client *c)
+struct mqtt_identity mqtt__auth_identity(const struct mqtt_client *c)
 {
     return (struct mqtt_identity){(enum mqtt_id_kind)c->user_kind, c->user};
 }
 
-const char *auth_escape(const char *s, size_t n, char *out, size_t cap)
+const char *mqtt__auth_escape(const char *s, size_t n, char *out, size_t cap)
 {
     size_t o = 0;
     for (size_t i = 0; i < n && o + 5 < cap; i++) {
@@ -285,7 +285,7 @@ static bool is_sys(const char *topic, size_t len)
     return len >= 5 && memcmp(topic, "$SYS/", 5) == 0;
 }
 
-bool auth_may_write_reserved(const struct mqtt_client *c, const char *topic, size_t len)
+bool mqtt__auth_may_write_reserved(const struct mqtt_client *c, const char *topic, size_t len)
 {
     const struct mqtt_broker *b = c->b;
     if (is_sys(topic, len))
@@ -294,24 +294,24 @@ bool auth_may_write_reserved(const struct mqtt_client *c, const char *topic, siz
            mqtt_acl_user_grants(b->opt.acl, c->user, topic, len, MQTT_ACL_WRITE);
 }
 
-bool auth_may_write(const struct mqtt_client *c, const char *topic, size_t len)
+bool mqtt__auth_may_write(const struct mqtt_client *c, const char *topic, size_t len)
 {
-    return auth_may_write_reserved(c, topic, len) && acl_may_publish(c, topic, len);
+    return mqtt__auth_may_write_reserved(c, topic, len) && mqtt__acl_may_publish(c, topic, len);
 }
 
-bool acl_may_publish(const struct mqtt_client *c, const char *topic, size_t len)
+bool mqtt__acl_may_publish(const struct mqtt_client *c, const char *topic, size_t len)
 {
     const struct mqtt_acl *a = c->b->opt.acl;
     return !a || mqtt_acl_allows(a, c->user, client_id(c), topic, len, MQTT_ACL_WRITE);
 }
 
-bool acl_may_subscribe(const struct mqtt_client *c, const char *filter, size_t len)
+bool mqtt__acl_may_subscribe(const struct mqtt_client *c, const char *filter, size_t len)
 {
     const struct mqtt_acl *a = c->b->opt.acl;
     return !a || mqtt_acl_allows_filter(a, c->user, client_id(c), filter, len, MQTT_ACL_READ);
 }
 
-bool acl_may_receive(const struct mqtt_session *s, const char *topic, size_t len)
+bool mqtt__acl_may_receive(const struct mqtt_session *s, const char *topic, size_t len)
 {
     const struct mqtt_acl *a = s->b->opt.acl;
     return !a || mqtt_acl_allows(a, s->user, s->id, topic, len, MQTT_ACL_READ);

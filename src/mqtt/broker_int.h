@@ -162,151 +162,151 @@ struct mqtt_broker {
 
 /* broker.c */
 /* Sends bytes to a client (counted). */
-void client_write(struct mqtt_client *c, const void *p, size_t n);
+void mqtt__client_write(struct mqtt_client *c, const void *p, size_t n);
 /* Ends a connection after what is queued; 5.0 clients get a DISCONNECT with
  * `reason` first when reason is not 0 and the protocol allows it. */
-void client_close(struct mqtt_client *c, uint8_t reason, const char *why);
+void mqtt__client_close(struct mqtt_client *c, uint8_t reason, const char *why);
 /* Stops reading a client (back-pressure) until mqtt_broker_set_backpressure
  * turns it off. */
-void client_pause(struct mqtt_client *c);
+void mqtt__client_pause(struct mqtt_client *c);
 
 /* broker_msg.c */
 /* A message from a PUBLISH (topic resolved), copying what it forwards. */
-struct mqtt_message *message_new(struct mqtt_broker *b, const char *topic, size_t topic_len,
+struct mqtt_message *mqtt__message_new(struct mqtt_broker *b, const char *topic, size_t topic_len,
                                  const void *payload, size_t len, uint8_t qos, bool retain,
                                  const struct mqtt_props *props);
-void message_ref(struct mqtt_message *m);
-void message_unref(struct mqtt_message *m);
-bool message_expired(const struct mqtt_broker *b, const struct mqtt_message *m);
+void mqtt__message_ref(struct mqtt_message *m);
+void mqtt__message_unref(struct mqtt_message *m);
+bool mqtt__message_expired(const struct mqtt_broker *b, const struct mqtt_message *m);
 /* Routes m to every matching subscription and updates the retained store;
  * `from` (NULL in-process) is the publisher, for No Local. */
-void broker_route(struct mqtt_broker *b, struct mqtt_message *m, struct mqtt_session *from);
+void mqtt__broker_route(struct mqtt_broker *b, struct mqtt_message *m, struct mqtt_session *from);
 
 /* Sets m's owner (copied) from the identity kind and user of a client. */
-void message_set_owner(struct mqtt_message *m, uint8_t kind, const char *user);
+void mqtt__message_set_owner(struct mqtt_message *m, uint8_t kind, const char *user);
 /* Puts a retained message loaded from disk in the store (accounted, not
  * checked against the limits). */
-void broker_retain_restore(struct mqtt_broker *b, struct mqtt_message *m);
+void mqtt__broker_retain_restore(struct mqtt_broker *b, struct mqtt_message *m);
 /* Forgets the accounting of retained messages (the broker is freed). */
-void broker_retain_free(struct mqtt_broker *b);
+void mqtt__broker_retain_free(struct mqtt_broker *b);
 
 /* Publishes a retained QoS 0 $SYS message, not counted as received and not
  * saved. */
-void broker_sys_publish(struct mqtt_broker *b, const char *topic, const char *value);
+void mqtt__broker_sys_publish(struct mqtt_broker *b, const char *topic, const char *value);
 
 /* broker_session.c */
-struct mqtt_session *session_new(struct mqtt_broker *b, const char *id, size_t len);
+struct mqtt_session *mqtt__session_new(struct mqtt_broker *b, const char *id, size_t len);
 /* Ends a session: subscriptions, deliveries and the map entry. */
-void session_free(struct mqtt_session *s);
+void mqtt__session_free(struct mqtt_session *s);
 /* Sets the session expiry (seconds, UINT32_MAX: never) a client asked for,
  * capped to max_session_expiry; returns the value in effect. */
-uint32_t session_set_expiry(struct mqtt_session *s, uint32_t expiry_s);
+uint32_t mqtt__session_set_expiry(struct mqtt_session *s, uint32_t expiry_s);
 /* False when f would be a new subscription beyond max_subscriptions. */
-bool session_may_subscribe(const struct mqtt_session *s, const struct mqtt_topic_filter *f);
+bool mqtt__session_may_subscribe(const struct mqtt_session *s, const struct mqtt_topic_filter *f);
 /* Queues m for s at qos with the given RETAIN flag and subscription id. */
-void session_deliver(struct mqtt_session *s, struct mqtt_message *m, uint8_t qos, bool retain,
+void mqtt__session_deliver(struct mqtt_session *s, struct mqtt_message *m, uint8_t qos, bool retain,
                      uint32_t sub_id);
 /* Sends what the window allows (after an ack, on reconnect). */
-void session_pump(struct mqtt_session *s);
+void mqtt__session_pump(struct mqtt_session *s);
 /* On reconnect: resends the in-flight deliveries (DUP), then pumps. */
-void session_resume(struct mqtt_session *s);
+void mqtt__session_resume(struct mqtt_session *s);
 /* An acknowledgement from the client for an outgoing QoS 1/2 message. */
-void session_ack(struct mqtt_session *s, uint8_t type, uint16_t pid, uint8_t code);
+void mqtt__session_ack(struct mqtt_session *s, uint8_t type, uint16_t pid, uint8_t code);
 /* Appends a delivery loaded from disk (m NULL for D_WAIT_PUBCOMP). */
-void session_restore(struct mqtt_session *s, struct mqtt_message *m, uint8_t qos, bool retain,
+void mqtt__session_restore(struct mqtt_session *s, struct mqtt_message *m, uint8_t qos, bool retain,
                      uint32_t sub_id, uint8_t state, uint16_t pid);
 /* Adds or replaces a subscription in the tree and the session's records;
  * returns 1 when it replaced one, 0 when new. */
-int session_subscribe(struct mqtt_session *s, const struct mqtt_topic_filter *f,
+int mqtt__session_subscribe(struct mqtt_session *s, const struct mqtt_topic_filter *f,
                       const struct mqtt_topic_opts *o);
 /* Returns 1 when the subscription existed. */
-int session_unsubscribe(struct mqtt_session *s, const struct mqtt_topic_filter *f);
+int mqtt__session_unsubscribe(struct mqtt_session *s, const struct mqtt_topic_filter *f);
 /* Inbound QoS 2 ids: remember, test, forget. */
-bool session_qos2_has(const struct mqtt_session *s, uint16_t pid);
-void session_qos2_add(struct mqtt_session *s, uint16_t pid);
-bool session_qos2_del(struct mqtt_session *s, uint16_t pid);
+bool mqtt__session_qos2_has(const struct mqtt_session *s, uint16_t pid);
+void mqtt__session_qos2_add(struct mqtt_session *s, uint16_t pid);
+bool mqtt__session_qos2_del(struct mqtt_session *s, uint16_t pid);
 
 /* broker_send.c */
 /* Encodes p for the client's version and writes it. */
-void send_packet(struct mqtt_client *c, const struct mqtt_packet *p);
-void send_connack(struct mqtt_client *c, bool present, uint8_t code, const struct mqtt_props *p);
-void send_ack(struct mqtt_client *c, uint8_t type, uint16_t pid, uint8_t code);
+void mqtt__send_packet(struct mqtt_client *c, const struct mqtt_packet *p);
+void mqtt__send_connack(struct mqtt_client *c, bool present, uint8_t code, const struct mqtt_props *p);
+void mqtt__send_ack(struct mqtt_client *c, uint8_t type, uint16_t pid, uint8_t code);
 /* Returns false when the message was dropped: the receiving session's
  * identity may not read its topic (the ACL, checked at every send), or it
  * is too large for the client. */
-bool send_publish(struct mqtt_client *c, const struct delivery *d, bool dup);
-void send_disconnect(struct mqtt_client *c, uint8_t reason, const char *why);
+bool mqtt__send_publish(struct mqtt_client *c, const struct delivery *d, bool dup);
+void mqtt__send_disconnect(struct mqtt_client *c, uint8_t reason, const char *why);
 
 /* persist.c: retained messages and persistent sessions in SQLite, loaded
  * at start (loop thread) and saved by a thread of their own: what changed,
  * every persist_interval, and at close. */
 struct mqtt_persist;
 /* Opens (creating or upgrading) the file. Loop thread. */
-int persist_open(struct mqtt_persist **out, const char *path);
-/* Loads everything into b. Loop thread, before persist_start(). */
-int persist_load(struct mqtt_persist *p, struct mqtt_broker *b);
+int mqtt__persist_open(struct mqtt_persist **out, const char *path);
+/* Loads everything into b. Loop thread, before mqtt__persist_start(). */
+int mqtt__persist_load(struct mqtt_persist *p, struct mqtt_broker *b);
 /* Starts the writer thread; from now on only it touches the database. */
-void persist_start(struct mqtt_persist *p);
+void mqtt__persist_start(struct mqtt_persist *p);
 /* Hands what changed to the writer unless it is still writing the last
  * batch; returns false then (try again later). Never blocks. */
-bool persist_tick(struct mqtt_persist *p, struct mqtt_broker *b);
+bool mqtt__persist_tick(struct mqtt_persist *p, struct mqtt_broker *b);
 /* Writes what changed (blocking), stops the writer and closes; p may be
  * NULL. */
-void persist_close(struct mqtt_persist *p, struct mqtt_broker *b);
+void mqtt__persist_close(struct mqtt_persist *p, struct mqtt_broker *b);
 /* Marks a retained topic ($SYS/ ones are never saved) or a session as
  * changed; nothing without persistence. */
-void persist_mark_retained(struct mqtt_broker *b, const char *topic, size_t len);
-void persist_mark_session(struct mqtt_session *s);
+void mqtt__persist_mark_retained(struct mqtt_broker *b, const char *topic, size_t len);
+void mqtt__persist_mark_session(struct mqtt_session *s);
 
 /* broker_auth.c */
 #define AUTH_PENDING (-1)
 /* Establishes who the client is (certificate CN, or user name and password
  * against the password file). Returns 0 to go on, AUTH_PENDING when a
- * password check runs on the worker pool (connect_accept() follows), or the
+ * password check runs on the worker pool (mqtt__connect_accept() follows), or the
  * reason code refusing the CONNECT. */
-int auth_connect(struct mqtt_client *c, const struct mqtt_packet *p);
+int mqtt__auth_connect(struct mqtt_client *c, const struct mqtt_packet *p);
 /* The client is gone: a queued check is skipped, a running one forgotten. */
-void auth_forget(struct mqtt_client *c);
+void mqtt__auth_forget(struct mqtt_client *c);
 /* Stops the pool's threads (waiting for a running check), frees the jobs
  * left and closes its handle (counted in open_handles; `closed` runs once
  * it is closed, and broker_free frees the pool's memory). Returns false
  * when there is no pool. Every client must be gone. */
-bool auth_pool_close(struct mqtt_broker *b, uv_close_cb closed);
+bool mqtt__auth_pool_close(struct mqtt_broker *b, uv_close_cb closed);
 /* True when topic is neither $SYS/ nor a reserved topic the client's user
  * is not explicitly granted (mqtt_acl_user_grants). */
-bool auth_may_write_reserved(const struct mqtt_client *c, const char *topic, size_t len);
+bool mqtt__auth_may_write_reserved(const struct mqtt_client *c, const char *topic, size_t len);
 /* True when the client may write topic (a PUBLISH or its will): not $SYS/,
  * not a reserved topic unless its user's own ACL block grants it, and the
  * ACL allows it. */
-bool auth_may_write(const struct mqtt_client *c, const char *topic, size_t len);
+bool mqtt__auth_may_write(const struct mqtt_client *c, const char *topic, size_t len);
 /* The client's identity for the publish hook. */
-struct mqtt_identity auth_identity(const struct mqtt_client *c);
+struct mqtt_identity mqtt__auth_identity(const struct mqtt_client *c);
 /* A client value for a log line: control characters and non-ASCII bytes
  * escaped as \xHH, cut at cap bytes of output (cap > 4). */
-const char *auth_escape(const char *s, size_t n, char *out, size_t cap);
+const char *mqtt__auth_escape(const char *s, size_t n, char *out, size_t cap);
 /* ACL checks; true when no ACL is configured. */
-bool acl_may_publish(const struct mqtt_client *c, const char *topic, size_t len);
-bool acl_may_subscribe(const struct mqtt_client *c, const char *filter, size_t len);
-bool acl_may_receive(const struct mqtt_session *s, const char *topic, size_t len);
+bool mqtt__acl_may_publish(const struct mqtt_client *c, const char *topic, size_t len);
+bool mqtt__acl_may_subscribe(const struct mqtt_client *c, const char *filter, size_t len);
+bool mqtt__acl_may_receive(const struct mqtt_session *s, const char *topic, size_t len);
 
 /* broker.c: decodes and handles what the client has sent so far. */
-void client_process(struct mqtt_client *c);
+void mqtt__client_process(struct mqtt_client *c);
 /* handle_connect.c: the CONNECT once its sender is known. */
-int connect_accept(struct mqtt_client *c, const struct mqtt_packet *p);
+int mqtt__connect_accept(struct mqtt_client *c, const struct mqtt_packet *p);
 /* Answers a refused CONNECT; returns the reason. */
-int connect_refuse(struct mqtt_client *c, uint8_t reason);
+int mqtt__connect_refuse(struct mqtt_client *c, uint8_t reason);
 
 /* handle_*.c: one per packet type the broker receives; each returns 0 or
  * an MQTT 5 reason code that ends the connection. */
-int handle_connect(struct mqtt_client *c, const struct mqtt_packet *p);
-int handle_publish(struct mqtt_client *c, const struct mqtt_packet *p);
-int handle_ack(struct mqtt_client *c, const struct mqtt_packet *p);
-int handle_subscribe(struct mqtt_client *c, const struct mqtt_packet *p);
-int handle_unsubscribe(struct mqtt_client *c, const struct mqtt_packet *p);
-int handle_disconnect(struct mqtt_client *c, const struct mqtt_packet *p);
+int mqtt__handle_connect(struct mqtt_client *c, const struct mqtt_packet *p);
+int mqtt__handle_publish(struct mqtt_client *c, const struct mqtt_packet *p);
+int mqtt__handle_ack(struct mqtt_client *c, const struct mqtt_packet *p);
+int mqtt__handle_subscribe(struct mqtt_client *c, const struct mqtt_packet *p);
+int mqtt__handle_unsubscribe(struct mqtt_client *c, const struct mqtt_packet *p);
+int mqtt__handle_disconnect(struct mqtt_client *c, const struct mqtt_packet *p);
 /* The connection is gone: will, session expiry. */
-void client_gone(struct mqtt_client *c);
+void mqtt__client_gone(struct mqtt_client *c);
 /* Publishes the wills whose delay is over. */
-void wills_tick(struct mqtt_broker *b, uint64_t now);
+void mqtt__wills_tick(struct mqtt_broker *b, uint64_t now);
 
 #endif

@@ -62,7 +62,7 @@ static void copy_props(struct mqtt_broker *b, struct mqtt_message *m, const stru
         m->expiry_at = uv_now(b->loop) + (uint64_t)pr->message_expiry * 1000;
 }
 
-struct mqtt_message *message_new(struct mqtt_broker *b, const char *topic, size_t topic_len,
+struct mqtt_message *mqtt__message_new(struct mqtt_broker *b, const char *topic, size_t topic_len,
                                  const void *payload, size_t len, uint8_t qos, bool retain,
                                  const struct mqtt_props *props)
 {
@@ -84,12 +84,12 @@ struct mqtt_message *message_new(struct mqtt_broker *b, const char *topic, size_
     return m;
 }
 
-void message_ref(struct mqtt_message *m)
+void mqtt__message_ref(struct mqtt_message *m)
 {
     m->refs++;
 }
 
-void message_unref(struct mqtt_message *m)
+void mqtt__message_unref(struct mqtt_message *m)
 {
     if (m && --m->refs == 0) {
         free(m->owner);
@@ -97,7 +97,7 @@ void message_unref(struct mqtt_message *m)
     }
 }
 
-void message_set_owner(struct mqtt_message *m, uint8_t kind, const char *user)
+void mqtt__message_set_owner(struct mqtt_message *m, uint8_t kind, const char *user)
 {
     size_t n = (user ? strlen(user) : 0) + 4;
     free(m->owner);
@@ -105,7 +105,7 @@ void message_set_owner(struct mqtt_message *m, uint8_t kind, const char *user)
     snprintf(m->owner, n, "%u:%s", kind, user ? user : "");
 }
 
-bool message_expired(const struct mqtt_broker *b, const struct mqtt_message *m)
+bool mqtt__message_expired(const struct mqtt_broker *b, const struct mqtt_message *m)
 {
     return m->expiry_at && uv_now(b->loop) >= m->expiry_at;
 }
@@ -121,10 +121,10 @@ static void on_match(void *ud, void *subscriber, const struct mqtt_topic_opts *o
     struct route *r = ud;
     struct mqtt_session *s = subscriber;
     (void)group;
-    if ((o->no_local && s == r->from) || !acl_may_receive(s, r->m->topic, r->m->topic_len))
+    if ((o->no_local && s == r->from) || !mqtt__acl_may_receive(s, r->m->topic, r->m->topic_len))
         return;
     uint8_t qos = r->m->qos < o->qos ? r->m->qos : o->qos;
-    session_deliver(s, r->m, qos, o->retain_as_published && r->m->retain, o->sub_id);
+    mqtt__session_deliver(s, r->m, qos, o->retain_as_published && r->m->retain, o->sub_id);
 }
 
 /* ---- the retained store's accounting ---- */
@@ -175,19 +175,19 @@ static const char *over_limit(const struct mqtt_broker *b, const struct mqtt_mes
 static void retain_set(struct mqtt_broker *b, struct mqtt_message *m)
 {
     void *old = mqtt_retain_set(b->retained, m->topic, m->topic_len, m);
-    message_ref(m);
+    mqtt__message_ref(m);
     account(b, old, -1);
     account(b, m, +1);
-    message_unref(old);
+    mqtt__message_unref(old);
 }
 
-void broker_retain_restore(struct mqtt_broker *b, struct mqtt_message *m)
+void mqtt__broker_retain_restore(struct mqtt_broker *b, struct mqtt_message *m)
 {
     retain_set(b, m);
     b->stats.retained = mqtt_retain_count(b->retained);
 }
 
-void broker_retain_free(struct mqtt_broker *b)
+void mqtt__broker_retain_free(struct mqtt_broker *b)
 {
     map_free(&b->retained_owners);
 }
@@ -211,9 +211,9 @@ static void retain(struct mqtt_broker *b, struct mqtt_message *m)
     } else if (old) {
         mqtt_retain_set(b->retained, m->topic, m->topic_len, NULL); /* prunes the node */
         account(b, old, -1);
-        message_unref(old);
+        mqtt__message_unref(old);
     }
-    persist_mark_retained(b, m->topic, m->topic_len);
+    mqtt__persist_mark_retained(b, m->topic, m->topic_len);
     b->stats.retained = mqtt_retain_count(b->retained);
 }
 
@@ -226,16 +226,16 @@ static void route(struct mqtt_broker *b, struct mqtt_message *m, struct mqtt_ses
     mqtt_topic_match(b->subs, m->topic, m->topic_len, on_match, &r);
 }
 
-void broker_route(struct mqtt_broker *b, struct mqtt_message *m, struct mqtt_session *from)
+void mqtt__broker_route(struct mqtt_broker *b, struct mqtt_message *m, struct mqtt_session *from)
 {
     b->stats.msgs_received++;
     route(b, m, from);
 }
 
-void broker_sys_publish(struct mqtt_broker *b, const char *topic, const char *value)
+void mqtt__broker_sys_publish(struct mqtt_broker *b, const char *topic, const char *value)
 {
     struct mqtt_message *m =
-        message_new(b, topic, strlen(topic), value, strlen(value), 0, true, NULL);
+        mqtt__message_new(b, topic, strlen(topic), value, strlen(value), 0, true, NULL);
     route(b, m, NULL);
-    message_unref(m);
+    mqtt__message_unref(m);
 }

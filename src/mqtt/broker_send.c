@@ -4,33 +4,33 @@
 
 #include <string.h>
 
-void send_packet(struct mqtt_client *c, const struct mqtt_packet *p)
+void mqtt__send_packet(struct mqtt_client *c, const struct mqtt_packet *p)
 {
     struct buf *out = &c->b->scratch;
     buf_reset(out);
     mqtt_encode(p, c->version, out);
-    client_write(c, out->data, out->len);
+    mqtt__client_write(c, out->data, out->len);
 }
 
-void send_connack(struct mqtt_client *c, bool present, uint8_t code, const struct mqtt_props *pr)
+void mqtt__send_connack(struct mqtt_client *c, bool present, uint8_t code, const struct mqtt_props *pr)
 {
     struct mqtt_packet p = {.type = MQTT_CONNACK};
     p.connack.session_present = present;
     p.connack.code = code;
     if (pr)
         p.props = *pr;
-    send_packet(c, &p);
+    mqtt__send_packet(c, &p);
 }
 
-void send_ack(struct mqtt_client *c, uint8_t type, uint16_t pid, uint8_t code)
+void mqtt__send_ack(struct mqtt_client *c, uint8_t type, uint16_t pid, uint8_t code)
 {
     struct mqtt_packet p = {.type = type};
     p.ack.id = pid;
     p.ack.code = c->version == MQTT_V5 ? code : 0;
-    send_packet(c, &p);
+    mqtt__send_packet(c, &p);
 }
 
-void send_disconnect(struct mqtt_client *c, uint8_t reason, const char *why)
+void mqtt__send_disconnect(struct mqtt_client *c, uint8_t reason, const char *why)
 {
     if (c->version != MQTT_V5)
         return;
@@ -40,7 +40,7 @@ void send_disconnect(struct mqtt_client *c, uint8_t reason, const char *why)
         p.props.present |= 1ull << MQTT_PROP_REASON_STRING;
         p.props.reason_string = mqtt_cstr(why);
     }
-    send_packet(c, &p);
+    mqtt__send_packet(c, &p);
 }
 
 /* The 5.0 properties of an outgoing PUBLISH: the message's, its remaining
@@ -62,10 +62,10 @@ static void publish_props(struct mqtt_client *c, const struct delivery *d, struc
     }
 }
 
-bool send_publish(struct mqtt_client *c, const struct delivery *d, bool dup)
+bool mqtt__send_publish(struct mqtt_client *c, const struct delivery *d, bool dup)
 {
     const struct mqtt_message *m = d->msg;
-    if (c->s && !acl_may_receive(c->s, m->topic, m->topic_len))
+    if (c->s && !mqtt__acl_may_receive(c->s, m->topic, m->topic_len))
         return false; /* checked when sent, queued deliveries included */
     struct mqtt_packet p = {.type = MQTT_PUBLISH};
     p.publish.dup = dup;
@@ -80,7 +80,7 @@ bool send_publish(struct mqtt_client *c, const struct delivery *d, bool dup)
         c->b->stats.msgs_dropped++; /* 5.0: never send more than the client takes */
         return false;
     }
-    send_packet(c, &p);
+    mqtt__send_packet(c, &p);
     c->b->stats.msgs_sent++;
     return true;
 }

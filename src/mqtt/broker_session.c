@@ -17,7 +17,7 @@
 /* Output queued for a client above which QoS 0 messages are dropped. */
 #define SLOW_CLIENT_BYTES (4u << 20)
 
-struct mqtt_session *session_new(struct mqtt_broker *b, const char *id, size_t len)
+struct mqtt_session *mqtt__session_new(struct mqtt_broker *b, const char *id, size_t len)
 {
     struct mqtt_session *s = xcalloc(1, sizeof *s);
     s->b = b;
@@ -30,7 +30,7 @@ struct mqtt_session *session_new(struct mqtt_broker *b, const char *id, size_t l
 
 static void delivery_free(struct delivery *d)
 {
-    message_unref(d->msg);
+    mqtt__message_unref(d->msg);
     free(d);
 }
 
@@ -40,14 +40,14 @@ static void sub_rec_free(struct sub_rec *r)
     free(r->group);
 }
 
-void session_free(struct mqtt_session *s)
+void mqtt__session_free(struct mqtt_session *s)
 {
     struct mqtt_broker *b = s->b;
     mqtt_topic_remove_all(b->subs, s);
     for (size_t i = 0; i < s->nsubs; i++)
         sub_rec_free(&s->subs[i]);
     free(s->subs);
-    persist_mark_session(s); /* deleted from mqtt.db if it was there */
+    mqtt__persist_mark_session(s); /* deleted from mqtt.db if it was there */
     for (struct delivery *d = s->head, *next; d; d = next) {
         next = d->next;
         delivery_free(d);
@@ -84,16 +84,16 @@ static bool online(const struct mqtt_session *s)
     return s->client && s->client->connected && !s->client->closing;
 }
 
-void session_deliver(struct mqtt_session *s, struct mqtt_message *m, uint8_t qos, bool retain,
+void mqtt__session_deliver(struct mqtt_session *s, struct mqtt_message *m, uint8_t qos, bool retain,
                      uint32_t sub_id)
 {
     struct mqtt_broker *b = s->b;
-    if (message_expired(b, m))
+    if (mqtt__message_expired(b, m))
         return;
     if (qos == 0) {
         struct delivery d = {.msg = m, .sub_id = sub_id, .retain = retain};
         if (online(s) && s->client->ops->pending(s->client->link) < SLOW_CLIENT_BYTES)
-            send_publish(s->client, &d, false);
+            mqtt__send_publish(s->client, &d, false);
         else if (online(s))
             b->stats.msgs_dropped++;
         return;
@@ -104,23 +104,23 @@ void session_deliver(struct mqtt_session *s, struct mqtt_message *m, uint8_t qos
     }
     struct delivery *d = xcalloc(1, sizeof *d);
     d->msg = m;
-    message_ref(m);
+    mqtt__message_ref(m);
     d->qos = qos;
     d->retain = retain;
     d->sub_id = sub_id;
     append(s, d);
     s->queued++;
-    persist_mark_session(s);
-    session_pump(s);
+    mqtt__persist_mark_session(s);
+    mqtt__session_pump(s);
 }
 
-void session_restore(struct mqtt_session *s, struct mqtt_message *m, uint8_t qos, bool retain,
+void mqtt__session_restore(struct mqtt_session *s, struct mqtt_message *m, uint8_t qos, bool retain,
                      uint32_t sub_id, uint8_t state, uint16_t pid)
 {
     struct delivery *d = xcalloc(1, sizeof *d);
     d->msg = m;
     if (m)
-        message_ref(m);
+        mqtt__message_ref(m);
     d->qos = qos;
     d->retain = retain;
     d->sub_id = sub_id;
@@ -158,7 +158,7 @@ static unsigned window(const struct mqtt_session *s)
     return r && r < w ? r : w;
 }
 
-void session_pump(struct mqtt_session *s)
+void mqtt__session_pump(struct mqtt_session *s)
 {
     if (!online(s))
         return;
@@ -166,13 +166,13 @@ void session_pump(struct mqtt_session *s)
     while (d && d->state != D_QUEUED)
         prev = d, d = d->next;
     if (d && s->inflight < window(s))
-        persist_mark_session(s);
+        mqtt__persist_mark_session(s);
     while (d && s->inflight < window(s)) {
         struct delivery *next = d->next;
         s->queued--;
         d->pid = next_pid(s);
         /* an expired message, or one too large for the client, is done */
-        if (message_expired(s->b, d->msg) || !send_publish(s->client, d, false)) {
+        if (mqtt__message_expired(s->b, d->msg) || !mqtt__send_publish(s->client, d, false)) {
             unlink_delivery(s, prev, d);
             delivery_free(d);
         } else {
@@ -184,15 +184,15 @@ void session_pump(struct mqtt_session *s)
     }
 }
 
-void session_resume(struct mqtt_session *s)
+void mqtt__session_resume(struct mqtt_session *s)
 {
     for (struct delivery *d = s->head; d && d->state != D_QUEUED; d = d->next) {
         if (d->state == D_WAIT_PUBCOMP)
-            send_ack(s->client, MQTT_PUBREL, d->pid, 0);
+            mqtt__send_ack(s->client, MQTT_PUBREL, d->pid, 0);
         else
-            send_publish(s->client, d, true);
+            mqtt__send_publish(s->client, d, true);
     }
-    session_pump(s);
+    mqtt__session_pump(s);
 }
 
 static struct delivery *find_inflight(struct mqtt_session *s, uint16_t pid, struct delivery **prev)
@@ -211,25 +211,25 @@ static void finish(struct mqtt_session *s, struct delivery *prev, struct deliver
     s->inflight--;
 }
 
-void session_ack(struct mqtt_session *s, uint8_t type, uint16_t pid, uint8_t code)
+void mqtt__session_ack(struct mqtt_session *s, uint8_t type, uint16_t pid, uint8_t code)
 {
     struct delivery *prev, *d = find_inflight(s, pid, &prev);
-    persist_mark_session(s);
+    mqtt__persist_mark_session(s);
     if (type == MQTT_PUBACK && d && d->state == D_WAIT_PUBACK) {
         finish(s, prev, d);
     } else if (type == MQTT_PUBREC && d && d->state == D_WAIT_PUBREC && code >= 0x80) {
         finish(s, prev, d); /* 5.0: the receiver refused it; the flow ends here */
     } else if (type == MQTT_PUBREC && d && d->state != D_WAIT_PUBACK) {
-        message_unref(d->msg);
+        mqtt__message_unref(d->msg);
         d->msg = NULL;
         d->state = D_WAIT_PUBCOMP;
-        send_ack(s->client, MQTT_PUBREL, pid, 0);
+        mqtt__send_ack(s->client, MQTT_PUBREL, pid, 0);
     } else if (type == MQTT_PUBREC) {
-        send_ack(s->client, MQTT_PUBREL, pid, 0x92); /* packet identifier not found */
+        mqtt__send_ack(s->client, MQTT_PUBREL, pid, 0x92); /* packet identifier not found */
     } else if (type == MQTT_PUBCOMP && d && d->state == D_WAIT_PUBCOMP) {
         finish(s, prev, d);
     }
-    session_pump(s);
+    mqtt__session_pump(s);
 }
 
 static struct sub_rec *find_sub(struct mqtt_session *s, const struct mqtt_topic_filter *f)
@@ -245,21 +245,21 @@ static struct sub_rec *find_sub(struct mqtt_session *s, const struct mqtt_topic_
     return NULL;
 }
 
-bool session_may_subscribe(const struct mqtt_session *s, const struct mqtt_topic_filter *f)
+bool mqtt__session_may_subscribe(const struct mqtt_session *s, const struct mqtt_topic_filter *f)
 {
     uint32_t max = s->b->opt.max_subscriptions;
     return !max || s->nsubs < max || find_sub((struct mqtt_session *)s, f) != NULL;
 }
 
-uint32_t session_set_expiry(struct mqtt_session *s, uint32_t expiry_s)
+uint32_t mqtt__session_set_expiry(struct mqtt_session *s, uint32_t expiry_s)
 {
     uint32_t max = s->b->opt.max_session_expiry_s;
     s->expiry_s = max && expiry_s > max ? max : expiry_s;
-    persist_mark_session(s);
+    mqtt__persist_mark_session(s);
     return s->expiry_s;
 }
 
-int session_subscribe(struct mqtt_session *s, const struct mqtt_topic_filter *f,
+int mqtt__session_subscribe(struct mqtt_session *s, const struct mqtt_topic_filter *f,
                       const struct mqtt_topic_opts *o)
 {
     int existed = mqtt_topic_add(s->b->subs, s, f, o);
@@ -274,22 +274,22 @@ int session_subscribe(struct mqtt_session *s, const struct mqtt_topic_filter *f,
         r->group = f->group ? xstrndup(f->group, f->group_len) : NULL;
     }
     r->o = *o;
-    persist_mark_session(s);
+    mqtt__persist_mark_session(s);
     return existed;
 }
 
-int session_unsubscribe(struct mqtt_session *s, const struct mqtt_topic_filter *f)
+int mqtt__session_unsubscribe(struct mqtt_session *s, const struct mqtt_topic_filter *f)
 {
     struct sub_rec *r = find_sub(s, f);
     if (r) {
         sub_rec_free(r);
         *r = s->subs[--s->nsubs];
     }
-    persist_mark_session(s);
+    mqtt__persist_mark_session(s);
     return mqtt_topic_remove(s->b->subs, s, f);
 }
 
-bool session_qos2_has(const struct mqtt_session *s, uint16_t pid)
+bool mqtt__session_qos2_has(const struct mqtt_session *s, uint16_t pid)
 {
     for (size_t i = 0; i < s->nqos2_in; i++)
         if (s->qos2_in[i] == pid)
@@ -297,22 +297,22 @@ bool session_qos2_has(const struct mqtt_session *s, uint16_t pid)
     return false;
 }
 
-void session_qos2_add(struct mqtt_session *s, uint16_t pid)
+void mqtt__session_qos2_add(struct mqtt_session *s, uint16_t pid)
 {
     if (s->nqos2_in == s->qos2_cap) {
         s->qos2_cap = s->qos2_cap ? s->qos2_cap * 2 : 8;
         s->qos2_in = xrealloc(s->qos2_in, s->qos2_cap * sizeof *s->qos2_in);
     }
     s->qos2_in[s->nqos2_in++] = pid;
-    persist_mark_session(s);
+    mqtt__persist_mark_session(s);
 }
 
-bool session_qos2_del(struct mqtt_session *s, uint16_t pid)
+bool mqtt__session_qos2_del(struct mqtt_session *s, uint16_t pid)
 {
     for (size_t i = 0; i < s->nqos2_in; i++) {
         if (s->qos2_in[i] == pid) {
             s->qos2_in[i] = s->qos2_in[--s->nqos2_in];
-            persist_mark_session(s);
+            mqtt__persist_mark_session(s);
             return true;
         }
     }

@@ -22,14 +22,14 @@
 
 #define ALIAS_MAX 32 /* topic aliases accepted from a 5.0 client */
 
-int connect_refuse(struct mqtt_client *c, uint8_t reason)
+int mqtt__connect_refuse(struct mqtt_client *c, uint8_t reason)
 {
     if (c->version == MQTT_V5) {
-        send_connack(c, false, reason, NULL);
+        mqtt__send_connack(c, false, reason, NULL);
     } else {
         int code = mqtt_connack_v311_code(reason);
         if (code > 0)
-            send_connack(c, false, (uint8_t)code, NULL);
+            mqtt__send_connack(c, false, (uint8_t)code, NULL);
     }
     return reason;
 }
@@ -40,14 +40,14 @@ static int take_will(struct mqtt_client *c, const struct mqtt_connect *k)
         return 0;
     if (!mqtt_topic_valid_name(k->will_topic.p, k->will_topic.len, &c->b->opt.topic))
         return MQTT_RC_TOPIC_NAME_INVALID;
-    if (!auth_may_write_reserved(c, k->will_topic.p, k->will_topic.len)) {
+    if (!mqtt__auth_may_write_reserved(c, k->will_topic.p, k->will_topic.len)) {
         char who[128], topic[256];
         log_info("mqtt: refused a will from %s on %s: reserved topic",
-                 c->user ? auth_escape(c->user, strlen(c->user), who, sizeof who) : "(anonymous)",
-                 auth_escape(k->will_topic.p, k->will_topic.len, topic, sizeof topic));
+                 c->user ? mqtt__auth_escape(c->user, strlen(c->user), who, sizeof who) : "(anonymous)",
+                 mqtt__auth_escape(k->will_topic.p, k->will_topic.len, topic, sizeof topic));
         return 0x87; /* not authorized */
     }
-    c->will = message_new(c->b, k->will_topic.p, k->will_topic.len, k->will_payload.p,
+    c->will = mqtt__message_new(c->b, k->will_topic.p, k->will_topic.len, k->will_payload.p,
                           k->will_payload.len, k->will_qos, k->will_retain, &k->will_props);
     c->will_delay_s = k->will_props.will_delay;
     return 0;
@@ -58,7 +58,7 @@ static void cancel_will(struct mqtt_broker *b, const char *id)
     for (struct pending_will **pp = &b->wills, *w; (w = *pp);) {
         if (strcmp(w->session_id, id) == 0) {
             *pp = w->next;
-            message_unref(w->msg);
+            mqtt__message_unref(w->msg);
             free(w->session_id);
             free(w);
         } else {
@@ -83,8 +83,8 @@ static int check_owner(struct mqtt_client *c, struct mqtt_str id)
         return 0;
     char who[128], cid[128];
     log_info("mqtt: refused %s as client id %s: the session belongs to another identity",
-             c->user ? auth_escape(c->user, strlen(c->user), who, sizeof who) : "(anonymous)",
-             auth_escape(id.p, id.len, cid, sizeof cid));
+             c->user ? mqtt__auth_escape(c->user, strlen(c->user), who, sizeof who) : "(anonymous)",
+             mqtt__auth_escape(id.p, id.len, cid, sizeof cid));
     return 0x87; /* not authorized */
 }
 
@@ -98,15 +98,15 @@ static struct mqtt_session *attach(struct mqtt_client *c, struct mqtt_str id, bo
         struct mqtt_client *old = s->client;
         old->s = NULL;
         s->client = NULL;
-        client_close(old, 0x8E, "Session taken over");
+        mqtt__client_close(old, 0x8E, "Session taken over");
     }
     if (s && clean) {
-        session_free(s);
+        mqtt__session_free(s);
         s = NULL;
     }
     *present = s != NULL;
     if (!s)
-        s = session_new(b, id.p, id.len);
+        s = mqtt__session_new(b, id.p, id.len);
     cancel_will(b, s->id);
     if (!*present) { /* its owner; a resumed one has it already (check_owner) */
         s->user = c->user ? xstrdup(c->user) : NULL;
@@ -145,23 +145,23 @@ static void take_options(struct mqtt_client *c, const struct mqtt_packet *p)
     }
 }
 
-int handle_connect(struct mqtt_client *c, const struct mqtt_packet *p)
+int mqtt__handle_connect(struct mqtt_client *c, const struct mqtt_packet *p)
 {
     c->version = p->connect.level;
-    int rc = auth_connect(c, p);
+    int rc = mqtt__auth_connect(c, p);
     if (rc == AUTH_PENDING)
         return 0;
-    return rc ? connect_refuse(c, (uint8_t)rc) : connect_accept(c, p);
+    return rc ? mqtt__connect_refuse(c, (uint8_t)rc) : mqtt__connect_accept(c, p);
 }
 
-int connect_accept(struct mqtt_client *c, const struct mqtt_packet *p)
+int mqtt__connect_accept(struct mqtt_client *c, const struct mqtt_packet *p)
 {
     const struct mqtt_connect *k = &p->connect;
     struct mqtt_broker *b = c->b;
     struct mqtt_str id = k->client_id;
     char assigned[40];
     if (id.len == 0 && c->version == MQTT_V311 && !k->clean_start)
-        return connect_refuse(c, MQTT_RC_CLIENT_ID_INVALID);
+        return mqtt__connect_refuse(c, MQTT_RC_CLIENT_ID_INVALID);
     if (id.len == 0) {
         snprintf(assigned, sizeof assigned, "gasket-%llu", (unsigned long long)++b->next_client_no);
         id = mqtt_cstr(assigned);
@@ -170,12 +170,12 @@ int connect_accept(struct mqtt_client *c, const struct mqtt_packet *p)
     if (!rc)
         rc = take_will(c, k);
     if (rc)
-        return connect_refuse(c, (uint8_t)rc);
+        return mqtt__connect_refuse(c, (uint8_t)rc);
     take_options(c, p);
     bool present;
     struct mqtt_session *s = attach(c, id, k->clean_start, &present);
-    if (c->will && !acl_may_publish(c, c->will->topic, c->will->topic_len)) {
-        message_unref(c->will); /* the ACL does not let it write there */
+    if (c->will && !mqtt__acl_may_publish(c, c->will->topic, c->will->topic_len)) {
+        mqtt__message_unref(c->will); /* the ACL does not let it write there */
         c->will = NULL;
     }
     uint32_t asked = c->version == MQTT_V5 ? (mqtt_has(&p->props, MQTT_PROP_SESSION_EXPIRY)
@@ -184,31 +184,31 @@ int connect_accept(struct mqtt_client *c, const struct mqtt_packet *p)
                                            : (k->clean_start ? 0 : UINT32_MAX);
     struct mqtt_props pr;
     connack_props(c, &pr, k->client_id.len ? NULL : assigned);
-    if (session_set_expiry(s, asked) != asked) { /* capped: 5.0 says so in the CONNACK */
+    if (mqtt__session_set_expiry(s, asked) != asked) { /* capped: 5.0 says so in the CONNACK */
         pr.present |= 1ull << MQTT_PROP_SESSION_EXPIRY;
         pr.session_expiry = s->expiry_s;
     }
-    send_connack(c, present, 0, &pr);
+    mqtt__send_connack(c, present, 0, &pr);
     c->connected = true;
     b->stats.clients_connected++;
     if (present)
-        session_resume(s);
+        mqtt__session_resume(s);
     return 0;
 }
 
-int handle_disconnect(struct mqtt_client *c, const struct mqtt_packet *p)
+int mqtt__handle_disconnect(struct mqtt_client *c, const struct mqtt_packet *p)
 {
     struct mqtt_session *s = c->s;
     if (c->version == MQTT_V5 && s && mqtt_has(&p->props, MQTT_PROP_SESSION_EXPIRY)) {
         if (s->expiry_s == 0 && p->props.session_expiry != 0)
             return MQTT_RC_PROTOCOL_ERROR;
-        session_set_expiry(s, p->props.session_expiry);
+        mqtt__session_set_expiry(s, p->props.session_expiry);
     }
     if (!(c->version == MQTT_V5 && p->disconnect.code == 0x04)) { /* 0x04: with will */
-        message_unref(c->will);
+        mqtt__message_unref(c->will);
         c->will = NULL;
     }
-    client_close(c, 0, NULL);
+    mqtt__client_close(c, 0, NULL);
     return 0;
 }
 
@@ -225,7 +225,7 @@ static void defer_will(struct mqtt_broker *b, struct mqtt_message *will, const c
     b->wills = w;
 }
 
-void client_gone(struct mqtt_client *c)
+void mqtt__client_gone(struct mqtt_client *c)
 {
     struct mqtt_broker *b = c->b;
     struct mqtt_session *s = c->s;
@@ -234,25 +234,25 @@ void client_gone(struct mqtt_client *c)
     struct mqtt_message *will = c->will;
     c->will = NULL;
     if (will) /* its owner, for the retained limits (taken over: anonymous) */
-        message_set_owner(will, s ? s->user_kind : MQTT_ID_ANONYMOUS, s ? s->user : NULL);
+        mqtt__message_set_owner(will, s ? s->user_kind : MQTT_ID_ANONYMOUS, s ? s->user : NULL);
     if (s)
         s->client = NULL;
     bool ends = s && s->expiry_s == 0;
     if (will && s && c->will_delay_s && !ends) {
         defer_will(b, will, s->id, c->will_delay_s); /* cancelled if the session resumes */
     } else if (will && !s && c->will_delay_s) {
-        message_unref(will); /* taken over: the session went on within the delay */
+        mqtt__message_unref(will); /* taken over: the session went on within the delay */
     } else if (will) {
-        broker_route(b, will, NULL);
-        message_unref(will);
+        mqtt__broker_route(b, will, NULL);
+        mqtt__message_unref(will);
     }
     if (ends)
-        session_free(s);
+        mqtt__session_free(s);
     else if (s && s->expiry_s != UINT32_MAX)
         s->expire_at = uv_now(b->loop) + (uint64_t)s->expiry_s * 1000;
 }
 
-void wills_tick(struct mqtt_broker *b, uint64_t now)
+void mqtt__wills_tick(struct mqtt_broker *b, uint64_t now)
 {
     for (struct pending_will **pp = &b->wills, *w; (w = *pp);) {
         struct mqtt_session *s = map_get(&b->sessions, w->session_id, strlen(w->session_id));
@@ -261,8 +261,8 @@ void wills_tick(struct mqtt_broker *b, uint64_t now)
             continue;
         }
         *pp = w->next;
-        broker_route(b, w->msg, NULL);
-        message_unref(w->msg);
+        mqtt__broker_route(b, w->msg, NULL);
+        mqtt__message_unref(w->msg);
         free(w->session_id);
         free(w);
     }

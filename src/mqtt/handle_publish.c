@@ -59,17 +59,17 @@ static enum mqtt_hook_verdict offer(struct mqtt_client *c, struct mqtt_str topic
         c->owed->prev = in;
     c->owed = in;
     if (pub->qos == 2)
-        session_qos2_add(c->s, pub->id); /* a resend is not routed again */
-    struct mqtt_identity id = auth_identity(c);
+        mqtt__session_qos2_add(c->s, pub->id); /* a resend is not routed again */
+    struct mqtt_identity id = mqtt__auth_identity(c);
     enum mqtt_hook_verdict v = c->b->hook(c->b->hook_ud, in, &id, topic.p, topic.len,
                                           pub->payload.p, pub->payload.len, pub->qos);
     if (v == MQTT_HOOK_TAKEN) {
         if (c->b->backpressure)
-            client_pause(c); /* read no more from it until the host catches up */
+            mqtt__client_pause(c); /* read no more from it until the host catches up */
         return v;
     }
     if (pub->qos == 2)
-        session_qos2_del(c->s, pub->id);
+        mqtt__session_qos2_del(c->s, pub->id);
     c->owed = in->next;
     if (c->owed)
         c->owed->prev = NULL;
@@ -81,8 +81,8 @@ static void log_refused(const struct mqtt_client *c, struct mqtt_str topic, cons
 {
     char who[128], t[256];
     log_info("mqtt: refused a PUBLISH from %s to %s: %s",
-             c->user ? auth_escape(c->user, strlen(c->user), who, sizeof who) : "(anonymous)",
-             auth_escape(topic.p, topic.len, t, sizeof t), why);
+             c->user ? mqtt__auth_escape(c->user, strlen(c->user), who, sizeof who) : "(anonymous)",
+             mqtt__auth_escape(topic.p, topic.len, t, sizeof t), why);
 }
 
 /* A failure that the same PUBLISH sent again may not meet (mqtt_inbound_done). */
@@ -103,17 +103,17 @@ void mqtt_inbound_done(struct mqtt_inbound *in, uint8_t reason)
             in->next->prev = in->prev;
         bool v5 = c->version == MQTT_V5, resend = !v5 && retry_cures(reason);
         if (in->qos == 2 && c->s && (resend || (v5 && reason >= 0x80)))
-            session_qos2_del(c->s, in->pid); /* the flow ends: a resend is new */
+            mqtt__session_qos2_del(c->s, in->pid); /* the flow ends: a resend is new */
         bool ack = !c->closing && in->qos > 0;
         if (ack && resend) /* 3.1.1 cannot say no: it will send it again */
-            client_close(c, 0, "PUBLISH not taken (store failed): the client resends it");
+            mqtt__client_close(c, 0, "PUBLISH not taken (store failed): the client resends it");
         else if (ack)
-            send_ack(c, in->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, in->pid, v5 ? reason : 0);
+            mqtt__send_ack(c, in->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, in->pid, v5 ? reason : 0);
     }
     free(in);
 }
 
-int handle_publish(struct mqtt_client *c, const struct mqtt_packet *p)
+int mqtt__handle_publish(struct mqtt_client *c, const struct mqtt_packet *p)
 {
     const struct mqtt_publish *pub = &p->publish;
     struct mqtt_broker *b = c->b;
@@ -125,19 +125,19 @@ int handle_publish(struct mqtt_client *c, const struct mqtt_packet *p)
         return rc;
     if (!mqtt_topic_valid_name(topic.p, topic.len, &b->opt.topic))
         return MQTT_RC_TOPIC_NAME_INVALID;
-    if (pub->qos == 2 && session_qos2_has(c->s, pub->id)) {
+    if (pub->qos == 2 && mqtt__session_qos2_has(c->s, pub->id)) {
         if (!owed(c, pub->id))
-            send_ack(c, MQTT_PUBREC, pub->id, 0); /* a resend: routed already */
+            mqtt__send_ack(c, MQTT_PUBREC, pub->id, 0); /* a resend: routed already */
         return 0;
     }
     if (pub->qos == 2 && c->version == MQTT_V5 && c->s->nqos2_in >= b->opt.max_inflight)
         return 0x93; /* Receive Maximum exceeded */
     /* 3.1.1 has no way to say no: the message is acknowledged and dropped */
     uint8_t code = 0;
-    if (!auth_may_write_reserved(c, topic.p, topic.len)) {
+    if (!mqtt__auth_may_write_reserved(c, topic.p, topic.len)) {
         log_refused(c, topic, "reserved topic");
         code = 0x87; /* not authorized */
-    } else if (!acl_may_publish(c, topic.p, topic.len)) {
+    } else if (!mqtt__acl_may_publish(c, topic.p, topic.len)) {
         code = 0x87;
     }
     enum mqtt_hook_verdict v = code || !b->hook ? MQTT_HOOK_PASS : offer(c, topic, pub);
@@ -146,32 +146,32 @@ int handle_publish(struct mqtt_client *c, const struct mqtt_packet *p)
         code = 0x87;
     }
     if (!code) {
-        struct mqtt_message *m = message_new(b, topic.p, topic.len, pub->payload.p,
+        struct mqtt_message *m = mqtt__message_new(b, topic.p, topic.len, pub->payload.p,
                                              pub->payload.len, pub->qos, pub->retain, &p->props);
-        message_set_owner(m, c->s->user_kind, c->s->user);
-        broker_route(b, m, c->s);
-        message_unref(m);
+        mqtt__message_set_owner(m, c->s->user_kind, c->s->user);
+        mqtt__broker_route(b, m, c->s);
+        mqtt__message_unref(m);
     }
     if (v == MQTT_HOOK_TAKEN)
         return 0; /* the host acknowledges it (mqtt_inbound_done) */
     if (pub->qos == 1) {
-        send_ack(c, MQTT_PUBACK, pub->id, code);
+        mqtt__send_ack(c, MQTT_PUBACK, pub->id, code);
     } else if (pub->qos == 2 && code) {
-        send_ack(c, MQTT_PUBREC, pub->id, code); /* 5.0: the flow ends with this refusal */
+        mqtt__send_ack(c, MQTT_PUBREC, pub->id, code); /* 5.0: the flow ends with this refusal */
     } else if (pub->qos == 2) {
-        session_qos2_add(c->s, pub->id);
-        send_ack(c, MQTT_PUBREC, pub->id, 0);
+        mqtt__session_qos2_add(c->s, pub->id);
+        mqtt__send_ack(c, MQTT_PUBREC, pub->id, 0);
     }
     return 0;
 }
 
-int handle_ack(struct mqtt_client *c, const struct mqtt_packet *p)
+int mqtt__handle_ack(struct mqtt_client *c, const struct mqtt_packet *p)
 {
     if (p->type != MQTT_PUBREL) {
-        session_ack(c->s, p->type, p->ack.id, p->ack.code);
+        mqtt__session_ack(c->s, p->type, p->ack.id, p->ack.code);
         return 0;
     }
-    bool known = session_qos2_del(c->s, p->ack.id);
-    send_ack(c, MQTT_PUBCOMP, p->ack.id, known ? 0 : 0x92); /* 0x92: id not found */
+    bool known = mqtt__session_qos2_del(c->s, p->ack.id);
+    mqtt__send_ack(c, MQTT_PUBCOMP, p->ack.id, known ? 0 : 0x92); /* 0x92: id not found */
     return 0;
 }

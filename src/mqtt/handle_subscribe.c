@@ -28,9 +28,9 @@ static void send_retained(void *ud, const char *topic, size_t len, void *msg)
 {
     struct retained_ctx *r = ud;
     struct mqtt_message *m = msg;
-    if (!acl_may_receive(r->s, topic, len))
+    if (!mqtt__acl_may_receive(r->s, topic, len))
         return;
-    session_deliver(r->s, m, m->qos < r->o->qos ? m->qos : r->o->qos, true, r->o->sub_id);
+    mqtt__session_deliver(r->s, m, m->qos < r->o->qos ? m->qos : r->o->qos, true, r->o->sub_id);
 }
 
 static uint32_t sub_id_of(const struct mqtt_packet *p)
@@ -41,7 +41,7 @@ static uint32_t sub_id_of(const struct mqtt_packet *p)
     return mqtt_sub_id_next(&it, &id) ? id : 0;
 }
 
-int handle_subscribe(struct mqtt_client *c, const struct mqtt_packet *p)
+int mqtt__handle_subscribe(struct mqtt_client *c, const struct mqtt_packet *p)
 {
     struct mqtt_broker *b = c->b;
     struct buf codes = {0};
@@ -58,14 +58,14 @@ int handle_subscribe(struct mqtt_client *c, const struct mqtt_packet *p)
             buf_free(&codes);
             return MQTT_RC_PROTOCOL_ERROR; /* 5.0 3.8.3.1: no No Local on shared */
         }
-        if (!code && !acl_may_subscribe(c, f.filter, f.len))
+        if (!code && !mqtt__acl_may_subscribe(c, f.filter, f.len))
             code = c->version == MQTT_V5 ? 0x87 : 0x80; /* not authorized */
-        if (!code && !session_may_subscribe(c->s, &f))
+        if (!code && !mqtt__session_may_subscribe(c->s, &f))
             code = c->version == MQTT_V5 ? 0x97 : 0x80; /* quota exceeded: max_subscriptions */
         if (!code) {
             struct mqtt_topic_opts o = {sub_id_of(p), sub.qos, sub.retain_handling, sub.no_local,
                                         sub.retain_as_published};
-            int existed = session_subscribe(c->s, &f, &o);
+            int existed = mqtt__session_subscribe(c->s, &f, &o);
             code = sub.qos;
             if (!f.group && (o.retain_handling == 0 || (o.retain_handling == 1 && !existed)) &&
                 n < 8 * sizeof want)
@@ -76,7 +76,7 @@ int handle_subscribe(struct mqtt_client *c, const struct mqtt_packet *p)
     struct mqtt_packet ack = {.type = MQTT_SUBACK};
     ack.suback.id = p->subscribe.id;
     ack.suback.list = mqtt_list_view(&codes, n);
-    send_packet(c, &ack);
+    mqtt__send_packet(c, &ack);
     buf_free(&codes);
     mqtt_iter_init(&it, &p->subscribe.list);
     for (uint32_t i = 0; mqtt_sub_next(&it, &sub) && i < 8 * sizeof want; i++) {
@@ -89,7 +89,7 @@ int handle_subscribe(struct mqtt_client *c, const struct mqtt_packet *p)
     return 0;
 }
 
-int handle_unsubscribe(struct mqtt_client *c, const struct mqtt_packet *p)
+int mqtt__handle_unsubscribe(struct mqtt_client *c, const struct mqtt_packet *p)
 {
     struct buf codes = {0};
     struct mqtt_iter it;
@@ -100,13 +100,13 @@ int handle_unsubscribe(struct mqtt_client *c, const struct mqtt_packet *p)
     for (; mqtt_filter_next(&it, &s); n++) {
         int code = parse(c, s, &f);
         if (!code)
-            code = session_unsubscribe(c->s, &f) == 1 ? 0x00 : 0x11;
+            code = mqtt__session_unsubscribe(c->s, &f) == 1 ? 0x00 : 0x11;
         buf_putc(&codes, (char)code);
     }
     struct mqtt_packet ack = {.type = MQTT_UNSUBACK};
     ack.unsuback.id = p->unsubscribe.id;
     ack.unsuback.list = mqtt_list_view(&codes, c->version == MQTT_V5 ? n : 0);
-    send_packet(c, &ack);
+    mqtt__send_packet(c, &ack);
     buf_free(&codes);
     return 0;
 }

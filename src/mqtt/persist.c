@@ -20,9 +20,9 @@
  * A crash loses what changed since the last batch committed.
  *
  * Threads: the SQLite connection `db` is used by the loop thread alone
- * while opening, migrating and loading (persist_open, persist_load,
- * before the writer exists); from persist_start() until persist_close()
- * has joined the writer, the writer thread alone uses it; persist_close()
+ * while opening, migrating and loading (mqtt__persist_open, mqtt__persist_load,
+ * before the writer exists); from mqtt__persist_start() until mqtt__persist_close()
+ * has joined the writer, the writer thread alone uses it; mqtt__persist_close()
  * then closes it on the loop thread. The dirty sets belong to the loop
  * thread; `batch`, `failed`, `busy` and `stop` are shared under `mu`.
  *
@@ -161,7 +161,7 @@ static int migrate(sqlite3 *db, const char *path)
     return 0;
 }
 
-int persist_open(struct mqtt_persist **out, const char *path)
+int mqtt__persist_open(struct mqtt_persist **out, const char *path)
 {
     struct mqtt_persist *p = xcalloc(1, sizeof *p);
     *out = NULL;
@@ -192,13 +192,13 @@ static bool is_sys(const char *topic, size_t len)
     return len >= 5 && memcmp(topic, "$SYS/", 5) == 0; /* made afresh by the running broker */
 }
 
-void persist_mark_retained(struct mqtt_broker *b, const char *topic, size_t len)
+void mqtt__persist_mark_retained(struct mqtt_broker *b, const char *topic, size_t len)
 {
     if (b->persist && !is_sys(topic, len))
         map_put(&b->persist->dirty_retained, topic, len, b);
 }
 
-void persist_mark_session(struct mqtt_session *s)
+void mqtt__persist_mark_session(struct mqtt_session *s)
 {
     struct mqtt_broker *b = s->b;
     if (b->persist && (s->expiry_s || s->persisted))
@@ -509,7 +509,7 @@ static void writer_main(void *arg)
     uv_mutex_unlock(&p->mu);
 }
 
-void persist_start(struct mqtt_persist *p)
+void mqtt__persist_start(struct mqtt_persist *p)
 {
     if (uv_thread_create(&p->thread, writer_main, p) != 0)
         abort(); /* the out-of-memory policy: no thread, no broker */
@@ -541,7 +541,7 @@ static void hand_over(struct mqtt_persist *p, struct persist_op *ops, bool stop)
     uv_mutex_unlock(&p->mu);
 }
 
-bool persist_tick(struct mqtt_persist *p, struct mqtt_broker *b)
+bool mqtt__persist_tick(struct mqtt_persist *p, struct mqtt_broker *b)
 {
     if (!reap(p, b, false))
         return false; /* the previous batch is still being written */
@@ -551,7 +551,7 @@ bool persist_tick(struct mqtt_persist *p, struct mqtt_broker *b)
     return true;
 }
 
-void persist_close(struct mqtt_persist *p, struct mqtt_broker *b)
+void mqtt__persist_close(struct mqtt_persist *p, struct mqtt_broker *b)
 {
     if (!p)
         return;
@@ -581,7 +581,7 @@ static struct mqtt_message *decode_message(struct mqtt_broker *b, const void *bl
         pk.type != MQTT_PUBLISH)
         return NULL;
     const struct mqtt_publish *pub = &pk.publish;
-    return message_new(b, pub->topic.p, pub->topic.len, pub->payload.p, pub->payload.len,
+    return mqtt__message_new(b, pub->topic.p, pub->topic.len, pub->payload.p, pub->payload.len,
                        pub->qos, pub->retain, &pk.props);
 }
 
@@ -611,16 +611,16 @@ static void load_retained(struct mqtt_broker *b, sqlite3_stmt *st)
         return;
     const char *owner = text(st, 2);
     m->owner = owner ? xstrdup(owner) : NULL;
-    broker_retain_restore(b, m);
-    message_unref(m);
+    mqtt__broker_retain_restore(b, m);
+    mqtt__message_unref(m);
 }
 
 static void load_session(struct mqtt_broker *b, sqlite3_stmt *st)
 {
     const char *id = text(st, 0), *user = text(st, 3);
-    struct mqtt_session *s = session_new(b, id, strlen(id));
+    struct mqtt_session *s = mqtt__session_new(b, id, strlen(id));
     int64_t expiry = sqlite3_column_int64(st, 1);
-    session_set_expiry(s, expiry < 0 || expiry > UINT32_MAX ? UINT32_MAX : (uint32_t)expiry);
+    mqtt__session_set_expiry(s, expiry < 0 || expiry > UINT32_MAX ? UINT32_MAX : (uint32_t)expiry);
     if (s->expiry_s != UINT32_MAX)
         s->expire_at = uv_now(b->loop) + (uint64_t)s->expiry_s * 1000;
     s->user = user ? xstrdup(user) : NULL;
@@ -631,7 +631,7 @@ static void load_session(struct mqtt_broker *b, sqlite3_stmt *st)
     for (size_t i = 0; ids && i < n; i++) {
         uint16_t pid;
         memcpy(&pid, ids + i, sizeof pid);
-        session_qos2_add(s, pid);
+        mqtt__session_qos2_add(s, pid);
     }
 }
 
@@ -653,7 +653,7 @@ static void load_subscription(struct mqtt_broker *b, sqlite3_stmt *st)
                                 .retain_as_published = sqlite3_column_int(st, 5),
                                 .retain_handling = (uint8_t)sqlite3_column_int(st, 6),
                                 .sub_id = (uint32_t)sqlite3_column_int64(st, 7)};
-    session_subscribe(s, &f, &o);
+    mqtt__session_subscribe(s, &f, &o);
 }
 
 static void load_delivery(struct mqtt_broker *b, sqlite3_stmt *st)
@@ -662,13 +662,13 @@ static void load_delivery(struct mqtt_broker *b, sqlite3_stmt *st)
     int state = sqlite3_column_int(st, 2);
     struct mqtt_message *m = decode_message(b, sqlite3_column_blob(st, 7), sqlite3_column_bytes(st, 7));
     if (s && (m || state == D_WAIT_PUBCOMP) && state >= D_QUEUED && state <= D_WAIT_PUBCOMP)
-        session_restore(s, m, (uint8_t)sqlite3_column_int(st, 4), sqlite3_column_int(st, 5),
+        mqtt__session_restore(s, m, (uint8_t)sqlite3_column_int(st, 4), sqlite3_column_int(st, 5),
                         (uint32_t)sqlite3_column_int64(st, 6), (uint8_t)state,
                         (uint16_t)sqlite3_column_int(st, 3));
-    message_unref(m);
+    mqtt__message_unref(m);
 }
 
-int persist_load(struct mqtt_persist *p, struct mqtt_broker *b)
+int mqtt__persist_load(struct mqtt_persist *p, struct mqtt_broker *b)
 {
     int rc = each_row(p, "SELECT topic, packet, owner FROM retained", load_retained, b);
     if (rc == 0)

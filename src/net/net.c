@@ -184,7 +184,7 @@ static void conn_handle_closed(uv_handle_t *h)
     struct net_conn *c = h->data;
     if (--c->open_handles > 0) return;
     if (c->started && c->h->on_close) c->h->on_close(c, c->close_err);
-    if (c->is_tls) tls_sess_free(&c->tls);
+    if (c->is_tls) net__tls_sess_free(&c->tls);
     buf_free(&c->cork);
     rbuf_unref(c->rbuf);
     free(c);
@@ -321,14 +321,14 @@ static void conn_queue_raw(struct net_conn *c, const void *p, size_t n)
         buf_append(&c->cork, p, n);
     } else {
         buf_reserve(&c->cork, n);
-        tls_sess_output_read(&c->tls, c->cork.data + c->cork.len, n);
+        net__tls_sess_output_read(&c->tls, c->cork.data + c->cork.len, n);
         c->cork.len += n;
     }
 }
 
 static void conn_flush_tls(struct net_conn *c)
 {
-    size_t n = tls_sess_output_len(&c->tls);
+    size_t n = net__tls_sess_output_len(&c->tls);
     if (n > 0 && !c->closed) conn_queue_raw(c, NULL, n);
 }
 
@@ -339,7 +339,7 @@ static void conn_begin_close(struct net_conn *c, int err)
     c->closing = 1;
     c->close_err = err;
     if (c->is_tls) {
-        tls_sess_shutdown(&c->tls);
+        net__tls_sess_shutdown(&c->tls);
         conn_flush_tls(c);
         if (c->closed) return;
     }
@@ -358,9 +358,9 @@ static void conn_begin_close(struct net_conn *c, int err)
 static void conn_deliver_tls(struct net_conn *c, const char *p, size_t n)
 {
     char plain[16384];
-    tls_sess_input(&c->tls, p, n);
+    net__tls_sess_input(&c->tls, p, n);
     for (;;) {
-        int r = tls_sess_read(&c->tls, plain, sizeof(plain));
+        int r = net__tls_sess_read(&c->tls, plain, sizeof(plain));
         if (r > 0) {
             c->h->on_read(c, plain, (size_t)r);
             if (c->closing) break;
@@ -410,7 +410,7 @@ static int conn_setup(struct net_conn *c, struct net_listener *l)
         strcpy(c->peer, "?");
     if (!l->tls) return 0;
     c->is_tls = 1;
-    return tls_sess_init(&c->tls, l->tls);
+    return net__tls_sess_init(&c->tls, l->tls);
 }
 
 static void listener_on_connection(uv_stream_t *server, int status)
@@ -427,7 +427,7 @@ static void listener_on_connection(uv_stream_t *server, int status)
     c->tcp.data = c;
     c->linger.data = c;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || conn_setup(c, l) != 0) {
-        c->is_tls = 0; /* nothing to free: tls_sess_init cleans up after itself */
+        c->is_tls = 0; /* nothing to free: net__tls_sess_init cleans up after itself */
         conn_close_now(c, GK_EIO);
         return;
     }
@@ -525,7 +525,7 @@ int net_conn_write(struct net_conn *c, const void *p, size_t n)
         conn_queue_raw(c, p, n);
         return 0;
     }
-    if (tls_sess_write(&c->tls, p, n) != 0) {
+    if (net__tls_sess_write(&c->tls, p, n) != 0) {
         conn_close_now(c, GK_ETLS);
         return GK_ETLS;
     }

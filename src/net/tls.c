@@ -72,7 +72,7 @@ void net_tls_free(struct net_tls *t)
     free(t);
 }
 
-int tls_sess_init(struct tls_sess *t, struct net_tls *ctx)
+int net__tls_sess_init(struct tls_sess *t, struct net_tls *ctx)
 {
     memset(t, 0, sizeof(*t));
     t->ssl = SSL_new(ctx->ctx);
@@ -91,7 +91,7 @@ int tls_sess_init(struct tls_sess *t, struct net_tls *ctx)
     return 0;
 }
 
-void tls_sess_free(struct tls_sess *t)
+void net__tls_sess_free(struct tls_sess *t)
 {
     SSL_free(t->ssl);
     t->ssl = NULL;
@@ -100,7 +100,7 @@ void tls_sess_free(struct tls_sess *t)
     t->cn = NULL;
 }
 
-void tls_sess_input(struct tls_sess *t, const char *p, size_t n)
+void net__tls_sess_input(struct tls_sess *t, const char *p, size_t n)
 {
     while (n > 0) {
         int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
@@ -151,14 +151,14 @@ static int tls_handshake(struct tls_sess *t)
     t->established = 1;
     tls_take_cn(t);
     if (t->held.len) {
-        int err = tls_sess_write(t, t->held.data, t->held.len);
+        int err = net__tls_sess_write(t, t->held.data, t->held.len);
         buf_free(&t->held);
         if (err) return err;
     }
     return 1;
 }
 
-int tls_sess_read(struct tls_sess *t, char *out, size_t cap)
+int net__tls_sess_read(struct tls_sess *t, char *out, size_t cap)
 {
     if (!t->established) {
         int rc = tls_handshake(t);
@@ -169,7 +169,7 @@ int tls_sess_read(struct tls_sess *t, char *out, size_t cap)
     return tls_error(t, n);
 }
 
-int tls_sess_write(struct tls_sess *t, const void *p, size_t n)
+int net__tls_sess_write(struct tls_sess *t, const void *p, size_t n)
 {
     if (!t->established) {
         buf_append(&t->held, p, n);
@@ -189,17 +189,17 @@ int tls_sess_write(struct tls_sess *t, const void *p, size_t n)
     return 0;
 }
 
-void tls_sess_shutdown(struct tls_sess *t)
+void net__tls_sess_shutdown(struct tls_sess *t)
 {
     if (t->established && SSL_shutdown(t->ssl) < 0) ERR_clear_error();
 }
 
-size_t tls_sess_output_len(struct tls_sess *t)
+size_t net__tls_sess_output_len(struct tls_sess *t)
 {
     return BIO_ctrl_pending(t->wbio);
 }
 
-void tls_sess_output_read(struct tls_sess *t, char *dst, size_t n)
+void net__tls_sess_output_read(struct tls_sess *t, char *dst, size_t n)
 {
     while (n > 0) {
         int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
