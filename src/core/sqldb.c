@@ -77,6 +77,18 @@ int sqldb_run(sqlite3_stmt *st)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
+int sqldb_each(sqlite3 *db, const char *sql, void (*row)(void *ud, sqlite3_stmt *st), void *ud)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        row(ud, st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 int64_t sqldb_int(sqlite3 *db, const char *sql, int64_t dflt)
 {
     sqlite3_stmt *st = NULL;

@@ -2,9 +2,10 @@
  *
  * Opening (flags, extended result codes, busy timeout, WAL checked, the
  * caller's pragmas), preparing, stepping a statement that returns no row,
- * one-integer queries, exec and the error text. No policy: which pragmas,
- * which thread and what a failure means are the caller's. A connection is
- * used by one thread at a time (opened SQLITE_OPEN_NOMUTEX). */
+ * walking the rows of a query, one-integer queries, exec and the error
+ * text. No policy: which pragmas, which thread and what a failure means are
+ * the caller's. A connection is used by one thread at a time (opened
+ * SQLITE_OPEN_NOMUTEX). */
 #ifndef GASKET_CORE_SQLDB_H
 #define GASKET_CORE_SQLDB_H
 
@@ -33,6 +34,10 @@ int sqldb_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st);
 /* Steps st once and resets it (bindings kept); returns SQLITE_OK when it
  * ran to completion or gave a row, else the step's result code. */
 int sqldb_run(sqlite3_stmt *st);
+/* Prepares sql and calls row(ud, st) for each row it gives, then finalizes
+ * it; returns SQLITE_OK when every row was seen, else the SQLite result
+ * code of the failure (rows seen before it have been handed over). */
+int sqldb_each(sqlite3 *db, const char *sql, void (*row)(void *ud, sqlite3_stmt *st), void *ud);
 /* The first column of the first row of sql, or dflt (no row, an error). */
 int64_t sqldb_int(sqlite3 *db, const char *sql, int64_t dflt);
 /* The reason of the last failure on db ("out of memory" for NULL). */

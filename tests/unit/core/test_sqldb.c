@@ -1,5 +1,5 @@
 /* Unit tests for core/sqldb.c: opening with flags and pragmas, exec, run,
- * one-integer queries and the errors of each. */
+ * walking rows, one-integer queries and the errors of each. */
 #include "core/err.h"
 #include "core/sqldb.h"
 #include "test.h"
@@ -17,6 +17,12 @@ static void remove_db(void)
         snprintf(p, sizeof p, "%s%s", path, suffix[i]);
         unlink(p);
     }
+}
+
+/* A row callback: adds column 0 to the sum at ud. */
+static void add_row(void *ud, sqlite3_stmt *st)
+{
+    *(int64_t *)ud += sqlite3_column_int64(st, 0);
 }
 
 static void test_open_write_read(void)
@@ -39,6 +45,22 @@ static void test_open_write_read(void)
     CHECK(sqldb_int(db, "SELECT sum(x) FROM t", -1) == 83);
     CHECK(sqldb_int(db, "SELECT x FROM t WHERE x > 100", -7) == -7);
     CHECK(sqldb_int(db, "SELECT nosuch FROM t", -7) == -7);
+    int64_t sum = 0;
+    CHECK_EQ_INT(sqldb_each(db, "SELECT x FROM t ORDER BY x", add_row, &sum), SQLITE_OK);
+    CHECK(sum == 83);
+    sum = 0;
+    CHECK_EQ_INT(sqldb_each(db, "SELECT x FROM t WHERE x > 100", add_row, &sum), SQLITE_OK);
+    CHECK(sum == 0);
+    CHECK_EQ_INT(sqldb_each(db, "SELECT nosuch FROM t", add_row, &sum), SQLITE_ERROR);
+    CHECK(strstr(sqldb_error(db), "nosuch") != NULL);
+    /* a failure after a row (the second row, 41, overflows): the first was handed over */
+    CHECK_EQ_INT(sqldb_each(db,
+                            "SELECT CASE WHEN x < 41 THEN x"
+                            " ELSE abs(x - 41 - 9223372036854775807 - 1) END FROM t",
+                            add_row, &sum),
+                 SQLITE_ERROR);
+    CHECK(sum == 1);
+    CHECK(strstr(sqldb_error(db), "integer overflow") != NULL);
     CHECK(sqldb_exec(db, "NOT SQL", err, sizeof err) != SQLITE_OK);
     CHECK(strstr(err, "syntax error") != NULL);
     CHECK_EQ_INT(sqldb_open(&ro, path, SQLDB_READONLY, 1000, NULL, err, sizeof err), 0);
