@@ -19,11 +19,12 @@
  * the final batch is written and the loop waits for it (it is stopping).
  * A crash loses what changed since the last batch committed.
  *
- * Threads: the SQLite connection `db` is used by the loop thread alone
- * while opening, migrating and loading (mqtt__persist_open, mqtt__persist_load,
- * before the writer exists); from mqtt__persist_start() until mqtt__persist_close()
- * has joined the writer, the writer thread alone uses it; mqtt__persist_close()
- * then closes it on the loop thread. The dirty sets belong to the loop
+ * Threads: the SQLite connection `db` (opened by core/sqldb: one thread at a
+ * time) is used by the loop thread alone while opening, migrating and loading
+ * (mqtt__persist_open, mqtt__persist_load, before the writer exists); from
+ * mqtt__persist_start() until mqtt__persist_close() has joined the writer,
+ * the writer thread alone uses it; mqtt__persist_close() then closes it on
+ * the loop thread. The dirty sets belong to the loop
  * thread; `batch`, `failed`, `busy` and `stop` are shared under `mu`.
  *
  * Schema (PRAGMA user_version = 1):
@@ -39,13 +40,16 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/sqldb.h"
 #include "mqtt/broker_int.h"
 
-#include <sqlite3.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define SCHEMA_VERSION 1
+#define BUSY_MS        5000      /* how long a statement waits for another connection's lock */
+#define NO_INT         INT64_MIN /* sqldb_int's answer on failure (no 32-bit value is it) */
 
 struct persist_sub {
     char *filter, *group;
@@ -107,6 +111,9 @@ static const char migrate_v0[] = "ALTER TABLE retained ADD COLUMN owner TEXT;"
                                  "ALTER TABLE sessions ADD COLUMN user_kind INTEGER NOT NULL"
                                  " DEFAULT 0;";
 
+/* Every commit is on the disk before the next batch is taken. */
+static const char pragmas[] = "PRAGMA synchronous=FULL";
+
 static const char indexes[] =
     "CREATE INDEX IF NOT EXISTS subscriptions_session ON subscriptions(session);"
     "CREATE INDEX IF NOT EXISTS deliveries_session ON deliveries(session);"
@@ -114,32 +121,23 @@ static const char indexes[] =
 
 static int fail_db(sqlite3 *db, const char *what)
 {
-    log_error("mqtt: persistence: %s: %s", what, sqlite3_errmsg(db));
+    log_error("mqtt: persistence: %s: %s", what, sqldb_error(db));
     return GK_ESTORE;
-}
-
-static int int_query(sqlite3 *db, const char *sql, int *out)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return GK_ESTORE;
-    int rc = sqlite3_step(st);
-    *out = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : GK_ESTORE;
 }
 
 /* Brings the file to SCHEMA_VERSION: created, upgraded from schema 0, or
  * refused when a newer gasket wrote it. */
 static int migrate(sqlite3 *db, const char *path)
 {
-    int version, tables;
-    if (int_query(db, "PRAGMA user_version", &version) != 0 ||
-        int_query(db, "SELECT count(*) FROM sqlite_master WHERE name = 'sessions'", &tables) != 0)
+    int64_t version = sqldb_int(db, "PRAGMA user_version", NO_INT), tables = NO_INT;
+    if (version != NO_INT)
+        tables =
+            sqldb_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'sessions'", NO_INT);
+    if (tables == NO_INT)
         return fail_db(db, path);
     if (version > SCHEMA_VERSION) {
-        log_error("mqtt: %s was written by a newer gasket (schema %d); move it away", path,
-                  version);
+        log_error("mqtt: %s was written by a newer gasket (schema %" PRId64 "); move it away",
+                  path, version);
         return GK_ESTORE;
     }
     if (version == SCHEMA_VERSION)
@@ -149,11 +147,11 @@ static int migrate(sqlite3 *db, const char *path)
     buf_puts(&sql, tables ? migrate_v0 : schema_v1);
     buf_puts(&sql, indexes);
     buf_puts(&sql, "COMMIT;");
-    int rc = sqlite3_exec(db, sql.data, NULL, NULL, NULL);
+    int rc = sqldb_exec(db, sql.data, NULL, 0);
     buf_free(&sql);
     if (rc != SQLITE_OK) {
         rc = fail_db(db, path);
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        sqldb_exec(db, "ROLLBACK", NULL, 0);
         return rc;
     }
     if (tables)
@@ -163,22 +161,19 @@ static int migrate(sqlite3 *db, const char *path)
 
 int mqtt__persist_open(struct mqtt_persist **out, const char *path)
 {
-    struct mqtt_persist *p = xcalloc(1, sizeof *p);
+    sqlite3 *db;
+    char err[600];
     *out = NULL;
-    if (sqlite3_open(path, &p->db) != SQLITE_OK ||
-        sqlite3_exec(p->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
-                     NULL) != SQLITE_OK) {
-        fail_db(p->db, path);
-        sqlite3_close(p->db);
-        free(p);
+    if (sqldb_open(&db, path, SQLDB_WAL, BUSY_MS, pragmas, err, sizeof err) != 0) {
+        log_error("mqtt: persistence: %s", err);
         return GK_ESTORE;
     }
-    sqlite3_busy_timeout(p->db, 5000);
-    if (migrate(p->db, path) != 0) {
-        sqlite3_close(p->db);
-        free(p);
+    if (migrate(db, path) != 0) {
+        sqldb_close(db);
         return GK_ESTORE;
     }
+    struct mqtt_persist *p = xcalloc(1, sizeof *p);
+    p->db = db;
     uv_mutex_init(&p->mu);
     uv_cond_init(&p->cv);
     *out = p;
@@ -379,12 +374,12 @@ struct writer {
     int rc;
 };
 
+/* Runs st (every parameter bound) and keeps the batch's first failure. */
 static void step(struct writer *w, sqlite3_stmt *st)
 {
-    if (sqlite3_step(st) != SQLITE_DONE && w->rc == SQLITE_OK)
-        w->rc = sqlite3_errcode(sqlite3_db_handle(st));
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    int rc = sqldb_run(st);
+    if (w->rc == SQLITE_OK)
+        w->rc = rc;
 }
 
 static void by_key(struct writer *w, int which, const char *key)
@@ -435,6 +430,8 @@ static void write_deliveries(struct writer *w, const struct persist_op *op)
         sqlite3_bind_int64(st, 7, d->sub_id);
         if (d->packet)
             sqlite3_bind_blob(st, 8, d->packet, (int)d->len, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 8); /* D_WAIT_PUBCOMP */
         step(w, st);
     }
 }
@@ -460,10 +457,10 @@ static void write_session(struct writer *w, const struct persist_op *op)
 static int write_batch(sqlite3 *db, const struct persist_op *ops)
 {
     struct writer w = {.rc = SQLITE_OK};
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    if (sqldb_exec(db, "BEGIN IMMEDIATE", NULL, 0) != SQLITE_OK)
         return fail_db(db, "save");
     for (int i = 0; i < ST_COUNT && w.rc == SQLITE_OK; i++)
-        w.rc = sqlite3_prepare_v2(db, write_sql[i], -1, &w.st[i], NULL);
+        w.rc = sqldb_prepare(db, write_sql[i], &w.st[i]);
     for (const struct persist_op *op = ops; op && w.rc == SQLITE_OK; op = op->next) {
         if (op->session)
             write_session(&w, op);
@@ -472,9 +469,9 @@ static int write_batch(sqlite3 *db, const struct persist_op *ops)
     }
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(w.st[i]);
-    if (w.rc != SQLITE_OK || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+    if (w.rc != SQLITE_OK || sqldb_exec(db, "COMMIT", NULL, 0) != SQLITE_OK) {
         int rc = fail_db(db, "save");
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        sqldb_exec(db, "ROLLBACK", NULL, 0);
         return rc;
     }
     return 0;
@@ -567,7 +564,7 @@ void mqtt__persist_close(struct mqtt_persist *p, struct mqtt_broker *b)
     map_free(&p->dirty_sessions);
     uv_cond_destroy(&p->cv);
     uv_mutex_destroy(&p->mu);
-    sqlite3_close(p->db);
+    sqldb_close(p->db);
     free(p);
 }
 
@@ -585,18 +582,11 @@ static struct mqtt_message *decode_message(struct mqtt_broker *b, const void *bl
                        pub->qos, pub->retain, &pk.props);
 }
 
-/* Runs sql and calls row(ctx, st) for each row. */
+/* Calls row(b, st) for each row of sql. */
 static int each_row(struct mqtt_persist *p, const char *sql,
-                    void (*row)(struct mqtt_broker *b, sqlite3_stmt *st), struct mqtt_broker *b)
+                    void (*row)(void *b, sqlite3_stmt *st), struct mqtt_broker *b)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(p->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return fail_db(p->db, "load");
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        row(b, st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : fail_db(p->db, "load");
+    return sqldb_each(p->db, sql, row, b) == SQLITE_OK ? 0 : fail_db(p->db, "load");
 }
 
 static const char *text(sqlite3_stmt *st, int col)
@@ -604,8 +594,9 @@ static const char *text(sqlite3_stmt *st, int col)
     return (const char *)sqlite3_column_text(st, col);
 }
 
-static void load_retained(struct mqtt_broker *b, sqlite3_stmt *st)
+static void load_retained(void *ud, sqlite3_stmt *st)
 {
+    struct mqtt_broker *b = ud;
     struct mqtt_message *m = decode_message(b, sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1));
     if (!m)
         return;
@@ -615,8 +606,9 @@ static void load_retained(struct mqtt_broker *b, sqlite3_stmt *st)
     mqtt__message_unref(m);
 }
 
-static void load_session(struct mqtt_broker *b, sqlite3_stmt *st)
+static void load_session(void *ud, sqlite3_stmt *st)
 {
+    struct mqtt_broker *b = ud;
     const char *id = text(st, 0), *user = text(st, 3);
     struct mqtt_session *s = mqtt__session_new(b, id, strlen(id));
     int64_t expiry = sqlite3_column_int64(st, 1);
@@ -641,8 +633,9 @@ static struct mqtt_session *session_of(struct mqtt_broker *b, sqlite3_stmt *st)
     return id ? map_get(&b->sessions, id, strlen(id)) : NULL;
 }
 
-static void load_subscription(struct mqtt_broker *b, sqlite3_stmt *st)
+static void load_subscription(void *ud, sqlite3_stmt *st)
 {
+    struct mqtt_broker *b = ud;
     struct mqtt_session *s = session_of(b, st);
     const char *filter = text(st, 1), *group = text(st, 2);
     if (!s || !filter)
@@ -656,8 +649,9 @@ static void load_subscription(struct mqtt_broker *b, sqlite3_stmt *st)
     mqtt__session_subscribe(s, &f, &o);
 }
 
-static void load_delivery(struct mqtt_broker *b, sqlite3_stmt *st)
+static void load_delivery(void *ud, sqlite3_stmt *st)
 {
+    struct mqtt_broker *b = ud;
     struct mqtt_session *s = session_of(b, st);
     int state = sqlite3_column_int(st, 2);
     struct mqtt_message *m = decode_message(b, sqlite3_column_blob(st, 7), sqlite3_column_bytes(st, 7));
