@@ -148,26 +148,25 @@ static int db_schema(struct store_db *d, const char *path)
     return rc;
 }
 
+static void load_seq(void *seq, sqlite3_stmt *st)
+{
+    store_seq_load(seq, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
+}
+
+static void load_group(void *groups, sqlite3_stmt *st)
+{
+    store_groups_add(groups, (const char *)sqlite3_column_text(st, 0),
+                     (const char *)sqlite3_column_text(st, 1));
+}
+
 static int db_load(struct store_db *d, struct store_seq *seq)
 {
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(d->db, "SELECT name, next_seq FROM indices", -1, &st, NULL);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        store_seq_load(seq, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
-        rc = SQLITE_OK;
-    }
-    sqlite3_finalize(st);
-    if (rc == SQLITE_DONE)
-        rc = sqlite3_prepare_v2(d->db, "SELECT idx, grp FROM groups", -1, &st, NULL);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        store_groups_add(&d->groups, (const char *)sqlite3_column_text(st, 0),
-                         (const char *)sqlite3_column_text(st, 1));
-        rc = SQLITE_OK;
-    }
-    sqlite3_finalize(st);
+    int rc = sqldb_each(d->db, "SELECT name, next_seq FROM indices", load_seq, seq);
+    if (rc == SQLITE_OK)
+        rc = sqldb_each(d->db, "SELECT idx, grp FROM groups", load_group, &d->groups);
     store_groups_commit(&d->groups);
-    if (rc != SQLITE_DONE) log_error("store: loading indices: %s", sqlite3_errmsg(d->db));
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    if (rc != SQLITE_OK) log_error("store: loading indices: %s", sqlite3_errmsg(d->db));
+    return rc;
 }
 
 static int db_prepare(struct store_db *d)
