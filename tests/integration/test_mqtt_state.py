@@ -139,6 +139,35 @@ def test_mqtt_db_of_schema_0_is_upgraded_and_loaded(daemon_factory, tmp_path):
         assert c.execute("pragma user_version").fetchone()[0] == 1
 
 
+def test_a_new_mqtt_db_is_given_schema_1_in_wal_mode(daemon_factory):
+    d = daemon_factory(extra=ANON)
+    assert d.stop() == 0
+    with mqtt_db(d) as c:
+        assert c.execute("pragma user_version").fetchone()[0] == 1
+        assert c.execute("pragma journal_mode").fetchone()[0] == "wal"
+        tables = {r[0] for r in c.execute("select name from sqlite_master where type = 'table'")}
+    assert tables == {"retained", "sessions", "subscriptions", "deliveries"}
+
+
+def test_mqtt_db_of_a_newer_schema_is_refused_and_left_alone(daemon_factory):
+    d = daemon_factory(extra=ANON, start=False)
+    d.data.mkdir(parents=True, exist_ok=True)
+    c = sqlite3.connect(d.data / "mqtt.db")
+    c.executescript("create table future(x); insert into future values(42);"
+                    " pragma user_version = 2;")
+    c.close()
+    try:
+        d.start(timeout=5)
+        raise AssertionError("gasketd started with an mqtt.db of schema 2")
+    except RuntimeError as e:
+        assert "was written by a newer gasket (schema 2); move it away" in str(e)
+    with mqtt_db(d) as c:
+        assert c.execute("pragma user_version").fetchone()[0] == 2
+        assert c.execute("select x from future").fetchall() == [(42,)]
+        assert c.execute("select count(*) from sqlite_master where name = 'sessions'"
+                         ).fetchone()[0] == 0
+
+
 def test_persistence_writes_only_what_changed(daemon_factory):
     d = daemon_factory(extra=ANON + "persist_interval = 500ms\n")
     pub = Paho(d, "setter")
