@@ -31,13 +31,17 @@ UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer,address,undefined \
+# The library is compiled once for every fuzz target (coverage without
+# libFuzzer's main); each target links it with -fsanitize=fuzzer.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer-no-link,address,undefined \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all deps run test check unit integration fuzz fuzz-replay clean format
 
 all: deps
-	@$(MAKE) --no-print-directory programs
+	@$(MAKE) --no-print-directory -j$(JOBS) programs
 
 deps:
 	@scripts/install-deps.sh
@@ -59,10 +63,18 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgasket.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -MMD -MP $< $(BUILD)/libgasket.a $(LDFLAGS) $(LDLIBS) -o $@
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) $< $(LIB_SRC) $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lwslay \
-	    -lpthread -lm -o $@
+	clang $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+build/fuzz/libgasket.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/fuzz/%: tests/fuzz/%.c build/fuzz/libgasket.a
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build/fuzz/libgasket.a \
+	    $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lwslay -lpthread -lm -o $@
 
 run: all
 	$(BUILD)/gasketd
@@ -85,10 +97,11 @@ fuzz-replay: $(FUZZ_BIN)
 check: unit integration
 
 test: deps
-	@$(MAKE) --no-print-directory programs
+	@$(MAKE) --no-print-directory -j$(JOBS) programs
 	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory -j$(JOBS) $(FUZZ_BIN)
 	@$(MAKE) --no-print-directory fuzz-replay
-	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 programs
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build/asan SAN=1 programs
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	    $(MAKE) --no-print-directory BUILD=build/asan SAN=1 check
 
@@ -98,4 +111,4 @@ format:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(UNIT_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(UNIT_BIN:=.d) $(FUZZ_OBJ:.o=.d)
