@@ -85,13 +85,15 @@ class Paho:
     """A paho client that records what it receives."""
 
     def __init__(self, d, client_id="", clean=True, version=mqtt.MQTTv311, will=None,
-                 keepalive=60, props=None):
+                 keepalive=60, props=None, user=None, password=None):
         self.msgs, self.connected = [], threading.Event()
         self.flags, self.rc = None, None
         kw = {"client_id": client_id, "protocol": version}
         if version != mqtt.MQTTv5:
             kw["clean_session"] = clean
         self.c = mqtt.Client(**kw)
+        if user is not None:
+            self.c.username_pw_set(user, password)
         self.c.on_connect = self._on_connect
         self.c.on_message = lambda c, u, m: self.msgs.append((m.topic, m.payload, m.qos,
                                                               m.retain))

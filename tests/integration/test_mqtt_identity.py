@@ -12,13 +12,13 @@ import socket
 import stat
 import struct
 import subprocess
-import threading
 import time
 
 import paho.mqtt.client as mqtt
 import pytest
 
 from conftest import GASKETD, KEY, SEED
+from test_mqtt import Paho
 
 ALERT = '{"clear":"no2 clear"}'
 
@@ -400,40 +400,19 @@ def test_sys_topics_never_written_by_clients(daemon_factory, tmp_path):
 
 # ---- sessions ----
 
-class Paho:
-    def __init__(self, d, cid, user, password, clean=False, version=mqtt.MQTTv311):
-        self.msgs, self.done = [], threading.Event()
-        kw = {"client_id": cid, "protocol": version}
-        if version != mqtt.MQTTv5:
-            kw["clean_session"] = clean
-        self.c = mqtt.Client(**kw)
-        if user is not None:
-            self.c.username_pw_set(user, password)
-        self.c.on_connect = self._on_connect
-        self.c.on_message = lambda c, u, m: self.msgs.append((m.topic, m.payload))
-        self.c.connect("127.0.0.1", d.mqtt_port, 30)
-        self.c.loop_start()
-        assert self.done.wait(10), "no CONNACK"
+def session_client(d, cid, user, password):
+    """A paho client on a persistent session (test_mqtt.Paho), logged in as user."""
+    return Paho(d, cid, clean=False, user=user, password=password)
 
-    def _on_connect(self, c, u, flags, rc, props=None):
-        self.flags, self.rc = flags, rc
-        self.done.set()
 
-    def wait(self, n, timeout=10):
-        deadline = time.time() + timeout
-        while len(self.msgs) < n and time.time() < deadline:
-            time.sleep(0.02)
-        return self.msgs
-
-    def stop(self):
-        self.c.disconnect()
-        self.c.loop_stop()
+def topics_payloads(p, n):
+    return [(t, m) for t, m, _, _ in p.wait(n)]
 
 
 def test_session_belongs_to_its_identity(daemon_factory):
     d = daemon_factory(extra="[mqtt]\nallow_anonymous = true\n"
                        "[apikey thief]\nkey = thief-key-0123456789abcdef\n")
-    owner = Paho(d, "dev-1", "itest", KEY)
+    owner = session_client(d, "dev-1", "itest", KEY)
     assert owner.rc == 0
     owner.c.subscribe("pi/1", 1)
     time.sleep(0.3)
@@ -446,16 +425,16 @@ def test_session_belongs_to_its_identity(daemon_factory):
         assert connack_code(s) == 0x87
         s.close()
     assert d.post(dict(SEED, emergency="1"))[0] == 200
-    assert owner.wait(1) == [("pi/1", b'{"emergency":"emergency"}')]
+    assert topics_payloads(owner, 1) == [("pi/1", b'{"emergency":"emergency"}')]
     owner.stop()
     # offline: a message is queued; the thief is refused and gets nothing
     assert d.post(dict(SEED, emergency="2"))[0] == 200
-    thief = Paho(d, "dev-1", "thief", "thief-key-0123456789abcdef")
+    thief = session_client(d, "dev-1", "thief", "thief-key-0123456789abcdef")
     assert thief.rc == 5
     thief.c.loop_stop()
-    owner = Paho(d, "dev-1", "itest", KEY)
+    owner = session_client(d, "dev-1", "itest", KEY)
     assert owner.rc == 0 and owner.flags["session present"] == 1
-    assert owner.wait(1) == [("pi/1", b'{"emergency":"emergency"}')]
+    assert topics_payloads(owner, 1) == [("pi/1", b'{"emergency":"emergency"}')]
     owner.stop()
     assert "the session belongs to another identity" in d.log_text()
     assert d.stop() == 0
@@ -466,7 +445,7 @@ def test_queued_delivery_checked_against_the_acl_at_send_time(daemon_factory, tm
     acl.write_text("topic read pi/#\n")
     d = daemon_factory(extra="[mqtt]\nallow_anonymous = true\nacl_file = %s\n" % acl)
     for cid in ("1", "deny"):
-        p = Paho(d, cid, None, None)
+        p = session_client(d, cid, None, None)
         p.c.subscribe("pi/1", 1)
         time.sleep(0.3)
         p.stop()
@@ -475,10 +454,10 @@ def test_queued_delivery_checked_against_the_acl_at_send_time(daemon_factory, tm
     assert d.stop() == 0
     acl.write_text("pattern read pi/%c\n")  # ACL changes take a restart
     d.start()
-    ok = Paho(d, "1", None, None)
-    denied = Paho(d, "deny", None, None)
+    ok = session_client(d, "1", None, None)
+    denied = session_client(d, "deny", None, None)
     assert ok.flags["session present"] == 1 and denied.flags["session present"] == 1
-    assert ok.wait(1) == [("pi/1", b'{"emergency":"emergency"}')]
+    assert topics_payloads(ok, 1) == [("pi/1", b'{"emergency":"emergency"}')]
     time.sleep(0.5)
     assert denied.msgs == []
     ok.stop()
