@@ -207,6 +207,8 @@ def test_shared_subscription_splits_messages(gasketd):
 # ---- raw packets ----
 
 def mqtt_str(b):
+    if isinstance(b, str):
+        b = b.encode()
     return struct.pack("!H", len(b)) + b
 
 

@@ -18,7 +18,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from conftest import GASKETD, KEY, SEED
-from test_mqtt import Paho
+from test_mqtt import Paho, mqtt_str, remaining
 
 ALERT = '{"clear":"no2 clear"}'
 
@@ -63,46 +63,31 @@ def sub(d, topic, n=1, wait=3, *args, **kw):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-# ---- raw packets ----
-
-def mstr(b):
-    if isinstance(b, str):
-        b = b.encode()
-    return struct.pack("!H", len(b)) + b
-
-
-def varint(n):
-    out = b""
-    while True:
-        byte, n = n % 128, n // 128
-        out += bytes([byte | (0x80 if n else 0)])
-        if not n:
-            return out
-
+# ---- raw packets (mqtt_str and remaining from test_mqtt) ----
 
 def connect(client_id, level=5, user=None, password=None, will=None, clean=True,
             keepalive=60):
     """CONNECT bytes; will = (topic, payload, retain)."""
     flags = 0x02 if clean else 0
     props = b"\x00" if level == 5 else b""
-    payload = mstr(client_id)
+    payload = mqtt_str(client_id)
     if will:
         flags |= 0x04 | 0x08 | (0x20 if will[2] else 0)
-        payload += props + mstr(will[0]) + mstr(will[1])
+        payload += props + mqtt_str(will[0]) + mqtt_str(will[1])
     if user is not None:
         flags |= 0x80
-        payload += mstr(user)
+        payload += mqtt_str(user)
     if password is not None:
         flags |= 0x40
-        payload += mstr(password)
-    body = mstr("MQTT") + bytes([level, flags]) + struct.pack("!H", keepalive) + props + payload
-    return b"\x10" + varint(len(body)) + body
+        payload += mqtt_str(password)
+    body = mqtt_str("MQTT") + bytes([level, flags]) + struct.pack("!H", keepalive) + props + payload
+    return b"\x10" + remaining(len(body)) + body
 
 
 def publish(topic, payload, pid=1, level=5, retain=False):
-    body = mstr(topic) + struct.pack("!H", pid) + (b"\x00" if level == 5 else b"") + \
+    body = mqtt_str(topic) + struct.pack("!H", pid) + (b"\x00" if level == 5 else b"") + \
         payload.encode()
-    return bytes([0x32 | (1 if retain else 0)]) + varint(len(body)) + body
+    return bytes([0x32 | (1 if retain else 0)]) + remaining(len(body)) + body
 
 
 def read_packet(s):
