@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/map.h"
 #include "core/mem.h"
 #include "core/url.h"
 #include "core/version.h"
@@ -547,9 +548,7 @@ static void cat_indices(struct gateway *g, struct http_req *req, const struct pr
 static void cluster_uuid(const char *host, char out[23])
 {
     static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    uint64_t h = 14695981039346656037ull;
-    for (const char *s = host; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    uint64_t h = map_fnv64(MAP_FNV64_OFFSET, host, strlen(host));
     for (int i = 0; i < 22; i++) {
         out[i] = digits[h & 63];
         h = h * 6364136223846793005ull + 1442695040888963407ull;
