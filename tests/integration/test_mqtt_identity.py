@@ -14,6 +14,8 @@ import struct
 import subprocess
 import time
 
+from pathlib import Path
+
 import paho.mqtt.client as mqtt
 import pytest
 
@@ -184,6 +186,11 @@ def test_defaults_refuse_strangers_and_print_a_working_sub_line(tmp_path):
         # the printed line works as printed: it hears the emergency of a keyed POST
         s = subprocess.Popen(line.split() + ["-C", "1", "-W", "10"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
+        # ... and so does the README's, run by a shell from the folder gasketd runs in
+        readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+        rline = re.search(r"^(mosquitto_sub -h 127\.0\.0\.1 -t pi/1 .*?)\s+#", readme, re.M)
+        r = subprocess.Popen(["bash", "-c", rline.group(1) + " -C 1 -W 10"], cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(0.5)
         out = subprocess.run(["curl", "-s", "http://127.0.0.1:8080/gasdetector", "-H",
                               "x-api-key: " + key, "-H", "Content-Type: application/json",
@@ -192,6 +199,8 @@ def test_defaults_refuse_strangers_and_print_a_working_sub_line(tmp_path):
         assert json.loads(out.stdout)["result"] == "created", out
         got, err = s.communicate(timeout=15)
         assert got.strip() == '{"emergency":"emergency"}', err
+        got, err = r.communicate(timeout=15)
+        assert got.strip() == '{"emergency":"emergency"}', (rline.group(1), err)
     finally:
         stop_bare(p)
     # files: data_dir 0700, everything gasketd made in it 0600
