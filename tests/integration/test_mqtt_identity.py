@@ -137,6 +137,7 @@ def puback_reason(s):
 def ports_free(*ports):
     for p in ports:
         s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as libuv: TIME_WAIT is no owner
         try:
             s.bind(("0.0.0.0", p))
         except OSError:
