@@ -120,12 +120,6 @@ enum apikey_verdict apikeys_check(struct apikeys *k, const char *key, const char
     return APIKEY_OK;
 }
 
-int apikeys_allows(struct apikeys *k, const char *key, const char *path)
-{
-    struct key *e = key ? find_key(k, key) : NULL;
-    return e && (!path || principal_may_route(&e->p, path));
-}
-
 const struct principal *apikeys_find(struct apikeys *k, const char *key)
 {
     struct key *e = key ? find_key(k, key) : NULL;

@@ -70,9 +70,6 @@ int apikeys_mqtt_login(struct apikeys *k, const char *user, size_t ulen, const c
                        size_t plen);
 /* 1 when p may post to route path (admin, or listed in its routes). */
 int principal_may_route(const struct principal *p, const char *path);
-/* 1 when key exists and may use route path (NULL: any), without taking a
- * token (for the items of a request already let in). */
-int apikeys_allows(struct apikeys *k, const char *key, const char *path);
 size_t apikeys_count(const struct apikeys *k);
 void apikeys_free(struct apikeys *k);
 
