@@ -10,6 +10,7 @@
 #include "http/http.h"
 #include "mqtt/auth.h"
 #include "mqtt/broker.h"
+#include "mqtt/topic.h"
 #include "net/net.h"
 #include "rules/alarm.h"
 #include "rules/alarm_file.h"
@@ -156,13 +157,18 @@ static void print_welcome(struct gasket *g)
 
 /* ---- configuration ---- */
 
-/* The alert topics (every route's and every rule's `topic`): written by
- * gasketd alone. */
+/* The alert topics (every route's and every rule's `topic`) and the live
+ * readings (live_topic/#): written by gasketd alone. */
 static void set_reserved(struct gasket *g)
 {
     const struct config *c = &g->cfg;
-    const char **names = xcalloc(c->nroutes + c->nrules + 1, sizeof *names);
+    const char **names = xcalloc(c->nroutes + c->nrules + 2, sizeof *names);
     size_t n = 0;
+    char live[512] = "";
+    if (c->http.live_topic) { /* live_topic/<groupid>: every stored reading */
+        snprintf(live, sizeof live, "%s/#", c->http.live_topic);
+        names[n++] = live;
+    }
     for (size_t i = 0; i < c->nroutes; i++)
         names[n++] = c->routes[i].topic;
     for (size_t i = 0; i < c->nrules; i++)
@@ -228,6 +234,29 @@ static void apply_retention(struct gasket *g, const struct config *prev, const s
         store_set_retention(g->store, next->indexes[i].name, next->indexes[i].retention);
 }
 
+/* [http] live_topic must be a topic name (no wildcards) whose readings
+ * (live_topic/<groupid>) no route's mqtt_topic would take for telemetry:
+ * reserving them would shut devices out. Returns 0 or GK_ECONFIG (err). */
+static int check_live_topic(const struct config *c, char *err, size_t errlen)
+{
+    const char *live = c->http.live_topic;
+    if (!live)
+        return 0;
+    char probe[512];
+    snprintf(probe, sizeof probe, "%s/x", live);
+    if (strpbrk(live, "+#") || strlen(live) > 256)
+        return gk_errf(err, errlen, GK_ECONFIG, "[http] live_topic '%s' must be a topic name "
+                       "without + or # (at most 256 bytes)", live);
+    for (size_t i = 0; i < c->nroutes; i++) {
+        const char *f = c->routes[i].mqtt_topic;
+        if (f && mqtt_topic_matches(f, strlen(f), probe, strlen(probe)))
+            return gk_errf(err, errlen, GK_ECONFIG, "[http] live_topic '%s': its readings "
+                           "(%s/GROUPID) fall under [route %s] mqtt_topic %s", live, live,
+                           c->routes[i].path, f);
+    }
+    return 0;
+}
+
 /* SIGHUP: re-reads the file; on any error the running configuration stays. */
 static void reload(struct gasket *g)
 {
@@ -235,6 +264,11 @@ static void reload(struct gasket *g)
     char err[600];
     if (config_load(&next, g->cfg.path, err, sizeof err) != 0) {
         log_error("reload refused, configuration unchanged: %s", err);
+        return;
+    }
+    if (check_live_topic(&next, err, sizeof err) != 0) {
+        log_error("reload refused, configuration unchanged: %s", err);
+        config_free(&next);
         return;
     }
     struct function **fns;
@@ -527,6 +561,12 @@ struct gasket *gasket_start(const char *config_path)
     char err[600];
     if (config_load(&g->cfg, config_path, err, sizeof err) != 0) {
         log_error("%s", err);
+        free(g);
+        return NULL;
+    }
+    if (check_live_topic(&g->cfg, err, sizeof err) != 0) {
+        log_error("%s", err);
+        config_free(&g->cfg);
         free(g);
         return NULL;
     }

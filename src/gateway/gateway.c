@@ -139,6 +139,8 @@ void gateway_configure(struct gateway *g, const struct config *cfg, struct funct
     g->nroutes = cfg->nroutes;
     g->max_bulk_body = cfg->http.max_bulk_body;
     g->metrics_public = cfg->http.metrics_public;
+    free(g->live_topic);
+    g->live_topic = cfg->http.live_topic ? xstrdup(cfg->http.live_topic) : NULL;
     free(g->allowed_origins);
     g->allowed_origins = cfg->http.allowed_origins ? xstrdup(cfg->http.allowed_origins) : NULL;
     g->search_max_aggs = cfg->http.search_max_aggs;
@@ -386,6 +388,7 @@ void gateway_free(struct gateway *g)
         return;
     free_routes(g);
     free(g->allowed_origins);
+    free(g->live_topic);
     tz_free(g->zone);
     apikeys_free(g->keys);
     metrics_free(&g->metrics);

@@ -42,6 +42,7 @@ struct gateway {
     size_t max_pending;   /* [server] max_pending: readings waiting for the store */
     struct tz *zone;  /* [server] timezone (UTC if it cannot be read): `date` text without an offset */
     int metrics_public;    /* [http] metrics_public */
+    char *live_topic;      /* [http] live_topic: stored readings go to live_topic/<groupid>; or NULL */
     char *allowed_origins; /* [http] allowed_origins, or NULL */
     struct gateway_later *later; /* ingest results to deliver on the next loop turn */
     struct gateway_later **later_tail;

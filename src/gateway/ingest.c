@@ -41,6 +41,9 @@ struct pending {
     gateway_ingest_cb cb;
     void *ud;
     char *status_topic; /* the route's topic when it sends status messages */
+    char *live_topic;   /* [http] live_topic/<groupid>, or NULL */
+    char *doc;          /* with live_topic: the document as stored */
+    size_t doc_len;
     char index[];       /* copied: a reload may drop the route meanwhile */
 };
 
@@ -100,8 +103,12 @@ static void on_stored(void *ud, const struct store_ack *ack)
                                         .reason = ack->status ? gk_strerror(ack->status) : NULL,
                                         .field = ""};
     struct gateway *g = p->g;
+    if (p->live_topic && ack->status == 0) /* the dashboard sees what is stored */
+        gateway_publish(g, p->live_topic, p->doc, p->doc_len, 0);
     p->cb(p->ud, &res);
     free(p->status_topic);
+    free(p->live_topic);
+    free(p->doc);
     free(p);
     pressure(g);
 }
@@ -245,6 +252,18 @@ static void judge(struct gateway *g, const struct route *rt, const struct readin
     alarm_judge(g->alarms, &rt->cfg, r->groupid, v, n, now, gateway_publish, g);
 }
 
+/* "[http] live_topic/<groupid>", or NULL when there is no live topic or the
+ * groupid is not one topic level (empty, or holding '/', '+', '#'). */
+static char *live_topic_of(const struct gateway *g, const char *groupid)
+{
+    if (!g->live_topic || !groupid || !*groupid || strpbrk(groupid, "/+#"))
+        return NULL;
+    size_t n = strlen(g->live_topic) + 1 + strlen(groupid) + 1;
+    char *t = xmalloc(n);
+    snprintf(t, n, "%s/%s", g->live_topic, groupid);
+    return t;
+}
+
 static void append(struct gateway *g, const struct route *rt, const char *index,
                    const struct reading *r, const char *doc, size_t len, int64_t ts,
                    gateway_ingest_cb cb, void *ud)
@@ -256,6 +275,12 @@ static void append(struct gateway *g, const struct route *rt, const char *index,
     p->ud = ud;
     memcpy(p->index, index, ilen);
     p->status_topic = rt && rt->cfg.status && rt->cfg.topic ? xstrdup(rt->cfg.topic) : NULL;
+    p->live_topic = live_topic_of(g, r->groupid);
+    if (p->live_topic) {
+        p->doc = xmalloc(len);
+        memcpy(p->doc, doc, len);
+        p->doc_len = len;
+    }
     struct store_meas meas[READING_MAX_MEAS];
     for (size_t i = 0; i < r->nmeas; i++)
         meas[i] = (struct store_meas){r->meas[i].name, r->meas[i].value};

@@ -472,7 +472,7 @@ static void broker_free(struct mqtt_broker *b)
     mqtt__wills_tick(b, UINT64_MAX); /* publishes nothing: no subscriber is left */
     mqtt_topic_tree_free(b->subs);
     mqtt_retain_free(b->retained, unref_retained);
-    map_free(&b->reserved);
+    mqtt__reserved_free(b);
     free(b->auth); /* its threads and handle are gone (mqtt__auth_pool_close) */
     mqtt__broker_retain_free(b);
     buf_free(&b->scratch);

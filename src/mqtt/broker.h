@@ -136,7 +136,8 @@ void mqtt_broker_set_login_hook(struct mqtt_broker *b, mqtt_login_hook hook, voi
 /* Topics only gasketd itself writes (the alert topics): a client PUBLISH,
  * retained or not, or a will there is refused unless the client's user has
  * a `topic write|readwrite` rule covering it in its own block of the ACL
- * file. names[0..n) are topic names, copied; each call replaces the set.
+ * file. names[0..n) are topic names or filters (with + or #: every topic
+ * they match is reserved), copied; each call replaces the set.
  * mqtt_broker_publish() is not affected. */
 void mqtt_broker_set_reserved(struct mqtt_broker *b, const char *const *names, size_t n);
 

@@ -290,8 +290,20 @@ bool mqtt__auth_may_write_reserved(const struct mqtt_client *c, const char *topi
     const struct mqtt_broker *b = c->b;
     if (is_sys(topic, len))
         return false;
-    return !map_get(&b->reserved, topic, len) ||
+    return !mqtt__reserved(b, topic, len) ||
            mqtt_acl_user_grants(b->opt.acl, c->user, topic, len, MQTT_ACL_WRITE);
+}
+
+bool mqtt__reserved(const struct mqtt_broker *b, const char *topic, size_t len)
+{
+    if (map_get(&b->reserved, topic, len))
+        return true;
+    for (size_t i = 0; i < b->nreserved_filters; i++) {
+        const char *f = b->reserved_filters[i];
+        if (mqtt_topic_matches(f, strlen(f), topic, len))
+            return true;
+    }
+    return false;
 }
 
 bool mqtt__auth_may_write(const struct mqtt_client *c, const char *topic, size_t len)
@@ -325,10 +337,26 @@ void mqtt_broker_set_login_hook(struct mqtt_broker *b, mqtt_login_hook hook, voi
     b->login_ud = ud;
 }
 
-void mqtt_broker_set_reserved(struct mqtt_broker *b, const char *const *names, size_t n)
+void mqtt__reserved_free(struct mqtt_broker *b)
 {
     map_free(&b->reserved);
-    for (size_t i = 0; i < n; i++)
-        if (names[i] && names[i][0])
+    for (size_t i = 0; i < b->nreserved_filters; i++)
+        free(b->reserved_filters[i]);
+    free(b->reserved_filters);
+    b->reserved_filters = NULL;
+    b->nreserved_filters = 0;
+}
+
+void mqtt_broker_set_reserved(struct mqtt_broker *b, const char *const *names, size_t n)
+{
+    mqtt__reserved_free(b);
+    b->reserved_filters = xcalloc(n + 1, sizeof *b->reserved_filters);
+    for (size_t i = 0; i < n; i++) {
+        if (!names[i] || !names[i][0])
+            continue;
+        if (strpbrk(names[i], "+#"))
+            b->reserved_filters[b->nreserved_filters++] = xstrdup(names[i]);
+        else
             map_put(&b->reserved, names[i], strlen(names[i]), (void *)1);
+    }
 }

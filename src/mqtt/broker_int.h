@@ -148,6 +148,8 @@ struct mqtt_broker {
     mqtt_login_hook login;        /* user name + key, before the password file */
     void *login_ud;
     struct map reserved;          /* topic name -> (void *)1: written by gasketd alone */
+    char **reserved_filters;      /* ... and the topics these filters match (live/#) */
+    size_t nreserved_filters;
     struct auth_pool *auth;       /* password checks off the loop; NULL until the first */
     unsigned open_handles;        /* tick (and the pool's async): freed at 0 */
     struct mqtt_persist *persist; /* NULL: nothing survives a restart */
@@ -275,6 +277,11 @@ bool mqtt__auth_pool_close(struct mqtt_broker *b, uv_close_cb closed);
 /* True when topic is neither $SYS/ nor a reserved topic the client's user
  * is not explicitly granted (mqtt_acl_user_grants). */
 bool mqtt__auth_may_write_reserved(const struct mqtt_client *c, const char *topic, size_t len);
+/* True when topic is one of the host's reserved names or matches one of its
+ * reserved filters (mqtt_broker_set_reserved). */
+bool mqtt__reserved(const struct mqtt_broker *b, const char *topic, size_t len);
+/* Forgets the reserved names and filters. */
+void mqtt__reserved_free(struct mqtt_broker *b);
 /* True when the client may write topic (a PUBLISH or its will): not $SYS/,
  * not a reserved topic unless its user's own ACL block grants it, and the
  * ACL allows it. */

@@ -70,7 +70,7 @@ static void test_full_file(void)
                   "[http]\n"
                   "max_body = 64KiB\n"
                   "idle_timeout = 2m\n"
-                  "live_topic = pi/#\n"
+                  "dashboard_users = users.txt\n"
                   "[route /gasdetector]\n"
                   "index = gasdetect\n"
                   "[route /other]\n"
@@ -108,7 +108,7 @@ static void test_full_file(void)
     /* keys accepted but not built yet are reported once each */
     CHECK_EQ_INT(c.npending, 1);
     if (c.npending == 1)
-        CHECK_EQ_STR(c.pending[0], "[http] live_topic");
+        CHECK_EQ_STR(c.pending[0], "[http] dashboard_users");
     config_free(&c);
 }
 
