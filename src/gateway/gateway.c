@@ -23,6 +23,7 @@
 #include "gateway/mqtt_ws.h"
 #include "gateway/reading.h"
 #include "gateway/search.h"
+#include "gateway/web.h"
 #include "http/http.h"
 #include "mqtt/broker.h"
 #include "mqtt/topic.h"
@@ -141,6 +142,8 @@ void gateway_configure(struct gateway *g, const struct config *cfg, struct funct
     g->metrics_public = cfg->http.metrics_public;
     free(g->allowed_origins);
     g->allowed_origins = cfg->http.allowed_origins ? xstrdup(cfg->http.allowed_origins) : NULL;
+    if (!g->web_root && cfg->http.web_root) /* restart-only */
+        g->web_root = xstrdup(cfg->http.web_root);
     g->search_max_aggs = cfg->http.search_max_aggs;
     g->search_max_buckets = cfg->http.search_max_buckets;
     g->search_max_memory = cfg->http.search_max_memory;
@@ -208,7 +211,8 @@ void gateway_access_of(const struct gateway *g, const struct http_req *req,
 {
     const char *path = http_req_path(req);
     memset(a, 0, sizeof *a);
-    if (strcmp(path, "/healthz") == 0 || (strcmp(path, "/mqtt") == 0 && g->broker)) {
+    if (strcmp(path, "/healthz") == 0 || (strcmp(path, "/mqtt") == 0 && g->broker) ||
+        web_claims(req, path)) {
         a->need = GATEWAY_NEED_NONE;
     } else if (strcmp(path, "/metrics") == 0) {
         a->need = GATEWAY_NEED_METRICS;
@@ -348,8 +352,8 @@ void gateway_handle(void *ud, struct http_req *req)
 {
     struct gateway *g = ud;
     const char *path = http_req_path(req);
-    if (fixed_endpoint(g, req, path) || alarms_api_handle(g, req, path) ||
-        search_handle(g, req, path)) /* the OpenSearch-compatible API, search.c */
+    if (fixed_endpoint(g, req, path) || web_handle(g, req, path) || /* the dashboard, web.c */
+        alarms_api_handle(g, req, path) || search_handle(g, req, path)) /* the OpenSearch-compatible API, search.c */
         return;
     const struct route *rt = gateway_find_route(g, path);
     if (!rt)
@@ -386,6 +390,7 @@ void gateway_free(struct gateway *g)
         return;
     free_routes(g);
     free(g->allowed_origins);
+    free(g->web_root);
     tz_free(g->zone);
     apikeys_free(g->keys);
     metrics_free(&g->metrics);

@@ -43,6 +43,7 @@ struct gateway {
     struct tz *zone;  /* [server] timezone (UTC if it cannot be read): `date` text without an offset */
     int metrics_public;    /* [http] metrics_public */
     char *allowed_origins; /* [http] allowed_origins, or NULL */
+    char *web_root;        /* [http] web_root: the dashboard's files from there, or NULL */
     struct gateway_later *later; /* ingest results to deliver on the next loop turn */
     struct gateway_later **later_tail;
     uv_loop_t *loop;        /* from gateway_set_http() */
@@ -55,7 +56,8 @@ struct gateway {
 
 /* What a request needs of its principal before it is served. */
 enum gateway_need {
-    GATEWAY_NEED_NONE,    /* open: /healthz, GET /, OPTIONS, /mqtt (Origin checked there) */
+    GATEWAY_NEED_NONE,    /* open: /healthz, GET /, OPTIONS, /mqtt (Origin checked there),
+                           * the dashboard's files (web.h) */
     GATEWAY_NEED_KEY,     /* any known key; the endpoint checks further itself */
     GATEWAY_NEED_READ,    /* read scope on index */
     GATEWAY_NEED_WRITE,   /* write scope on index */

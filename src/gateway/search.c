@@ -573,7 +573,7 @@ static void root_info(struct http_req *req)
                           "The OpenSearch Project: https://opensearch.org/", "gasket_version",
                           GASKET_VERSION);
     char *text = json_dumps(r, JSON_INDENT(2));
-    http_respond(req, 200, NULL, JSON, text, strlen(text));
+    http_respond(req, 200, "Vary: Accept\r\n", JSON, text, strlen(text)); /* browsers: web.c */
     free(text);
     json_decref(r);
 }
@@ -712,7 +712,7 @@ static void dispatch(struct gateway *g, struct http_req *req, const struct segs 
     int get = method_is(req, HTTP_GET, HTTP_HEAD);
     if (sg->n == 0)
         return !get                                ? reply_not_allowed(req, "GET, HEAD")
-               : http_req_method(req) == HTTP_HEAD ? http_respond(req, 200, NULL, JSON, NULL, 0)
+               : http_req_method(req) == HTTP_HEAD ? http_respond(req, 200, "Vary: Accept\r\n", JSON, NULL, 0)
                                                    : root_info(req);
     struct gateway_access a;
     access_of(req, sg, &a);
