@@ -142,8 +142,9 @@ void gateway_configure(struct gateway *g, const struct config *cfg, struct funct
     g->metrics_public = cfg->http.metrics_public;
     free(g->allowed_origins);
     g->allowed_origins = cfg->http.allowed_origins ? xstrdup(cfg->http.allowed_origins) : NULL;
-    if (!g->web_root && cfg->http.web_root) /* restart-only */
-        g->web_root = xstrdup(cfg->http.web_root);
+    if (!g->web_root_read) /* restart-only */
+        g->web_root = cfg->http.web_root ? xstrdup(cfg->http.web_root) : NULL;
+    g->web_root_read = 1;
     g->search_max_aggs = cfg->http.search_max_aggs;
     g->search_max_buckets = cfg->http.search_max_buckets;
     g->search_max_memory = cfg->http.search_max_memory;

@@ -44,6 +44,7 @@ struct gateway {
     int metrics_public;    /* [http] metrics_public */
     char *allowed_origins; /* [http] allowed_origins, or NULL */
     char *web_root;        /* [http] web_root: the dashboard's files from there, or NULL */
+    int web_root_read;     /* web_root is taken from the first configuration only */
     struct gateway_later *later; /* ingest results to deliver on the next loop turn */
     struct gateway_later **later_tail;
     uv_loop_t *loop;        /* from gateway_set_http() */

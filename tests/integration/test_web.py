@@ -138,6 +138,7 @@ def test_traversal_refused(gasketd):
     # a file next to the data the daemon could be tricked into serving
     secret = gasketd.data / "gasket.db"
     assert secret.exists()
+    assert get(gasketd, "/_dashboard/app.js")[0] == 200  # the files are served ...
     raw = [b"/_dashboard/../gasket.db", b"/_dashboard/../data/gasket.db",
            b"/_dashboard/%2e%2e/data/gasket.db", b"/_dashboard/%2E%2E%2Fdata%2Fgasket.db",
            b"/_dashboard/a%2fb", b"/_dashboard/app.js%00.png", b"/_dashboard//etc/passwd",
@@ -155,7 +156,10 @@ def test_traversal_refused(gasketd):
 
 
 def test_nothing_else_became_open(gasketd):
-    # an unknown index and the data APIs still need a key
+    # the dashboard's files are open, with or without a body ...
+    assert get(gasketd, "/_dashboard/index.html")[0] == 200
+    assert gasketd.request("POST", "/_dashboard/x", {"a": 1}, key=None)[0] == 405
+    # ... an unknown index and the data APIs still need a key
     for path in ("/unknownindex", "/unknownindex/_search", "/gasdetect/_search",
                  "/_cat/indices", "/_dashboard_x/_search"):
         assert get(gasketd, path)[0] == 403, path
