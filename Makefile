@@ -25,8 +25,9 @@ endif
 
 LIB_SRC  := $(wildcard src/core/*.c src/net/*.c src/http/*.c src/mqtt/*.c src/store/*.c \
                        src/rules/*.c src/gateway/*.c src/daemon/*.c)
-# The dashboard's files (web/), embedded by a generated C file (web.h).
-WEB_SRC  := $(shell find web -type f ! -name '.*' 2>/dev/null | sort)
+# The dashboard's files (web/), embedded by a generated C file (web.h); the
+# folders are prerequisites too, so a removed file regenerates it.
+WEB_SRC  := $(shell find web ! -name '.*' 2>/dev/null | sort)
 WEB_GEN  := scripts/gen-web-assets.py
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/web_assets.o
 PROGRAMS := $(patsubst src/cmd/%.c,$(BUILD)/%,$(wildcard src/cmd/*.c))
@@ -61,7 +62,7 @@ $(BUILD)/obj/%.o: %.c
 
 $(BUILD)/obj/gen/web_assets.o: $(BUILD)/gen/web_assets.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libgasket.a: $(LIB_OBJ)
 	@rm -f $@
@@ -80,7 +81,7 @@ build/fuzz/obj/%.o: %.c
 
 build/fuzz/obj/gen/web_assets.o: build/fuzz/gen/web_assets.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -c $< -o $@
+	clang $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
 build/fuzz/libgasket.a: $(FUZZ_OBJ)
 	@rm -f $@
