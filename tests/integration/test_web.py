@@ -212,3 +212,34 @@ def test_web_root_serves_a_folder(daemon_factory, tmp_path):
     status, h, body = get(d, "/", {"Accept": BROWSER})
     assert body == b"<!doctype html>changed\n" and h["etag"] != old
     assert d.stop() == 0, d.log_text()
+
+
+def test_generator_output(tmp_path):
+    """scripts/gen-web-assets.py: every regular file (no dot-file, no
+    symlink), its SHA-256 prefix, and a gzip copy only when smaller."""
+    src = tmp_path / "web"
+    (src / "sub").mkdir(parents=True)
+    big = b"gasket " * 200
+    noise = os.urandom(64)
+    (src / "a.html").write_bytes(big)
+    (src / "sub" / "n.bin").write_bytes(noise)
+    (src / ".secret").write_bytes(b"no")
+    os.symlink(tmp_path / "elsewhere", src / "link.js")
+    (tmp_path / "elsewhere").write_bytes(b"no")
+    out = tmp_path / "assets.c"
+    subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "gen-web-assets.py"),
+                    str(src), str(out)], check=True)
+    text = out.read_text()
+    entries = [line.strip() for line in text.splitlines() if line.startswith('    {"')]
+    assert entries == [
+        '{"a.html", "%s", a0, %d, a0_gz, %d},' % (
+            hashlib.sha256(big).hexdigest()[:32], len(big),
+            len(gzip.compress(big, compresslevel=9, mtime=0))),
+        '{"sub/n.bin", "%s", a1, %d, NULL, 0},' % (hashlib.sha256(noise).hexdigest()[:32],
+                                                   len(noise)),
+    ]
+    assert "const size_t web_nassets = 2;" in text
+    # the same input gives the same bytes (make rebuilds only on a change)
+    subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "gen-web-assets.py"),
+                    str(src), str(tmp_path / "again.c")], check=True)
+    assert (tmp_path / "again.c").read_text() == text
