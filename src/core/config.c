@@ -612,6 +612,8 @@ static void check_all(struct loader *L)
         struct cfg_route *r = &c->routes[i];
         if (r->path[0] != '/')
             return fail(L, r->line, "route path '%s' must start with '/'", r->path);
+        if (strcmp(r->path, "/_dashboard") == 0 || strncmp(r->path, "/_dashboard/", 12) == 0)
+            return fail(L, r->line, "route path '%s' is the dashboard's (/_dashboard)", r->path);
         if (!r->index || !valid_index_name(r->index))
             return fail(L, r->line, "[route %s] index must be lowercase letters, digits, _ or -",
                         r->path);

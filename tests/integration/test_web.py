@@ -243,3 +243,9 @@ def test_generator_output(tmp_path):
     subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "gen-web-assets.py"),
                     str(src), str(tmp_path / "again.c")], check=True)
     assert (tmp_path / "again.c").read_text() == text
+
+
+def test_route_under_dashboard_refused(daemon_factory):
+    d = daemon_factory(extra="[route /_dashboard/in]\n", start=False)
+    with pytest.raises(RuntimeError, match="is the dashboard's"):
+        d.start(timeout=10)
