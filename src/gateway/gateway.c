@@ -353,8 +353,9 @@ void gateway_handle(void *ud, struct http_req *req)
 {
     struct gateway *g = ud;
     const char *path = http_req_path(req);
-    if (fixed_endpoint(g, req, path) || web_handle(g, req, path) || /* the dashboard, web.c */
-        alarms_api_handle(g, req, path) || search_handle(g, req, path)) /* the OpenSearch-compatible API, search.c */
+    /* web.c: the dashboard's files; search.c: the OpenSearch-compatible API */
+    if (fixed_endpoint(g, req, path) || web_handle(g, req, path) ||
+        alarms_api_handle(g, req, path) || search_handle(g, req, path))
         return;
     const struct route *rt = gateway_find_route(g, path);
     if (!rt)
