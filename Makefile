@@ -25,8 +25,13 @@ endif
 
 LIB_SRC  := $(wildcard src/core/*.c src/net/*.c src/http/*.c src/mqtt/*.c src/store/*.c \
                        src/rules/*.c src/gateway/*.c src/daemon/*.c)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# The dashboard's files (web/), embedded by a generated C file (web.h); the
+# folders are prerequisites too, so a removed file regenerates it.
+WEB_SRC  := $(shell find web ! -name '.*' 2>/dev/null | sort)
+WEB_GEN  := scripts/gen-web-assets.py
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/web_assets.o
 PROGRAMS := $(patsubst src/cmd/%.c,$(BUILD)/%,$(wildcard src/cmd/*.c))
+CMD_OBJ  := $(patsubst src/cmd/%.c,$(BUILD)/obj/src/cmd/%.o,$(wildcard src/cmd/*.c))
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -35,7 +40,7 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 # libFuzzer's main); each target links it with -fsanitize=fuzzer.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer-no-link,address,undefined \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/web_assets.o
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all deps run test check unit integration fuzz fuzz-replay clean format
@@ -52,6 +57,14 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+%/gen/web_assets.c: $(WEB_GEN) $(WEB_SRC)
+	@mkdir -p $(dir $@)
+	$(PYTHON) $(WEB_GEN) web $@
+
+$(BUILD)/obj/gen/web_assets.o: $(BUILD)/gen/web_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
 $(BUILD)/libgasket.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -64,6 +77,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgasket.a
 	$(CC) $(CFLAGS) -Itests/unit -MMD -MP $< $(BUILD)/libgasket.a $(LDFLAGS) $(LDLIBS) -o $@
 
 build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+build/fuzz/obj/gen/web_assets.o: build/fuzz/gen/web_assets.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
@@ -111,4 +128,6 @@ format:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(UNIT_BIN:=.d) $(FUZZ_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(UNIT_BIN:=.d) $(FUZZ_OBJ:.o=.d) $(CMD_OBJ:.o=.d)
+# The mains' objects are kept (not intermediate), so their .d files count.
+.SECONDARY: $(CMD_OBJ)

@@ -79,6 +79,7 @@ static const struct key keys[] = {
     {S_HTTP, "dashboard_users", K_STR, HT(dashboard_users), NULL, 0, 0, 0, NULL},
     {S_HTTP, "live_topic", K_STR, HT(live_topic), "gasket/live", 1, 0, 0, NULL},
     {S_HTTP, "allowed_origins", K_STR, HT(allowed_origins), NULL, 1, 0, 0, NULL},
+    {S_HTTP, "web_root", K_STR, HT(web_root), NULL, 1, 0, 0, NULL},
     {S_HTTP, "metrics_public", K_BOOL, HT(metrics_public), "false", 1, 0, 0, NULL},
     {S_HTTP, "search_threads", K_LONG, HT(search_threads), "2", 1, 1, 64, NULL},
     {S_HTTP, "search_max_timeout", K_MS, HT(search_max_timeout), "60s", 1, 1, 86400000, NULL},
@@ -611,6 +612,8 @@ static void check_all(struct loader *L)
         struct cfg_route *r = &c->routes[i];
         if (r->path[0] != '/')
             return fail(L, r->line, "route path '%s' must start with '/'", r->path);
+        if (strcmp(r->path, "/_dashboard") == 0 || strncmp(r->path, "/_dashboard/", 12) == 0)
+            return fail(L, r->line, "route path '%s' is the dashboard's (/_dashboard)", r->path);
         if (!r->index || !valid_index_name(r->index))
             return fail(L, r->line, "[route %s] index must be lowercase letters, digits, _ or -",
                         r->path);

@@ -39,6 +39,7 @@ struct cfg_http {
     char *dashboard_users;
     char *live_topic;
     char *allowed_origins;   /* comma-separated; NULL: the server's own origin */
+    char *web_root;          /* the dashboard's files from this folder; NULL: embedded */
     int metrics_public;      /* /metrics for anyone; else loopback or an admin key */
     long search_threads;     /* the query pool */
     long search_max_timeout; /* ms: the cap on a request's `timeout` */

@@ -23,6 +23,7 @@
 #include "gateway/mqtt_ws.h"
 #include "gateway/reading.h"
 #include "gateway/search.h"
+#include "gateway/web.h"
 #include "http/http.h"
 #include "mqtt/broker.h"
 #include "mqtt/topic.h"
@@ -143,6 +144,9 @@ void gateway_configure(struct gateway *g, const struct config *cfg, struct funct
     g->live_topic = cfg->http.live_topic ? xstrdup(cfg->http.live_topic) : NULL;
     free(g->allowed_origins);
     g->allowed_origins = cfg->http.allowed_origins ? xstrdup(cfg->http.allowed_origins) : NULL;
+    if (!g->web_root_read) /* restart-only */
+        g->web_root = cfg->http.web_root ? xstrdup(cfg->http.web_root) : NULL;
+    g->web_root_read = 1;
     g->search_max_aggs = cfg->http.search_max_aggs;
     g->search_max_buckets = cfg->http.search_max_buckets;
     g->search_max_memory = cfg->http.search_max_memory;
@@ -210,7 +214,8 @@ void gateway_access_of(const struct gateway *g, const struct http_req *req,
 {
     const char *path = http_req_path(req);
     memset(a, 0, sizeof *a);
-    if (strcmp(path, "/healthz") == 0 || (strcmp(path, "/mqtt") == 0 && g->broker)) {
+    if (strcmp(path, "/healthz") == 0 || (strcmp(path, "/mqtt") == 0 && g->broker) ||
+        web_claims(req, path)) {
         a->need = GATEWAY_NEED_NONE;
     } else if (strcmp(path, "/metrics") == 0) {
         a->need = GATEWAY_NEED_METRICS;
@@ -350,8 +355,9 @@ void gateway_handle(void *ud, struct http_req *req)
 {
     struct gateway *g = ud;
     const char *path = http_req_path(req);
-    if (fixed_endpoint(g, req, path) || alarms_api_handle(g, req, path) ||
-        search_handle(g, req, path)) /* the OpenSearch-compatible API, search.c */
+    /* web.c: the dashboard's files; search.c: the OpenSearch-compatible API */
+    if (fixed_endpoint(g, req, path) || web_handle(g, req, path) ||
+        alarms_api_handle(g, req, path) || search_handle(g, req, path))
         return;
     const struct route *rt = gateway_find_route(g, path);
     if (!rt)
@@ -389,6 +395,7 @@ void gateway_free(struct gateway *g)
     free_routes(g);
     free(g->allowed_origins);
     free(g->live_topic);
+    free(g->web_root);
     tz_free(g->zone);
     apikeys_free(g->keys);
     metrics_free(&g->metrics);

@@ -44,6 +44,8 @@ struct gateway {
     int metrics_public;    /* [http] metrics_public */
     char *live_topic;      /* [http] live_topic: stored readings go to live_topic/<groupid>; or NULL */
     char *allowed_origins; /* [http] allowed_origins, or NULL */
+    char *web_root;        /* [http] web_root: the dashboard's files from there, or NULL */
+    int web_root_read;     /* web_root is taken from the first configuration only */
     struct gateway_later *later; /* ingest results to deliver on the next loop turn */
     struct gateway_later **later_tail;
     uv_loop_t *loop;        /* from gateway_set_http() */
@@ -56,7 +58,8 @@ struct gateway {
 
 /* What a request needs of its principal before it is served. */
 enum gateway_need {
-    GATEWAY_NEED_NONE,    /* open: /healthz, GET /, OPTIONS, /mqtt (Origin checked there) */
+    GATEWAY_NEED_NONE,    /* open: /healthz, GET /, OPTIONS, /mqtt (Origin checked there),
+                           * the dashboard's files (web.h) */
     GATEWAY_NEED_KEY,     /* any known key; the endpoint checks further itself */
     GATEWAY_NEED_READ,    /* read scope on index */
     GATEWAY_NEED_WRITE,   /* write scope on index */

@@ -556,6 +556,9 @@ static void cluster_uuid(const char *host, char out[23])
     out[22] = '\0';
 }
 
+/* GET / answers browsers the dashboard instead (web.c): caches keep both. */
+#define ROOT_VARY "Vary: Accept\r\n"
+
 static void root_info(struct http_req *req)
 {
     char host[256] = "gasket", uuid[23];
@@ -573,7 +576,7 @@ static void root_info(struct http_req *req)
                           "The OpenSearch Project: https://opensearch.org/", "gasket_version",
                           GASKET_VERSION);
     char *text = json_dumps(r, JSON_INDENT(2));
-    http_respond(req, 200, NULL, JSON, text, strlen(text));
+    http_respond(req, 200, ROOT_VARY, JSON, text, strlen(text));
     free(text);
     json_decref(r);
 }
@@ -712,7 +715,7 @@ static void dispatch(struct gateway *g, struct http_req *req, const struct segs 
     int get = method_is(req, HTTP_GET, HTTP_HEAD);
     if (sg->n == 0)
         return !get                                ? reply_not_allowed(req, "GET, HEAD")
-               : http_req_method(req) == HTTP_HEAD ? http_respond(req, 200, NULL, JSON, NULL, 0)
+               : http_req_method(req) == HTTP_HEAD ? http_respond(req, 200, ROOT_VARY, JSON, NULL, 0)
                                                    : root_info(req);
     struct gateway_access a;
     access_of(req, sg, &a);

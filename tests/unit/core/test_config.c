@@ -124,6 +124,7 @@ static void test_errors(void)
     refused("[route /a]\n[route /a]\n", ":2: duplicate section [route /a]");
     refused("[route]\n", ":1: section [route] needs a name");
     refused("[route a]\n", ":1: route path 'a' must start with '/'");
+    refused("[route /_dashboard/x]\n", ":1: route path '/_dashboard/x' is the dashboard's");
     refused("[route /a]\nindex = Bad\n", ":1: [route /a] index must be lowercase");
     refused("[apikey k]\nrate = 1\n", ":1: [apikey k] has no key");
     refused("[apikey k]\nkey = short\n", ":1: [apikey k] key is shorter than 20");
