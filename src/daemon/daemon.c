@@ -457,12 +457,6 @@ static int load_mqtt_auth(struct gasket *g)
     return 0;
 }
 
-static int is_loopback(const char *addr)
-{
-    return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]", 5) == 0 ||
-           strncmp(addr, "::1", 3) == 0 || strncmp(addr, "localhost", 9) == 0;
-}
-
 /* With allow_anonymous, anyone who reaches an MQTT listener (TCP, TLS, or
  * /mqtt over WebSocket on the HTTP listeners) may use ordinary topics. */
 static void warn_anonymous(struct gasket *g)
@@ -471,11 +465,11 @@ static void warn_anonymous(struct gasket *g)
         return;
     const char *a;
     for (unsigned i = 0; (a = mqtt_broker_addr(g->mqtt, i)); i++)
-        if (!is_loopback(a))
+        if (!net_addr_is_loopback(a))
             log_warn("[mqtt] allow_anonymous is on and MQTT listens on %s (not loopback): "
                      "anyone who reaches it may publish and subscribe without a credential", a);
     for (unsigned i = 0; (a = http_server_addr(g->http, i)); i++)
-        if (!is_loopback(a))
+        if (!net_addr_is_loopback(a))
             log_warn("[mqtt] allow_anonymous is on and MQTT over WebSocket (/mqtt) listens on %s "
                      "(not loopback): anyone who reaches it may publish and subscribe without "
                      "a credential", a);

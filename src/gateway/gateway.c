@@ -20,6 +20,7 @@
 #include "gateway/alarms_api.h"
 #include "gateway/apikey.h"
 #include "gateway/metrics.h"
+#include "net/net.h"
 #include "gateway/mqtt_ws.h"
 #include "gateway/reading.h"
 #include "gateway/search.h"
@@ -202,13 +203,6 @@ int gateway_may_read(const struct gateway *g, const struct principal *p, const c
     return p->read ? config_list_has(p->read, index) : gateway_may_write(g, p, index);
 }
 
-/* 1 for a client on 127.0.0.0/8 or ::1 (peer: "ADDR:PORT" or "[ADDR]:PORT"). */
-static int peer_is_loopback(const char *peer)
-{
-    return strncmp(peer, "127.", 4) == 0 || strncmp(peer, "[::1]:", 6) == 0 ||
-           strncmp(peer, "[::ffff:127.", 12) == 0;
-}
-
 void gateway_access_of(const struct gateway *g, const struct http_req *req,
                        struct gateway_access *a)
 {
@@ -241,7 +235,7 @@ int gateway_allows(const struct gateway *g, const struct http_req *req,
     case GATEWAY_NEED_NOTHING_HERE:
         return 1;
     case GATEWAY_NEED_METRICS:
-        return g->metrics_public || peer_is_loopback(http_req_peer(req)) || (p && p->admin);
+        return g->metrics_public || net_addr_is_loopback(http_req_peer(req)) || (p && p->admin);
     case GATEWAY_NEED_KEY:
         return p != NULL;
     case GATEWAY_NEED_READ:

@@ -268,15 +268,7 @@ struct mqtt_identity mqtt__auth_identity(const struct mqtt_client *c)
 
 const char *mqtt__auth_escape(const char *s, size_t n, char *out, size_t cap)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 5 < cap; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch < 0x20 || ch >= 0x7f || ch == '\\')
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
-        else
-            out[o++] = (char)ch;
-    }
-    out[o] = '\0';
+    log_escape(out, cap, s, n);
     return out;
 }
 

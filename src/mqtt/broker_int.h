@@ -288,8 +288,8 @@ void mqtt__reserved_free(struct mqtt_broker *b);
 bool mqtt__auth_may_write(const struct mqtt_client *c, const char *topic, size_t len);
 /* The client's identity for the publish hook. */
 struct mqtt_identity mqtt__auth_identity(const struct mqtt_client *c);
-/* A client value for a log line: control characters and non-ASCII bytes
- * escaped as \xHH, cut at cap bytes of output (cap > 4). */
+/* A client value for a log line, cut at cap bytes of output, its control
+ * characters escaped as every log line's are (log_escape); returns out. */
 const char *mqtt__auth_escape(const char *s, size_t n, char *out, size_t cap);
 /* ACL checks; true when no ACL is configured. */
 bool mqtt__acl_may_publish(const struct mqtt_client *c, const char *topic, size_t len);

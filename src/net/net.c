@@ -577,3 +577,10 @@ const char *net_conn_tls_cn(struct net_conn *c)
 {
     return c->is_tls ? c->tls.cn : NULL;
 }
+
+int net_addr_is_loopback(const char *addr)
+{
+    return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]", 5) == 0 ||
+           strncmp(addr, "::1", 3) == 0 || strncmp(addr, "[::ffff:127.", 12) == 0 ||
+           strncmp(addr, "localhost", 9) == 0;
+}

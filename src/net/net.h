@@ -69,6 +69,9 @@ void net_conn_close(struct net_conn *c);
 void net_conn_abort(struct net_conn *c);
 /* "127.0.0.1:54321" or "[::1]:54321". */
 const char *net_conn_peer(struct net_conn *c);
+/* 1 when addr (a peer or a bound address: "127.0.0.1:80", "[::1]:80",
+ * "[::ffff:127.0.0.1]:80", or a configured "localhost:80") is on loopback. */
+int net_addr_is_loopback(const char *addr);
 int net_conn_is_tls(struct net_conn *c);
 /* The verified client certificate's CN, or NULL. */
 const char *net_conn_tls_cn(struct net_conn *c);

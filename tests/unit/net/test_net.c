@@ -308,12 +308,25 @@ static void test_tls_client_cert(void)
     sh("rm -rf %s", f.tmp);
 }
 
+static void test_loopback_addresses(void)
+{
+    const char *yes[] = {"127.0.0.1:80", "127.1.2.3:1883", "[::1]:8080", "::1",
+                         "[::ffff:127.0.0.1]:5000", "localhost:8080"};
+    const char *no[] = {"0.0.0.0:1883", "10.0.0.1:80", "[::]:80", "[::ffff:10.0.0.1]:80",
+                        "192.168.1.127:80", "1.127.0.0:80", ""};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+        CHECK(net_addr_is_loopback(yes[i]));
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        CHECK(!net_addr_is_loopback(no[i]));
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     log_set_level(LOG_ERROR);
     alarm(300);
     RUN(test_addresses);
+    RUN(test_loopback_addresses);
     RUN(test_plain);
     RUN(test_abort);
     RUN(test_tls_client_cert);
