@@ -13,12 +13,13 @@ static int hexval(char c)
     return -1;
 }
 
-int url_decode(const char *s, size_t n, char *out, size_t cap)
+/* url_decode and url_decode_segment: plus_is_space for query strings. */
+static int decode(const char *s, size_t n, char *out, size_t cap, int plus_is_space)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         int c = (unsigned char)s[i];
-        if (c == '+') {
+        if (c == '+' && plus_is_space) {
             c = ' ';
         } else if (c == '%') {
             int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
@@ -32,6 +33,16 @@ int url_decode(const char *s, size_t n, char *out, size_t cap)
     if (cap == 0) return -2;
     out[o] = '\0';
     return (int)o;
+}
+
+int url_decode(const char *s, size_t n, char *out, size_t cap)
+{
+    return decode(s, n, out, cap, 1);
+}
+
+int url_decode_segment(const char *s, size_t n, char *out, size_t cap)
+{
+    return decode(s, n, out, cap, 0);
 }
 
 char *url_decode_dup(const char *s, size_t n)

@@ -10,6 +10,7 @@
 #include "gateway/gateway_int.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/url.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "http/http.h"
@@ -62,15 +63,19 @@ const char *web_content_type(const char *rel)
     return "application/octet-stream";
 }
 
-static int hexval(int c)
-{
-    return isdigit(c) ? c - '0' : isxdigit(c) ? tolower(c) - 'a' + 10 : -1;
-}
-
-/* Checks one decoded segment [s, s+n). */
+/* Checks one decoded segment out[0..n): a name, not "", ".", ".." nor a
+ * dot-file, without '/' (it was encoded: it never splits a name), control
+ * characters or '\\'. */
 static int segment_ok(const char *s, size_t n)
 {
-    return n > 0 && s[0] != '.';
+    if (n == 0 || s[0] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f || c == '\\' || c == '/')
+            return 0;
+    }
+    return 1;
 }
 
 int web_path_check(const char *raw, char *out, size_t outlen)
@@ -78,31 +83,20 @@ int web_path_check(const char *raw, char *out, size_t outlen)
     size_t n = 0;
     if (*raw == '\0')
         raw = "index.html";
-    for (const char *p = raw; *p; p++) {
-        int c = (unsigned char)*p;
-        if (c == '%') {
-            int hi = hexval((unsigned char)p[1]), lo = hi < 0 ? -1 : hexval((unsigned char)p[2]);
-            if (hi < 0 || lo < 0)
-                return GK_EINVAL;
-            c = hi * 16 + lo;
-            if (c == '/')
-                return GK_EINVAL; /* an encoded slash never splits a name */
-            p += 2;
-        }
-        if (c < 0x20 || c == 0x7f || c == '\\')
-            return GK_EINVAL;
+    for (const char *seg = raw;;) {
+        size_t len = strcspn(seg, "/");
         if (n + 1 >= outlen)
             return GK_ETOOBIG;
-        out[n++] = (char)c;
-    }
-    out[n] = '\0';
-    for (const char *s = out;;) {
-        size_t len = strcspn(s, "/");
-        if (!segment_ok(s, len))
-            return GK_EINVAL; /* "", ".", "..", ".hidden", a leading or doubled '/' */
-        if (s[len] == '\0')
+        int d = url_decode_segment(seg, len, out + n, outlen - n);
+        if (d == -2)
+            return GK_ETOOBIG;
+        if (d < 0 || !segment_ok(out + n, (size_t)d))
+            return GK_EINVAL; /* a bad escape, "", ".", "..", ".hidden", a doubled '/' */
+        n += (size_t)d;
+        if (seg[len] == '\0')
             return 0;
-        s += len + 1;
+        out[n++] = '/';
+        seg += len + 1;
     }
 }
 

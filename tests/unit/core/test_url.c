@@ -32,9 +32,20 @@ static void test_decode_dup(void)
     CHECK(url_decode_dup("x%00", 4) == NULL);
 }
 
+static void test_decode_segment(void)
+{
+    char out[16];
+    CHECK_EQ_INT(url_decode_segment("a+b%20c%2Fd", 11, out, sizeof out), 7);
+    CHECK_EQ_STR(out, "a+b c/d"); /* '+' is itself in a path */
+    CHECK_EQ_INT(url_decode_segment("%00", 3, out, sizeof out), -1);
+    CHECK_EQ_INT(url_decode_segment("%4", 2, out, sizeof out), -1);
+    CHECK_EQ_INT(url_decode_segment("0123456789abcdef", 16, out, sizeof out), -2);
+}
+
 int main(void)
 {
     RUN(test_decode);
+    RUN(test_decode_segment);
     RUN(test_decode_dup);
     TEST_MAIN_END();
 }
