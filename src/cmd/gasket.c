@@ -1,8 +1,9 @@
 /* gasket.c: the admin tool, `gasket COMMAND ...`.
  *
  * Commands live in one table; each parses its own options. `gasket passwd`
- * manages the MQTT broker's password file (Mosquitto's $7$ PBKDF2-SHA512
- * format); the file handling and hashing are in mqtt/auth.c, this file only
+ * manages the MQTT broker's password file and the dashboard's users file
+ * (Mosquitto's $7$ PBKDF2-SHA512 format, with a role field for dashboard
+ * users); the file handling and hashing are in mqtt/auth.c, this file only
  * reads arguments and the password. Exit status: 0 done, 1 failed, 2 usage. */
 #include "core/err.h"
 #include "mqtt/auth.h"
@@ -22,12 +23,15 @@
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
-static const char passwd_usage[] = "usage: gasket passwd [-i ITERATIONS] FILE USER\n"
-                                   "       gasket passwd -D FILE USER\n";
+static const char passwd_usage[] =
+    "usage: gasket passwd [-i ITERATIONS] [-r viewer|admin] FILE USER\n"
+    "       gasket passwd -D FILE USER\n";
 
 static const char passwd_help[] =
     "\n"
-    "Adds USER to the MQTT password FILE, or replaces the password USER has there.\n"
+    "Adds USER to the password FILE (the MQTT broker's password_file, or the\n"
+    "dashboard's users file, [http] dashboard_users), or replaces the password\n"
+    "USER has there.\n"
     "The password is read twice from the terminal without echo, or once (one line)\n"
     "from standard input when that is not a terminal. FILE is created with mode 0600\n"
     "when missing; it is rewritten through a temporary file and a rename, so it is\n"
@@ -37,6 +41,10 @@ static const char passwd_help[] =
     "  -D             delete USER from FILE instead\n"
     "  -i ITERATIONS  PBKDF2 iterations for the new hash (default 50000,\n"
     "                 1000 to 10000000)\n"
+    "  -r ROLE        the dashboard role written after the hash (USER:HASH:ROLE):\n"
+    "                 viewer (reads everything) or admin (also acknowledges\n"
+    "                 alarms); without -r a changed password keeps the role the\n"
+    "                 line had, and a new line has none (a viewer)\n"
     "  -h             show this help\n";
 
 static int cmd_passwd(int argc, char **argv);
@@ -46,7 +54,8 @@ static const struct command {
     int (*run)(int argc, char **argv);
     const char *usage, *help, *summary;
 } commands[] = {
-    {"passwd", cmd_passwd, passwd_usage, passwd_help, "add, change or delete an MQTT user"},
+    {"passwd", cmd_passwd, passwd_usage, passwd_help,
+     "add, change or delete an MQTT or dashboard user"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -153,8 +162,9 @@ static bool read_password(char *pass, size_t cap)
 
 /* ---- gasket passwd ------------------------------------------------------- */
 
-/* Sets user's password in file, hashed with `iterations`. */
-static int passwd_set(const char *file, const char *user, unsigned iterations)
+/* Sets user's password in file, hashed with `iterations`, with role (NULL:
+ * the line's own). */
+static int passwd_set(const char *file, const char *user, unsigned iterations, const char *role)
 {
     char pass[PASS_MAX], hash[MQTT_PASSWD_HASH_MAX], err[512];
     if (!mqtt_passwd_valid_user(user)) {
@@ -172,7 +182,7 @@ static int passwd_set(const char *file, const char *user, unsigned iterations)
         fprintf(stderr, "gasket: cannot hash the password: %s\n", gk_strerror(rc));
         return EXIT_FAIL;
     }
-    if (mqtt_passwd_file_set(file, user, hash, err, sizeof err) != 0) {
+    if (mqtt_passwd_file_set(file, user, hash, role, err, sizeof err) != 0) {
         fprintf(stderr, "gasket: %s\n", err);
         return EXIT_FAIL;
     }
@@ -183,11 +193,12 @@ static int cmd_passwd(int argc, char **argv)
 {
     const struct command *c = find_command("passwd");
     bool del = false, iter_set = false;
+    const char *role = NULL;
     unsigned long iterations = MQTT_PASSWD_ITER_DEFAULT;
     char *end, optstr[2] = {0};
     int opt;
     opterr = 0;
-    while ((opt = getopt(argc, argv, "+Di:h")) != -1) {
+    while ((opt = getopt(argc, argv, "+Di:r:h")) != -1) {
         switch (opt) {
         case 'D':
             del = true;
@@ -200,6 +211,11 @@ static int cmd_passwd(int argc, char **argv)
                 iterations < MQTT_PASSWD_ITER_MIN_NEW || iterations > MQTT_PASSWD_ITER_MAX)
                 return usage_error(c, "iterations must be 1000 to 10000000, not \"%s\"", optarg);
             break;
+        case 'r':
+            if (strcmp(optarg, "viewer") != 0 && strcmp(optarg, "admin") != 0)
+                return usage_error(c, "the role must be viewer or admin, not \"%s\"", optarg);
+            role = optarg;
+            break;
         case 'h':
             printf("%s%s", c->usage, c->help);
             return EXIT_OK;
@@ -209,10 +225,11 @@ static int cmd_passwd(int argc, char **argv)
         }
     }
     if (argc - optind != 2) return usage_error(c, "%s", "expected FILE and USER");
-    if (del && iter_set) return usage_error(c, "%s", "-i does not go with -D");
-    if (!del) return passwd_set(argv[optind], argv[optind + 1], (unsigned)iterations);
+    if (del && (iter_set || role))
+        return usage_error(c, "%s", iter_set ? "-i does not go with -D" : "-r does not go with -D");
+    if (!del) return passwd_set(argv[optind], argv[optind + 1], (unsigned)iterations, role);
     char err[512];
-    if (mqtt_passwd_file_set(argv[optind], argv[optind + 1], NULL, err, sizeof err) != 0) {
+    if (mqtt_passwd_file_set(argv[optind], argv[optind + 1], NULL, NULL, err, sizeof err) != 0) {
         fprintf(stderr, "gasket: %s\n", err);
         return EXIT_FAIL;
     }

@@ -115,6 +115,7 @@ static int parse_lines(const char *text, size_t len, const char *name, line_fn f
 
 struct pw_entry {
     unsigned iter;
+    int role; /* enum mqtt_passwd_role */
     size_t salt_len;
     uint8_t salt[PW_SALT_MAX];
     uint8_t hash[PW_HASH_LEN];
@@ -192,6 +193,16 @@ static const char *parse_hash(const char *s, size_t n, struct pw_entry *e)
     return NULL;
 }
 
+/* The role a field names, or -1. */
+static int role_of(const char *s, size_t n)
+{
+    static const char *const names[] = {[MQTT_PASSWD_VIEWER] = "viewer",
+                                        [MQTT_PASSWD_ADMIN] = "admin"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == n && memcmp(s, names[i], n) == 0) return (int)i;
+    return -1;
+}
+
 /* ---- Password file: the table ------------------------------------------- */
 
 struct pw_parse {
@@ -208,8 +219,12 @@ static const char *pw_line(void *ctx, const char *line, size_t len)
     if (ulen == 0) return "empty user name";
     if (ulen > USER_MAX) return "user name longer than 65535 bytes";
     struct pw_entry e = {0};
-    const char *why = parse_hash(colon + 1, len - ulen - 1, &e);
+    const char *hash = colon + 1, *end = line + len;
+    const char *role = memchr(hash, ':', (size_t)(end - hash));
+    const char *why = parse_hash(hash, (size_t)((role ? role : end) - hash), &e);
     if (why) return why;
+    if (role && (e.role = role_of(role + 1, (size_t)(end - role - 1))) < 0)
+        return "role must be admin or viewer";
     if (map_get(&ps->p->users, line, ulen)) return "duplicate user";
     struct pw_entry *copy = xmalloc(sizeof *copy);
     *copy = e;
@@ -281,6 +296,12 @@ size_t mqtt_passwd_count(const struct mqtt_passwd *p)
     return p->users.count;
 }
 
+int mqtt_passwd_role(const struct mqtt_passwd *p, const char *user, size_t ulen)
+{
+    const struct pw_entry *e = map_get(&p->users, user, ulen);
+    return e ? e->role : GK_ENOTFOUND;
+}
+
 int mqtt_passwd_hash(const char *password, unsigned iterations, char *out, size_t outlen)
 {
     struct pw_entry e = {.iter = iterations, .salt_len = PW_SALT_LEN};
@@ -310,12 +331,29 @@ bool mqtt_passwd_valid_user(const char *user)
     return true;
 }
 
-/* Copies old into out with user's line set to hash (first one replaced, any
- * others dropped; appended when absent) or removed (hash NULL). Returns
- * whether user had a line. */
-static bool rewrite(const struct buf *old, const char *user, const char *hash, struct buf *out)
+/* The role field of a password-file line s[0..n) ("USER:HASH:ROLE"),
+ * without surrounding white space, into *role (length *rlen); false when
+ * the line has none. */
+static bool line_role(const char *s, size_t n, const char **role, size_t *rlen)
 {
-    size_t ulen = strlen(user);
+    const char *end = s + n, *c1 = memchr(s, ':', n);
+    const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(end - c1 - 1)) : NULL;
+    if (!c2) return false;
+    *role = c2 + 1;
+    while (end > *role && (is_blank(end[-1]) || end[-1] == '\n'))
+        end--;
+    *rlen = (size_t)(end - *role);
+    return true;
+}
+
+/* Copies old into out with user's line set to hash (first one replaced, any
+ * others dropped; appended when absent) or removed (hash NULL). The new line
+ * carries role, or with role NULL the role field of user's old line, if any.
+ * Returns whether user had a line. */
+static bool rewrite(const struct buf *old, const char *user, const char *hash, const char *role,
+                    struct buf *out)
+{
+    size_t ulen = strlen(user), rlen = role ? strlen(role) : 0;
     bool found = false;
     const char *p = old->data ? old->data : "", *end = p + old->len;
     while (p < end) {
@@ -323,13 +361,18 @@ static bool rewrite(const struct buf *old, const char *user, const char *hash, s
         while (s < next && is_blank(*s))
             s++;
         bool mine = (size_t)(next - s) > ulen && memcmp(s, user, ulen) == 0 && s[ulen] == ':';
-        if (mine && hash && !found) buf_printf(out, "%s:%s\n", user, hash);
+        if (mine && !found && !role && line_role(s, (size_t)(next - s), &role, &rlen))
+            role = rlen ? role : NULL;
+        if (mine && hash && !found)
+            buf_printf(out, "%s:%s%s%.*s\n", user, hash, role ? ":" : "", (int)rlen,
+                       role ? role : "");
         if (!mine) buf_append(out, p, (size_t)(next - p));
         if (!mine && !nl) buf_putc(out, '\n');
         found = found || mine;
         p = next;
     }
-    if (!found && hash) buf_printf(out, "%s:%s\n", user, hash);
+    if (!found && hash)
+        buf_printf(out, "%s:%s%s%s\n", user, hash, role ? ":" : "", role ? role : "");
     return found;
 }
 
@@ -383,8 +426,8 @@ static int write_atomic(const char *path, const struct buf *data, mode_t mode, c
     return rc;
 }
 
-int mqtt_passwd_file_set(const char *path, const char *user, const char *hash, char *err,
-                         size_t errlen)
+int mqtt_passwd_file_set(const char *path, const char *user, const char *hash, const char *role,
+                         char *err, size_t errlen)
 {
     struct buf old = {0}, out = {0};
     mode_t mode = 0600;
@@ -393,9 +436,12 @@ int mqtt_passwd_file_set(const char *path, const char *user, const char *hash, c
                     "invalid user name \"%s\" (empty, ':', a control character, or a leading "
                     "'#' or space)",
                     user);
+    if (!hash) role = NULL;
+    if (role && role_of(role, strlen(role)) < 0)
+        return gk_errf(err, errlen, GK_EINVAL, "invalid role \"%s\" (admin or viewer)", role);
     int rc = read_file(path, &old, &mode, err, errlen);
     if (rc == GK_ENOTFOUND && hash) rc = 0;
-    if (rc == 0 && !rewrite(&old, user, hash, &out) && !hash)
+    if (rc == 0 && !rewrite(&old, user, hash, role, &out) && !hash)
         rc = gk_errf(err, errlen, GK_ENOTFOUND, "%s: no user \"%s\"", path, user);
     if (rc == 0) rc = write_atomic(path, &out, mode, err, errlen);
     buf_free(&old);

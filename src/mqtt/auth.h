@@ -3,7 +3,10 @@
  *
  * Password file: one `user:$7$ITERATIONS$SALT$HASH` line per user (Mosquitto
  * 2's format: base64 salt, base64 of the 64-byte PBKDF2-HMAC-SHA512 output),
- * '#' comments and blank lines. mosquitto_passwd's files load unchanged.
+ * '#' comments and blank lines. mosquitto_passwd's files load unchanged. A
+ * line may end in a third field, `:admin` or `:viewer`: the role of a
+ * dashboard user ([http] dashboard_users is a file of this format; the
+ * broker ignores the field).
  *
  * ACL file: `user NAME` starts a user's block; `topic [read|write|readwrite|
  * deny] PATTERN` adds a rule to the current block (lines before any `user`
@@ -39,11 +42,16 @@
 
 struct mqtt_passwd;
 
+/* The role field of a line (a dashboard user's); a line without one is a
+ * viewer. */
+enum mqtt_passwd_role { MQTT_PASSWD_VIEWER, MQTT_PASSWD_ADMIN };
+
 /* Parses password-file text (len bytes, NUL bytes refused) into a new table
  * in *out. `name` labels errors: on failure *out is NULL, err holds
  * "NAME:LINE: reason" and the result is GK_ECONFIG. A duplicate user, a hash
  * other than $7$, an iteration count outside 1..MQTT_PASSWD_ITER_MAX, a salt
- * that is not 1..64 bytes of base64 or a hash that is not 64 are refused. */
+ * that is not 1..64 bytes of base64, a hash that is not 64 or a role field
+ * other than admin or viewer are refused. */
 int mqtt_passwd_parse(struct mqtt_passwd **out, const char *text, size_t len, const char *name,
                       char *err, size_t errlen);
 
@@ -63,6 +71,10 @@ bool mqtt_passwd_check(const struct mqtt_passwd *p, const char *user, size_t ule
 /* Number of users in the table. */
 size_t mqtt_passwd_count(const struct mqtt_passwd *p);
 
+/* The role (enum mqtt_passwd_role) of user[0..ulen) in the table, or
+ * GK_ENOTFOUND when it has no such user. Cheap: no PBKDF2. */
+int mqtt_passwd_role(const struct mqtt_passwd *p, const char *user, size_t ulen);
+
 void mqtt_passwd_free(struct mqtt_passwd *p);
 
 /* Writes the hash part of a line, "$7$ITER$SALT$HASH", for the password
@@ -77,14 +89,16 @@ int mqtt_passwd_hash(const char *password, unsigned iterations, char *out, size_
 bool mqtt_passwd_valid_user(const char *user);
 
 /* Sets user's line in the password file at path to "user:HASH" (hash from
- * mqtt_passwd_hash), or deletes it when hash is NULL. Other lines are kept as
- * they are. The new file is written beside the old one and renamed over it,
- * so a crash leaves the old file or the new one; a new file gets mode 0600,
- * an existing one keeps its mode. Returns 0; GK_EINVAL for an invalid user;
- * GK_ENOTFOUND when deleting a user (or from a file) that is not there;
- * GK_EIO or GK_ETOOBIG; err says why. */
-int mqtt_passwd_file_set(const char *path, const char *user, const char *hash, char *err,
-                         size_t errlen);
+ * mqtt_passwd_hash) followed by ":ROLE" when role is "admin" or "viewer";
+ * with role NULL the role field user's line had is kept (none on a new
+ * line). Deletes the line when hash is NULL (role is then ignored). Other
+ * lines are kept as they are. The new file is written beside the old one
+ * and renamed over it, so a crash leaves the old file or the new one; a new
+ * file gets mode 0600, an existing one keeps its mode. Returns 0; GK_EINVAL
+ * for an invalid user or role; GK_ENOTFOUND when deleting a user (or from a
+ * file) that is not there; GK_EIO or GK_ETOOBIG; err says why. */
+int mqtt_passwd_file_set(const char *path, const char *user, const char *hash, const char *role,
+                         char *err, size_t errlen);
 
 /* ---- ACL file ----------------------------------------------------------- */
 

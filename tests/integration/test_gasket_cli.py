@@ -1,7 +1,8 @@
 """Black-box tests of the admin tool, build/gasket: `gasket passwd` with the
 password on stdin writes a 0600 file whose line verifies under an independent
 PBKDF2-HMAC-SHA512 check written here with hashlib; replacing and deleting
-keep the other lines; usage errors exit 2, other errors 1."""
+keep the other lines; -r writes a dashboard role that a new password keeps;
+usage errors exit 2, other errors 1."""
 import base64
 import hashlib
 import os
@@ -24,6 +25,7 @@ def gasket(*args, stdin=""):
 def verify(line, user, password):
     """Checks a password-file line as Mosquitto does, without gasket's code."""
     name, _, rest = line.partition(":")
+    rest = rest.partition(":")[0]  # a dashboard role field follows the hash
     empty, kind, iterations, salt, digest = rest.split("$")
     assert (empty, kind) == ("", "7")
     want = base64.b64decode(digest, validate=True)
@@ -110,6 +112,20 @@ def test_passwd_delete(tmp_path):
     assert b"No such file" in r.stderr
 
 
+def test_passwd_role(tmp_path):
+    pw = tmp_path / "users"
+    assert gasket("passwd", "-i", 1000, "-r", "admin", pw, "alice", stdin="a\n").returncode == 0
+    assert gasket("passwd", "-i", 1000, pw, "bob", stdin="b\n").returncode == 0
+    assert entry(pw, "alice").endswith(":admin") and verify(entry(pw, "alice"), "alice", "a")
+    assert entry(pw, "bob").count(":") == 1  # no role: a viewer
+    # a new password without -r keeps the role; -r replaces it
+    assert gasket("passwd", "-i", 1000, pw, "alice", stdin="a2\n").returncode == 0
+    assert entry(pw, "alice").endswith(":admin") and verify(entry(pw, "alice"), "alice", "a2")
+    assert gasket("passwd", "-i", 1000, "-r", "viewer", pw, "alice", stdin="a3\n").returncode == 0
+    assert entry(pw, "alice").endswith(":viewer") and verify(entry(pw, "alice"), "alice", "a3")
+    assert [ln.split(":")[0] for ln in lines(pw)] == ["alice", "bob"]
+
+
 def test_mosquitto_line_kept_and_replaced(tmp_path):
     pw = tmp_path / "passwd"
     mosq = ("alice:$7$101$2UdQvVHxMM4hD7/H$jwL0N/FzGRycep3okKRUBmz/o4PdQ28HVidc"
@@ -130,6 +146,9 @@ def test_mosquitto_line_kept_and_replaced(tmp_path):
     (("passwd", "-i", "abc", "f", "u"), "pw\n"),
     (("passwd", "-i"), ""),
     (("passwd", "-D", "-i", "1000", "f", "u"), ""),
+    (("passwd", "-D", "-r", "admin", "f", "u"), ""),
+    (("passwd", "-r", "root", "f", "u"), "pw\n"),
+    (("passwd", "-r"), ""),
     (("frobnicate",), ""),
     (("help", "frobnicate"), ""),
 ])

@@ -213,6 +213,34 @@ static void test_passwd_malformed(void)
     }
 }
 
+/* The dashboard's role field: USER:HASH:admin|viewer (none: a viewer). */
+static void test_passwd_roles(void)
+{
+    char text[1024], err[256] = "";
+    size_t n = strlen(mosquitto_line) - 1; /* without its newline */
+    /* alice an admin, bobby (carol's hash) a viewer, carol without a role */
+    snprintf(text, sizeof text, "%.*s:admin\nbobby%.*s:viewer \r\n%s", (int)n, mosquitto_line,
+             (int)strlen(python_line) - 6, python_line + 5, python_line);
+    struct mqtt_passwd *p = pw_parse(text);
+    CHECK(p != NULL);
+    if (!p) return;
+    CHECK_EQ_INT(mqtt_passwd_count(p), 3);
+    CHECK_EQ_INT(mqtt_passwd_role(p, "alice", 5), MQTT_PASSWD_ADMIN);
+    CHECK_EQ_INT(mqtt_passwd_role(p, "bobby", 5), MQTT_PASSWD_VIEWER);
+    CHECK_EQ_INT(mqtt_passwd_role(p, "carol", 5), MQTT_PASSWD_VIEWER);
+    CHECK_EQ_INT(mqtt_passwd_role(p, "mallory", 7), GK_ENOTFOUND);
+    CHECK(pw_ok(p, "alice", "s3cret pass")); /* the role field is not part of the hash */
+    CHECK(pw_ok(p, "bobby", "correct horse"));
+    mqtt_passwd_free(p);
+    static const char *const bad[] = {":root\n", ":\n", ":admin:x\n", ":Admin\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text, "%.*s%s", (int)n, mosquitto_line, bad[i]);
+        CHECK_EQ_INT(mqtt_passwd_parse(&p, text, strlen(text), "f", err, sizeof err),
+                     GK_ECONFIG);
+        CHECK_EQ_STR(err, "f:1: role must be admin or viewer");
+    }
+}
+
 static void test_passwd_duplicate_and_nul(void)
 {
     char text[1024], err[256] = "";
@@ -251,29 +279,46 @@ static void test_passwd_file_set(void)
     struct stat st;
     if (!dir) return;
     snprintf(path, sizeof path, "%s/pw", dir);
-    CHECK_EQ_INT(mqtt_passwd_file_set(path, "bob", NULL, err, sizeof err), GK_ENOTFOUND);
+    CHECK_EQ_INT(mqtt_passwd_file_set(path, "bob", NULL, NULL, err, sizeof err), GK_ENOTFOUND);
     CHECK_EQ_INT(mqtt_passwd_hash("one", 1000, h, sizeof h), 0);
-    CHECK_EQ_INT(mqtt_passwd_file_set(path, "bob", h, err, sizeof err), 0);
+    CHECK_EQ_INT(mqtt_passwd_file_set(path, "bob", h, NULL, err, sizeof err), 0);
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
     write_text(path, "# keep me\nbob:$7$1$AAAA$AAAA\nalice:x\nbob:dup"); /* no final newline */
     chmod(path, 0640);
-    CHECK_EQ_INT(mqtt_passwd_file_set(path, "bob", h, err, sizeof err), 0);
+    CHECK_EQ_INT(mqtt_passwd_file_set(path, "bob", h, NULL, err, sizeof err), 0);
     char want[512];
     snprintf(want, sizeof want, "# keep me\nbob:%s\nalice:x\n", h);
     CHECK_EQ_STR(read_text(path), want);
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640);
-    CHECK_EQ_INT(mqtt_passwd_file_set(path, "carol", h, err, sizeof err), 0);
-    CHECK_EQ_INT(mqtt_passwd_file_set(path, "bob", NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(mqtt_passwd_file_set(path, "carol", h, NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(mqtt_passwd_file_set(path, "bob", NULL, NULL, err, sizeof err), 0);
     snprintf(want, sizeof want, "# keep me\nalice:x\ncarol:%s\n", h);
     CHECK_EQ_STR(read_text(path), want);
-    CHECK_EQ_INT(mqtt_passwd_file_set(path, "bob", NULL, err, sizeof err), GK_ENOTFOUND);
+    CHECK_EQ_INT(mqtt_passwd_file_set(path, "bob", NULL, NULL, err, sizeof err), GK_ENOTFOUND);
     CHECK(strstr(err, "no user \"bob\"") != NULL);
-    CHECK_EQ_INT(mqtt_passwd_file_set(path, "a:b", h, err, sizeof err), GK_EINVAL);
-    CHECK_EQ_INT(mqtt_passwd_file_set(path, "#a", h, err, sizeof err), GK_EINVAL);
-    CHECK_EQ_INT(mqtt_passwd_file_set(path, "", h, err, sizeof err), GK_EINVAL);
-    CHECK_EQ_INT(mqtt_passwd_file_set(path, "a\nb", h, err, sizeof err), GK_EINVAL);
+    CHECK_EQ_INT(mqtt_passwd_file_set(path, "a:b", h, NULL, err, sizeof err), GK_EINVAL);
+    CHECK_EQ_INT(mqtt_passwd_file_set(path, "#a", h, NULL, err, sizeof err), GK_EINVAL);
+    CHECK_EQ_INT(mqtt_passwd_file_set(path, "", h, NULL, err, sizeof err), GK_EINVAL);
+    CHECK_EQ_INT(mqtt_passwd_file_set(path, "a\nb", h, NULL, err, sizeof err), GK_EINVAL);
+    /* the role field: set, kept by a new password, replaced, refused */
+    CHECK_EQ_INT(mqtt_passwd_file_set(path, "carol", h, "admin", err, sizeof err), 0);
+    snprintf(want, sizeof want, "# keep me\nalice:x\ncarol:%s:admin\n", h);
+    CHECK_EQ_STR(read_text(path), want);
+    write_text(path, "carol:old:admin \r\n");
+    CHECK_EQ_INT(mqtt_passwd_file_set(path, "carol", h, NULL, err, sizeof err), 0);
+    snprintf(want, sizeof want, "carol:%s:admin\n", h);
+    CHECK_EQ_STR(read_text(path), want);
+    CHECK_EQ_INT(mqtt_passwd_file_set(path, "carol", h, "viewer", err, sizeof err), 0);
+    CHECK_EQ_INT(mqtt_passwd_file_set(path, "dave", h, "admin", err, sizeof err), 0);
+    snprintf(want, sizeof want, "carol:%s:viewer\ndave:%s:admin\n", h, h);
+    CHECK_EQ_STR(read_text(path), want);
+    CHECK_EQ_INT(mqtt_passwd_file_set(path, "carol", h, "root", err, sizeof err), GK_EINVAL);
+    CHECK(strstr(err, "invalid role") != NULL);
+    CHECK_EQ_INT(mqtt_passwd_file_set(path, "carol", NULL, "admin", err, sizeof err), 0);
+    snprintf(want, sizeof want, "dave:%s:admin\n", h);
+    CHECK_EQ_STR(read_text(path), want);
     snprintf(path, sizeof path, "%s/no/such/dir/pw", dir);
-    CHECK_EQ_INT(mqtt_passwd_file_set(path, "bob", h, err, sizeof err), GK_EIO);
+    CHECK_EQ_INT(mqtt_passwd_file_set(path, "bob", h, NULL, err, sizeof err), GK_EIO);
     snprintf(path, sizeof path, "%s/pw", dir);
     unlink(path);
     CHECK_EQ_INT(rmdir(dir), 0); /* no temporary file left behind */
@@ -592,6 +637,7 @@ int main(void)
     RUN(test_unknown_user_costs_pbkdf2);
     RUN(test_unknown_user_no_majority);
     RUN(test_passwd_malformed);
+    RUN(test_passwd_roles);
     RUN(test_passwd_duplicate_and_nul);
     RUN(test_passwd_load);
     RUN(test_passwd_file_set);
