@@ -40,6 +40,7 @@ static const char *const durability_names[] = {"full", "normal", NULL};
 static const char *const level_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const alerts_names[] = {"on_change", "every_reading", NULL};
 static const char *const op_names[] = {">=", "<=", NULL};
+static const char *const login_names[] = {"auto", "on", "off", NULL};
 
 struct key {
     enum sect sect;
@@ -76,7 +77,9 @@ static const struct key keys[] = {
     {S_HTTP, "max_connections", K_LONG, HT(max_connections), "1024", 1, 1, 1000000, NULL},
     {S_HTTP, "header_timeout", K_MS, HT(header_timeout), "10s", 1, 1, 3600000, NULL},
     {S_HTTP, "idle_timeout", K_MS, HT(idle_timeout), "60s", 1, 1, 86400000, NULL},
-    {S_HTTP, "dashboard_users", K_STR, HT(dashboard_users), NULL, 0, 0, 0, NULL},
+    {S_HTTP, "dashboard_users", K_STR, HT(dashboard_users), NULL, 1, 0, 0, NULL},
+    {S_HTTP, "dashboard_login", K_ENUM, HT(dashboard_login), "auto", 1, 0, 0, login_names},
+    {S_HTTP, "dashboard_session", K_MS, HT(dashboard_session), "12h", 1, 1000, 2592000000.0, NULL},
     {S_HTTP, "live_topic", K_STR, HT(live_topic), "gasket/live", 1, 0, 0, NULL},
     {S_HTTP, "allowed_origins", K_STR, HT(allowed_origins), NULL, 1, 0, 0, NULL},
     {S_HTTP, "web_root", K_STR, HT(web_root), NULL, 1, 0, 0, NULL},
@@ -131,6 +134,7 @@ static const struct key keys[] = {
     {S_RULE, "qos", K_LONG, RU(qos), "1", 1, 0, 2, NULL},
     {S_RULE, "message", K_STR, RU(message), NULL, 1, 0, 0, NULL},
     {S_RULE, "repeat", K_MS, RU(repeat), "0", 1, 0, 1e12, NULL},
+    {S_RULE, "unit", K_STR, RU(unit), NULL, 1, 0, 0, NULL},
     {S_INDEX, "retention", K_MS, IX(retention), "0", 1, 0, 1e14, NULL},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -605,6 +609,14 @@ static void check_apikeys(struct loader *L)
     }
 }
 
+static int has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
 static void check_all(struct loader *L)
 {
     struct config *c = L->c;
@@ -619,9 +631,13 @@ static void check_all(struct loader *L)
                         r->path);
     }
     check_apikeys(L);
-    for (size_t i = 0; i < c->nrules; i++)
-        if (!c->rules[i].field)
-            return fail(L, c->rules[i].line, "[rule %s] has no field", c->rules[i].name);
+    for (size_t i = 0; i < c->nrules; i++) {
+        const struct cfg_rule *r = &c->rules[i];
+        if (!r->field)
+            return fail(L, r->line, "[rule %s] has no field", r->name);
+        if (r->unit && (strlen(r->unit) > 16 || has_control(r->unit)))
+            return fail(L, r->line, "[rule %s] unit must be at most 16 bytes of text", r->name);
+    }
     if (c->http.tls_listen && (!c->http.tls_cert || !c->http.tls_key))
         return fail(L, 0, "[http] tls_listen needs tls_cert and tls_key");
     if (c->mqtt.tls_listen && (!c->mqtt.tls_cert || !c->mqtt.tls_key))

@@ -17,6 +17,7 @@
 enum cfg_durability { CFG_DURABILITY_FULL, CFG_DURABILITY_NORMAL };
 enum cfg_alerts { CFG_ALERTS_ON_CHANGE, CFG_ALERTS_EVERY_READING };
 enum cfg_op { CFG_OP_GE, CFG_OP_LE };
+enum cfg_login { CFG_LOGIN_AUTO, CFG_LOGIN_ON, CFG_LOGIN_OFF };
 
 struct cfg_server {
     char *data_dir;
@@ -36,7 +37,9 @@ struct cfg_http {
     long max_connections;
     long header_timeout; /* ms */
     long idle_timeout;   /* ms */
-    char *dashboard_users;
+    char *dashboard_users;   /* NULL: data_dir/dashboard_users */
+    int dashboard_login;     /* enum cfg_login */
+    long dashboard_session;  /* ms: a dashboard session's absolute lifetime */
     char *live_topic;
     char *allowed_origins;   /* comma-separated; NULL: the server's own origin */
     char *web_root;          /* the dashboard's files from this folder; NULL: embedded */
@@ -107,6 +110,7 @@ struct cfg_rule {
     long qos;
     char *message;
     long repeat; /* ms; 0: off */
+    char *unit;  /* shown by the dashboard ("ppm"); NULL: none */
     int line;
 };
 

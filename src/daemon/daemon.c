@@ -302,6 +302,7 @@ static void reload(struct gasket *g)
     config_free(&g->cfg);
     g->cfg = next;
     set_reserved(g);
+    gateway_reload_dashboard_users(g->gw, &g->cfg); /* on the thread pool */
     log_info("reloaded %s: %zu route(s), %zu API key(s)", g->cfg.path ? g->cfg.path : "defaults",
              g->cfg.nroutes, g->cfg.napikeys);
 }
@@ -587,6 +588,10 @@ struct gasket *gasket_start(const char *config_path)
         goto fail;
     }
     gateway_configure(g->gw, &g->cfg, fns);
+    if (gateway_load_dashboard_users(g->gw, &g->cfg, err, sizeof err) != 0) {
+        log_error("[http] dashboard_users: %s", err);
+        goto fail;
+    }
     if (start_http(g) != 0 || start_mqtt(g) != 0 || start_alarms(g) != 0)
         goto fail;
     warn_anonymous(g);

@@ -17,7 +17,6 @@
 #include "http/http.h"
 
 #include <http_parser.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,7 +162,7 @@ struct scope {
 static void scope_of(const struct principal *p, struct scope *s)
 {
     memset(s, 0, sizeof *s);
-    if (p->admin || !p->routes) return;
+    if (p->admin || p->read_all || !p->routes) return;
     s->copy = xstrdup(p->routes);
     s->routes = xcalloc(strlen(s->copy) / 2 + 2, sizeof *s->routes);
     for (char *item = strtok(s->copy, ","); item; item = strtok(NULL, ",")) {
@@ -230,6 +229,8 @@ static void on_ack(void *ud, int status)
 static void ack_alarm(struct gateway *g, struct http_req *req, const char *id_text,
                       const struct principal *who)
 {
+    if (who->read_all && !who->ack_all) /* a dashboard viewer */
+        return gateway_reply_message(req, 403, NULL, "Forbidden: a viewer does not acknowledge");
     char *end;
     long long id = strtoll(id_text, &end, 10);
     if (end == id_text || strcmp(end, "/ack") != 0 || id <= 0 || id_text[0] == '-' ||
@@ -245,37 +246,21 @@ static void ack_alarm(struct gateway *g, struct http_req *req, const char *id_te
     scope_free(&s);
 }
 
-static void reply_throttled(struct http_req *req, double wait_s)
-{
-    char hdr[64];
-    snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", (int)ceil(wait_s < 1 ? 1 : wait_s));
-    gateway_reply_message(req, 429, hdr, "Too Many Requests");
-}
-
 int alarms_api_handle(struct gateway *g, struct http_req *req, const char *path)
 {
     int list = strcmp(path, "/alarms") == 0, ack = strncmp(path, "/alarms/", 8) == 0;
     if (!g->history || (!list && !ack)) return 0;
-    double wait_s = 0;
-    const struct principal *who = NULL;
+    const struct gateway_access a = {.need = GATEWAY_NEED_KEY};
+    const struct principal *who = gateway_authorize(g, req, http_req_header(req, "x-api-key"), &a);
     int m = http_req_method(req);
-    switch (apikeys_check(g->keys, http_req_header(req, "x-api-key"), NULL,
-                          (int64_t)clock_mono_ms(), &wait_s, &who)) {
-    case APIKEY_FORBIDDEN:
-        gateway_reply_message(req, 403, NULL, "Forbidden");
-        break;
-    case APIKEY_THROTTLED:
-        reply_throttled(req, wait_s);
-        break;
-    case APIKEY_OK:
-        if (list && (m == HTTP_GET || m == HTTP_HEAD))
-            list_alarms(g, req, who);
-        else if (ack && m == HTTP_POST)
-            ack_alarm(g, req, path + 8, who);
-        else
-            gateway_reply_message(req, 405, list ? "Allow: GET\r\n" : "Allow: POST\r\n",
-                                  "Method Not Allowed");
-        break;
-    }
+    if (!who)
+        return 1; /* answered */
+    if (list && (m == HTTP_GET || m == HTTP_HEAD))
+        list_alarms(g, req, who);
+    else if (ack && m == HTTP_POST)
+        ack_alarm(g, req, path + 8, who);
+    else
+        gateway_reply_message(req, 405, list ? "Allow: GET\r\n" : "Allow: POST\r\n",
+                              "Method Not Allowed");
     return 1;
 }

@@ -13,9 +13,13 @@ struct gateway;
 struct http_req;
 
 /* Handles path when it is /alarms or /alarms/...; returns 0 when it is
- * neither (or no history is set). Key required (403); a principal sees and
- * acknowledges the alarms of its routes only (an unknown or out-of-scope
- * id is 404), an admin or a key without a routes list every alarm. */
+ * neither (or no history is set). An x-api-key or a dashboard session
+ * required (gateway_authorize: 401 without either, 403 for an unknown key);
+ * a principal sees and acknowledges the alarms of its routes only (an
+ * unknown or out-of-scope id is 404), an admin or a key without a routes
+ * list every alarm; a dashboard session sees every alarm, and only an
+ * admin's acknowledges (a viewer's ack is 403); acked_by is the key's or
+ * the dashboard user's name. */
 int alarms_api_handle(struct gateway *g, struct http_req *req, const char *path);
 
 /* Fills f from the query string of GET /alarms (without the '?'; NULL or ""

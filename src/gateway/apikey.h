@@ -14,7 +14,8 @@
  *
  * The principal pointers returned below stay valid until the next
  * apikeys_configure(): use them within the current loop turn and copy what
- * outlives it. */
+ * outlives it. A dashboard session is a principal too (dash_session.h),
+ * without a key or a bucket. */
 #ifndef GASKET_GATEWAY_APIKEY_H
 #define GASKET_GATEWAY_APIKEY_H
 
@@ -41,6 +42,10 @@ struct principal {
     const char *mqtt_user; /* NULL: none */
     const char *cert_cn;   /* NULL: none */
     int admin;
+    /* A dashboard session's principal (dash_session.h) has routes "" (none)
+     * and these instead: */
+    int read_all; /* reads every index and sees every alarm */
+    int ack_all;  /* acknowledges every alarm (a dashboard admin) */
 };
 
 /* How an MQTT client proved who it is. */

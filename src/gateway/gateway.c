@@ -19,6 +19,8 @@
 #include "core/mem.h"
 #include "gateway/alarms_api.h"
 #include "gateway/apikey.h"
+#include "gateway/dash_session.h"
+#include "gateway/dashboard.h"
 #include "gateway/metrics.h"
 #include "net/net.h"
 #include "gateway/mqtt_ws.h"
@@ -67,6 +69,7 @@ struct gateway *gateway_new(struct store *store)
     struct gateway *g = xcalloc(1, sizeof *g);
     g->store = store;
     g->keys = apikeys_new();
+    g->dash = dashboard_new();
     g->date_sec = -1;
     g->later_tail = &g->later;
     return g;
@@ -154,12 +157,34 @@ void gateway_configure(struct gateway *g, const struct config *cfg, struct funct
     g->search_max_timeout = cfg->http.search_max_timeout;
     g->max_pending = (size_t)cfg->server.max_pending;
     apikeys_configure(g->keys, cfg->apikeys, cfg->napikeys);
+    dashboard_configure(g->dash, cfg);
+}
+
+int gateway_load_dashboard_users(struct gateway *g, const struct config *cfg, char *err,
+                                 size_t errlen)
+{
+    char *path = dashboard_users_path(cfg);
+    int rc = dashboard_load_users(g->dash, path, err, errlen);
+    free(path);
+    return rc;
+}
+
+void gateway_reload_dashboard_users(struct gateway *g, const struct config *cfg)
+{
+    char *path = dashboard_users_path(cfg);
+    dashboard_reload_users(g->dash, g->loop, path);
+    free(path);
 }
 
 void gateway_set_http(struct gateway *g, struct http_server *http)
 {
     g->http = http;
     g->loop = http_server_loop(http);
+    int all_loopback = 1;
+    const char *addr;
+    for (unsigned i = 0; (addr = http_server_addr(http, i)); i++)
+        all_loopback = all_loopback && net_addr_is_loopback(addr);
+    dashboard_set_loopback(g->dash, all_loopback);
     http_server_set_body_limit(http, search_body_limit, g); /* _bulk takes max_bulk_body */
     http_server_set_head_check(http, gateway_head_check, g);
 }
@@ -198,7 +223,7 @@ int gateway_may_write(const struct gateway *g, const struct principal *p, const 
 
 int gateway_may_read(const struct gateway *g, const struct principal *p, const char *index)
 {
-    if (p->admin)
+    if (p->admin || p->read_all)
         return 1;
     return p->read ? config_list_has(p->read, index) : gateway_may_write(g, p, index);
 }
@@ -237,7 +262,7 @@ int gateway_allows(const struct gateway *g, const struct http_req *req,
     case GATEWAY_NEED_METRICS:
         return g->metrics_public || net_addr_is_loopback(http_req_peer(req)) || (p && p->admin);
     case GATEWAY_NEED_KEY:
-        return p != NULL;
+        return p != NULL && !(a->writes && p->read_all);
     case GATEWAY_NEED_READ:
         return p && gateway_may_read(g, p, a->index);
     case GATEWAY_NEED_WRITE:
@@ -246,6 +271,35 @@ int gateway_allows(const struct gateway *g, const struct http_req *req,
         return p && principal_may_route(p, a->route->path);
     }
     return 0;
+}
+
+/* Judges a caller against a: the principal of its key (has_key; keyed
+ * NULL for an unknown key), or without a key its live dashboard session.
+ * Returns 0 with *who set, or the status of the refusal and its message. */
+static int judge(struct gateway *g, const struct http_req *req, int has_key,
+                 const struct principal *keyed, const struct gateway_access *a,
+                 const struct principal **who, const char **msg)
+{
+    const struct principal *p = keyed;
+    if (!has_key) {
+        struct dash_session *s = dashboard_session_of(g->dash, req);
+        if (s && !dashboard_csrf_ok(s, req)) {
+            *msg = "CSRF token missing or wrong";
+            return 403;
+        }
+        p = s ? &s->principal : NULL;
+    }
+    if (gateway_allows(g, req, p, a)) {
+        *who = p;
+        return 0;
+    }
+    int reads = a->need == GATEWAY_NEED_READ || (a->need == GATEWAY_NEED_KEY && !a->writes);
+    if (!has_key && !p && reads) {
+        *msg = "Unauthorized"; /* no credential at all */
+        return 401;
+    }
+    *msg = "Forbidden";
+    return 403;
 }
 
 int gateway_head_check(void *ud, const struct http_req *req, char *msg, size_t msglen)
@@ -262,10 +316,36 @@ int gateway_head_check(void *ud, const struct http_req *req, char *msg, size_t m
     char decoded[512];
     const char *key = a.need == GATEWAY_NEED_ROUTE ? http_req_header(req, "x-api-key")
                                                    : search_request_key(req, decoded, sizeof decoded);
-    if (gateway_allows(g, req, apikeys_find(g->keys, key), &a))
-        return 0;
-    snprintf(msg, msglen, "Forbidden");
-    return 403;
+    const struct principal *who;
+    const char *why;
+    int status = judge(g, req, key != NULL, apikeys_find(g->keys, key), &a, &who, &why);
+    if (status)
+        snprintf(msg, msglen, "%s", why);
+    return status;
+}
+
+static void reply_throttled(struct http_req *req, double wait_s)
+{
+    char hdr[64];
+    snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", (int)ceil(wait_s < 1 ? 1 : wait_s));
+    gateway_reply_message(req, 429, hdr, "Too Many Requests");
+}
+
+const struct principal *gateway_authorize(struct gateway *g, struct http_req *req, const char *key,
+                                          const struct gateway_access *a)
+{
+    double wait_s = 0;
+    const struct principal *keyed = NULL, *who = NULL;
+    if (key && apikeys_check(g->keys, key, NULL, (int64_t)clock_mono_ms(), &wait_s, &keyed) ==
+                   APIKEY_THROTTLED) {
+        reply_throttled(req, wait_s);
+        return NULL;
+    }
+    const char *why;
+    int status = judge(g, req, key != NULL, keyed, a, &who, &why);
+    if (status)
+        gateway_reply_message(req, status, NULL, why);
+    return status ? NULL : who;
 }
 
 const struct route *gateway_find_route(const struct gateway *g, const char *path)
@@ -315,20 +395,13 @@ static int fixed_endpoint(struct gateway *g, struct http_req *req, const char *p
     else if (strcmp(path, "/metrics") == 0 && get)
         serve_metrics(g, req);
     else if (strcmp(path, "/mqtt") == 0 && g->broker)
-        mqtt_ws_accept(g->broker, req, g->allowed_origins);
+        mqtt_ws_accept(g, req);
     else
         return 0;
     return 1;
 }
 
 /* ---- dispatch ---- */
-
-static void reply_throttled(struct http_req *req, double wait_s)
-{
-    char hdr[64];
-    snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", (int)ceil(wait_s < 1 ? 1 : wait_s));
-    gateway_reply_message(req, 429, hdr, "Too Many Requests");
-}
 
 static void post_route(struct gateway *g, struct http_req *req, const struct route *rt)
 {
@@ -349,9 +422,10 @@ void gateway_handle(void *ud, struct http_req *req)
 {
     struct gateway *g = ud;
     const char *path = http_req_path(req);
-    /* web.c: the dashboard's files; search.c: the OpenSearch-compatible API */
-    if (fixed_endpoint(g, req, path) || web_handle(g, req, path) ||
-        alarms_api_handle(g, req, path) || search_handle(g, req, path))
+    /* dashboard.c: its login; web.c: its files; search.c: the OpenSearch-compatible API */
+    if (fixed_endpoint(g, req, path) || dashboard_handle(g->dash, req, path) ||
+        web_handle(g, req, path) || alarms_api_handle(g, req, path) ||
+        search_handle(g, req, path))
         return;
     const struct route *rt = gateway_find_route(g, path);
     if (!rt)
@@ -392,6 +466,7 @@ void gateway_free(struct gateway *g)
     free(g->web_root);
     tz_free(g->zone);
     apikeys_free(g->keys);
+    dashboard_free(g->dash);
     metrics_free(&g->metrics);
     free(g);
 }

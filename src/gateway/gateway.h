@@ -55,6 +55,13 @@ void gateway_free_functions(struct function **fns, size_t n);
  * state of keys that keep their name is kept. The configured time zone is
  * read at the first call only (it needs a restart). */
 void gateway_configure(struct gateway *g, const struct config *cfg, struct function **fns);
+/* The dashboard's users file of cfg (dashboard.h): read now, at start
+ * (0, or GK_ECONFIG / GK_EIO with the reason in err); or again on SIGHUP,
+ * on libuv's thread pool after gateway_set_http() (the sessions of users
+ * no longer in it end; a bad file is logged and the users stay). */
+int gateway_load_dashboard_users(struct gateway *g, const struct config *cfg, char *err,
+                                 size_t errlen);
+void gateway_reload_dashboard_users(struct gateway *g, const struct config *cfg);
 /* The server whose connections /metrics reports and whose requests'
  * heads the gateway judges (http_server_set_head_check); its loop is the
  * one ingest results are delivered on. Call before anything is ingested. */

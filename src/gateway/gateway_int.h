@@ -17,6 +17,7 @@ struct tz;
 struct function;
 struct gateway_later;
 struct principal;
+struct dashboard;
 
 struct route {
     char *path;
@@ -33,6 +34,7 @@ struct gateway {
     struct alarm_engine *alarms;
     struct history *history;
     struct apikeys *keys;
+    struct dashboard *dash; /* the dashboard's users and sessions (dashboard.h) */
     struct route *routes;
     size_t nroutes;
     struct metrics metrics;
@@ -72,6 +74,8 @@ struct gateway_access {
     enum gateway_need need;
     char index[256];           /* GATEWAY_NEED_READ / _WRITE */
     const struct route *route; /* GATEWAY_NEED_ROUTE */
+    int writes;                /* GATEWAY_NEED_KEY on an endpoint that writes (POST /_bulk):
+                                  never for a dashboard session */
 };
 
 /* What req (method and path; nothing of its body) needs. */
@@ -81,11 +85,24 @@ void gateway_access_of(const struct gateway *g, const struct http_req *req,
  * (req for the client's address). */
 int gateway_allows(const struct gateway *g, const struct http_req *req,
                    const struct principal *p, const struct gateway_access *a);
-/* An http_head_check_fn (ud: the gateway): the key and scope of a request
- * judged from its head, before its body is read: 404 for no endpoint, 403
- * for a missing, unknown or out-of-scope key. Takes no token (the handler
- * does, and judges again). */
+/* An http_head_check_fn (ud: the gateway): the credential and scope of a
+ * request judged from its head, before its body is read: 404 for no
+ * endpoint, else as gateway_authorize() (without taking a token; the
+ * handler does, and judges again). */
 int gateway_head_check(void *ud, const struct http_req *req, char *msg, size_t msglen);
+/* Judges the caller of req against a and returns its principal when it is
+ * allowed; otherwise answers req and returns NULL. The caller is the key
+ * (key: the request's x-api-key or whatever the endpoint reads keys from;
+ * a token of its bucket is taken: 429 with Retry-After when empty), or
+ * without a key the live dashboard session of its cookie, whose CSRF
+ * token a method other than GET and HEAD must carry (dashboard_csrf_ok:
+ * else 403 {"message":"CSRF token missing or wrong"}). A request with no
+ * credential at all gets 401 {"message":"Unauthorized"} from an endpoint
+ * that reads (GATEWAY_NEED_READ, GATEWAY_NEED_KEY but for `writes`), 403
+ * {"message":"Forbidden"} from one that writes (API Gateway's answer); an
+ * unknown key or a principal without the scope gets 403. */
+const struct principal *gateway_authorize(struct gateway *g, struct http_req *req, const char *key,
+                                          const struct gateway_access *a);
 
 /* What became of one document given to gateway_ingest(). */
 struct gateway_ingest_result {
@@ -126,8 +143,9 @@ const struct route *gateway_find_route(const struct gateway *g, const char *path
 struct principal;
 /* Scope checks of a principal (apikey.h) against the configured routes:
  * it may write an index when it is an admin or one of its routes stores
- * there; it may read an index when it is an admin, when its `read` list
- * names it, or (without a `read` list) when it may write it. */
+ * there; it may read an index when it is an admin or a dashboard session
+ * (read_all), when its `read` list names it, or (without a `read` list)
+ * when it may write it. */
 int gateway_may_write(const struct gateway *g, const struct principal *p, const char *index);
 int gateway_may_read(const struct gateway *g, const struct principal *p, const char *index);
 

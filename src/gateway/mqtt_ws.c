@@ -5,14 +5,20 @@
  * broker sees the same stream as from TCP, through struct mqtt_link_ops.
  * A browser's upgrade carries an Origin header: only the server's own
  * origin and [http] allowed_origins may open the socket (a page elsewhere
- * on the web must not reach the broker through a visitor's browser). */
+ * on the web must not reach the broker through a visitor's browser). A
+ * socket opened with a dashboard session's cookie is that session's: a
+ * watch (dash_session.h) closes it when the session ends. */
 #include "gateway/mqtt_ws.h"
+#include "core/mem.h"
+#include "gateway/dash_session.h"
+#include "gateway/dashboard.h"
 #include "gateway/gateway_int.h"
 #include "http/http.h"
 #include "http/ws.h"
 #include "mqtt/broker.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -49,18 +55,34 @@ static void link_resume(void *link)
 static const struct mqtt_link_ops ops = {link_write, link_close, link_pending, link_peer,
                                          NULL,       link_pause, link_resume};
 
+/* A socket's MQTT client, and the session it lives by (if any). */
+struct ws_client {
+    struct ws_conn *ws;
+    struct mqtt_client *c;
+    struct dash_watch watch;
+};
+
 static void on_message(struct ws_conn *ws, const void *data, size_t len)
 {
-    struct mqtt_client *c = ws_data(ws);
-    if (c)
-        mqtt_client_input(c, data, len);
+    struct ws_client *w = ws_data(ws);
+    if (w)
+        mqtt_client_input(w->c, data, len);
 }
 
 static void on_close(struct ws_conn *ws)
 {
-    struct mqtt_client *c = ws_data(ws);
-    if (c)
-        mqtt_client_closed(c);
+    struct ws_client *w = ws_data(ws);
+    if (!w)
+        return;
+    dash_sessions_unwatch(&w->watch);
+    mqtt_client_closed(w->c);
+    free(w);
+}
+
+static void on_session_end(void *ud)
+{
+    struct ws_client *w = ud;
+    ws_close(w->ws, 1008, "Session ended"); /* 1008: policy violation */
 }
 
 /* host[:port] without the scheme's default port, lowercased, into out;
@@ -82,7 +104,7 @@ static int host_norm(const char *host, size_t n, int tls, char *out, size_t outl
  * other site can be served at this very host and port, a TLS-terminating
  * proxy in front of a plain listener makes https the right one, and
  * paho-mqtt sends https:// on ws:// too. */
-static int same_origin(const char *origin, const char *host, int tls)
+int mqtt_ws_same_origin(const char *origin, const char *host, int tls)
 {
     size_t ol = strlen(origin), sl;
     int otls;
@@ -102,7 +124,7 @@ static int same_origin(const char *origin, const char *host, int tls)
 int mqtt_ws_origin_ok(const char *origin, const char *host, int tls, const char *allowed_origins)
 {
     if (!origin) return 1;
-    if (same_origin(origin, host, tls)) return 1;
+    if (mqtt_ws_same_origin(origin, host, tls)) return 1;
     char item[300];
     for (const char *p = allowed_origins; p && *p;) {
         size_t n = strcspn(p, ",");
@@ -119,23 +141,36 @@ int mqtt_ws_origin_ok(const char *origin, const char *host, int tls, const char 
     return 0;
 }
 
-void mqtt_ws_accept(struct mqtt_broker *b, struct http_req *req, const char *allowed_origins)
+void mqtt_ws_accept(struct gateway *g, struct http_req *req)
 {
     static const struct ws_handler handler = {.on_message = on_message, .on_close = on_close};
+    const char *origin = http_req_header(req, "Origin"), *host = http_req_header(req, "Host");
+    int tls = http_req_is_tls(req);
     struct ws_conn *ws;
-    if (!mqtt_ws_origin_ok(http_req_header(req, "Origin"), http_req_header(req, "Host"),
-                           http_req_is_tls(req), allowed_origins)) {
+    if (!mqtt_ws_origin_ok(origin, host, tls, g->allowed_origins)) {
         gateway_reply_message(req, 403, NULL,
                               "Forbidden: this Origin may not open /mqtt (see [http] "
                               "allowed_origins)");
         return;
     }
+    struct dash_session *s = dashboard_session_of(g->dash, req);
+    if (!s && origin && mqtt_ws_same_origin(origin, host, tls) &&
+        dashboard_login_required(g->dash)) {
+        gateway_reply_message(req, 401, NULL, "Login required");
+        return;
+    }
     if (ws_accept(req, "mqtt", &handler, NULL, &ws) != 0)
         return; /* answered */
-    struct mqtt_client *c = mqtt_broker_attach(b, &ops, ws);
+    struct mqtt_client *c = s ? mqtt_broker_attach_dashboard(g->broker, &ops, ws, s->user)
+                              : mqtt_broker_attach(g->broker, &ops, ws);
     if (!c) {
         ws_close(ws, 1013, "Too many connections");
         return;
     }
-    ws_set_data(ws, c);
+    struct ws_client *w = xcalloc(1, sizeof *w);
+    w->ws = ws;
+    w->c = c;
+    if (s)
+        dash_sessions_watch(s, &w->watch, on_session_end, w);
+    ws_set_data(ws, w);
 }

@@ -193,24 +193,7 @@ const struct principal *search_authorize(struct gateway *g, struct http_req *req
                                          const struct gateway_access *a)
 {
     char decoded[512];
-    const char *key = search_request_key(req, decoded, sizeof decoded);
-    double wait_s = 0;
-    const struct principal *who = NULL;
-    switch (apikeys_check(g->keys, key, NULL, (int64_t)clock_mono_ms(), &wait_s, &who)) {
-    case APIKEY_OK:
-        if (gateway_allows(g, req, who, a)) return who;
-        break;
-    case APIKEY_THROTTLED: {
-        char hdr[64];
-        snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", (int)ceil(wait_s < 1 ? 1 : wait_s));
-        gateway_reply_message(req, 429, hdr, "Too Many Requests");
-        return NULL;
-    }
-    default:
-        break;
-    }
-    gateway_reply_message(req, 403, NULL, "Forbidden");
-    return NULL;
+    return gateway_authorize(g, req, search_request_key(req, decoded, sizeof decoded), a);
 }
 
 /* ---- jobs on the worker pool ---- */
@@ -511,7 +494,7 @@ static void get_doc(struct gateway *g, struct http_req *req, const char *index, 
  * of its routes); NULL for an admin (every index). */
 static char *readable_indexes(const struct gateway *g, const struct principal *p)
 {
-    if (p->admin) return NULL;
+    if (p->admin || p->read_all) return NULL;
     if (p->read) return xstrdup(p->read);
     struct buf b = {0};
     buf_puts(&b, "");
@@ -697,6 +680,7 @@ static void access_of(const struct http_req *req, const struct segs *sg, struct 
     int get = method_is(req, HTTP_GET, HTTP_HEAD), post = method_is(req, HTTP_POST, HTTP_POST);
     memset(a, 0, sizeof *a);
     a->need = sg->n == 0 ? GATEWAY_NEED_NONE : GATEWAY_NEED_KEY;
+    a->writes = sg->n == 1 && !strcmp(sg->s[0], "_bulk"); /* each item checked on its own */
     if (sg->n == 0 || sg->s[0][0] == '_') return; /* GET /, /_bulk, /_cat/indices, ... */
     const char *what = sg->n > 1 ? sg->s[1] : NULL;
     int read = !what ? get

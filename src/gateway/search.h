@@ -10,8 +10,9 @@
  * and run on libuv's worker pool through store_read(); replies are
  * serialized on the worker too. Every error is OpenSearch's error object
  * (bulk_error_reply) with the status an OpenSearch client expects, except
- * the key checks, which answer as the route POST does (403
- * {"message":"Forbidden"}, 429 with Retry-After). Scope: reading an index
+ * the key checks (gateway_authorize: 401 {"message":"Unauthorized"} without
+ * any credential on a read, else 403 {"message":"Forbidden"}, 429 with
+ * Retry-After). Scope: reading an index
  * (_search, _count, _export, GET _doc, GET|HEAD /{index}, GET on a route)
  * needs read scope on it, POST _doc and /{index}/_bulk write scope, each
  * _bulk item write scope on its own index; _cat/indices lists only the
@@ -62,10 +63,10 @@ int search_params_parse(struct http_req *req, const char *const *known, struct s
 const char *search_param(const struct search_params *p, const char *name);
 void search_params_free(struct search_params *p);
 
-/* Checks the request's API key (x-api-key, or the password of HTTP Basic
- * auth), takes a token of its bucket and checks its scope against what
- * the request needs (a, from search_access()). Returns the principal when
- * allowed; otherwise answers 403/429 and returns NULL. */
+/* gateway_authorize() with the request's API key (x-api-key, or the
+ * password of HTTP Basic auth) against what the request needs (a, from
+ * search_access()): the principal when allowed; otherwise answers
+ * 401/403/429 and returns NULL. */
 const struct principal *search_authorize(struct gateway *g, struct http_req *req,
                                          const struct gateway_access *a);
 /* The request's API key (x-api-key, or HTTP Basic's password, decoded into

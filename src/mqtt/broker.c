@@ -139,6 +139,16 @@ struct mqtt_client *mqtt_broker_attach(struct mqtt_broker *b, const struct mqtt_
     return c;
 }
 
+struct mqtt_client *mqtt_broker_attach_dashboard(struct mqtt_broker *b,
+                                                 const struct mqtt_link_ops *ops, void *link,
+                                                 const char *user)
+{
+    struct mqtt_client *c = mqtt_broker_attach(b, ops, link);
+    if (c)
+        c->vouched = xstrdup(user);
+    return c;
+}
+
 static void on_accept(struct net_listener *l, struct net_conn *nc)
 {
     struct mqtt_client *c = mqtt_broker_attach(net_listener_data(l), &net_ops, nc);
@@ -257,6 +267,7 @@ void mqtt_client_closed(struct mqtt_client *c)
     mqtt__message_unref(c->will);
     buf_free(&c->in);
     free(c->user);
+    free(c->vouched);
     free(c);
     broker_maybe_free(b);
 }

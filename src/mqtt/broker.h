@@ -29,6 +29,8 @@ enum mqtt_id_kind {
     MQTT_ID_KEY,       /* user name and a key the host's login hook accepted */
     MQTT_ID_PASSWORD,  /* user name and password_file password */
     MQTT_ID_CERT,      /* TLS client certificate verified against tls_ca: its CN */
+    MQTT_ID_DASHBOARD, /* a dashboard user, vouched for by the carrier (the WebSocket's
+                          session cookie): reads the reserved topics, writes nothing */
 };
 struct mqtt_acl;
 struct net_tls;
@@ -140,6 +142,12 @@ void mqtt_broker_set_login_hook(struct mqtt_broker *b, mqtt_login_hook hook, voi
  * they match is reserved), copied; each call replaces the set.
  * mqtt_broker_publish() is not affected. */
 void mqtt_broker_set_reserved(struct mqtt_broker *b, const char *const *names, size_t n);
+/* What a dashboard client (MQTT_ID_DASHBOARD) may do: subscribe to filters
+ * the reserved names cover (live_topic/#, an alert topic, or narrower) and
+ * receive what matches them; nothing else is granted, the ACL file is not
+ * consulted (it names MQTT users, not dashboard users), a PUBLISH is
+ * refused (5.0 PUBACK/PUBREC 0x87, 3.1.1 acknowledged and dropped) and a
+ * CONNECT with a will is refused (0x87, 3.1.1 code 5). */
 
 /* Acknowledges the PUBLISH (5.0: with `reason`, e.g. 0x99 payload format
  * invalid) if its client is still connected, and frees in. A 3.1.1 client
@@ -179,6 +187,12 @@ struct mqtt_client;
  * broker refuses more connections. */
 struct mqtt_client *mqtt_broker_attach(struct mqtt_broker *b, const struct mqtt_link_ops *ops,
                                        void *link);
+/* As mqtt_broker_attach, for a client the carrier has authenticated as the
+ * dashboard user `user` (copied): its CONNECT is accepted as that user
+ * (MQTT_ID_DASHBOARD) whatever user name and password it carries, or none. */
+struct mqtt_client *mqtt_broker_attach_dashboard(struct mqtt_broker *b,
+                                                 const struct mqtt_link_ops *ops, void *link,
+                                                 const char *user);
 void mqtt_client_input(struct mqtt_client *c, const void *p, size_t n);
 void mqtt_client_closed(struct mqtt_client *c);
 

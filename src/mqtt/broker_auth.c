@@ -1,6 +1,8 @@
 /* broker_auth.c: who a client is, and what it may do.
  *
- * Identity, first match wins: a TLS client certificate verified against
+ * Identity, first match wins: a user the carrier vouches for (a dashboard
+ * session on /mqtt: MQTT_ID_DASHBOARD, whatever the CONNECT says); a TLS
+ * client certificate verified against
  * [mqtt] tls_ca gives its CN (MQTT_ID_CERT, as IoT Core does); a user name
  * and password the host's login hook accepts (MQTT_ID_KEY: gasketd's
  * principal name and key, a constant-time compare on the loop); a user
@@ -18,7 +20,9 @@
  * Authorization: the ACL (auth.h) is applied to PUBLISH and wills (write),
  * SUBSCRIBE (read, the whole filter) and every delivery when it is sent
  * (read, the topic). $SYS/ is never writable by clients; reserved topics
- * (the alert topics) only with an explicit grant in the user's own block. */
+ * (the alert topics) only with an explicit grant in the user's own block.
+ * A dashboard client is not judged by the ACL file but by a table of its
+ * own, built from the reserved names: it reads them and writes nothing. */
 #include "core/log.h"
 #include "core/mem.h"
 #include "mqtt/auth.h"
@@ -221,6 +225,11 @@ int mqtt__auth_connect(struct mqtt_client *c, const struct mqtt_packet *p)
     const struct mqtt_connect *k = &p->connect;
     struct mqtt_broker *b = c->b;
     const char *cn = c->ops->tls_cn ? c->ops->tls_cn(c->link) : NULL;
+    if (c->vouched) { /* a dashboard user: reads, never writes (a will neither) */
+        c->user = xstrdup(c->vouched);
+        c->user_kind = MQTT_ID_DASHBOARD;
+        return k->will ? 0x87 : 0;
+    }
     if (cn) { /* the certificate authenticated it */
         c->user = xstrdup(cn);
         c->user_kind = MQTT_ID_CERT;
@@ -282,7 +291,9 @@ bool mqtt__auth_may_write_reserved(const struct mqtt_client *c, const char *topi
     const struct mqtt_broker *b = c->b;
     if (is_sys(topic, len))
         return false;
-    return !mqtt__reserved(b, topic, len) ||
+    if (!mqtt__reserved(b, topic, len))
+        return true;
+    return c->user_kind != MQTT_ID_DASHBOARD && /* the ACL's users are not dashboard users */
            mqtt_acl_user_grants(b->opt.acl, c->user, topic, len, MQTT_ACL_WRITE);
 }
 
@@ -306,18 +317,26 @@ bool mqtt__auth_may_write(const struct mqtt_client *c, const char *topic, size_t
 bool mqtt__acl_may_publish(const struct mqtt_client *c, const char *topic, size_t len)
 {
     const struct mqtt_acl *a = c->b->opt.acl;
+    if (c->user_kind == MQTT_ID_DASHBOARD)
+        return false;
     return !a || mqtt_acl_allows(a, c->user, client_id(c), topic, len, MQTT_ACL_WRITE);
 }
 
 bool mqtt__acl_may_subscribe(const struct mqtt_client *c, const char *filter, size_t len)
 {
     const struct mqtt_acl *a = c->b->opt.acl;
+    if (c->user_kind == MQTT_ID_DASHBOARD)
+        return c->b->dashboard &&
+               mqtt_acl_allows_filter(c->b->dashboard, NULL, NULL, filter, len, MQTT_ACL_READ);
     return !a || mqtt_acl_allows_filter(a, c->user, client_id(c), filter, len, MQTT_ACL_READ);
 }
 
 bool mqtt__acl_may_receive(const struct mqtt_session *s, const char *topic, size_t len)
 {
     const struct mqtt_acl *a = s->b->opt.acl;
+    if (s->user_kind == MQTT_ID_DASHBOARD)
+        return s->b->dashboard &&
+               mqtt_acl_allows(s->b->dashboard, NULL, NULL, topic, len, MQTT_ACL_READ);
     return !a || mqtt_acl_allows(a, s->user, s->id, topic, len, MQTT_ACL_READ);
 }
 
@@ -331,6 +350,8 @@ void mqtt_broker_set_login_hook(struct mqtt_broker *b, mqtt_login_hook hook, voi
 
 void mqtt__reserved_free(struct mqtt_broker *b)
 {
+    mqtt_acl_free(b->dashboard);
+    b->dashboard = NULL;
     map_free(&b->reserved);
     for (size_t i = 0; i < b->nreserved_filters; i++)
         free(b->reserved_filters[i]);
@@ -343,6 +364,7 @@ void mqtt_broker_set_reserved(struct mqtt_broker *b, const char *const *names, s
 {
     mqtt__reserved_free(b);
     b->reserved_filters = xcalloc(n + 1, sizeof *b->reserved_filters);
+    struct buf rules = {0}; /* the dashboard's: "topic read NAME" each */
     for (size_t i = 0; i < n; i++) {
         if (!names[i] || !names[i][0])
             continue;
@@ -350,5 +372,11 @@ void mqtt_broker_set_reserved(struct mqtt_broker *b, const char *const *names, s
             b->reserved_filters[b->nreserved_filters++] = xstrdup(names[i]);
         else
             map_put(&b->reserved, names[i], strlen(names[i]), (void *)1);
+        if (mqtt_topic_valid_filter(names[i], strlen(names[i]), NULL) && !strchr(names[i], '\n'))
+            buf_printf(&rules, "topic read %s\n", names[i]);
     }
+    char err[256];
+    if (mqtt_acl_parse(&b->dashboard, rules.data, rules.len, "(dashboard)", err, sizeof err) != 0)
+        log_error("mqtt: the dashboard's topics: %s", err); /* none then: reads nothing */
+    buf_free(&rules);
 }

@@ -111,6 +111,7 @@ struct mqtt_client {
     uint32_t will_delay_s;
     char *user;                  /* identity: user name or certificate CN; NULL: anonymous */
     uint8_t user_kind;           /* enum mqtt_id_kind: how user proved it */
+    char *vouched;               /* a dashboard user the carrier vouches for, or NULL */
     struct auth_job *auth;       /* a password check running off the loop */
     struct mqtt_inbound *owed;   /* acknowledgements the host will send */
     const uint8_t *raw;          /* the packet being handled, as received */
@@ -150,6 +151,8 @@ struct mqtt_broker {
     struct map reserved;          /* topic name -> (void *)1: written by gasketd alone */
     char **reserved_filters;      /* ... and the topics these filters match (live/#) */
     size_t nreserved_filters;
+    struct mqtt_acl *dashboard;   /* what MQTT_ID_DASHBOARD clients may read: the reserved
+                                     names, as the anonymous block's read rules */
     struct auth_pool *auth;       /* password checks off the loop; NULL until the first */
     unsigned open_handles;        /* tick (and the pool's async): freed at 0 */
     struct mqtt_persist *persist; /* NULL: nothing survives a restart */

@@ -35,13 +35,12 @@ def test_bad_config_refused_with_file_and_line(tmp_path):
     assert out.returncode == 1 and "%s:2: bad value for max_body 'huge'" % bad in out.stderr
 
 
-def test_unbuilt_keys_are_accepted_and_logged_once(daemon_factory):
+def test_no_key_is_pending(daemon_factory):
+    """Every key of the design is built now: none is logged as pending."""
     d = daemon_factory(extra="[http]\ndashboard_users = admin\nlive_topic = live\n"
                        "[index a]\nretention = 1d\n[index b]\nretention = 2d\n")
-    text = d.log_text()
-    assert text.count("[http] dashboard_users is accepted but not yet in effect") == 1
-    assert "live_topic" not in text  # in effect now (test_live.py)
-    assert "retention" not in text
+    text = d.wait_log("dashboard: 0 user(s) in admin")  # a missing users file: no users
+    assert "not yet in effect" not in text
     assert d.stop() == 0
 
 

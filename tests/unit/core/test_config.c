@@ -105,10 +105,12 @@ static void test_full_file(void)
     CHECK(config_route_allowed(NULL, "/nope"));
     CHECK(c.nrules == 1 && c.rules[0].has_warn && !c.rules[0].has_alarm);
     CHECK_EQ_INT(c.indexes[0].retention, 30LL * 86400000);
-    /* keys accepted but not built yet are reported once each */
-    CHECK_EQ_INT(c.npending, 1);
-    if (c.npending == 1)
-        CHECK_EQ_STR(c.pending[0], "[http] dashboard_users");
+    CHECK_EQ_STR(c.http.dashboard_users, "users.txt");
+    CHECK_EQ_INT(c.http.dashboard_login, CFG_LOGIN_AUTO);
+    CHECK_EQ_INT(c.http.dashboard_session, 12 * 3600 * 1000L);
+    CHECK(c.rules[0].unit == NULL);
+    /* every key is built: none is reported as pending */
+    CHECK_EQ_INT(c.npending, 0);
     config_free(&c);
 }
 
@@ -127,6 +129,10 @@ static void test_errors(void)
     refused("[route /_dashboard/x]\n", ":1: route path '/_dashboard/x' is the dashboard's");
     refused("[route /a]\nindex = Bad\n", ":1: [route /a] index must be lowercase");
     refused("[apikey k]\nrate = 1\n", ":1: [apikey k] has no key");
+    refused("[http]\ndashboard_login = maybe\n", "expected one of: auto on off");
+    refused("[http]\ndashboard_session = 10ms\n", "bad value for dashboard_session '10ms'");
+    refused("[rule r]\nfield = no2.value\nwarn = 1\nunit = parts per million!\n",
+            ":1: [rule r] unit must be at most 16 bytes of text");
     refused("[apikey k]\nkey = short\n", ":1: [apikey k] key is shorter than 20");
     refused("[apikey k]\nkey = 0123456789abcdef0123\nroutes = /x\n",
             ":1: [apikey k] names unknown route '/x'");
