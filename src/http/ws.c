@@ -46,7 +46,9 @@ struct ws_conn {
     uint64_t last_in, close_at;
     unsigned idle_ms;
     unsigned deferred : 1, dead : 1, in_recv : 1, closing : 1, close_sent : 1, tcp_closing : 1,
-        finished : 1;
+        finished : 1, close_later : 1;
+    uint16_t close_code; /* close_later: the close ws_close() was asked for while receiving */
+    char close_reason[124];
     char peer[WS_PEER_LEN];
 };
 
@@ -147,15 +149,26 @@ int ws_send_text(struct ws_conn *ws, const char *p, size_t n)
     return ws_queue(ws, WSLAY_TEXT_FRAME, p, n);
 }
 
-void ws_close(struct ws_conn *ws, uint16_t code, const char *reason)
+static void queue_close(struct ws_conn *ws, uint16_t code, const char *reason)
 {
-    if (ws->closing || ws->dead || ws->finished) return;
     size_t len = reason ? strlen(reason) : 0;
-    ws->closing = 1;
     /* fails only when the peer's close is already answered */
     wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason, len > 123 ? 123 : len);
     ws_flush(ws);
     ws_arm(ws);
+}
+
+void ws_close(struct ws_conn *ws, uint16_t code, const char *reason)
+{
+    if (ws->closing || ws->dead || ws->finished) return;
+    ws->closing = 1;
+    if (ws->in_recv) { /* wslay sends a close before queued messages: those go first */
+        ws->close_later = 1;
+        ws->close_code = code;
+        snprintf(ws->close_reason, sizeof ws->close_reason, "%s", reason ? reason : "");
+        return;
+    }
+    queue_close(ws, code, reason);
 }
 
 /* ---- reading ---- */
@@ -173,6 +186,10 @@ static void ws_input(struct ws_conn *ws, const char *p, size_t n)
     ws->rlen = 0;
     if (rc < 0) log_debug("ws: %s: receive failed (%d)", ws->peer, rc);
     ws_flush(ws); /* answers, pongs, close frames; a failed recv has disabled reading */
+    if (ws->close_later) { /* asked for by a handler: after the answers it queued */
+        ws->close_later = 0;
+        queue_close(ws, ws->close_code, ws->close_reason[0] ? ws->close_reason : NULL);
+    }
     ws_arm(ws);
 }
 

@@ -46,6 +46,11 @@ static void on_message(struct ws_conn *ws, const void *data, size_t len)
 {
     struct fx *f = ws_data(ws);
     f->messages++;
+    if (len == 11 && memcmp(data, "reply-close", 11) == 0) { /* an answer, then a close */
+        CHECK_EQ_INT(ws_send(ws, "last words", 10), 0);
+        ws_close(ws, 1008, "done");
+        return;
+    }
     if (len == 8 && memcmp(data, "close-me", 8) == 0) {
         ws_close(ws, 1000, "bye");
         f->send_after_close = ws_send(ws, "x", 1);
@@ -473,6 +478,34 @@ static void test_server_close(void)
     fx_run(&f, client_server_close);
     CHECK_EQ_INT(f.messages, 1);
     CHECK_EQ_INT(f.send_after_close, GK_ECLOSED);
+}
+
+/* A close asked for while a message is handled goes after the answer the
+ * handler queued before it (wslay alone would send the close first and
+ * drop the answer: an MQTT CONNACK refusing a CONNECT over WebSocket). */
+static void client_reply_then_close(struct fx *f)
+{
+    struct cl c;
+    struct cl_resp r;
+    char *p;
+    size_t n;
+    CHECK_EQ_INT(cl_connect(&c, f->port), 0);
+    CHECK_EQ_INT(upgrade(&c, "/ws", NULL, &r), 101);
+    CHECK_EQ_INT(send_frame(&c, 1, OP_BIN, "reply-close", 11), 0);
+    CHECK_EQ_INT(expect_frame(&c, OP_BIN, "last words", 10), 0);
+    CHECK_EQ_INT(recv_frame(&c, &p, &n), OP_CLOSE);
+    CHECK(n == 6 && memcmp(p, "\x03\xf0" "done", 6) == 0);
+    free(p);
+    CHECK_EQ_INT(send_frame(&c, 1, OP_CLOSE, "\x03\xf0", 2), 0);
+    CHECK_EQ_INT(cl_wait_close(&c), 0);
+    cl_close(&c);
+}
+
+static void test_reply_then_close(void)
+{
+    struct fx f = {0};
+    fx_run(&f, client_reply_then_close);
+    CHECK_EQ_INT(f.messages, 1);
 }
 
 static void client_unmasked(struct fx *f)
@@ -950,6 +983,7 @@ int main(void)
     RUN(test_fragmented);
     RUN(test_ping);
     RUN(test_server_close);
+    RUN(test_reply_then_close);
     RUN(test_unmasked);
     RUN(test_too_big);
     RUN(test_idle_timeout);
