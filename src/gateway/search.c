@@ -185,8 +185,11 @@ static const char *basic_password(const char *auth, char *out, size_t outlen)
 
 const char *search_request_key(const struct http_req *req, char *buf, size_t len)
 {
-    const char *key = http_req_header(req, "x-api-key");
-    return key ? key : basic_password(http_req_header(req, "authorization"), buf, len);
+    const char *key = http_req_header(req, "x-api-key"), *auth;
+    if (key || !(auth = http_req_header(req, "authorization")))
+        return key;
+    key = basic_password(auth, buf, len);
+    return key ? key : ""; /* a credential, if one that names no key */
 }
 
 const struct principal *search_authorize(struct gateway *g, struct http_req *req,

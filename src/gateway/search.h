@@ -70,7 +70,8 @@ void search_params_free(struct search_params *p);
 const struct principal *search_authorize(struct gateway *g, struct http_req *req,
                                          const struct gateway_access *a);
 /* The request's API key (x-api-key, or HTTP Basic's password, decoded into
- * buf), or NULL. */
+ * buf); "" for an Authorization header that holds none (a credential that
+ * matches no key); NULL when the request carries neither header. */
 const char *search_request_key(const struct http_req *req, char *buf, size_t len);
 /* When path is one of the endpoints search_handle() answers, fills in what
  * the request needs of its principal and returns 1; else returns 0. */

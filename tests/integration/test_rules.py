@@ -154,7 +154,8 @@ def test_alarm_history_and_ack(daemon_factory):
     d = daemon_factory(extra=NO2_RULE + "clear = 80\n")
     assert d.post(reading(90))[0] == 200
     assert d.post(reading(97))[0] == 200
-    assert d.request("GET", "/alarms", key=None)[0] == 403
+    assert d.request("GET", "/alarms", key=None)[0] == 401  # no credential at all
+    assert d.request("GET", "/alarms", key="not-a-key-at-all-xxxxxxxx")[0] == 403
     status, _, body = d.request("GET", "/alarms?active=true")
     assert status == 200, body
     alarms = json.loads(body)["alarms"]

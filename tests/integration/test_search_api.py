@@ -138,9 +138,10 @@ def test_keys_and_basic_auth(daemon_factory):
     assert d.post(SEED)[0] == 200
     for path in ("/gasdetect/_search", "/gasdetect/_count", "/gasdetect/_doc/1",
                  "/_cat/indices", "/gasdetect/_export", "/gasdetector"):
-        for key in (None, "not-a-key-at-all-xxxxxxxx"):
-            status, _, body = d.request("GET", path, key=key)
-            assert status == 403 and json.loads(body) == {"message": "Forbidden"}, path
+        status, _, body = d.request("GET", path, key=None)  # no credential at all
+        assert status == 401 and json.loads(body) == {"message": "Unauthorized"}, path
+        status, _, body = d.request("GET", path, key="not-a-key-at-all-xxxxxxxx")
+        assert status == 403 and json.loads(body) == {"message": "Forbidden"}, path
     for method, path in (("POST", "/_bulk"), ("POST", "/gasdetect/_doc")):
         assert d.request(method, path, "{}", key=None)[0] == 403
     # a key limited to other routes may not GET this route (as it may not POST)
@@ -541,6 +542,6 @@ def test_index_exists_and_mapping(gasketd):
     assert props["no2"]["properties"]["value"]["type"] == "double"
     status, _, body = gasketd.request("PUT", "/newindex", "{}")
     assert status == 400 and "first document" in json.loads(body)["error"]["reason"]
-    assert gasketd.request("HEAD", "/gasdetect", key=None)[0] == 403
+    assert gasketd.request("HEAD", "/gasdetect", key=None)[0] == 401
     # a device posting to a path that is no route still gets 404
     assert gasketd.request("POST", "/gasdetect", SEED)[0] == 404
