@@ -111,6 +111,7 @@ struct dash_session *dash_sessions_find(struct dash_sessions *t, const char *tok
     if (!token || strlen(token) != DASH_TOKEN_HEX ||
         strspn(token, "0123456789abcdef") != DASH_TOKEN_HEX)
         return NULL;
+    dash_sessions_sweep(t, now_mono);
     key_of(token, key);
     struct dash_session *s = map_get(&t->by_key, key, DASH_TOKEN_HEX);
     if (s && s->expires_mono <= now_mono) {

@@ -7,7 +7,8 @@
  * itself. Each session has a CSRF token of its own (32 other random bytes)
  * and an absolute lifetime fixed at its creation. The table holds at most
  * `max` sessions: a new one beyond that ends the oldest. Expired sessions
- * are ended when met and swept, oldest first, as new ones are made.
+ * are ended when met, and swept (oldest first) whenever one is made or
+ * looked up.
  *
  * Something that lives as long as a session (a WebSocket opened with its
  * cookie) registers a watch: when the session ends, for whatever reason,
@@ -60,7 +61,7 @@ struct dash_session *dash_sessions_create(struct dash_sessions *t, const char *u
                                           int64_t ttl_ms, uint64_t now_mono, int64_t now_ms,
                                           char token[DASH_TOKEN_HEX + 1]);
 /* The live session of token (a cookie's value; NULL or malformed: none),
- * or NULL. A session found expired is ended. */
+ * or NULL. Expired sessions are ended first. */
 struct dash_session *dash_sessions_find(struct dash_sessions *t, const char *token,
                                         uint64_t now_mono);
 /* Ends s: its watches are detached and told, then it is freed. */

@@ -9,6 +9,7 @@
  * socket opened with a dashboard session's cookie is that session's: a
  * watch (dash_session.h) closes it when the session ends. */
 #include "gateway/mqtt_ws.h"
+#include "core/clock.h"
 #include "core/mem.h"
 #include "gateway/dash_session.h"
 #include "gateway/dashboard.h"
@@ -65,8 +66,14 @@ struct ws_client {
 static void on_message(struct ws_conn *ws, const void *data, size_t len)
 {
     struct ws_client *w = ws_data(ws);
-    if (w)
-        mqtt_client_input(w->c, data, len);
+    if (!w)
+        return;
+    if (w->watch.s && w->watch.s->expires_mono <= clock_mono_ms()) {
+        ws_close(ws, 1008, "Session ended"); /* expired: noticed by the next packet, a PINGREQ
+                                                at the latest */
+        return;
+    }
+    mqtt_client_input(w->c, data, len);
 }
 
 static void on_close(struct ws_conn *ws)

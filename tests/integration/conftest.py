@@ -182,6 +182,24 @@ def gasketd(daemon_factory):
     assert d.stop() == 0, d.log_text()
 
 
+def ws_upgrade(port, headers=None, host=None):
+    """Asks for a WebSocket at /mqtt (subprotocol mqtt) with extra headers:
+    (the answer's status, the socket, open, past the answer's head)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(("GET /mqtt HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n%s\r\n"
+               % (host or "127.0.0.1:%d" % port,
+                  "".join("%s: %s\r\n" % kv for kv in (headers or {}).items()))).encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        if not chunk:
+            break
+        head += chunk
+    return int(head.split(b" ", 2)[1]), s
+
+
 def raw_exchange(port, data, timeout=10, until_close=False, want=None):
     """Sends raw bytes and reads until `want` responses or the socket closes."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)

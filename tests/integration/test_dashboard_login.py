@@ -10,7 +10,6 @@ import json
 import os
 import re
 import signal
-import socket
 import ssl
 import subprocess
 import threading
@@ -19,7 +18,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import GASKETD, KEY, SEED, base_ini
+from conftest import GASKETD, KEY, SEED, base_ini, ws_upgrade
 
 GASKET = os.path.join(os.path.dirname(os.path.abspath(GASKETD)), "gasket")
 RULE = ("[rule no2]\nfield = no2.value\nwarn = 88\nalarm = 120\nclear = 80\ngroups = 1, 2\n"
@@ -220,7 +219,10 @@ def test_session_expires(daemon_factory, tmp_path, users):
     assert status == 200 and "Max-Age=2" in h["set-cookie"]
     cookie = {"Cookie": "gasket_session=" + cookie_of(h)}
     assert get(d, "/_dashboard/session", headers=cookie)[0] == 200
+    ws = WsClient(d.port, cookie, keepalive=1)  # its PINGREQs meet the expiry
     time.sleep(2.2)
+    assert ws.wait(lambda: not ws.c.is_connected())
+    ws.c.loop_stop()
     assert get(d, "/_dashboard/session", headers=cookie)[0] == 401
     assert get(d, "/gasdetect/_search", headers=cookie)[0] == 401
     assert d.stop() == 0
@@ -258,22 +260,10 @@ def test_login_not_required_on_loopback(daemon_factory, tmp_path, users):
 # ---- MQTT over WebSocket ----
 
 def upgrade(port, headers):
-    """The status of a raw /mqtt upgrade with extra header lines."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    try:
-        s.sendall(("GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                   "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n%s\r\n"
-                   % (port, "".join("%s: %s\r\n" % kv for kv in headers.items()))).encode())
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        return int(data.split(b" ", 2)[1])
-    finally:
-        s.close()
+    """The status of a /mqtt upgrade with those headers."""
+    status, s = ws_upgrade(port, headers)
+    s.close()
+    return status
 
 
 def NO_ORIGIN(h):
@@ -283,7 +273,7 @@ def NO_ORIGIN(h):
 class WsClient:
     """A paho client over ws://127.0.0.1:port/mqtt with the given headers."""
 
-    def __init__(self, port, headers, user=None, password=None):
+    def __init__(self, port, headers, user=None, password=None, keepalive=30):
         self.msgs, self.subacks = [], []
         self.connected = threading.Event()
         self.c = mqtt.Client(client_id="dash-%d-%f" % (port, time.time()),
@@ -294,7 +284,7 @@ class WsClient:
         self.c.on_connect = lambda c, u, f, rc: rc == 0 and self.connected.set()
         self.c.on_message = lambda c, u, m: self.msgs.append((m.topic, m.payload))
         self.c.on_subscribe = lambda c, u, mid, granted: self.subacks.append(list(granted))
-        self.c.connect("127.0.0.1", port, 30)
+        self.c.connect("127.0.0.1", port, keepalive)
         self.c.loop_start()
         assert self.connected.wait(10)
 
@@ -354,49 +344,35 @@ def test_websocket_with_the_cookie(daemon_factory, tmp_path, users):
 def test_websocket_cookie_with_mqtt_5_refuses_publish(daemon_factory, tmp_path, users):
     d = start(daemon_factory, tmp_path, users)
     cookie, _ = session(d, "alice", "alice pw")
-    s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
-    s.sendall(("GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-               "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n%s: %s\r\n\r\n"
-               % (d.port, "Cookie", cookie["Cookie"])).encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += s.recv(1)
-    assert head.startswith(b"HTTP/1.1 101")
 
     def frame(payload):  # one masked binary frame (mask 0: payload as is)
         return bytes([0x82, 0x80 | len(payload), 0, 0, 0, 0]) + payload
 
-    def read_frame():
-        h = s.recv(2)
-        n = h[1] & 0x7f
+    def read_frame(s):
+        n = s.recv(2)[1] & 0x7f
         data = b""
         while len(data) < n:
             data += s.recv(n - len(data))
         return data
-    # CONNECT 5.0, clean start, client id "p5", no user name
-    connect = b"\x00\x04MQTT\x05\x02\x00\x3c\x00\x00\x02p5"
-    s.sendall(frame(b"\x10" + bytes([len(connect)]) + connect))
-    connack = read_frame()
-    assert connack[0] == 0x20 and connack[3] == 0x00, connack  # accepted
+
+    def connect(flags, rest):
+        """A socket whose MQTT 5.0 CONNECT (client id p5, then rest) was answered."""
+        status, s = ws_upgrade(d.port, cookie)
+        assert status == 101
+        packet = b"\x00\x04MQTT\x05" + bytes([flags]) + b"\x00\x3c\x00\x00\x02p5" + rest
+        s.sendall(frame(b"\x10" + bytes([len(packet)]) + packet))
+        return s, read_frame(s)
+    # no user name at all, clean start: accepted as alice
+    s, connack = connect(0x02, b"")
+    assert connack[0] == 0x20 and connack[3] == 0x00, connack
     # PUBLISH QoS 1 to chat/x, packet id 1: PUBACK with 0x87 not authorized
     pub = b"\x00\x06chat/x\x00\x01\x00hi"
     s.sendall(frame(b"\x32" + bytes([len(pub)]) + pub))
-    ack = read_frame()
+    ack = read_frame(s)
     assert ack[0] == 0x40 and ack[2:4] == b"\x00\x01" and ack[4] == 0x87, ack
     s.close()
-    # a will is refused at CONNECT (0x87)
-    s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
-    s.sendall(("GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-               "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n%s: %s\r\n\r\n"
-               % (d.port, "Cookie", cookie["Cookie"])).encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += s.recv(1)
-    connect = b"\x00\x04MQTT\x05\x06\x00\x3c\x00\x00\x02p6\x00\x00\x01w\x00\x01x"
-    s.sendall(frame(b"\x10" + bytes([len(connect)]) + connect))
-    connack = read_frame()
+    # a will (topic w, payload x) is refused at CONNECT: 0x87
+    s, connack = connect(0x06, b"\x00\x00\x01w\x00\x01x")
     assert connack[0] == 0x20 and connack[3] == 0x87, connack
     s.close()
     assert d.stop() == 0

@@ -15,7 +15,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import ADMIN, KEY, SEED, read_responses
+from conftest import ADMIN, KEY, SEED, read_responses, ws_upgrade
 
 DEV = "dev-key-0123456789abcdef0000"        # posts /gasdetector, reads its index
 READER = "reader-key-0123456789abcdef00"    # posts /gasdetector, reads only `other`
@@ -251,22 +251,9 @@ def test_bulk_action_cap(gasketd):
 # ---- 4. WebSocket /mqtt and Origin ----
 
 def upgrade(port, origin=None, host=None):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    try:
-        s.sendall(b"GET /mqtt HTTP/1.1\r\nHost: " + (host or "127.0.0.1:%d" % port).encode() +
-                  b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                  b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n" +
-                  (b"Origin: " + origin.encode() + b"\r\n" if origin else b"") + b"\r\n")
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        return int(data.split(b" ", 2)[1])
-    finally:
-        s.close()
+    status, s = ws_upgrade(port, {"Origin": origin} if origin else None, host)
+    s.close()
+    return status
 
 
 def test_websocket_origin_raw(daemon_factory):
