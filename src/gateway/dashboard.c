@@ -400,16 +400,15 @@ static void start_check(struct dashboard *d, struct http_req *req, const char *u
         check_done(&c->work, UV_ECANCELED);
 }
 
-/* A JSON string member's bytes, or NULL when absent; *bad when present but
- * not a string, or too long, or (for a user name) holding a NUL. */
+/* A JSON string member's bytes (never a NUL: jansson refuses \u0000), or
+ * NULL when absent; *bad when present but not a string, or too long. */
 static const char *member(json_t *o, const char *name, size_t max, size_t *len, int *bad)
 {
     json_t *v = json_object_get(o, name);
     if (!v)
         return NULL;
     *len = json_string_length(v);
-    if (!json_is_string(v) || *len > max || (max == USER_MAX && memchr(json_string_value(v), 0,
-                                                                        *len)))
+    if (!json_is_string(v) || *len > max)
         *bad = 1;
     return *bad ? NULL : json_string_value(v);
 }

@@ -114,7 +114,8 @@ def test_login_right_wrong_and_unknown(daemon_factory, tmp_path, users):
     assert "set-cookie" not in wrong[1] and "set-cookie" not in unknown[1]
     # malformed bodies
     for bad in ('{"user":"alice"}', '{"user":1,"password":"x"}', "[]", "not json",
-                '{"user":"","password":"x"}', json.dumps({"user": "a" * 300, "password": "x"})):
+                '{"user":"","password":"x"}', json.dumps({"user": "a" * 300, "password": "x"}),
+                '{"user":"al\\u0000ice","password":"x"}', '{"password":"x"}'):
         assert login(d, body=bad)[0] == 400, bad
     # a login from another site's page is refused before any check
     status, _, body = login(d, "alice", "alice pw", headers={"Origin": "http://evil.example"})
