@@ -251,8 +251,8 @@ int alarms_api_handle(struct gateway *g, struct http_req *req, const char *path)
     int list = strcmp(path, "/alarms") == 0, ack = strncmp(path, "/alarms/", 8) == 0;
     if (!g->history || (!list && !ack)) return 0;
     const struct gateway_access a = {.need = GATEWAY_NEED_KEY};
-    const struct principal *who = gateway_authorize(g, req, http_req_header(req, "x-api-key"), &a);
     int m = http_req_method(req);
+    const struct principal *who = gateway_authorize(g, req, http_req_header(req, "x-api-key"), &a);
     if (!who)
         return 1; /* answered */
     if (list && (m == HTTP_GET || m == HTTP_HEAD))
