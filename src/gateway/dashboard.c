@@ -99,11 +99,6 @@ int dashboard_login_required(const struct dashboard *d)
     return d->login == CFG_LOGIN_ON || (d->login == CFG_LOGIN_AUTO && !d->all_loopback);
 }
 
-size_t dashboard_sessions(const struct dashboard *d)
-{
-    return dash_sessions_count(d->sessions);
-}
-
 void dashboard_free(struct dashboard *d)
 {
     if (!d)

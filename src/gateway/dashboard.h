@@ -38,7 +38,6 @@
 
 struct dashboard;
 struct dash_session;
-struct gateway;
 struct http_req;
 
 #define DASHBOARD_COOKIE     "gasket_session"
