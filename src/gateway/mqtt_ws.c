@@ -160,9 +160,12 @@ void mqtt_ws_accept(struct gateway *g, struct http_req *req)
                               "allowed_origins)");
         return;
     }
+    /* A browser page of this origin (it sends Sec-Fetch-Site; paho and
+     * scripts that copy the Origin do not) is the dashboard: it needs its
+     * session. Anything else proves itself at CONNECT. */
     struct dash_session *s = dashboard_session_of(g->dash, req);
     if (!s && origin && mqtt_ws_same_origin(origin, host, tls) &&
-        dashboard_login_required(g->dash)) {
+        http_req_header(req, "Sec-Fetch-Site") && dashboard_login_required(g->dash)) {
         gateway_reply_message(req, 401, NULL, "Login required");
         return;
     }

@@ -267,10 +267,6 @@ def upgrade(port, headers):
     return status
 
 
-def NO_ORIGIN(h):
-    return {k: v for k, v in h.items() if k != "Origin"}
-
-
 class WsClient:
     """A paho client over ws://127.0.0.1:port/mqtt with the given headers."""
 
@@ -311,8 +307,10 @@ class WsClient:
 def test_websocket_with_the_cookie(daemon_factory, tmp_path, users):
     d = start(daemon_factory, tmp_path, users)
     own = {"Origin": "http://127.0.0.1:%d" % d.port}
-    assert upgrade(d.port, own) == 401  # the page's own origin needs a session
+    page = dict(own, **{"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "websocket"})
+    assert upgrade(d.port, page) == 401  # a browser page of this origin needs a session
     assert upgrade(d.port, {}) == 101  # no Origin (a device): CONNECT authenticates
+    assert upgrade(d.port, own) == 101  # paho's default Origin, not a browser: the same
     cookie, csrf = session(d, "bob", "bob pw")
     assert upgrade(d.port, dict(own, **cookie)) == 101
     # with the cookie, whatever the CONNECT says (here: nothing), the client is bob
@@ -321,9 +319,9 @@ def test_websocket_with_the_cookie(daemon_factory, tmp_path, users):
     assert ws.subscribe("pi/1") == [1]
     assert ws.subscribe("#") == [128]  # only gasketd's own topics
     assert ws.subscribe("chat/x") == [128]
-    # a device-key client listening to what the dashboard client publishes (without
-    # the Origin paho sends by default, the server's own, which would want a session)
-    other = WsClient(d.port, NO_ORIGIN, "itest", KEY)
+    # a device-key client (paho's own Origin, no session) listening to what the
+    # dashboard client publishes
+    other = WsClient(d.port, own, "itest", KEY)
     assert other.subscribe("chat/#") == [1]
     ws.c.publish("chat/x", "from the page", qos=1).wait_for_publish()  # acknowledged, dropped
     ws.c.publish("pi/1", '{"warning":"fake"}', qos=1).wait_for_publish()
