@@ -25,9 +25,13 @@ endif
 
 LIB_SRC  := $(wildcard src/core/*.c src/net/*.c src/http/*.c src/mqtt/*.c src/store/*.c \
                        src/rules/*.c src/gateway/*.c src/daemon/*.c)
-# The dashboard's files (web/), embedded by a generated C file (web.h); the
-# folders are prerequisites too, so a removed file regenerates it.
-WEB_SRC  := $(shell find web ! -name '.*' 2>/dev/null | sort)
+# The dashboard's files (web/src/), embedded by a generated C file (web.h);
+# the folders are prerequisites too, so a removed file regenerates it.
+# web/src/vendor/ (not committed) holds the npm libraries' built files,
+# copied from web/node_modules (npm ci of web/package-lock.json).
+WEB_VENDOR := web/src/vendor/uPlot.iife.min.js web/src/vendor/uPlot.min.css \
+              web/src/vendor/mqtt.min.js
+WEB_SRC  := $(sort $(shell find web/src ! -name '.*' 2>/dev/null) $(WEB_VENDOR))
 WEB_GEN  := scripts/gen-web-assets.py
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/web_assets.o
 PROGRAMS := $(patsubst src/cmd/%.c,$(BUILD)/%,$(wildcard src/cmd/*.c))
@@ -59,7 +63,18 @@ $(BUILD)/obj/%.o: %.c
 
 %/gen/web_assets.c: $(WEB_GEN) $(WEB_SRC)
 	@mkdir -p $(dir $@)
-	$(PYTHON) $(WEB_GEN) web $@
+	$(PYTHON) $(WEB_GEN) web/src $@
+
+# npm writes node_modules/.package-lock.json last: a missing or older one
+# means web/package-lock.json changed or the install is not done.
+web/node_modules/.package-lock.json: web/package-lock.json
+	@scripts/install-deps.sh --web
+
+# One rule for the folder, emptied first, so nothing stale is embedded.
+$(WEB_VENDOR) &: web/node_modules/.package-lock.json
+	rm -rf web/src/vendor && mkdir -p web/src/vendor
+	cp web/node_modules/uplot/dist/uPlot.iife.min.js web/node_modules/uplot/dist/uPlot.min.css \
+	    web/node_modules/mqtt/dist/mqtt.min.js web/src/vendor/
 
 $(BUILD)/obj/gen/web_assets.o: $(BUILD)/gen/web_assets.c
 	@mkdir -p $(dir $@)
@@ -126,7 +141,7 @@ format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*/*.c tests/fuzz/*.c)
 
 clean:
-	rm -rf build
+	rm -rf build web/src/vendor
 
 -include $(LIB_OBJ:.o=.d) $(UNIT_BIN:=.d) $(FUZZ_OBJ:.o=.d) $(CMD_OBJ:.o=.d)
 # The mains' objects are kept (not intermediate), so their .d files count.
