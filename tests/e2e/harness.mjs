@@ -155,6 +155,15 @@ export class Daemon {
     return r.json;
   }
 
+  // POST /_bulk of documents into gasdetect (their own `date`s kept).
+  async bulk(docs) {
+    const body = docs.map((x) => '{"index":{"_index":"gasdetect"}}\n' + JSON.stringify(x) + '\n').join('');
+    const r = await this.request('POST', '/_bulk', body, {'x-api-key': ADMIN_KEY,
+      'Content-Type': 'application/x-ndjson'});
+    if (r.status !== 200 || r.json.errors) throw new Error(`POST _bulk: ${r.status} ${r.text.slice(0, 300)}`);
+    return r.json;
+  }
+
   async alarms(query = '') {
     const r = await this.request('GET', '/alarms' + query, null, {'x-api-key': ADMIN_KEY});
     if (r.status !== 200) throw new Error(`GET /alarms: ${r.status} ${r.text}`);

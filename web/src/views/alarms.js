@@ -5,7 +5,7 @@
 import * as api from '../api.js';
 import {h} from '../dom.js';
 import {t, fmtDateTime, fmtNum} from '../i18n.js';
-import {state} from '../state.js';
+import {state, unitOf} from '../state.js';
 import {badge, groupHref} from './common.js';
 
 export function alarmsView(root, ctx) {
@@ -53,6 +53,8 @@ export function alarmsView(root, ctx) {
     return h('span', {class: 'muted'}, t('notAcked'));
   }
 
+  const td = (label, attrs, ...kids) => h('td', {'data-label': label, ...attrs}, h('span', {class: 'cell'}, kids));
+
   function table(list, emptyText) {
     if (!list.length) return h('p', {class: 'empty'}, emptyText);
     const cols = [t('severity'), t('group'), t('rule'), t('value'), t('raised'), t('cleared'), t('acknowledged')];
@@ -60,16 +62,17 @@ export function alarmsView(root, ctx) {
       h('thead', null, h('tr', null, cols.map((c) => h('th', {scope: 'col'}, c)))),
       h('tbody', null, list.map((a) => h('tr', {dataset: {alarm: String(a.id), group: String(a.group),
         state: a.state, severity: a.severity}},
-      h('td', {'data-label': cols[0]}, badge(sev(a)), a.state === 'active' ? null
+      td(cols[0], null, badge(sev(a)), a.state === 'active' ? null
         : h('span', {class: 'state muted'}, ' ', t('state_' + a.state))),
-      h('td', {'data-label': cols[1]}, h('a', {href: groupHref(String(a.group))}, String(a.group))),
-      h('td', {'data-label': cols[2]}, a.rule || '', a.measurement && a.measurement !== a.rule
+      td(cols[1], null, h('a', {href: groupHref(String(a.group))}, String(a.group))),
+      td(cols[2], null, a.rule || '', a.measurement && a.measurement !== a.rule
         ? h('span', {class: 'muted'}, ' (' + a.measurement + ')') : null),
-      h('td', {'data-label': cols[3], class: 'num'}, a.value != null ? fmtNum(+a.value) : '–',
+      td(cols[3], {class: 'num'}, a.value != null ? fmtNum(+a.value) : '–',
+        a.value != null && unitOf(a.measurement) ? h('span', {class: 'u'}, unitOf(a.measurement)) : null,
         a.peak != null && a.peak !== a.value ? h('span', {class: 'muted'}, ` (${t('peak')} ${fmtNum(+a.peak)})`) : null),
-      h('td', {'data-label': cols[4]}, when(a.raised)),
-      h('td', {'data-label': cols[5]}, a.cleared ? when(a.cleared) : '–'),
-      h('td', {'data-label': cols[6]}, ackCell(a))))));
+      td(cols[4], null, when(a.raised)),
+      td(cols[5], null, a.cleared ? when(a.cleared) : '–'),
+      td(cols[6], null, ackCell(a))))));
   }
 
   let sig = '';
@@ -81,7 +84,7 @@ export function alarmsView(root, ctx) {
     sig = now;
     const active = state.active.filter((a) => a.state === 'active');
     activeBox.replaceChildren(table(active, t('noActive')));
-    recentBox.replaceChildren(table(state.alarms, t('noRecent')));
+    recentBox.replaceChildren(table(state.alarms.filter((a) => a.state !== 'active'), t('noRecent')));
   }
 
   render();

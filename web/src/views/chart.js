@@ -5,7 +5,7 @@
 // for the tests and screen readers' summary.
 
 import {h} from '../dom.js';
-import {t, fmtNum, getZone} from '../i18n.js';
+import {t, fmtNum, getZone, zoneParts, fmtDateTime} from '../i18n.js';
 
 const COLORS = {
   line: '#0b63ce', band: 'rgba(11, 99, 206, 0.14)',
@@ -47,14 +47,14 @@ export function makeChart(parent, {name, unit, levels, periods, window: win, gap
       y: {range: (u, lo, hi) => yRange(lo, hi, levels)},
     },
     axes: [
-      {stroke: '#3d444d', grid: {stroke: '#e6e9ed', width: 1}, ticks: {stroke: '#d0d7de'}},
+      {stroke: '#3d444d', grid: {stroke: '#e6e9ed', width: 1}, ticks: {stroke: '#d0d7de'}, values: timeTicks},
       {stroke: '#3d444d', grid: {stroke: '#e6e9ed', width: 1}, ticks: {stroke: '#d0d7de'},
         size: 56, values: (u, vals) => vals.map((v) => fmtNum(v))},
     ],
     series: [
-      {label: t('time')},
+      {label: t('time'), value: (u, v) => (v == null ? '–' : fmtDateTime(v * 1000))},
       {label: t('avg'), stroke: COLORS.line, width: 2, gaps, value: (u, v) => fmtNum(v),
-        points: {show: (u, sidx, i0, i1) => nonNull(u, i0, i1) * 8 < px(u), size: 5, fill: COLORS.line}},
+        points: {show: (u, sidx, i0, i1) => nonNull(u, i0, i1) * 14 < px(u), size: 5, fill: COLORS.line}},
       {label: t('min'), stroke: 'rgba(11, 99, 206, 0.35)', width: 1, gaps, value: (u, v) => fmtNum(v),
         points: {show: false}},
       {label: t('max'), stroke: 'rgba(11, 99, 206, 0.35)', width: 1, gaps, value: (u, v) => fmtNum(v),
@@ -84,6 +84,25 @@ export function makeChart(parent, {name, unit, levels, periods, window: win, gap
       wrap.remove();
     },
   };
+}
+
+const pad2 = (n) => String(n).padStart(2, '0');
+
+// Time ticks in the server's zone, 24-hour: HH:MM within two days (with
+// the date where a day begins), MM-DD beyond, YYYY-MM past 90 days.
+function timeTicks(u, splits) {
+  const span = u.scales.x.max - u.scales.x.min;
+  let lastDay = '';
+  return splits.map((ts) => {
+    const p = zoneParts(ts * 1000);
+    const day = `${pad2(p.month)}-${pad2(p.day)}`;
+    if (span > 90 * 86400) return `${p.year}-${pad2(p.month)}`;
+    if (span > 2 * 86400) return day;
+    const hm = `${pad2(p.hour)}:${pad2(p.minute)}` + (span < 300 ? ':' + pad2(p.second) : '');
+    const label = day !== lastDay ? hm + '\n' + day : hm;
+    lastDay = day;
+    return label;
+  });
 }
 
 // The y range: the data, and each level that is not far above it (a
@@ -117,9 +136,14 @@ function shade(u, list, wrap) {
     const x0 = Math.max(u.valToPos(p.from / 1000, 'x', true), bbox.left);
     const x1 = Math.min(u.valToPos(p.to / 1000, 'x', true), bbox.left + bbox.width);
     if (!(x1 > x0 - 1) || x1 < bbox.left || x0 > bbox.left + bbox.width) continue;
+    const dpr = devicePixelRatio || 1;
     ctx.fillStyle = p.severity === 'alarm' ? COLORS.shadeAlarm
       : p.severity === 'offline' ? COLORS.shadeOffline : COLORS.shadeWarning;
-    ctx.fillRect(x0, bbox.top, Math.max(x1 - x0, 2 * (devicePixelRatio || 1)), bbox.height);
+    ctx.fillRect(x0, bbox.top, Math.max(x1 - x0, 4 * dpr), bbox.height);
+    // its start, marked so that a short period is seen too
+    ctx.fillStyle = p.severity === 'alarm' ? COLORS.alarm : p.severity === 'offline' ? COLORS.clear
+      : COLORS.warning;
+    ctx.fillRect(x0, bbox.top, 2 * dpr, 6 * dpr);
     n++;
   }
   ctx.restore();

@@ -7,7 +7,7 @@
 import * as api from '../api.js';
 import {h, setText} from '../dom.js';
 import {t, fmtAgo, fmtDateTime, fmtNum, getZone, parseZoned, toLocalInput} from '../i18n.js';
-import {state, statusOf, rulesFor, unitOf, offlineMs, docTime} from '../state.js';
+import {state, statusOf, rulesFor, unitOf, offlineMs, docTime, levelOf, RANK} from '../state.js';
 import {badge, valueWithUnit} from './common.js';
 import {makeChart} from './chart.js';
 
@@ -138,7 +138,7 @@ export function groupView(root, ctx) {
   }
 
   function chartHeight() {
-    return innerWidth < 600 ? 180 : 220;
+    return innerWidth < 600 ? 170 : 200;
   }
 
   async function load() {
@@ -154,7 +154,9 @@ export function groupView(root, ctx) {
     }
     const [from, to] = windowNow();
     const [iv, ivName] = pickInterval(to - from, chartWidth());
-    const gases = g.gases.map(([n]) => n);
+    // gases past a level first, then by name
+    const gases = g.gases.map(([n, v]) => [n, RANK[levelOf(id, n, v)]])
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([n]) => n);
     const mine = ++loading;
     setText(info, t('loading'));
     try {

@@ -9,7 +9,7 @@ import {t} from '../i18n.js';
 import {state, statusOf, RANK, STATUSES} from '../state.js';
 import {badge, groupHref, byGroupId} from './common.js';
 
-const W = 1000, H = 620, PAD = 60;
+const PAD = 48;
 
 function niceStep(span, lines) {
   const raw = span / lines;
@@ -31,23 +31,36 @@ export function mapView(root) {
     for (const g of state.groups.values()) (g.gps ? placed : unplaced).push({g, st: statusOf(g, now)});
     placed.sort((a, b) => RANK[a.st] - RANK[b.st] || byGroupId(a.g.id, b.g.id)); // alarms drawn last, on top
     unplaced.sort((a, b) => byGroupId(a.g.id, b.g.id));
-    plot.replaceChildren(placed.length ? svgMap(placed) : h('p', {class: 'empty'}, t('noGps')));
+    // one SVG unit per CSS pixel, so that labels keep their size on a phone
+    const w = Math.max(300, Math.min(1400, plot.clientWidth || 900));
+    const size = {W: w, H: Math.round(w < 600 ? w * 1.1 : w * 0.6)};
+    plot.replaceChildren(placed.length ? svgMap(placed, size) : h('p', {class: 'empty'}, t('noGps')));
     aside.replaceChildren(h('h2', {id: 'h-nogps'}, t('withoutGps')), unplaced.length
       ? h('ul', {class: 'plain', id: 'nogps'}, unplaced.map(({g, st}) =>
         h('li', {dataset: {group: g.id}}, h('a', {href: groupHref(g.id)}, g.id), ' ', badge(st))))
       : h('p', {class: 'muted'}, t('allPlaced')));
   }
 
+  let lastWidth = 0;
+  const ro = new ResizeObserver(() => {
+    if (Math.abs(plot.clientWidth - lastWidth) > 8) {
+      lastWidth = plot.clientWidth;
+      render();
+    }
+  });
+  ro.observe(plot);
   render();
   return {
     update(what) {
       if (what === 'groups' || what === 'alarms' || what === 'tick') render();
     },
-    destroy() {},
+    destroy() {
+      ro.disconnect();
+    },
   };
 }
 
-function svgMap(placed) {
+function svgMap(placed, {W, H}) {
   const lats = placed.map(({g}) => g.gps.lat), lons = placed.map(({g}) => g.gps.lon);
   const lat0 = (Math.min(...lats) + Math.max(...lats)) / 2;
   const k = Math.cos((lat0 * Math.PI) / 180) || 1e-6;
@@ -78,9 +91,9 @@ function svgMap(placed) {
 
   // a scale bar of a round distance about 150 units long
   const unitsPerKm = scale / 111.32;
-  const km = niceStep(150 / unitsPerKm, 1);
+  const km = niceStep(Math.min(150, W / 4) / unitsPerKm, 1);
   const len = km * unitsPerKm;
-  kids.push(s('g', {class: 'scale-bar', transform: `translate(${W - PAD - len},${H - 24})`},
+  kids.push(s('g', {class: 'scale-bar', transform: `translate(${W - 24 - len},${H - 36})`},
     s('line', {x1: 0, x2: len, y1: 0, y2: 0}), s('line', {x1: 0, x2: 0, y1: -5, y2: 5}),
     s('line', {x1: len, x2: len, y1: -5, y2: 5}),
     s('text', {x: len / 2, y: -8, 'text-anchor': 'middle'}, km >= 1 ? `${km} km` : `${Math.round(km * 1000)} m`)));
