@@ -2,8 +2,8 @@
 #
 #   make          install missing Debian packages, build everything into build/
 #   make run      ... and start gasketd on the embedded defaults
-#   make test     build, then unit, integration and fuzz-corpus tests, then the
-#                 same unit and integration tests again under ASan + UBSan
+#   make test     build, then unit, integration, dashboard (e2e) and fuzz-corpus
+#                 tests, then the unit and integration tests again under ASan + UBSan
 #
 # BUILD selects the output folder; SAN=1 builds with the sanitizers.
 
@@ -47,7 +47,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer-no-link,add
 FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/web_assets.o
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps run test check unit integration fuzz fuzz-replay clean format
+.PHONY: all deps run test check unit integration e2e fuzz fuzz-replay clean format
 
 all: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) programs
@@ -117,6 +117,15 @@ unit: programs
 integration: programs
 	GASKETD=$(abspath $(BUILD)/gasketd) $(PYTHON) -m pytest -q tests/integration
 
+# The dashboard in headless Chromium (Debian's, driven by playwright-core from
+# tests/e2e/package-lock.json), against build/gasketd; screenshots of every
+# view go to build/e2e/. One test file at a time, each test 60 s at most.
+E2E      := tests/e2e/dashboard.test.mjs tests/e2e/login.test.mjs
+e2e: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/gasketd $(BUILD)/gasket
+	GASKETD=$(abspath $(BUILD)/gasketd) GASKET=$(abspath $(BUILD)/gasket) \
+	    timeout 300 node --test --test-concurrency=1 --test-timeout=60000 $(E2E)
+
 fuzz: $(FUZZ_BIN)
 
 # Replays every committed corpus once through its fuzz target.
@@ -131,6 +140,7 @@ check: unit integration
 test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) programs
 	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory e2e
 	@$(MAKE) --no-print-directory -j$(JOBS) $(FUZZ_BIN)
 	@$(MAKE) --no-print-directory fuzz-replay
 	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build/asan SAN=1 programs

@@ -50,7 +50,7 @@ function history() {
   return docs;
 }
 
-test('the overview shows a card per group with its newest values', async () => {
+test('the overview shows a card per group with its newest values', async (t) => {
   await d.bulk(history());
   for (const g of ['1', '2', '3']) {
     await d.post(reading(g, {co: 20, no2: 0.10, c2h5oh: 3.5, h2: 7.75}, {gps: GPS[g]}));
@@ -69,6 +69,11 @@ test('the overview shows a card per group with its newest values', async () => {
   assert.equal(await page.locator('.count[data-status="all"] .n').textContent(), '3');
   assert.equal(await page.locator('.count[data-status="ok"] .n').textContent(), '3');
   await page.locator('#live[data-state="live"]').waitFor();
+  // the first load's bytes on the wire (gzip), the issue's budget: 200 KB
+  const bytes = await page.evaluate(() => performance.getEntriesByType('navigation')
+    .concat(performance.getEntriesByType('resource')).reduce((n, e) => n + e.transferSize, 0));
+  t.diagnostic(`first load: ${bytes} bytes transferred`);
+  assert.ok(bytes > 50000 && bytes < 200 * 1024, String(bytes));
   // the text filter
   await page.fill('#filter', '3'); // a group id (no gas name holds a 3)
   await page.waitForFunction(() => document.querySelectorAll('#cards .card').length === 1);

@@ -43,14 +43,15 @@ alarm = 10000
 unit = ppm
 `;
 
-export function baseIni(dir, extra = '') {
+// extra: sections appended; http: more [http] keys.
+export function baseIni(dir, extra = '', http = '') {
   return `[server]
 data_dir = ${path.join(dir, 'data')}
 timezone = Asia/Seoul
 
 [http]
 listen = 127.0.0.1:0
-
+${http}
 [mqtt]
 listen = 127.0.0.1:0
 
@@ -247,9 +248,11 @@ export async function shootBoth(page, name) {
   await page.waitForTimeout(100);
 }
 
-// Runs `build/gasket` (the admin tool), e.g. to write a users file.
-export function gasket(...args) {
-  return execFileSync(GASKET, args, {encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe']});
+// Adds a dashboard user to a users file with `build/gasket passwd -r ROLE`
+// (the password on standard input; few iterations: a test).
+export function addUser(file, user, password, role) {
+  execFileSync(GASKET, ['passwd', '-i', '1000', '-r', role, file, user],
+    {input: password + '\n', stdio: ['pipe', 'pipe', 'pipe']});
 }
 
 export function ensureBuilt() {

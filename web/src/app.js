@@ -19,7 +19,7 @@ import {loginView} from './views/login.js';
 const REFRESH_MS = 60000; // a full reload of the data, besides the live feed
 
 const app = {
-  main: null, header: null, view: null, live: null, timers: [], started: false,
+  main: null, header: null, view: null, live: null, timers: [], login: null,
   liveHooks: new Set(), // fn(groupid, source) of views (the group chart)
 };
 
@@ -91,7 +91,11 @@ function updateLiveMark() {
 function switchLang(l) {
   setLang(l);
   renderHeader();
-  show();
+  if (state.session) show();
+  else if (app.login) {
+    const typed = document.getElementById('user');
+    showLogin(app.login.message, typed ? typed.value : '');
+  }
 }
 
 // ---- views ----
@@ -274,11 +278,15 @@ function stop() {
   api.setCsrf('');
 }
 
-function showLogin(message) {
+function showLogin(message, user = '') {
   stop();
   renderHeader();
   document.title = t('signIn') + ' · gasket';
-  app.view = loginView(app.main, {message, onSession: (s) => start(s)});
+  app.login = {message};
+  app.view = loginView(app.main, {message, user, onSession: (s) => {
+    app.login = null;
+    start(s);
+  }});
 }
 
 async function doLogout() {

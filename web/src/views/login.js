@@ -5,10 +5,10 @@ import * as api from '../api.js';
 import {h, setText} from '../dom.js';
 import {t} from '../i18n.js';
 
-export function loginView(root, {message, onSession}) {
+export function loginView(root, {message, user: typed, onSession}) {
   const err = h('p', {class: 'form-error', role: 'alert', id: 'login-error', hidden: !message}, message || '');
   const user = h('input', {class: 'input', id: 'user', name: 'user', autocomplete: 'username', required: true,
-    autocapitalize: 'none', spellcheck: 'false'});
+    autocapitalize: 'none', spellcheck: 'false', value: typed || null});
   const pass = h('input', {class: 'input', id: 'password', name: 'password', type: 'password',
     autocomplete: 'current-password', required: true});
   const submit = h('button', {type: 'submit', class: 'btn btn-primary', id: 'sign-in'}, t('signIn'));
@@ -38,6 +38,6 @@ export function loginView(root, {message, onSession}) {
   h('label', {for: 'password'}, t('password')), pass,
   submit);
   root.replaceChildren(h('div', {class: 'login-wrap'}, form));
-  user.focus();
+  (typed ? pass : user).focus();
   return {destroy() {}};
 }
