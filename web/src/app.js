@@ -65,7 +65,7 @@ function renderHeader() {
     h('a', {class: 'skip', href: '#main', onclick: (e) => { e.preventDefault(); app.main.focus(); }},
       t('skip')),
     h('div', {class: 'bar'},
-      h('a', {class: 'brand', href: '#/'}, h('span', {class: 'logo', 'aria-hidden': 'true'}), 'gasket'),
+      h('a', {class: 'brand', href: '#/'}, h('img', {class: 'logo', src: '/_dashboard/favicon.svg', alt: ''}), 'gasket'),
       nav, h('span', {class: 'spacer'}), liveMark, lang, user, out));
 }
 

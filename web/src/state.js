@@ -37,7 +37,7 @@ export function setConfig(cfg) {
   const c = cfg || {};
   state.config = {
     indexes: Array.isArray(c.indexes) && c.indexes.length ? c.indexes.map(String) : ['gasdetect'],
-    live_topic: typeof c.live_topic === 'string' ? c.live_topic : 'gasket/live',
+    live_topic: typeof c.live_topic === 'string' ? c.live_topic : '', // null: off
     alert_topics: Array.isArray(c.alert_topics) ? c.alert_topics.map(String) : [],
     rules: Array.isArray(c.rules) ? c.rules.filter((r) => r && r.measurement) : [],
     timezone: typeof c.timezone === 'string' ? c.timezone : '',

@@ -74,9 +74,16 @@ export function groupView(root, ctx) {
     h('div', {class: 'toolbar range-bar'}, picker, customBox, h('span', {class: 'spacer'}), info, csvBtn),
     msg, list);
 
+  let headSig = '';
+
+  // The title, status, last seen and newest values; redrawn only when they
+  // changed (live readings of other groups come through here too).
   function renderHead() {
     const g = state.groups.get(id);
     const st = g ? statusOf(g) : 'offline';
+    const sig = g ? st + '|' + g.ts + '|' + JSON.stringify(g.gases) : '-';
+    if (sig === headSig) return;
+    headSig = sig;
     const meta = g ? [
       h('span', null, t('lastSeen'), ' ', h('time', {dataset: {ago: String(g.ts)}, title: fmtDateTime(g.ts)},
         fmtAgo(g.ts)), ' (', fmtDateTime(g.ts), ')'),

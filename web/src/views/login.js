@@ -30,7 +30,7 @@ export function loginView(root, {message, user: typed, onSession}) {
       submit.disabled = false;
     }
   }},
-  h('div', {class: 'login-logo', 'aria-hidden': 'true'}, h('span', {class: 'logo'})),
+  h('div', {class: 'login-logo'}, h('img', {class: 'logo', src: '/_dashboard/favicon.svg', alt: ''})),
   h('h1', null, t('signIn')),
   h('p', {class: 'muted'}, t('loginNeeded')),
   err,

@@ -5,7 +5,7 @@
 // position are listed beside it.
 
 import {h, s} from '../dom.js';
-import {t} from '../i18n.js';
+import {t, getLang} from '../i18n.js';
 import {state, statusOf, RANK, STATUSES} from '../state.js';
 import {badge, groupHref, byGroupId} from './common.js';
 
@@ -25,12 +25,18 @@ export function mapView(root) {
     h('p', {class: 'muted'}, t('mapNote')),
     h('div', {class: 'map-layout'}, h('section', {class: 'panel'}, plot), aside));
 
+  let lastSig = '';
+
   function render() {
     const now = Date.now();
     const placed = [], unplaced = [];
     for (const g of state.groups.values()) (g.gps ? placed : unplaced).push({g, st: statusOf(g, now)});
     placed.sort((a, b) => RANK[a.st] - RANK[b.st] || byGroupId(a.g.id, b.g.id)); // alarms drawn last, on top
     unplaced.sort((a, b) => byGroupId(a.g.id, b.g.id));
+    const sig = JSON.stringify([plot.clientWidth, getLang(), placed.map(({g, st}) => [g.id, st, g.gps]),
+      unplaced.map(({g, st}) => [g.id, st])]);
+    if (sig === lastSig) return; // live readings that change nothing shown
+    lastSig = sig;
     // one SVG unit per CSS pixel, so that labels keep their size on a phone
     const w = Math.max(300, Math.min(1400, plot.clientWidth || 900));
     const size = {W: w, H: Math.round(w < 600 ? w * 1.1 : w * 0.6)};

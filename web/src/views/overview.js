@@ -11,7 +11,7 @@ export function overviewView(root) {
   let text = '';
   let only = ''; // a status, or '' for all
   const cards = new Map(); // groupid -> {li, sig}
-  const counts = h('div', {class: 'counts', role: 'group', 'aria-label': t('st_ok')});
+  const counts = h('div', {class: 'counts', role: 'group', 'aria-label': t('byStatus')});
   const input = h('input', {type: 'search', id: 'filter', class: 'input', placeholder: t('filterPlaceholder'),
     'aria-label': t('filter'), autocomplete: 'off',
     oninput: () => { text = input.value.trim().toLowerCase(); render(); }});
@@ -22,13 +22,22 @@ export function overviewView(root) {
     h('div', {class: 'toolbar'}, input),
     list, empty);
 
+  // The count buttons are made once and updated in place (keeps the focus).
+  const countEls = new Map();
+  for (const st of ['', ...STATUSES]) {
+    const n = h('span', {class: 'n'}, '0');
+    const b = h('button', {type: 'button', class: 'count' + (st ? ' st-' + st : ''),
+      dataset: {status: st || 'all'}, onclick: () => { only = only === st ? '' : st; render(); }},
+    n, ' ', st ? t('st_' + st) : t('all'));
+    countEls.set(st, {b, n});
+    counts.append(b);
+  }
+
   function countButtons(byStatus, total) {
-    const btn = (st, label, n) => h('button', {type: 'button', class: 'count' + (st ? ' st-' + st : ''),
-      'aria-pressed': String(only === st), dataset: {status: st || 'all'},
-      onclick: () => { only = only === st ? '' : st; render(); }},
-    h('span', {class: 'n'}, String(n)), ' ', label);
-    counts.replaceChildren(btn('', t('all'), total),
-      ...STATUSES.map((st) => btn(st, t('st_' + st), byStatus[st])));
+    for (const [st, {b, n}] of countEls) {
+      setText(n, st ? byStatus[st] : total);
+      b.setAttribute('aria-pressed', String(only === st));
+    }
   }
 
   function card(g, st) {
