@@ -157,7 +157,7 @@ test('the CSV download holds the points shown', async () => {
   check(page);
 });
 
-test('other ranges ask for coarser buckets', async () => {
+test('other ranges ask for coarser buckets; a custom range', async () => {
   await page.click('.seg-btn[data-range="24h"]');
   await page.waitForFunction(() => /5 min|1 min|15 min/.test(document.getElementById('bucket').textContent));
   await page.click('.seg-btn[data-range="30d"]');
@@ -165,6 +165,18 @@ test('other ranges ask for coarser buckets', async () => {
   assert.equal(await page.locator('.gas-panel[data-gas="no2"] [data-stat="max"]').textContent(), '101');
   await page.click('.seg-btn[data-range="1h"]');
   await page.waitForFunction(() => /\d+ s\b/.test(document.getElementById('bucket').textContent));
+  // a custom range, in the server's zone (Asia/Seoul; the browser is in UTC)
+  const seoul = (ms) => new Date(ms + 9 * 3600e3).toISOString().slice(0, 16);
+  await page.click('.seg-btn[data-range="custom"]');
+  await page.fill('input[name="from"]', seoul(Date.now() - 2 * 3600e3));
+  await page.fill('input[name="to"]', seoul(Date.now() + 120e3));
+  await page.click('form.custom button[type="submit"]');
+  await page.waitForFunction((n) => document.querySelector('.gas-panel[data-gas="no2"] [data-stat="count"]')
+    .textContent === String(n) && !/…/.test(document.getElementById('bucket').textContent), HISTORY + 4);
+  await page.fill('input[name="to"]', seoul(Date.now() - 4 * 3600e3)); // before the start
+  await page.click('form.custom button[type="submit"]');
+  await page.locator('.toast-error', {hasText: 'The end must come after the start.'}).waitFor();
+  await page.click('.seg-btn[data-range="1h"]');
   check(page);
 });
 

@@ -91,6 +91,7 @@ function updateLiveMark() {
 function switchLang(l) {
   setLang(l);
   renderHeader();
+  document.getElementById('lang').focus();
   if (state.session) show();
   else if (app.login) {
     const typed = document.getElementById('user');
@@ -105,7 +106,12 @@ function show() {
   app.view = null;
   if (!state.session) return;
   const r = route();
-  renderHeader();
+  if (!document.getElementById('live')) renderHeader();
+  for (const a of app.header.querySelectorAll('.nav-link')) {
+    const here = {'#/': 'overview', '#/alarms': 'alarms', '#/map': 'map'}[a.getAttribute('href')] === r.name;
+    if (here) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
   const make = {overview: overviewView, group: groupView, alarms: alarmsView, map: mapView}[r.name];
   app.view = make(app.main, {id: r.id, liveHooks: app.liveHooks, toast, reloadAlarms});
   document.title = (r.name === 'group' ? t('groupTitle', {id: r.id}) : t(r.name)) + ' · gasket';
@@ -368,7 +374,12 @@ async function boot() {
   app.header = document.getElementById('top');
   document.body.append(h('div', {id: 'toasts', class: 'toasts', 'aria-live': 'polite'}));
   api.onUnauthorized(reauth);
-  window.addEventListener('hashchange', () => { if (state.session) show(); });
+  window.addEventListener('hashchange', () => {
+    if (!state.session) return;
+    show();
+    app.main.focus({preventScroll: true}); // the keyboard goes on in the new view
+    scrollTo(0, 0);
+  });
   subscribe((what) => {
     if (what === 'alarms' || what === 'groups' || what === 'tick') {
       if (app.view && app.view.update) app.view.update(what);
