@@ -99,7 +99,6 @@ test('no2 = 95 shows as an alarm within 2 s, without a reload', async () => {
   assert.equal(await row.getAttribute('data-severity'), 'warning');
   assert.match(await row.textContent(), /no2.*95/);
   assert.equal(await page.evaluate(() => window.__sameDocument), true);
-  await shootBoth(page, 'alarms');
   check(page);
 });
 
@@ -177,6 +176,26 @@ test('other ranges ask for coarser buckets; a custom range', async () => {
   await page.click('form.custom button[type="submit"]');
   await page.locator('.toast-error', {hasText: 'The end must come after the start.'}).waitFor();
   await page.click('.seg-btn[data-range="1h"]');
+  check(page);
+});
+
+test('an alarm that clears moves to the recent list; one past the alarm level', async () => {
+  await page.goto(d.base + '/#/alarms', {waitUntil: 'domcontentloaded'});
+  await d.post(reading('1', {co: 26.2, no2: 130, c2h5oh: 3.5, h2: 7.75}, {gps: GPS[1]}));
+  await page.locator('#active-alarms tr[data-group="1"][data-severity="alarm"]').waitFor();
+  await d.post(reading('1', {co: 26.2, no2: 12, c2h5oh: 3.5, h2: 7.75}, {gps: GPS[1]}));
+  const row = page.locator('#recent-alarms tr[data-group="1"][data-state="cleared"]');
+  await row.waitFor();
+  assert.match(await row.textContent(), /130.*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d.*\d{4}-\d\d-\d\d/);
+  assert.equal(await page.locator('#active-alarms tr[data-group="1"]').count(), 0);
+  // group 3 goes past the alarm level and stays there (for the pictures)
+  await d.post(reading('3', {co: 26.2, no2: 125.5, c2h5oh: 3.5, h2: 7.75}, {gps: GPS[3]}));
+  await page.locator('#active-alarms tr[data-group="3"][data-severity="alarm"]').waitFor();
+  await shootBoth(page, 'alarms');
+  await page.click('nav a[href="#/"]');
+  await page.locator('.card[data-group="3"][data-status="alarm"]').waitFor();
+  assert.equal(await page.locator('#cards .card').first().getAttribute('data-group'), '3');
+  assert.equal(await card('1').getAttribute('data-status'), 'ok');
   check(page);
 });
 

@@ -238,6 +238,7 @@ export async function shoot(page, name) {
 // Every view at desktop and phone size: name-desktop.png, name-phone.png.
 export async function shootBoth(page, name) {
   const size = page.viewportSize();
+  await page.evaluate(() => document.querySelectorAll('.toast').forEach((e) => e.remove()));
   await page.setViewportSize(DESKTOP);
   await page.waitForTimeout(150); // uPlot resizes on the next frame
   await shoot(page, name + '-desktop');
