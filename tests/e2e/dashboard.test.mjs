@@ -98,6 +98,10 @@ test('no2 = 95 shows as an alarm within 2 s, without a reload', async () => {
   await row.waitFor({timeout: 2000});
   assert.equal(await row.getAttribute('data-severity'), 'warning');
   assert.match(await row.textContent(), /no2.*95/);
+  // times are the server's (Asia/Seoul, UTC+9), not the browser's (UTC)
+  const [a] = await d.alarms('?group=2');
+  const seoul = new Date(Date.parse(a.raised) + 9 * 3600e3).toISOString().slice(0, 19).replace('T', ' ');
+  assert.equal(await row.locator('time').first().textContent(), seoul);
   assert.equal(await page.evaluate(() => window.__sameDocument), true);
   check(page);
 });

@@ -245,6 +245,9 @@ export async function shootBoth(page, name) {
   await page.setViewportSize(PHONE);
   await page.waitForTimeout(150);
   await shoot(page, name + '-phone');
+  // nothing wider than the phone's screen (no sideways scrolling)
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+  if (wide > 1) throw new Error(`${name}: the page is ${wide} px wider than a phone's screen`);
   await page.setViewportSize(size);
   await page.waitForTimeout(100);
 }

@@ -83,6 +83,14 @@ test('/ leads to the login page', async () => {
   await page.click('#lang');
   check(page);
   await page.context().close();
+  // a browser that prefers Korean starts in Korean
+  const ko = await browser.newPage({locale: 'ko-KR'});
+  ko.allowed.push(noSessionYet);
+  await ko.goto(d.base + '/', {waitUntil: 'domcontentloaded'});
+  assert.equal(await ko.locator('#login h1').textContent(), '로그인');
+  assert.equal(await ko.evaluate(() => document.documentElement.lang), 'ko');
+  check(ko);
+  await ko.context().close();
 });
 
 test('a wrong password is refused', async () => {
