@@ -353,8 +353,16 @@ export function groupView(root, ctx) {
     setTimeout(() => URL.revokeObjectURL(url), 10000);
   }
 
+  let resizeTimer = 0;
   const ro = new ResizeObserver(() => {
     for (const c of charts.values()) c.setSize(chartWidth() - 32, chartHeight());
+    // a width that wants another bucket size asks again, once it settles
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => {
+      if (!data || destroyed) return;
+      const [from, to] = windowNow();
+      if (pickInterval(to - from, chartWidth())[1] !== data.ivName) load();
+    }, 400);
   });
   ro.observe(list);
   ctx.liveHooks.add(onLive);
@@ -375,6 +383,7 @@ export function groupView(root, ctx) {
     },
     destroy() {
       destroyed = true;
+      clearTimeout(resizeTimer);
       ro.disconnect();
       ctx.liveHooks.delete(onLive);
       clearCharts();

@@ -75,15 +75,16 @@ function svgMap(placed, {W, H}) {
   const minSpan = 0.004; // about 400 m
   if (x1 - x0 < minSpan) [x0, x1] = [(x0 + x1) / 2 - minSpan / 2, (x0 + x1) / 2 + minSpan / 2];
   if (y1 - y0 < minSpan) [y0, y1] = [(y0 + y1) / 2 - minSpan / 2, (y0 + y1) / 2 + minSpan / 2];
-  const scale = Math.min((W - 2 * PAD) / (x1 - x0), (H - 2 * PAD) / (y1 - y0));
+  const BOTTOM = 34; // room for the scale bar and the longitudes
+  const scale = Math.min((W - 2 * PAD) / (x1 - x0), (H - 2 * PAD - BOTTOM) / (y1 - y0));
   const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
   const X = (lon) => W / 2 + (lon * k - cx) * scale;
-  const Y = (lat) => H / 2 - (lat - cy) * scale;
+  const Y = (lat) => (H - BOTTOM) / 2 - (lat - cy) * scale;
   const kids = [s('rect', {x: 0, y: 0, width: W, height: H, class: 'map-bg'})];
 
   // the grid: about 6 lines each way, labelled in degrees
   const lonMin = (cx - W / 2 / scale) / k, lonMax = (cx + W / 2 / scale) / k;
-  const latMin = cy - H / 2 / scale, latMax = cy + H / 2 / scale;
+  const latMin = cy - (H + BOTTOM) / 2 / scale, latMax = cy + (H - BOTTOM) / 2 / scale;
   const stepLon = niceStep(lonMax - lonMin, 6), stepLat = niceStep(latMax - latMin, 5);
   const digits = (st) => Math.max(0, -Math.floor(Math.log10(st)));
   for (let lon = Math.ceil(lonMin / stepLon) * stepLon; lon <= lonMax; lon += stepLon) {
