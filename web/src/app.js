@@ -45,7 +45,7 @@ function renderHeader() {
   const link = (name, href, ...label) => h('a', {href, class: 'nav-link',
     'aria-current': r === name ? 'page' : null}, label);
   const activeCount = state.active.filter((a) => a.state === 'active').length;
-  const nav = state.session ? h('nav', {'aria-label': t('overview')},
+  const nav = state.session ? h('nav', {'aria-label': t('mainNav')},
     link('overview', '#/', t('overview')),
     link('alarms', '#/alarms', t('alarms'), ' ', h('span', {class: 'count-badge', id: 'alarm-count',
       hidden: !activeCount}, String(activeCount))),

@@ -4,7 +4,7 @@
 
 const STRINGS = {
   en: {
-    skip: 'Skip to content',
+    skip: 'Skip to content', mainNav: 'Main',
     overview: 'Overview', alarms: 'Alarms', map: 'Map', group: 'Group',
     loading: 'Loading…',
     live: 'Live', reconnecting: 'Reconnecting…', disconnected: 'Disconnected',
@@ -54,7 +54,7 @@ const STRINGS = {
     time: 'Time',
   },
   ko: {
-    skip: '본문으로 건너뛰기',
+    skip: '본문으로 건너뛰기', mainNav: '주 메뉴',
     overview: '개요', alarms: '경보', map: '지도', group: '그룹',
     loading: '불러오는 중…',
     live: '실시간', reconnecting: '다시 연결하는 중…', disconnected: '연결 끊김',

@@ -9,7 +9,7 @@ import {t, fmtNum, getZone, zoneParts, fmtDateTime} from '../i18n.js';
 
 const COLORS = {
   line: '#0b63ce', band: 'rgba(11, 99, 206, 0.14)',
-  warning: '#b26b00', alarm: '#c62828', clear: '#59636e',
+  warning: '#9a5b00', alarm: '#c62828', clear: '#59636e',
   shadeWarning: 'rgba(245, 166, 35, 0.18)', shadeAlarm: 'rgba(198, 40, 40, 0.16)',
   shadeOffline: 'rgba(89, 99, 110, 0.12)',
 };
