@@ -189,10 +189,13 @@ export function groupView(root, ctx) {
   }
 
   // Alarm periods of this group touching gas (offline ones touch all).
+  // The lists kept current by the alerts come first: an alarm cleared since
+  // this view loaded ends where it cleared.
   function periodsFor(gas) {
     const seen = new Set();
     const out = [];
-    for (const a of [...state.active.filter((x) => String(x.group) === id), ...groupAlarms]) {
+    const mine = (x) => String(x.group) === id;
+    for (const a of [...state.alarms.filter(mine), ...state.active.filter(mine), ...groupAlarms]) {
       if (seen.has(a.id)) continue;
       seen.add(a.id);
       if (a.severity !== 'offline' && a.measurement !== gas) continue;
