@@ -2,8 +2,8 @@
 #
 #   make          install missing Debian packages, build everything into build/
 #   make run      ... and start gasketd on the embedded defaults
-#   make test     build, then unit, integration and fuzz-corpus tests, then the
-#                 same unit and integration tests again under ASan + UBSan
+#   make test     build, then unit, integration, dashboard (e2e) and fuzz-corpus
+#                 tests, then the unit and integration tests again under ASan + UBSan
 #
 # BUILD selects the output folder; SAN=1 builds with the sanitizers.
 
@@ -25,9 +25,13 @@ endif
 
 LIB_SRC  := $(wildcard src/core/*.c src/net/*.c src/http/*.c src/mqtt/*.c src/store/*.c \
                        src/rules/*.c src/gateway/*.c src/daemon/*.c)
-# The dashboard's files (web/), embedded by a generated C file (web.h); the
-# folders are prerequisites too, so a removed file regenerates it.
-WEB_SRC  := $(shell find web ! -name '.*' 2>/dev/null | sort)
+# The dashboard's files (web/src/), embedded by a generated C file (web.h);
+# the folders are prerequisites too, so a removed file regenerates it.
+# web/src/vendor/ (not committed) holds the npm libraries' built files,
+# copied from web/node_modules (npm ci of web/package-lock.json).
+WEB_VENDOR := web/src/vendor/uPlot.iife.min.js web/src/vendor/uPlot.min.css \
+              web/src/vendor/mqtt.min.js
+WEB_SRC  := $(sort $(shell find web/src ! -name '.*' 2>/dev/null) $(WEB_VENDOR))
 WEB_GEN  := scripts/gen-web-assets.py
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/web_assets.o
 PROGRAMS := $(patsubst src/cmd/%.c,$(BUILD)/%,$(wildcard src/cmd/*.c))
@@ -43,7 +47,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer-no-link,add
 FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/web_assets.o
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps run test check unit integration fuzz fuzz-replay clean format
+.PHONY: all deps run test check unit integration e2e fuzz fuzz-replay clean format
 
 all: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) programs
@@ -59,7 +63,18 @@ $(BUILD)/obj/%.o: %.c
 
 %/gen/web_assets.c: $(WEB_GEN) $(WEB_SRC)
 	@mkdir -p $(dir $@)
-	$(PYTHON) $(WEB_GEN) web $@
+	$(PYTHON) $(WEB_GEN) web/src $@
+
+# npm writes node_modules/.package-lock.json last: a missing or older one
+# means web/package-lock.json changed or the install is not done.
+web/node_modules/.package-lock.json: web/package-lock.json
+	@scripts/install-deps.sh --web
+
+# One rule for the folder, emptied first, so nothing stale is embedded.
+$(WEB_VENDOR) &: web/node_modules/.package-lock.json
+	rm -rf web/src/vendor && mkdir -p web/src/vendor
+	cp web/node_modules/uplot/dist/uPlot.iife.min.js web/node_modules/uplot/dist/uPlot.min.css \
+	    web/node_modules/mqtt/dist/mqtt.min.js web/src/vendor/
 
 $(BUILD)/obj/gen/web_assets.o: $(BUILD)/gen/web_assets.c
 	@mkdir -p $(dir $@)
@@ -102,6 +117,15 @@ unit: programs
 integration: programs
 	GASKETD=$(abspath $(BUILD)/gasketd) $(PYTHON) -m pytest -q tests/integration
 
+# The dashboard in headless Chromium (Debian's, driven by playwright-core from
+# tests/e2e/package-lock.json), against build/gasketd; screenshots of every
+# view go to build/e2e/. One test file at a time, each test 60 s at most.
+E2E      := tests/e2e/dashboard.test.mjs tests/e2e/login.test.mjs
+e2e: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/gasketd $(BUILD)/gasket
+	GASKETD=$(abspath $(BUILD)/gasketd) GASKET=$(abspath $(BUILD)/gasket) \
+	    timeout 300 node --test --test-concurrency=1 --test-timeout=60000 $(E2E)
+
 fuzz: $(FUZZ_BIN)
 
 # Replays every committed corpus once through its fuzz target.
@@ -116,6 +140,7 @@ check: unit integration
 test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) programs
 	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory e2e
 	@$(MAKE) --no-print-directory -j$(JOBS) $(FUZZ_BIN)
 	@$(MAKE) --no-print-directory fuzz-replay
 	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build/asan SAN=1 programs
@@ -126,7 +151,7 @@ format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*/*.c tests/fuzz/*.c)
 
 clean:
-	rm -rf build
+	rm -rf build web/src/vendor
 
 -include $(LIB_OBJ:.o=.d) $(UNIT_BIN:=.d) $(FUZZ_OBJ:.o=.d) $(CMD_OBJ:.o=.d)
 # The mains' objects are kept (not intermediate), so their .d files count.

@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages gasket needs to build, test and benchmark, and
-# the OpenSearch JavaScript client the integration tests drive.
+# Installs the Debian 12 packages gasket needs to build, test and benchmark,
+# and the npm packages of the lock files: the dashboard's libraries (web/,
+# embedded in gasketd), playwright-core for its browser tests (tests/e2e, on
+# Debian's chromium: nothing downloads a browser) and the OpenSearch
+# JavaScript client the integration tests drive. npm runs no install scripts.
 # Idempotent: packages already present are skipped; prints nothing when all are.
 # node and npm come from Debian's nodejs/npm only when the commands are missing
 # (a node installed otherwise, e.g. NodeSource's, is kept).
 # Usage: scripts/install-deps.sh [--bench]   (--bench adds the benchmark anchors)
+#        scripts/install-deps.sh --web       (only web/'s npm packages: make's
+#                                             rule for the embedded libraries)
 set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 BUILD="gcc make pkg-config libuv1-dev libssl-dev libhttp-parser-dev libwslay-dev
 libjansson-dev libsqlite3-dev liblua5.4-dev libinih-dev libcurl4-openssl-dev
 libmosquitto-dev"
 TEST="clang libclang-rt-14-dev curl openssl python3 python3-pytest python3-paho-mqtt
-mosquitto-clients"
+mosquitto-clients chromium fonts-nanum"
 BENCH="wrk nginx-light mosquitto influxdb"
 
 want="$BUILD $TEST"
 [ "${1:-}" = "--bench" ] && want="$want $BENCH"
+[ "${1:-}" = "--web" ] && want=""
 
 missing=""
 for p in $want; do
@@ -38,8 +45,13 @@ fi
 
 # npm writes node_modules/.package-lock.json last: (re)install when it is
 # missing (no or a half-done install) or older than the committed lock file.
-JS="$(dirname "$0")/../tests/clients/opensearch-js"
-if [ "$JS/package-lock.json" -nt "$JS/node_modules/.package-lock.json" ]; then
-    echo "install-deps: npm ci in tests/clients/opensearch-js"
-    npm ci --prefix "$JS" --no-audit --no-fund --loglevel=error >/dev/null
-fi
+npm_ci() {
+    if [ "$ROOT/$1/package-lock.json" -nt "$ROOT/$1/node_modules/.package-lock.json" ]; then
+        echo "install-deps: npm ci in $1"
+        npm ci --prefix "$ROOT/$1" --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+    fi
+}
+npm_ci web
+[ "${1:-}" = "--web" ] && exit 0
+npm_ci tests/e2e
+npm_ci tests/clients/opensearch-js

@@ -14,7 +14,7 @@ import pytest
 from conftest import ADMIN, raw_exchange
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
-WEB = os.path.join(ROOT, "web")
+WEB = os.path.join(ROOT, "web", "src")
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
@@ -85,9 +85,14 @@ def test_assets_types_and_open_access(gasketd):
     for path in ("/_dashboard/", "/_dashboard"):
         status, _, body = get(gasketd, path)
         assert status == 200 and body == web_file("index.html")
-    # app.js asks /healthz, which answers without a key
-    assert b"/healthz" in web_file("app.js")
-    assert get(gasketd, "/healthz")[0] == 200
+    # the page's libraries (npm's uplot and mqtt, copied to web/src/vendor by make)
+    for name, ctype in (("vendor/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
+                        ("vendor/mqtt.min.js", "text/javascript; charset=utf-8"),
+                        ("vendor/uPlot.min.css", "text/css; charset=utf-8")):
+        status, h, body = get(gasketd, "/_dashboard/" + name)
+        assert status == 200 and body == web_file(name), name
+        assert h["content-type"] == ctype
+        assert b"/_dashboard/" + name.encode() in web_file("index.html")
 
 
 def test_if_none_match_gives_304(gasketd):
