@@ -160,12 +160,15 @@ void mqtt_ws_accept(struct gateway *g, struct http_req *req)
                               "allowed_origins)");
         return;
     }
-    /* A browser page of this origin (it sends Sec-Fetch-Site; paho and
-     * scripts that copy the Origin do not) is the dashboard: it needs its
-     * session. Anything else proves itself at CONNECT. */
+    /* A browser's page of this origin (every browser's User-Agent starts
+     * "Mozilla/"; paho and mqtt.js on Node send the Origin but no
+     * User-Agent) is the dashboard: it needs its session. Anything else
+     * proves itself at CONNECT. Not a barrier (CONNECT still is): an early,
+     * clear answer for a page whose session is gone. */
+    const char *ua = http_req_header(req, "User-Agent");
     struct dash_session *s = dashboard_session_of(g->dash, req);
-    if (!s && origin && mqtt_ws_same_origin(origin, host, tls) &&
-        http_req_header(req, "Sec-Fetch-Site") && dashboard_login_required(g->dash)) {
+    if (!s && origin && mqtt_ws_same_origin(origin, host, tls) && ua &&
+        strncmp(ua, "Mozilla/", 8) == 0 && dashboard_login_required(g->dash)) {
         gateway_reply_message(req, 401, NULL, "Login required");
         return;
     }

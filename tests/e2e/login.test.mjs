@@ -110,8 +110,10 @@ test('without the session the APIs and the WebSocket answer 401; with it they wo
   for (const url of ['/gasdetect/_search', '/alarms']) {
     assert.equal((await d.request('GET', url)).status, 401, url);
   }
-  assert.equal(await upgrade({}), 401);
   const page = await freshPage();
+  // what this browser sends with its WebSocket upgrades: its User-Agent
+  const ua = {'User-Agent': await page.evaluate(() => navigator.userAgent)};
+  assert.equal(await upgrade(ua), 401);
   await signIn(page, 'victor', 'victor pw');
   await page.locator('#cards .card').first().waitFor();
   await page.locator('#live[data-state="live"]').waitFor(); // the page's own WebSocket
@@ -122,7 +124,7 @@ test('without the session the APIs and the WebSocket answer 401; with it they wo
   const header = {Cookie: `${cookie.name}=${cookie.value}`};
   assert.equal((await d.request('GET', '/alarms', null, header)).status, 200);
   assert.equal((await d.request('GET', '/gasdetect/_search', null, header)).status, 200);
-  assert.equal(await upgrade(header), 101);
+  assert.equal(await upgrade({...header, ...ua}), 101);
   check(page);
   await page.context().close();
 });

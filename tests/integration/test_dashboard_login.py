@@ -307,7 +307,7 @@ class WsClient:
 def test_websocket_with_the_cookie(daemon_factory, tmp_path, users):
     d = start(daemon_factory, tmp_path, users)
     own = {"Origin": "http://127.0.0.1:%d" % d.port}
-    page = dict(own, **{"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "websocket"})
+    page = dict(own, **{"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0.0.0"})
     assert upgrade(d.port, page) == 401  # a browser page of this origin needs a session
     assert upgrade(d.port, {}) == 101  # no Origin (a device): CONNECT authenticates
     assert upgrade(d.port, own) == 101  # paho's default Origin, not a browser: the same
