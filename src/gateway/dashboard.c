@@ -263,6 +263,16 @@ static void reply_login_required(struct dashboard *d, struct http_req *req, cons
     buf_free(&h);
 }
 
+/* GET /_dashboard/session without a live session: 200, not 401, so that a
+ * page's first question is not logged as a failed request by the browser. */
+static void reply_no_session(struct dashboard *d, struct http_req *req)
+{
+    char body[64];
+    int n = snprintf(body, sizeof body, "{\"user\":null,\"login_required\":%s}",
+                     dashboard_login_required(d) ? "true" : "false");
+    http_respond(req, 200, NO_STORE, JSON, body, (size_t)n);
+}
+
 /* "Set-Cookie: ..." for token (NULL: clearing it). */
 static void set_cookie(struct buf *h, const struct http_req *req, const char *token, long max_age)
 {
@@ -459,7 +469,7 @@ int dashboard_handle(struct dashboard *d, struct http_req *req, const char *path
         if ((s = dashboard_session_of(d, req)))
             reply_session(d, req, s, NULL);
         else
-            reply_login_required(d, req, NULL);
+            reply_no_session(d, req);
     } else if (strcmp(what, "login") == 0 && m == HTTP_POST) {
         login(d, req);
     } else if (strcmp(what, "logout") == 0 && m == HTTP_POST) {

@@ -13,7 +13,7 @@
  *   POST /_dashboard/login    {"user":U,"password":P} -> 200 session JSON and
  *                             the gasket_session cookie; {} -> user "local",
  *                             admin, when no login is required
- *   GET  /_dashboard/session  200 session JSON, or 401 with login_required
+ *   GET  /_dashboard/session  200 session JSON, or 200 {user:null, login_required}
  *   POST /_dashboard/logout   204, the session ended and the cookie cleared
  * The password is checked by PBKDF2 on libuv's thread pool (at most
  * DASHBOARD_CHECKS_MAX at once; more get 503), and failed attempts are

@@ -8,7 +8,7 @@
 import {test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import {Daemon, Browser, baseIni, reading, check, shootBoth, shoot, noSessionYet, ensureBuilt,
+import {Daemon, Browser, baseIni, reading, check, shootBoth, shoot, ensureBuilt,
   PHONE, DESKTOP} from './harness.mjs';
 
 const GPS = {1: '37.61002501514269, 126.99636868892937', 2: '37.5665, 126.9780', 3: '37.4979, 127.0276'};
@@ -19,7 +19,6 @@ before(async () => {
   d = await new Daemon((dir) => baseIni(dir)).start();
   browser = await Browser.launch();
   page = await browser.newPage();
-  page.allowed.push(noSessionYet);
 });
 
 after(async () => {

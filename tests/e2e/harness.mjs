@@ -218,9 +218,6 @@ export class Browser {
   }
 }
 
-// A 401 of GET /_dashboard/session is how the page learns it has no
-// session yet; Chromium logs it as "Failed to load resource".
-export const noSessionYet = (text, url) => /status of 401/.test(text) && /\/_dashboard\/session$/.test(url || '');
 
 // Throws when the page logged an error or threw.
 export function check(page) {

@@ -208,7 +208,7 @@ def test_logout_and_session_endpoint(daemon_factory, tmp_path, users):
     assert status == 204
     assert h["set-cookie"].startswith("gasket_session=; ") and "Max-Age=0" in h["set-cookie"]
     assert get(d, "/_dashboard/session", headers=cookie) == (
-        401, {"message": "Login required", "login_required": True})
+        200, {"user": None, "login_required": True})
     assert get(d, "/gasdetect/_search", headers=cookie)[0] == 401
     assert d.request("DELETE", "/_dashboard/session", key=None)[0] == 405
     assert d.stop() == 0
@@ -224,7 +224,7 @@ def test_session_expires(daemon_factory, tmp_path, users):
     time.sleep(2.2)
     assert ws.wait(lambda: not ws.c.is_connected())
     ws.c.loop_stop()
-    assert get(d, "/_dashboard/session", headers=cookie)[0] == 401
+    assert get(d, "/_dashboard/session", headers=cookie)[1]["user"] is None
     assert get(d, "/gasdetect/_search", headers=cookie)[0] == 401
     assert d.stop() == 0
 
@@ -244,8 +244,7 @@ def test_failed_logins_are_limited(daemon_factory, tmp_path, users):
 
 def test_login_not_required_on_loopback(daemon_factory, tmp_path, users):
     d = start(daemon_factory, tmp_path, users, login="auto")  # every listener is loopback
-    assert get(d, "/_dashboard/session") == (
-        401, {"message": "Login required", "login_required": False})
+    assert get(d, "/_dashboard/session") == (200, {"user": None, "login_required": False})
     status, h, body = login(d)
     assert status == 200 and body["user"] == "local" and body["role"] == "admin"
     assert body["login_required"] is False
@@ -389,7 +388,7 @@ def test_sighup_after_removing_a_user(daemon_factory, tmp_path, users):
     add_user(users, "alice", "alice pw", "viewer")  # and alice becomes a viewer
     d.proc.send_signal(signal.SIGHUP)
     d.wait_log("dashboard: 1 user(s) in %s; the sessions of removed users ended" % users)
-    assert get(d, "/_dashboard/session", headers=bob)[0] == 401
+    assert get(d, "/_dashboard/session", headers=bob)[1]["user"] is None
     assert get(d, "/gasdetect/_search", headers=bob)[0] == 401
     assert ws.wait(lambda: not ws.c.is_connected())
     ws.c.loop_stop()

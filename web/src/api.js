@@ -47,7 +47,14 @@ export async function request(method, path, body, opts = {}) {
   return data;
 }
 
-export const session = () => request('GET', '/_dashboard/session', undefined, {quiet401: true});
+// The session; without one gasketd answers 200 {user: null, login_required}
+// (a browser would log a 401 as a failed request), thrown here as the 401
+// it means.
+export async function session() {
+  const s = await request('GET', '/_dashboard/session', undefined, {quiet401: true});
+  if (!s || s.user == null) throw new ApiError(401, s || {}, null);
+  return s;
+}
 export const login = (user, password) =>
   request('POST', '/_dashboard/login', user === undefined ? {} : {user, password}, {quiet401: true});
 export const logout = () => request('POST', '/_dashboard/logout', undefined, {quiet401: true});
