@@ -9,7 +9,11 @@
  * database and the counters to the writer thread. A retention pass is a job
  * too: it never shares a transaction with documents, and after each of its
  * batches it goes back to the tail of the queue, so ingest waits for one
- * batch at most (store_retain.c).
+ * batch at most (store_retain.c); so does a sweep of old idempotency keys
+ * (store_idem.c). The loop thread also keeps the memory of recent
+ * idempotency keys: a DOC job with a key is tracked there when queued and
+ * completes it before its callback runs; an answer from that memory is an
+ * ANSWER job put straight on the done queue.
  *
  * Lifetime: store_close() stops the writer and closes the handles; s is
  * freed by the last of the handle close callbacks and the completions of
@@ -80,8 +84,10 @@ static void store_drain(struct store *s)
     for (; j; j = next) {
         next = j->next;
         if (j->grp_first) count_group(s, j);
-        int counted = j->kind != STORE_JOB_RETAIN;
+        int counted = j->kind != STORE_JOB_RETAIN && j->kind != STORE_JOB_SWEEP;
         if (j->kind == STORE_JOB_DOC) s->pending_docs--; /* before cb: it may look */
+        if (j->kind == STORE_JOB_DOC && j->idem_key) store_idem_complete(s, j);
+        if (j->ack.dup) s->stats.dups++;
         j->cb(j->ud, &j->ack);
         free(j);
         if (counted && --s->inflight == 0) uv_unref((uv_handle_t *)&s->async);
@@ -100,6 +106,7 @@ void store_maybe_free(struct store *s)
     uv_cond_destroy(&s->cv);
     uv_mutex_destroy(&s->mu);
     store_retain_free_cfg(s);
+    store_idem_free(s);
     free(s->path);
     free(s);
 }
@@ -138,15 +145,17 @@ static void writer_finish(struct store *s, struct store_job *first, struct store
     uv_async_send(&s->async);
 }
 
-/* Runs one batch of a retention pass; requeues the pass at the tail of the
- * queue while it has more to do. Returns the jobs left. */
-static struct store_job *writer_retain(struct store *s, struct store_job *j)
+/* Runs one batch of a retention pass or a sweep; requeues it at the tail
+ * of the queue while it has more to do. Returns the jobs left. */
+static struct store_job *writer_background(struct store *s, struct store_job *j)
 {
     struct store_job *rest = j->next;
     uv_mutex_lock(&s->mu);
     int stopping = s->stopping;
     uv_mutex_unlock(&s->mu);
-    if (!stopping && store_retain_step(&s->db, j->pass)) {
+    int more = !stopping && (j->kind == STORE_JOB_RETAIN ? store_retain_step(&s->db, j->pass)
+                                                         : store_idem_sweep_step(&s->db, j->sweep));
+    if (more) {
         j->next = NULL;
         uv_mutex_lock(&s->mu);
         *s->queue_tail = j;
@@ -158,13 +167,18 @@ static struct store_job *writer_retain(struct store *s, struct store_job *j)
     return rest;
 }
 
+static int is_background(const struct store_job *j)
+{
+    return j->kind == STORE_JOB_RETAIN || j->kind == STORE_JOB_SWEEP;
+}
+
 /* Commits the first max_batch jobs of `first` (up to a retention pass) in
  * one transaction, hands them to the loop and returns the jobs left. */
 static struct store_job *writer_group(struct store *s, struct store_job *first)
 {
-    if (first->kind == STORE_JOB_RETAIN) return writer_retain(s, first);
+    if (is_background(first)) return writer_background(s, first);
     struct store_job *last = first, *rest;
-    for (size_t n = 1; last->next && last->next->kind != STORE_JOB_RETAIN && n < s->max_batch; n++)
+    for (size_t n = 1; last->next && !is_background(last->next) && n < s->max_batch; n++)
         last = last->next;
     rest = last->next;
     uint64_t t0 = uv_hrtime();
@@ -173,12 +187,13 @@ static struct store_job *writer_group(struct store *s, struct store_job *first)
     first->grp_first = 1;
     first->grp_status = rc;
     for (struct store_job *j = first; j != rest; j = j->next) {
-        first->grp_ndocs += j->kind == STORE_JOB_DOC;
         if (rc != 0) {
             j->ack.status = rc;
+            j->ack.dup = 0;
             j->ack.id[0] = '\0';
             j->ack.seq_no = -1;
         }
+        first->grp_ndocs += j->kind == STORE_JOB_DOC && j->ack.status == 0 && !j->ack.dup;
     }
     writer_finish(s, first, last);
     return rest;
@@ -212,14 +227,19 @@ static int store_start(struct store *s)
     uv_unref((uv_handle_t *)&s->async);
     uv_timer_init(s->loop, &s->retain_timer); /* cannot fail */
     uv_unref((uv_handle_t *)&s->retain_timer);
-    s->nhandles = 2;
+    s->idem_timer.data = s;
+    uv_timer_init(s->loop, &s->idem_timer);
+    s->nhandles = 3;
     rc = uv_thread_create(&s->thread, writer_main, s);
     if (rc != 0) {
         log_error("store: cannot start the writer thread: %s", uv_strerror(rc));
         uv_close((uv_handle_t *)&s->async, on_close);
         uv_close((uv_handle_t *)&s->retain_timer, on_close);
+        uv_close((uv_handle_t *)&s->idem_timer, on_close);
         return GK_EIO;
     }
+    uv_unref((uv_handle_t *)&s->idem_timer);
+    store_idem_schedule(s);
     return 0;
 }
 
@@ -251,7 +271,10 @@ int store_open(struct store **out, uv_loop_t *loop, const struct store_options *
     if (!s->readers)
         s->readers = s->own_readers = workpool_new(loop, 2);
     store_seq_init(&s->seq);
+    store_idem_init(s);
+    s->idem_window_ms = opt->idem_window_ms > 0 ? opt->idem_window_ms : s->idem_window_ms;
     rc = store_db_open(&s->db, s->path, opt, &s->seq);
+    if (rc == 0) store_idem_load(s);
     if (rc == 0 && (rc = store_start(s)) == 0) {
         *out = s;
         return 0;
@@ -285,6 +308,17 @@ void store_enqueue(struct store *s, struct store_job *j)
     queue_job(s, j);
 }
 
+void store_answer(struct store *s, struct store_job *j)
+{
+    if (s->inflight++ == 0) uv_ref((uv_handle_t *)&s->async);
+    j->next = NULL;
+    uv_mutex_lock(&s->mu);
+    *s->done_tail = j;
+    s->done_tail = &j->next;
+    uv_mutex_unlock(&s->mu);
+    uv_async_send(&s->async);
+}
+
 static struct store_job *job_new(size_t extra, enum store_job_kind kind, store_cb cb, void *ud)
 {
     struct store_job *j = xmalloc(sizeof(*j) + extra);
@@ -308,8 +342,9 @@ static char *copy_str(char **p, const char *s, size_t len)
 void store_append(struct store *s, const struct store_doc *doc, store_cb cb, void *ud)
 {
     size_t ilen = strlen(doc->index), glen = doc->groupid ? strlen(doc->groupid) : 0;
-    size_t extra =
-        doc->nmeas * sizeof(struct store_job_meas) + ilen + 1 + glen + 1 + doc->source_len + 1;
+    size_t klen = doc->idem_key ? doc->idem_len : 0;
+    size_t extra = doc->nmeas * sizeof(struct store_job_meas) + ilen + 1 + glen + 1 +
+                   doc->source_len + 1 + klen + 1;
     for (size_t i = 0; i < doc->nmeas; i++)
         extra += strlen(doc->meas[i].name) + 1;
     struct store_job *j = job_new(extra, STORE_JOB_DOC, cb, ud);
@@ -323,6 +358,12 @@ void store_append(struct store *s, const struct store_doc *doc, store_cb cb, voi
     for (size_t i = 0; i < doc->nmeas; i++) {
         j->meas[i].name = copy_str(&p, doc->meas[i].name, strlen(doc->meas[i].name));
         j->meas[i].value = doc->meas[i].value;
+    }
+    if (doc->idem_key) {
+        j->idem_key = copy_str(&p, doc->idem_key, klen);
+        j->idem_len = klen;
+        j->idem_fp = doc->idem_fp;
+        store_idem_track(s, j);
     }
     s->pending_docs++;
     store_submit(s, j);
@@ -368,4 +409,5 @@ void store_close(struct store *s)
     workpool_close(s->own_readers); /* reads not started get GK_ESTORE later */
     uv_close((uv_handle_t *)&s->async, on_close);
     uv_close((uv_handle_t *)&s->retain_timer, on_close);
+    uv_close((uv_handle_t *)&s->idem_timer, on_close);
 }

@@ -16,10 +16,12 @@
  * failed and was rolled back (nothing of that group is half-written:
  * documents, measurements, groups and rollups go together).
  *
- * Layout in `dir`: gasket.db (+ -wal, -shm), PRAGMA user_version = 3. A file
- * of the first layout (user_version 0 with a `docs` table) is refused at
- * open ("... was written by an older gasket (schema 1); move it away"), and
- * so is one of the unreleased version 2 (no document-count rollups).
+ * Layout in `dir`: gasket.db (+ -wal, -shm), PRAGMA user_version = 4. A file
+ * of schema 3 (before idempotency keys) is upgraded in place at open (the
+ * idem table is added); a file of the first layout (user_version 0 with a
+ * `docs` table) is refused at open ("... was written by an older gasket
+ * (schema 1); move it away"), and so is one of the unreleased version 2 (no
+ * document-count rollups).
  *   docs(id INTEGER PRIMARY KEY AUTOINCREMENT, idx TEXT, seq INTEGER,
  *        ts INTEGER  -- receive time, ms since the epoch (UTC)
  *        groupid TEXT  -- NULL when the document has none
@@ -37,6 +39,12 @@
  *   groups(idx, grp) WITHOUT ROWID: every group an index ever had (kept
  *        by retention)
  *   indices(name TEXT PRIMARY KEY, next_seq INTEGER), health(id, at)
+ *   idem(doc INTEGER PRIMARY KEY, key BLOB UNIQUE, seq, fp, at): the
+ *        idempotency key of each document stored with one (docs.id, the
+ *        caller's key bytes, _seq_no, the request's 64-bit fingerprint as
+ *        a signed integer, the commit time in ms), written in the
+ *        document's transaction; rows older than the window are swept
+ *        (store_idem.c)
  * grp is the document's groupid, or "" for a document without one (in
  * measurements, rollups and groups; docs.groupid stays NULL).
  * Rollups are written in the transaction of their documents, so they always
@@ -74,6 +82,8 @@ struct store_options {
      * would grow the file past it fails with GK_EFULL, exactly like a full
      * disk. A quota below the current size caps the file at its current size. */
     unsigned max_pages;
+    /* How long an idempotency key is kept at least, in ms (0: 24 hours). */
+    int64_t idem_window_ms;
     /* The threads queries run on (store_read); NULL: the store starts a
      * pool of its own of 2 threads, closed by store_close(). A pool given
      * here is the caller's, closed after store_close(). */
@@ -101,10 +111,22 @@ struct store_doc {
     const char *groupid;
     size_t nmeas;
     const struct store_meas *meas;
+    /* Idempotency (store_idem_find): with idem_key (idem_len bytes, opaque:
+     * gasketd puts the principal and the client's key there), the document
+     * is stored only when no document was stored with that key before
+     * (checked inside its transaction); idem_fp is the request's
+     * fingerprint, compared when the key is found. NULL: no key. */
+    const char *idem_key;
+    size_t idem_len;
+    uint64_t idem_fp;
 };
 
 struct store_ack {
-    int status;     /* 0, GK_EFULL (disk full) or GK_ESTORE (other failure) */
+    int status;     /* 0, GK_EEXIST (its idempotency key was stored with another
+                     * fingerprint: nothing stored), GK_EFULL (disk full) or
+                     * GK_ESTORE (other failure) */
+    int dup;        /* status 0: its idempotency key was stored before; id and
+                     * seq_no are that first document's, nothing was stored now */
     char id[24];    /* the document's _id when status is 0 */
     int64_t seq_no; /* its _seq_no in the index */
 };
@@ -124,6 +146,7 @@ struct store_stats {
     double lat_sum;                         /* seconds */
     uint64_t retention_passes;              /* retention passes finished */
     uint64_t retention_docs;                /* documents deleted by them */
+    uint64_t dups; /* appends answered as duplicates of an idempotency key */
 };
 
 /* Opens (creating if needed) the store and starts its writer thread.
@@ -144,6 +167,34 @@ size_t store_pending(const struct store *s);
 void store_ping(struct store *s, store_cb cb, void *ud);
 /* Applies a new durability mode to the next transactions. */
 void store_set_durability(struct store *s, enum store_durability d);
+
+/* ---- idempotency keys (store_idem.c) ---------------------------------------
+ * A document appended with an idempotency key is stored at most once per
+ * key: the writer looks the key up in the idem table inside the document's
+ * transaction and, when it is there, stores nothing and answers with the
+ * first document's _id and _seq_no (ack.dup), or GK_EEXIST when the
+ * fingerprints differ. Keys are kept at least idem_window_ms, then swept
+ * in the background (a pass a minute, in small transactions).
+ *
+ * In front of that, on the loop thread, the store remembers the keys of
+ * the documents in flight and of those committed in the last
+ * STORE_IDEM_MEM_MS (at most STORE_IDEM_MEM_MAX; the newest are read back
+ * at open), so that a duplicate can be answered without running anything
+ * before the store again (the caller's rules): store_idem_find(). */
+#define STORE_IDEM_MEM_MS  (10 * 60 * 1000)
+#define STORE_IDEM_MEM_MAX 65536
+
+/* When key[0..len) is known in memory (a document with it is in flight or
+ * was committed recently): returns 1 and cb(ud, ack) runs later on the loop
+ * thread, never inside this call, with the first document's answer (status
+ * 0 and dup, once it committed), its failure (when its transaction failed),
+ * or GK_EEXIST when fp differs from its fingerprint. Otherwise returns 0 and
+ * does nothing: the caller appends the document with the key (a duplicate
+ * that memory has forgotten is still caught by the writer). Loop thread. */
+int store_idem_find(struct store *s, const char *key, size_t len, uint64_t fp, store_cb cb,
+                    void *ud);
+/* Sets the window of the next sweeps (SIGHUP); 0: 24 hours. Loop thread. */
+void store_set_idem_window(struct store *s, int64_t window_ms);
 /* Counters, updated on the loop thread. */
 const struct store_stats *store_get_stats(const struct store *s);
 /* Commits everything queued, runs the remaining callbacks, stops the

@@ -1,9 +1,10 @@
 /* store_db.c: the store's SQLite write connection.
  *
  * Opens gasket.db in WAL mode, checks the schema version (PRAGMA
- * user_version 3; an unversioned file holding the old layout and a file of
- * the unreleased version 2 are refused, an empty one is given the tables of
- * store.h), prepares every statement
+ * user_version 4; a file of version 3 is upgraded in place, in the
+ * transaction that checks it, by adding the idem table; an unversioned file
+ * holding the old layout and a file of the unreleased version 2 are
+ * refused, an empty one is given the tables of store.h), prepares every statement
  * once, and runs one group of jobs as one transaction (BEGIN IMMEDIATE ...
  * COMMIT): documents, their measurements, new groups, then the rollups the
  * group accumulated (one upsert per bucket, measurements and document
@@ -17,12 +18,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/sqldb.h"
 #include "store/store_int.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
+
+/* What version 4 adds to version 3: the idempotency keys (store_idem.c). */
+#define IDEM_SQL                                                                                   \
+    "CREATE TABLE IF NOT EXISTS idem(doc INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE,"           \
+    " seq INTEGER NOT NULL, fp INTEGER NOT NULL, at INTEGER NOT NULL);"
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS docs(id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -46,8 +53,7 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS indices(name TEXT PRIMARY KEY,"
     " next_seq INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS health(id INTEGER PRIMARY KEY,"
-    " at INTEGER NOT NULL);"
-    "PRAGMA user_version = 3;";
+    " at INTEGER NOT NULL);" IDEM_SQL "PRAGMA user_version = 4;";
 
 #define ROLLUP_UPSERT(table)                                                                       \
     "INSERT INTO " table "(idx, grp, name, t, n, mn, mx, sm)"                                      \
@@ -69,6 +75,9 @@ static const char *const stmt_sql[] = {
     "INSERT OR IGNORE INTO groups(idx, grp) VALUES(?1, ?2)",
     ROLLUP_UPSERT("rollup_1m"),
     ROLLUP_UPSERT("rollup_1h"),
+    "SELECT doc, seq, fp FROM idem WHERE key = ?1",
+    "INSERT INTO idem(doc, key, seq, fp, at) VALUES(?1, ?2, ?3, ?4, ?5)",
+    "DELETE FROM idem WHERE doc IN (SELECT doc FROM idem ORDER BY doc LIMIT ?2) AND at < ?1",
 };
 #define NSTMT (sizeof stmt_sql / sizeof stmt_sql[0])
 
@@ -76,7 +85,8 @@ static sqlite3_stmt **stmt_slot(struct store_db *d, size_t i)
 {
     sqlite3_stmt **slots[] = {&d->begin,    &d->commit,    &d->rollback,   &d->ins_doc,
                               &d->ins_meas, &d->put_index, &d->put_health, &d->put_group,
-                              &d->put_r1m,  &d->put_r1h};
+                              &d->put_r1m,  &d->put_r1h,   &d->idem_get,   &d->idem_put,
+                              &d->idem_sweep};
     _Static_assert(sizeof slots / sizeof slots[0] == NSTMT, "one slot per statement");
     return slots[i];
 }
@@ -112,12 +122,16 @@ static int64_t db_int(struct store_db *d, const char *sql)
     return sqldb_int(d->db, sql, -1);
 }
 
-/* Inside the open transaction: accepts version 3, creates it in an empty
- * file, refuses anything else (logged). */
+/* Inside the open transaction: accepts version 4, upgrades version 3,
+ * creates version 4 in an empty file, refuses anything else (logged). */
 static int db_check_version(struct store_db *d, const char *path)
 {
     int64_t ver = db_int(d, "PRAGMA user_version");
     if (ver == SCHEMA_VERSION) return SQLITE_OK;
+    if (ver == 3) {
+        log_info("store: %s: upgrading schema 3 to 4 (idempotency keys)", path);
+        return db_exec(d, IDEM_SQL "PRAGMA user_version = 4;");
+    }
     if (ver == 0) {
         int64_t old = db_int(d, "SELECT count(*) FROM sqlite_master WHERE name = 'docs'");
         if (old == 0) return db_exec(d, schema_sql);
@@ -261,12 +275,19 @@ static int put_group(struct store_db *d, const char *idx, const char *grp)
     return sqldb_run(d->put_group);
 }
 
+/* Inserts j's document (with its measurements, group and key), or nothing
+ * when its idempotency key was stored before (j->ack says what). */
 static int put_doc(struct store_db *d, struct store_seq *seq, struct store_job *j)
 {
     sqlite3_stmt *st = d->ins_doc;
     const char *grp = j->groupid ? j->groupid : "";
+    if (j->source_len > INT_MAX || j->idem_len > INT_MAX) return SQLITE_TOOBIG;
+    if (j->idem_key) {
+        int found = store_idem_check(d, j);
+        if (found == SQLITE_ROW) return SQLITE_OK;
+        if (found != SQLITE_DONE) return found;
+    }
     int64_t seq_no = store_seq_take(seq, j->index);
-    if (j->source_len > INT_MAX) return SQLITE_TOOBIG;
     sqlite3_bind_text(st, 1, j->index, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, seq_no);
     sqlite3_bind_int64(st, 3, j->ts_ms);
@@ -280,6 +301,7 @@ static int put_doc(struct store_db *d, struct store_seq *seq, struct store_job *
     int64_t id = sqlite3_last_insert_rowid(d->db);
     rc = put_group(d, j->index, grp);
     if (rc == SQLITE_OK) rc = put_meas(d, j, grp, id);
+    if (rc == SQLITE_OK && j->idem_key) rc = store_idem_put(d, j, id, seq_no, clock_now_ms());
     j->ack.seq_no = seq_no;
     snprintf(j->ack.id, sizeof j->ack.id, "%" PRId64, id);
     return rc;

@@ -13,6 +13,9 @@
  *   store_read.c   the pool of read-only connections behind store_read()
  *   store_retain.c retention: the timer and configuration (loop thread) and
  *                  the batched deletions (writer thread)
+ *   store_idem.c   idempotency keys: the memory of recent keys (loop thread),
+ *                  the lookup and insert inside a transaction and the sweep
+ *                  of old keys (writer thread)
  * store_db.c, store_roll.c, store_seq.c and the deletions of store_retain.c
  * run on the writer thread only. */
 #ifndef GASKET_STORE_STORE_INT_H
@@ -20,6 +23,7 @@
 
 #include <sqlite3.h>
 
+#include "core/map.h"
 #include "core/sqldb.h"
 #include <stdint.h>
 
@@ -36,7 +40,17 @@
 #define STORE_RETAIN_BATCH     1000  /* documents deleted per transaction */
 #define STORE_RETAIN_ROWS      8192  /* rollup rows per transaction, about */
 
-enum store_job_kind { STORE_JOB_DOC, STORE_JOB_PING, STORE_JOB_RETAIN };
+/* DOC and PING jobs share transactions; RETAIN and SWEEP are background
+ * passes (one small transaction at a time, requeued at the tail); ANSWER
+ * never reaches the writer: an answer from the memory of idempotency keys,
+ * delivered through the done queue like the others. */
+enum store_job_kind {
+    STORE_JOB_DOC,
+    STORE_JOB_PING,
+    STORE_JOB_RETAIN,
+    STORE_JOB_SWEEP,
+    STORE_JOB_ANSWER
+};
 
 struct store_job_meas {
     const char *name;
@@ -44,6 +58,7 @@ struct store_job_meas {
 };
 
 struct store_retain_pass;
+struct store_idem_sweep;
 
 /* One queued document, ping or retention pass. A single allocation holds
  * the job, its measurements and every string it points to. */
@@ -60,6 +75,11 @@ struct store_job {
     uint32_t grp_ndocs;
     double grp_lat;                 /* seconds from BEGIN to COMMIT done */
     struct store_retain_pass *pass; /* STORE_JOB_RETAIN */
+    struct store_idem_sweep *sweep; /* STORE_JOB_SWEEP */
+    struct store_job *wait_next;    /* STORE_JOB_ANSWER waiting for a key in flight */
+    const char *idem_key;           /* or NULL */
+    size_t idem_len;
+    uint64_t idem_fp;
     const char *index;
     const char *groupid; /* or NULL */
     const char *source;
@@ -157,6 +177,7 @@ struct store_db {
     sqlite3 *db;
     sqlite3_stmt *begin, *commit, *rollback;
     sqlite3_stmt *ins_doc, *ins_meas, *put_index, *put_health, *put_group, *put_r1m, *put_r1h;
+    sqlite3_stmt *idem_get, *idem_put, *idem_sweep; /* store_idem.c's */
     sqlite3_stmt *ret[STORE_RET_NSTMT]; /* store_retain.c's, prepared on first use */
     struct store_roll_map r1m, r1h;     /* the open transaction's rollups */
     struct store_groups groups;
@@ -180,6 +201,50 @@ int store_db_run(struct store_db *d, struct store_seq *seq, struct store_job *fi
                  struct store_job *end);
 /* Maps an SQLite result to GK_EFULL (disk or quota full) or GK_ESTORE. */
 int store_db_err(sqlite3 *db, int rc);
+
+/* ---- store_idem.c ---- */
+
+/* One key the loop thread remembers: in flight (jobs > 0) and/or
+ * committed (done: id and seq_no are the first document's). */
+struct store_idem_ent {
+    struct store_idem_ent *fifo_next; /* committed entries, oldest first */
+    struct store_job *waiters;        /* ANSWER jobs waiting for the key in flight */
+    uint64_t fp;
+    int64_t done_ms; /* when it committed (clock_mono_ms) */
+    int64_t seq_no;
+    uint32_t jobs; /* DOC jobs with this key not completed yet */
+    int done, in_fifo;
+    char id[24];
+    size_t len;
+    char key[];
+};
+
+struct store_idem_mem {
+    struct map map;                    /* key -> struct store_idem_ent */
+    struct store_idem_ent *fifo_head, **fifo_tail;
+    size_t nfifo;
+};
+
+/* Writer thread, inside the open transaction: looks j's key up. Returns
+ * SQLITE_ROW when it is there (j->ack filled: dup, or status GK_EEXIST),
+ * SQLITE_DONE when it is not, or an error. */
+int store_idem_check(struct store_db *d, struct store_job *j);
+/* Writer thread: records j's key for document id (docs.id) at now_ms. */
+int store_idem_put(struct store_db *d, const struct store_job *j, int64_t id, int64_t seq_no,
+                   int64_t now_ms);
+/* Writer thread: one transaction of a sweep pass; 1 while it has more to do. */
+int store_idem_sweep_step(struct store_db *d, struct store_idem_sweep *p);
+/* Loop thread. */
+void store_idem_init(struct store *s);
+void store_idem_free(struct store *s);
+/* At open, before the writer starts: reads the newest keys back into memory. */
+void store_idem_load(struct store *s);
+/* A DOC job with a key is queued / has completed (its ack is final). */
+void store_idem_track(struct store *s, const struct store_job *j);
+void store_idem_complete(struct store *s, const struct store_job *j);
+/* (Re)starts the sweep timer: a pass every half window, between 1 s and
+ * a minute apart. */
+void store_idem_schedule(struct store *s);
 
 /* ---- store_read.c: the read-only connections ---- */
 struct store_pool {
@@ -215,6 +280,7 @@ struct store {
     uv_loop_t *loop;
     uv_async_t async; /* completions of the writer */
     uv_timer_t retain_timer;
+    uv_timer_t idem_timer; /* the sweeps of old idempotency keys */
     int nhandles; /* open handles; s is freed at 0 with no read left */
     char *path;   /* of gasket.db */
     uv_thread_t thread;
@@ -238,6 +304,9 @@ struct store {
     struct store_retain_cfg *retain;
     size_t nretain;
     int retain_running; /* a pass is queued or running */
+    struct store_idem_mem idem;
+    int64_t idem_window_ms;
+    int idem_running; /* a sweep is queued or running */
     struct workpool *readers; /* the pool store_read() uses */
     struct workpool *own_readers; /* readers when the store started it, else NULL */
     /* shared with the workers, under pool.mu */
@@ -245,8 +314,11 @@ struct store {
 };
 
 /* Loop thread: queues a job for the writer without keeping the loop alive
- * for it (retention passes). */
+ * for it (retention passes, sweeps). */
 void store_enqueue(struct store *s, struct store_job *j);
+/* Loop thread: hands an ANSWER job to the done queue (its callback runs on
+ * a later turn, keeping the loop alive until then). */
+void store_answer(struct store *s, struct store_job *j);
 /* Loop thread: frees s once its handles are closed and no read is left. */
 void store_maybe_free(struct store *s);
 

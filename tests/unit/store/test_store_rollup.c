@@ -67,8 +67,9 @@ static void test_floor(void)
     CHECK_EQ_INT(store_roll_floor(INT64_MAX, 60000), INT64_MAX - INT64_MAX % 60000);
 }
 
-/* A fresh file gets version 3 and every table; the old layout, the
- * unreleased version 2 and newer versions are refused. */
+/* A fresh file gets version 4 and every table; the old layout, the
+ * unreleased version 2 and newer versions are refused (the upgrade of
+ * version 3: test_store_idem.c). */
 static void test_schema(void)
 {
     uv_loop_t loop;
@@ -76,17 +77,17 @@ static void test_schema(void)
     uv_loop_init(&loop);
     struct store *s = fx_open(&loop, dir, 0, 0);
     fx_close(&loop, s);
-    CHECK_EQ_INT(fx_q_dir(dir, "PRAGMA user_version"), 3);
+    CHECK_EQ_INT(fx_q_dir(dir, "PRAGMA user_version"), 4);
     CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM sqlite_master WHERE name IN ('docs',"
                                " 'measurements', 'rollup_1m', 'rollup_1h', 'groups', 'indices',"
-                               " 'health', 'docs_idx_ts', 'docs_idx_grp_ts')"),
-                 9);
-    /* reopening a version 3 file works */
+                               " 'health', 'docs_idx_ts', 'docs_idx_grp_ts', 'idem')"),
+                 10);
+    /* reopening a version 4 file works */
     s = fx_open(&loop, dir, 0, 0);
     fx_close(&loop, s);
 
     struct store_options opt = {.dir = dir};
-    static const char *const refused[] = {"PRAGMA user_version = 4", "PRAGMA user_version = 2"};
+    static const char *const refused[] = {"PRAGMA user_version = 5", "PRAGMA user_version = 2"};
     for (int i = 0; i < 2; i++) {
         CHECK_EQ_INT(fx_q_dir(dir, refused[i]), -1);
         s = (struct store *)&loop;
