@@ -68,6 +68,8 @@ static const struct key keys[] = {
     {S_SERVER, "log_level", K_ENUM, SV(log_level), "info", 1, 0, 0, level_names},
     {S_SERVER, "durability", K_ENUM, SV(durability), "full", 1, 0, 0, durability_names},
     {S_SERVER, "max_pending", K_LONG, SV(max_pending), "10000", 1, 1, 10000000, NULL},
+    {S_SERVER, "idempotency_window", K_MS, SV(idempotency_window), "24h", 1, 1000, 31536000000.0,
+     NULL},
     {S_HTTP, "listen", K_STR, HT(listen), "0.0.0.0:8080", 1, 0, 0, NULL},
     {S_HTTP, "tls_listen", K_STR, HT(tls_listen), NULL, 1, 0, 0, NULL},
     {S_HTTP, "tls_cert", K_STR, HT(tls_cert), NULL, 1, 0, 0, NULL},

@@ -25,6 +25,7 @@ struct cfg_server {
     int log_level;  /* enum log_level */
     int durability; /* enum cfg_durability */
     long max_pending; /* readings waiting for the store before 503 / MQTT back-pressure */
+    long idempotency_window; /* ms: idempotency keys are kept at least this long */
 };
 
 struct cfg_http {

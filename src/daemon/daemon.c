@@ -293,6 +293,7 @@ static void reload(struct gasket *g)
         add_default_key(&next, g->cfg.apikeys[0].key);
     log_set_level((enum log_level)next.server.log_level);
     store_set_durability(g->store, durability_of(&next));
+    store_set_idem_window(g->store, next.server.idempotency_window);
     apply_retention(g, &g->cfg, &next);
     struct http_limits lim;
     http_limits_from(&next, &lim);
@@ -389,6 +390,7 @@ static void watch_signal(struct gasket *g, uv_signal_t *s, int signum)
 static int open_store(struct gasket *g)
 {
     struct store_options so = {.dir = g->cfg.server.data_dir, .durability = durability_of(&g->cfg),
+                               .idem_window_ms = g->cfg.server.idempotency_window,
                                .pool = g->queries};
     if (mkdir(g->cfg.server.data_dir, 0700) != 0 && errno != EEXIST) {
         log_error("cannot create data_dir %s: %s", g->cfg.server.data_dir, strerror(errno));

@@ -96,7 +96,27 @@ static int is_ignored(const char *key)
     return 0;
 }
 
-/* Reads _index and _id of an action's metadata object into a. */
+/* Reads and checks an action's idempotency_key into a. */
+static int read_idem(json_t *v, struct bulk_action *a, struct bulk_error *err)
+{
+    const char *key;
+    size_t len;
+    char why[160];
+    if (!json_is_string(v))
+        return fail(err, MALFORMED,
+                    "Malformed action/metadata line [%zu], [" IDEM_BULK "] must be a string",
+                    a->line);
+    if (idem_key_check(json_string_value(v), json_string_length(v), &key, &len, why,
+                       sizeof why) != 0)
+        return fail(err, MALFORMED, "Malformed action/metadata line [%zu], [" IDEM_BULK "]: %s",
+                    a->line, why);
+    memcpy(a->idem_key, key, len);
+    a->idem_key[len] = '\0';
+    a->idem_len = len;
+    return 0;
+}
+
+/* Reads _index, _id and idempotency_key of an action's metadata object into a. */
 static int read_meta(json_t *meta, struct bulk_action *a, struct bulk_error *err)
 {
     const char *key;
@@ -121,6 +141,8 @@ static int read_meta(json_t *meta, struct bulk_action *a, struct bulk_error *err
                             "Malformed action/metadata line [%zu], [_id] must be a string",
                             a->line);
             a->has_id = 1;
+        } else if (strcmp(key, IDEM_BULK) == 0) {
+            if (read_idem(v, a, err) != 0) return GK_EINVAL;
         } else if (!is_ignored(key)) {
             char q[64];
             quote_text(q, sizeof q, key, strlen(key));

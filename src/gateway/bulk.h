@@ -4,6 +4,8 @@
  * lines, an action line and (except for delete) a source line:
  *   {"index":{"_index":"gasdetect"}}\n{"groupid":"2",...}\n
  *   {"create":{}}\n{...}\n
+ * An action may carry gasket's `idempotency_key` (idem.h) among its
+ * metadata: a bad one refuses the request as a whole, as a malformed line.
  * Whether an action is refused (an _id, delete, update, a bad index name)
  * is for the caller to decide per item; only a malformed request as a whole
  * (a line that is no action, an action with no source line, no index at
@@ -15,6 +17,7 @@
 #define GASKET_GATEWAY_BULK_H
 
 #include "core/buf.h"
+#include "gateway/idem.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +39,9 @@ struct bulk_action {
     char index[BULK_MAX_INDEX + 1]; /* _index, else the URL's index */
     int has_id;                     /* an _id was given (string or integer) */
     char id[BULK_MAX_ID + 1];       /* ... as text */
+    /* gasket's `idempotency_key` (idem.h), checked; "" when not given */
+    char idem_key[IDEM_KEY_MAX + 1];
+    size_t idem_len;
     const char *source;             /* the source line inside the body, */
     size_t source_len;              /* without its line end; NULL for delete */
 };

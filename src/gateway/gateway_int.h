@@ -4,6 +4,7 @@
 #define GASKET_GATEWAY_GATEWAY_INT_H
 
 #include "core/config.h"
+#include "gateway/idem.h"
 #include "gateway/metrics.h"
 
 #include <stddef.h>
@@ -118,23 +119,47 @@ struct gateway_ingest_result {
 
 typedef void (*gateway_ingest_cb)(void *ud, const struct gateway_ingest_result *res);
 
+/* A document's idempotency key (idem.h): the principal that sent it and
+ * its key (key.key NULL: none). */
+struct gateway_idem {
+    const char *principal;
+    struct idem_key key;
+};
+
+/* The reason given for GK_EEXIST: a key already used for another body. */
+#define GATEWAY_IDEM_REUSED                                                                        \
+    "this idempotency key was already used for a request with another body: nothing was stored"
+
 /* Takes one document for index, as a POST on its route would be: validated,
  * judged by the route's rules or function (rt NULL: an index with no
  * route, validated and stored only), stored. With keep_date, a `date` the
  * document carries ("YYYY-MM-DD HH:MM:SS" in the configured zone, ISO 8601
  * or epoch millis) is kept and becomes its time (a bad one is refused,
- * field "date"); otherwise `date` is the receive time. cb runs once, maybe
- * inside this call (when refused), else after the commit. */
+ * field "date"); otherwise `date` is the receive time. With an
+ * idempotency key (idem non-NULL with a key), at most one document is
+ * stored per (principal, key): a duplicate is answered with the first's
+ * ack (status 0, ack->dup) or GK_EEXIST (another body; reason
+ * GATEWAY_IDEM_REUSED) and is judged again only when the store's memory
+ * of recent keys has forgotten it (store.h). cb runs once, on a later
+ * loop turn. */
 void gateway_ingest(struct gateway *g, const struct route *rt, const char *index, const char *body,
-                    size_t len, int keep_date, gateway_ingest_cb cb, void *ud);
+                    size_t len, int keep_date, const struct gateway_idem *idem,
+                    gateway_ingest_cb cb, void *ud);
+/* Reads the Idempotency-Key header of req for principal who into idem
+ * (no header: key NULL). Returns 0, or -1 when it answered req (400 for
+ * a bad key). */
+int gateway_idem_header(struct http_req *req, const struct principal *who,
+                        struct gateway_idem *idem);
 
 /* When the store has max_pending readings waiting: answers 503 with
  * Retry-After: 1 {"message":"Store busy: ..."} and returns 1 (the caller
  * does nothing more); else 0. For every ingest request, before any work. */
 int gateway_reply_busy(struct gateway *g, struct http_req *req);
 
-/* POST on a route: key, throttle done; validates, judges, stores, answers. */
-void gateway_post(struct gateway *g, struct http_req *req, const struct route *rt);
+/* POST on a route by principal who: key, throttle done; reads its
+ * Idempotency-Key, validates, judges, stores, answers. */
+void gateway_post(struct gateway *g, struct http_req *req, const struct route *rt,
+                  const struct principal *who);
 /* {"message":msg} with status. */
 void gateway_reply_message(struct http_req *req, int status, const char *headers, const char *msg);
 /* The route at path, or NULL. */

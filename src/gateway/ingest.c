@@ -8,6 +8,14 @@
  * caller's callback once the store committed. Nothing is stored for a
  * document refused or failed at any step.
  *
+ * A document with an idempotency key (idem.h) is first looked up in the
+ * store's memory of recent keys: a duplicate found there is answered as
+ * the first was (its _id and _seq_no; GK_EEXIST for another body) without
+ * running anything of the above again; otherwise it goes the whole way
+ * with its key, and the store's writer, which checks the key in the
+ * document's transaction, stores nothing for a duplicate it finds there.
+ * Only a first copy is published live and sends the route's status message.
+ *
  * The ingest queue is bounded: when [server] max_pending readings wait for
  * the store, HTTP ingest answers 503 (gateway_reply_busy) and the broker
  * stops reading the MQTT clients that send telemetry (back-pressure), until
@@ -21,6 +29,7 @@
 #include "gateway/apikey.h"
 #include "gateway/gateway.h"
 #include "gateway/gateway_int.h"
+#include "gateway/idem.h"
 #include "gateway/reading.h"
 #include "http/http.h"
 #include "mqtt/broker.h"
@@ -97,13 +106,16 @@ int gateway_reply_busy(struct gateway *g, struct http_req *req)
 static void on_stored(void *ud, const struct store_ack *ack)
 {
     struct pending *p = ud;
-    if (p->status_topic)
+    int first = !ack->dup && ack->status != GK_EEXIST; /* not an answer to a duplicate */
+    if (p->status_topic && first)
         publish_status(p->g, p->status_topic, ack->status ? gk_strerror(ack->status) : NULL);
+    const char *reason = ack->status == GK_EEXIST ? GATEWAY_IDEM_REUSED
+                         : ack->status            ? gk_strerror(ack->status)
+                                                  : NULL;
     struct gateway_ingest_result res = {.status = ack->status, .index = p->index, .ack = ack,
-                                        .reason = ack->status ? gk_strerror(ack->status) : NULL,
-                                        .field = ""};
+                                        .reason = reason, .field = ""};
     struct gateway *g = p->g;
-    if (p->live_topic && ack->status == 0) /* the dashboard sees what is stored */
+    if (p->live_topic && ack->status == 0 && first) /* the dashboard sees what is stored */
         gateway_publish(g, p->live_topic, p->doc, p->doc_len, 0);
     p->cb(p->ud, &res);
     free(p->status_topic);
@@ -111,6 +123,18 @@ static void on_stored(void *ud, const struct store_ack *ack)
     free(p->doc);
     free(p);
     pressure(g);
+}
+
+static struct pending *pending_new(struct gateway *g, const char *index, gateway_ingest_cb cb,
+                                   void *ud)
+{
+    size_t ilen = strlen(index) + 1;
+    struct pending *p = xcalloc(1, sizeof *p + ilen);
+    p->g = g;
+    p->cb = cb;
+    p->ud = ud;
+    memcpy(p->index, index, ilen);
+    return p;
 }
 
 /* A result for a document refused before the store, delivered on a later
@@ -264,16 +288,18 @@ static char *live_topic_of(const struct gateway *g, const char *groupid)
     return t;
 }
 
+/* A document's key as the store sees it (or key NULL). */
+struct scoped_key {
+    char *key;
+    size_t len;
+    uint64_t fp;
+};
+
 static void append(struct gateway *g, const struct route *rt, const char *index,
                    const struct reading *r, const char *doc, size_t len, int64_t ts,
-                   gateway_ingest_cb cb, void *ud)
+                   const struct scoped_key *k, gateway_ingest_cb cb, void *ud)
 {
-    size_t ilen = strlen(index) + 1;
-    struct pending *p = xcalloc(1, sizeof *p + ilen);
-    p->g = g;
-    p->cb = cb;
-    p->ud = ud;
-    memcpy(p->index, index, ilen);
+    struct pending *p = pending_new(g, index, cb, ud);
     p->status_topic = rt && rt->cfg.status && rt->cfg.topic ? xstrdup(rt->cfg.topic) : NULL;
     p->live_topic = live_topic_of(g, r->groupid);
     if (p->live_topic) {
@@ -285,13 +311,17 @@ static void append(struct gateway *g, const struct route *rt, const char *index,
     for (size_t i = 0; i < r->nmeas; i++)
         meas[i] = (struct store_meas){r->meas[i].name, r->meas[i].value};
     struct store_doc d = {.index = index, .source = doc, .source_len = len, .ts_ms = ts,
-                          .groupid = r->groupid, .nmeas = r->nmeas, .meas = meas};
+                          .groupid = r->groupid, .nmeas = r->nmeas, .meas = meas,
+                          .idem_key = k->key, .idem_len = k->len, .idem_fp = k->fp};
     store_append(g->store, &d, on_stored, p);
     pressure(g);
 }
 
-void gateway_ingest(struct gateway *g, const struct route *rt, const char *index, const char *body,
-                    size_t len, int keep_date, gateway_ingest_cb cb, void *ud)
+/* A document not answered from the memory of keys: validated, dated,
+ * judged, stored (with its key, if any). */
+static void ingest(struct gateway *g, const struct route *rt, const char *index, const char *body,
+                   size_t len, int keep_date, const struct scoped_key *k, gateway_ingest_cb cb,
+                   void *ud)
 {
     struct reading r;
     struct reading_error e;
@@ -333,10 +363,29 @@ void gateway_ingest(struct gateway *g, const struct route *rt, const char *index
         buf_append(&doc, body, len); /* kept as posted */
     else
         reading_document(&r, body, len, date, &doc);
-    append(g, rt, index, &r, doc.data, doc.len, ts, cb, ud);
+    append(g, rt, index, &r, doc.data, doc.len, ts, k, cb, ud);
     buf_free(&doc);
     free(fn_text);
     reading_free(&r);
+}
+
+void gateway_ingest(struct gateway *g, const struct route *rt, const char *index, const char *body,
+                    size_t len, int keep_date, const struct gateway_idem *idem,
+                    gateway_ingest_cb cb, void *ud)
+{
+    struct scoped_key k = {0};
+    if (idem && idem->key.key) {
+        k.key = idem_scoped(idem->principal, &idem->key, &k.len);
+        k.fp = idem_fingerprint(body, len);
+        struct pending *p = pending_new(g, index, cb, ud);
+        if (store_idem_find(g->store, k.key, k.len, k.fp, on_stored, p)) {
+            free(k.key);
+            return;
+        }
+        free(p);
+    }
+    ingest(g, rt, index, body, len, keep_date, &k, cb, ud);
+    free(k.key);
 }
 
 /* ---- POST on a route ---- */
@@ -359,8 +408,9 @@ static void reply_stored(struct http_req *req, const struct gateway_ingest_resul
     http_respond(req, 200, NULL, JSON, body, (size_t)n);
 }
 
-/* 400 {"message":...,"field":...}: a refused payload. */
-static void reply_invalid(struct http_req *req, const char *message, const char *field)
+/* 400 {"message":...,"field":...}: a refused payload (422: a reused
+ * idempotency key). */
+static void reply_invalid(struct http_req *req, int status, const char *message, const char *field)
 {
     struct buf b = {0};
     buf_puts(&b, "{\"message\":");
@@ -368,7 +418,7 @@ static void reply_invalid(struct http_req *req, const char *message, const char 
     buf_puts(&b, ",\"field\":");
     buf_json_str(&b, field, strlen(field));
     buf_putc(&b, '}');
-    http_respond(req, 400, NULL, JSON, b.data, b.len);
+    http_respond(req, status, NULL, JSON, b.data, b.len);
     buf_free(&b);
 }
 
@@ -380,9 +430,11 @@ static void on_posted(void *ud, const struct gateway_ingest_result *res)
     case GK_ECANCELED:
         return reply_stored(req, res);
     case GK_EINVAL:
-        return reply_invalid(req, res->reason, res->field);
+        return reply_invalid(req, 400, res->reason, res->field);
     case GK_ELIMIT:
         return gateway_reply_message(req, 500, NULL, res->reason);
+    case GK_EEXIST:
+        return reply_invalid(req, 422, res->reason, IDEM_HEADER);
     case GK_EFULL:
         return gateway_reply_message(req, 503, "Retry-After: 5\r\n",
                                      "Store unavailable: disk full");
@@ -392,13 +444,35 @@ static void on_posted(void *ud, const struct gateway_ingest_result *res)
     }
 }
 
-void gateway_post(struct gateway *g, struct http_req *req, const struct route *rt)
+int gateway_idem_header(struct http_req *req, const struct principal *who,
+                        struct gateway_idem *idem)
+{
+    char err[200];
+    const char *h = http_req_header(req, IDEM_HEADER);
+    *idem = (struct gateway_idem){.principal = who ? who->name : NULL};
+    if (!h)
+        return 0;
+    if (!who) { /* a dashboard session posts nothing; be safe */
+        gateway_reply_message(req, 403, NULL, "Forbidden");
+        return -1;
+    }
+    if (idem_key_check(h, strlen(h), &idem->key.key, &idem->key.len, err, sizeof err) == 0)
+        return 0;
+    char msg[240];
+    snprintf(msg, sizeof msg, "%s: %s", IDEM_HEADER, err);
+    reply_invalid(req, 400, msg, IDEM_HEADER);
+    return -1;
+}
+
+void gateway_post(struct gateway *g, struct http_req *req, const struct route *rt,
+                  const struct principal *who)
 {
     size_t len;
-    if (gateway_reply_busy(g, req))
+    struct gateway_idem idem;
+    if (gateway_reply_busy(g, req) || gateway_idem_header(req, who, &idem) != 0)
         return;
     const char *body = http_req_body(req, &len);
-    gateway_ingest(g, rt, rt->index, body, len, 0, on_posted, req);
+    gateway_ingest(g, rt, rt->index, body, len, 0, &idem, on_posted, req);
 }
 
 /* ---- MQTT telemetry ---- */
@@ -407,7 +481,7 @@ static void on_published(void *ud, const struct gateway_ingest_result *res)
 {
     struct mqtt_inbound *in = ud;
     int code = 0;
-    if (res->status == GK_EINVAL)
+    if (res->status == GK_EINVAL || res->status == GK_EEXIST)
         code = 0x99; /* payload format invalid */
     else if (res->status != 0 && res->status != GK_ECANCELED)
         code = 0x80; /* unspecified error */
@@ -449,7 +523,16 @@ enum mqtt_hook_verdict gateway_telemetry(void *ud, struct mqtt_inbound *in,
     const struct principal *p = mqtt_principal(g, id);
     if (!p || !principal_may_route(p, rt->path))
         return MQTT_HOOK_REFUSED; /* THE rule: only a principal of that route ingests */
-    gateway_ingest(g, rt, rt->index, payload, len, 0, on_published, in);
+    struct gateway_idem idem = {.principal = p->name};
+    const char *v;
+    size_t vlen;
+    char err[200];
+    if (mqtt_inbound_user_prop(in, IDEM_MQTT, &v, &vlen) &&
+        idem_key_check(v, vlen, &idem.key.key, &idem.key.len, err, sizeof err) != 0) {
+        finish(g, rt, rt->index, GK_EINVAL, err, IDEM_MQTT, on_published, in);
+        return MQTT_HOOK_TAKEN;
+    }
+    gateway_ingest(g, rt, rt->index, payload, len, 0, &idem, on_published, in);
     return MQTT_HOOK_TAKEN;
 }
 

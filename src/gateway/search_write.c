@@ -2,7 +2,9 @@
  *
  * Every document goes through gateway_ingest() with keep_date (a `date` it
  * carries is its time), on the route storing its index when there is one
- * (so its rules judge it), else validated and stored only. A _bulk request
+ * (so its rules judge it), else validated and stored only; with its
+ * idempotency key (the Idempotency-Key header of POST /{index}/_doc, a
+ * _bulk action's idempotency_key) when it has one. A _bulk request
  * is checked as a whole first (bulk_parse: a malformed line refuses it and
  * nothing is stored), then all its items are handed over at once, so they
  * share the store's group commits; it is answered once the last item's
@@ -42,6 +44,9 @@ static const char *ingest_error_type(int status, int *http_status)
     case GK_ELIMIT:
         *http_status = 500;
         return "script_exception";
+    case GK_EEXIST:
+        *http_status = 422;
+        return "idempotency_key_reused_exception";
     default:
         *http_status = 503;
         return "unavailable_shards_exception";
@@ -90,12 +95,17 @@ void search_doc_post(struct gateway *g, struct http_req *req, const char *index)
     if (gateway_reply_busy(g, req)) return;
     if (search_params_parse(req, write_known, &p) != 0) return;
     search_params_free(&p);
+    char decoded[512];
+    struct gateway_idem idem;
+    const char *key = search_request_key(req, decoded, sizeof decoded);
+    if (gateway_idem_header(req, apikeys_find(g->keys, key), &idem) != 0) return;
     size_t len, ilen = strlen(index) + 1;
     const char *body = http_req_body(req, &len);
     struct doc_post *d = xmalloc(sizeof *d + ilen);
     d->req = req;
     memcpy(d->index, index, ilen);
-    gateway_ingest(g, gateway_route_for_index(g, index), index, body, len, 1, on_doc_stored, d);
+    gateway_ingest(g, gateway_route_for_index(g, index), index, body, len, 1, &idem, on_doc_stored,
+                   d);
 }
 
 /* ---- _bulk ---- */
@@ -202,7 +212,9 @@ static void bulk_item(struct gateway *g, struct bulk_req *b, size_t i)
     const struct route *rt = gateway_route_for_index(g, a->index);
     struct bulk_slot *s = xmalloc(sizeof *s);
     *s = (struct bulk_slot){b, i};
-    gateway_ingest(g, rt, a->index, a->source, a->source_len, 1, on_item_stored, s);
+    struct gateway_idem idem = {.principal = p->name};
+    if (a->idem_len) idem.key = (struct idem_key){a->idem_key, a->idem_len};
+    gateway_ingest(g, rt, a->index, a->source, a->source_len, 1, &idem, on_item_stored, s);
 }
 
 void search_bulk(struct gateway *g, struct http_req *req, const char *index)

@@ -127,6 +127,11 @@ typedef enum mqtt_hook_verdict (*mqtt_publish_hook)(void *ud, struct mqtt_inboun
                                                     const char *topic, size_t topic_len,
                                                     const void *payload, size_t len, int qos);
 void mqtt_broker_set_publish_hook(struct mqtt_broker *b, mqtt_publish_hook hook, void *ud);
+/* During the hook's call: the value of the first MQTT 5 user property of
+ * the PUBLISH named `name` (not NUL-terminated), or false when it has none
+ * (always for 3.1.1). */
+bool mqtt_inbound_user_prop(const struct mqtt_inbound *in, const char *name, const char **value,
+                            size_t *len);
 
 /* Checks a CONNECT's user name and password against the host's credentials
  * (gasketd: a principal's name and key). Runs on the loop thread, so it

@@ -88,6 +88,7 @@ struct mqtt_session {
 struct mqtt_inbound {
     struct mqtt_client *c; /* NULL once the client is gone */
     struct mqtt_inbound *prev, *next; /* the client's list */
+    const struct mqtt_props *props;   /* the PUBLISH's, during the hook's call only */
     uint16_t pid;
     uint8_t qos;
 };

@@ -48,8 +48,9 @@ static bool owed(const struct mqtt_client *c, uint16_t pid)
 
 /* Offers the message to the host's hook and returns its verdict. */
 static enum mqtt_hook_verdict offer(struct mqtt_client *c, struct mqtt_str topic,
-                                    const struct mqtt_publish *pub)
+                                    const struct mqtt_packet *p)
 {
+    const struct mqtt_publish *pub = &p->publish;
     struct mqtt_inbound *in = xcalloc(1, sizeof *in);
     in->c = c;
     in->pid = pub->id;
@@ -61,8 +62,10 @@ static enum mqtt_hook_verdict offer(struct mqtt_client *c, struct mqtt_str topic
     if (pub->qos == 2)
         mqtt__session_qos2_add(c->s, pub->id); /* a resend is not routed again */
     struct mqtt_identity id = mqtt__auth_identity(c);
+    in->props = &p->props;
     enum mqtt_hook_verdict v = c->b->hook(c->b->hook_ud, in, &id, topic.p, topic.len,
                                           pub->payload.p, pub->payload.len, pub->qos);
+    in->props = NULL;
     if (v == MQTT_HOOK_TAKEN) {
         if (c->b->backpressure)
             mqtt__client_pause(c); /* read no more from it until the host catches up */
@@ -113,6 +116,23 @@ void mqtt_inbound_done(struct mqtt_inbound *in, uint8_t reason)
     free(in);
 }
 
+bool mqtt_inbound_user_prop(const struct mqtt_inbound *in, const char *name, const char **value,
+                            size_t *len)
+{
+    struct mqtt_iter it;
+    struct mqtt_str k, v;
+    if (!in->props) return false;
+    mqtt_iter_init(&it, &in->props->user_props);
+    while (mqtt_user_prop_next(&it, &k, &v)) {
+        if (k.len == strlen(name) && memcmp(k.p, name, k.len) == 0) {
+            *value = v.p;
+            *len = v.len;
+            return true;
+        }
+    }
+    return false;
+}
+
 int mqtt__handle_publish(struct mqtt_client *c, const struct mqtt_packet *p)
 {
     const struct mqtt_publish *pub = &p->publish;
@@ -140,7 +160,7 @@ int mqtt__handle_publish(struct mqtt_client *c, const struct mqtt_packet *p)
     } else if (!mqtt__acl_may_publish(c, topic.p, topic.len)) {
         code = 0x87;
     }
-    enum mqtt_hook_verdict v = code || !b->hook ? MQTT_HOOK_PASS : offer(c, topic, pub);
+    enum mqtt_hook_verdict v = code || !b->hook ? MQTT_HOOK_PASS : offer(c, topic, p);
     if (v == MQTT_HOOK_REFUSED) {
         log_refused(c, topic, "not allowed to ingest there");
         code = 0x87;
