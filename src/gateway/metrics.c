@@ -89,6 +89,9 @@ void metrics_render(const struct metrics *m, const struct store_stats *st, unsig
     buf_printf(out, "gasket_http_connections_open %u\n", connections);
     family(out, "gasket_readings_stored_total", "counter", "Readings committed to the store.");
     buf_printf(out, "gasket_readings_stored_total %llu\n", (unsigned long long)st->docs);
+    family(out, "gasket_readings_duplicate_total", "counter",
+           "Readings answered as duplicates of an idempotency key, not stored again.");
+    buf_printf(out, "gasket_readings_duplicate_total %llu\n", (unsigned long long)st->dups);
     family(out, "gasket_readings_rejected_total", "counter", "Readings refused by validation.");
     buf_printf(out, "gasket_readings_rejected_total %llu\n", (unsigned long long)m->rejected);
     family(out, "gasket_store_commits_total", "counter", "Store transactions committed.");

@@ -53,6 +53,8 @@ def test_same_key_stored_once(daemon_factory):
     st4, b4 = post_key(d, "pi-7:2")
     assert st4 == 200 and json.loads(b4)["_seq_no"] == json.loads(b3)["_seq_no"] + 1
     assert count(d) == 3
+    st, _, m = d.request("GET", "/metrics")
+    assert b"gasket_readings_duplicate_total 1\n" in m
     # the same key with another body: refused, nothing stored
     st, b = post_key(d, "pi-7:1", body=reading("0.5"))
     assert st == 422, b
