@@ -155,9 +155,12 @@ static void poll_exec(struct pub *p, uint64_t now)
 
 /* ---- the clock ---- */
 
+/* Takes the clocked sources' reading when it is due (stdin readings come
+ * when they come). */
 static void sample(struct pub *p, uint64_t now)
 {
-    if (p->source_done || now < p->next_sample) return;
+    int clocked = p->o->source == PUB_SRC_SIM || p->o->source == PUB_SRC_EXEC;
+    if (!clocked || p->source_done || now < p->next_sample) return;
     uint64_t step = (uint64_t)(p->o->interval * 1000);
     if (step == 0) step = 1;
     p->next_sample += step;

@@ -25,7 +25,7 @@
 
 #define MAX_BATCH_BYTES (4u << 20) /* of one _bulk request's readings */
 #define REFUSED_MIN_MS  30000
-#define CONNECT_MAX_MS  15000
+#define CONNECT_MAX_MS  15000 /* for the connection and its CONNACK */
 #define FAIL_LOG_MS     60000
 
 int pub_send_init(struct pub *p, char *err, size_t errlen)
@@ -188,7 +188,7 @@ static void send_mqtt(struct pub *p, uint64_t now)
     }
     if (st == MQTT_SENDER_CONNECTING && now - p->connect_since > CONNECT_MAX_MS) {
         struct send_result r = {.verdict = SEND_RETRY};
-        snprintf(r.reason, sizeof r.reason, "MQTT %s: no CONNACK within %d s", p->o->mqtt,
+        snprintf(r.reason, sizeof r.reason, "MQTT %s: not connected within %d s", p->o->mqtt,
                  CONNECT_MAX_MS / 1000);
         on_failure(p, &r, 0, 0, now);
         return;
@@ -219,5 +219,10 @@ uint64_t pub_send_due(const struct pub *p, uint64_t now)
         return p->connect_since + CONNECT_MAX_MS + 1;
     if (p->mq && mqtt_sender_state(p->mq) == MQTT_SENDER_DOWN) return p->next_try;
     if (spool_pending(p->sp) == 0 || (p->http && http_sender_busy(p->http))) return UINT64_MAX;
+    if (p->mq) { /* up: room, and readings not in flight yet */
+        uint64_t last = mqtt_sender_last_seq(p->mq), acked = spool_acked(p->sp);
+        uint64_t flying = last > acked ? last - acked : 0;
+        if (!mqtt_sender_room(p->mq) || spool_pending(p->sp) <= flying) return UINT64_MAX;
+    }
     return p->next_try > now ? p->next_try : now;
 }

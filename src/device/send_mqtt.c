@@ -1,15 +1,23 @@
 /* send_mqtt.c: gasket-pub's MQTT transport (send_mqtt.h).
  *
- * Threads: libmosquitto's network thread runs the callbacks (on_connect,
- * on_disconnect, on_publish), which append to `events` under `mu` and wake
- * the main thread; everything else (the client's creation and
- * destruction, publishing, the in-flight table) is the main thread's. A
+ * Threads: each connection try is an `attempt`, a client connected by a
+ * thread of its own with the blocking mosquitto_connect() (TCP connect and
+ * TLS handshake; libmosquitto's asynchronous connect does not report a
+ * failed TLS connect), which then starts libmosquitto's network thread
+ * (mosquitto_loop_start) and ends. The callbacks of that thread
+ * (on_connect, on_disconnect, on_publish) and the connect thread's failure
+ * append to `events` under `mu`, tagged with the attempt's id, and wake the
+ * main thread, which ignores the events of attempts it gave up. Giving up an
+ * attempt whose connect thread still blocks (an unreachable host) leaves
+ * the client to that thread, which destroys it when its connect returns.
+ * Everything else (publishing, the in-flight table) is the main thread's. A
  * PUBACK is matched to its reading by message id on the main thread, after
  * mosquitto_publish_v5() has returned that id. */
 #include "device/send_mqtt.h"
 #include "core/mem.h"
 #include "device/pubopt.h"
 
+#include <errno.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <pthread.h>
@@ -18,12 +26,15 @@
 #include <string.h>
 
 #define MAX_EVENTS 256
+#define KEEPALIVE  30
 
 enum ev_kind { EV_UP, EV_FAILED, EV_DOWN, EV_ACK };
 
 struct ev {
     enum ev_kind kind;
-    int code; /* EV_ACK: the PUBACK reason; else the CONNACK/disconnect reason */
+    unsigned attempt;
+    int code; /* EV_ACK: the PUBACK reason; else the CONNACK/disconnect reason or MOSQ_ERR */
+    int err;  /* EV_FAILED with MOSQ_ERR_ERRNO: errno */
     int mid;
 };
 
@@ -32,9 +43,21 @@ struct flight {
     uint64_t seq;
 };
 
+struct mqtt_sender;
+
+/* One connection try and its client. */
+struct attempt {
+    struct mqtt_sender *m;
+    struct mosquitto *mosq;
+    unsigned id;
+    int connect_done; /* under m->mu: the connect thread is finished with it */
+    int abandoned;    /* under m->mu: the main thread gave it up before that */
+};
+
 struct mqtt_sender {
     CURLM *wake;
-    struct mosquitto *mosq;
+    struct attempt *att; /* the current try, or NULL */
+    unsigned next_id;
     enum mqtt_sender_state state;
     char *host, *topic, *client_id;
     int port;
@@ -44,14 +67,22 @@ struct mqtt_sender {
     pthread_mutex_t mu;
     struct ev events[MAX_EVENTS]; /* under mu */
     size_t nevents;
-    int overflow; /* under mu: events were lost: treat as a lost connection */
+    int overflow;  /* under mu: events were lost: treat as a lost connection */
+    int orphans;   /* under mu: attempts still owned by their connect thread */
 };
 
-static void push(struct mqtt_sender *m, enum ev_kind kind, int code, int mid)
+/* Under mu. */
+static void push_locked(struct mqtt_sender *m, struct ev e)
 {
-    pthread_mutex_lock(&m->mu);
-    if (m->nevents < MAX_EVENTS) m->events[m->nevents++] = (struct ev){kind, code, mid};
+    if (m->nevents < MAX_EVENTS) m->events[m->nevents++] = e;
     else m->overflow = 1;
+}
+
+static void push(struct attempt *a, enum ev_kind kind, int code, int mid)
+{
+    struct mqtt_sender *m = a->m;
+    pthread_mutex_lock(&m->mu);
+    push_locked(m, (struct ev){kind, a->id, code, 0, mid});
     pthread_mutex_unlock(&m->mu);
     curl_multi_wakeup(m->wake);
 }
@@ -74,6 +105,30 @@ static void on_publish(struct mosquitto *mosq, void *ud, int mid, int reason,
 {
     (void)mosq, (void)props;
     push(ud, EV_ACK, reason, mid);
+}
+
+/* The connect thread: connects (blocking), starts the network thread, or
+ * reports the failure; destroys the client when the attempt was given up. */
+static void *connect_main(void *arg)
+{
+    struct attempt *a = arg;
+    struct mqtt_sender *m = a->m;
+    int rc = mosquitto_connect(a->mosq, m->host, m->port, KEEPALIVE), err = errno;
+    if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_loop_start(a->mosq);
+    pthread_mutex_lock(&m->mu);
+    int abandoned = a->abandoned;
+    a->connect_done = 1;
+    if (abandoned) m->orphans--;
+    else if (rc != MOSQ_ERR_SUCCESS) push_locked(m, (struct ev){EV_FAILED, a->id, rc, err, 0});
+    pthread_mutex_unlock(&m->mu);
+    if (abandoned) {
+        mosquitto_loop_stop(a->mosq, true);
+        mosquitto_destroy(a->mosq);
+        free(a);
+    } else {
+        curl_multi_wakeup(m->wake);
+    }
+    return NULL;
 }
 
 int mqtt_sender_new(struct mqtt_sender **out, CURLM *wake, const struct pubopt *o, char *err,
@@ -102,16 +157,27 @@ int mqtt_sender_new(struct mqtt_sender **out, CURLM *wake, const struct pubopt *
 
 void mqtt_sender_reset(struct mqtt_sender *m)
 {
-    if (m->mosq) {
-        mosquitto_disconnect(m->mosq);
-        mosquitto_loop_stop(m->mosq, true);
-        mosquitto_destroy(m->mosq);
-        m->mosq = NULL;
+    struct attempt *a = m->att;
+    m->att = NULL;
+    if (a) {
+        pthread_mutex_lock(&m->mu);
+        int owned = !a->connect_done; /* its connect thread still blocks: it cleans up */
+        if (owned) {
+            a->abandoned = 1;
+            m->orphans++;
+        }
+        pthread_mutex_unlock(&m->mu);
+        if (!owned) {
+            mosquitto_disconnect(a->mosq);
+            mosquitto_loop_stop(a->mosq, true);
+            mosquitto_destroy(a->mosq);
+            free(a);
+        }
     }
     m->state = MQTT_SENDER_DOWN;
     m->nfl = 0;
     pthread_mutex_lock(&m->mu);
-    m->nevents = 0; /* of the client that is gone */
+    m->nevents = 0; /* of the attempt that is gone */
     m->overflow = 0;
     pthread_mutex_unlock(&m->mu);
 }
@@ -120,6 +186,10 @@ void mqtt_sender_free(struct mqtt_sender *m)
 {
     if (!m) return;
     mqtt_sender_reset(m);
+    pthread_mutex_lock(&m->mu);
+    int orphans = m->orphans;
+    pthread_mutex_unlock(&m->mu);
+    if (orphans) return; /* a connect thread still uses m: the process ends with it */
     pthread_mutex_destroy(&m->mu);
     free(m->host);
     free(m->topic);
@@ -127,32 +197,55 @@ void mqtt_sender_free(struct mqtt_sender *m)
     free(m);
 }
 
-static int fail(struct mqtt_sender *m, int rc, const char *what, char *err, size_t errlen)
+/* A new client with the options and callbacks, or NULL (err). */
+static struct mosquitto *client_new(struct mqtt_sender *m, struct attempt *a, char *err,
+                                    size_t errlen)
 {
-    snprintf(err, errlen, "MQTT %s:%d: %s: %s", m->host, m->port, what,
-             rc == MOSQ_ERR_ERRNO ? "system error" : mosquitto_strerror(rc));
-    mqtt_sender_reset(m);
-    return -1;
+    const struct pubopt *o = m->o;
+    struct mosquitto *mosq = mosquitto_new(m->client_id, true, a);
+    if (!mosq) {
+        snprintf(err, errlen, "MQTT: cannot make a client: %s", strerror(errno));
+        return NULL;
+    }
+    mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    mosquitto_connect_v5_callback_set(mosq, on_connect);
+    mosquitto_disconnect_v5_callback_set(mosq, on_disconnect);
+    mosquitto_publish_v5_callback_set(mosq, on_publish);
+    int rc = MOSQ_ERR_SUCCESS;
+    const char *what = "TLS files";
+    if (o->cafile) rc = mosquitto_tls_set(mosq, o->cafile, NULL, o->cert, o->keyfile, NULL);
+    if (rc == MOSQ_ERR_SUCCESS && o->user) {
+        what = "user name";
+        rc = mosquitto_username_pw_set(mosq, o->user, o->password);
+    }
+    if (rc == MOSQ_ERR_SUCCESS) return mosq;
+    snprintf(err, errlen, "MQTT %s:%d: %s: %s", m->host, m->port, what, mosquitto_strerror(rc));
+    mosquitto_destroy(mosq);
+    return NULL;
 }
 
 int mqtt_sender_connect(struct mqtt_sender *m, char *err, size_t errlen)
 {
-    const struct pubopt *o = m->o;
     mqtt_sender_reset(m);
-    m->mosq = mosquitto_new(m->client_id, true, m);
-    if (!m->mosq) return fail(m, MOSQ_ERR_NOMEM, "cannot make a client", err, errlen);
-    mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
-    mosquitto_connect_v5_callback_set(m->mosq, on_connect);
-    mosquitto_disconnect_v5_callback_set(m->mosq, on_disconnect);
-    mosquitto_publish_v5_callback_set(m->mosq, on_publish);
-    int rc = MOSQ_ERR_SUCCESS;
-    if (o->cafile) rc = mosquitto_tls_set(m->mosq, o->cafile, NULL, o->cert, o->keyfile, NULL);
-    if (rc != MOSQ_ERR_SUCCESS) return fail(m, rc, "TLS files", err, errlen);
-    if (o->user) rc = mosquitto_username_pw_set(m->mosq, o->user, o->password);
-    if (rc != MOSQ_ERR_SUCCESS) return fail(m, rc, "user name", err, errlen);
-    rc = mosquitto_loop_start(m->mosq);
-    if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_connect_async(m->mosq, m->host, m->port, 30);
-    if (rc != MOSQ_ERR_SUCCESS) return fail(m, rc, "cannot connect", err, errlen);
+    struct attempt *a = xcalloc(1, sizeof *a);
+    a->m = m;
+    a->id = ++m->next_id;
+    a->mosq = client_new(m, a, err, errlen);
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = a->mosq ? pthread_create(&t, &attr, connect_main, a) : -1;
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        if (a->mosq) {
+            snprintf(err, errlen, "MQTT: cannot start a thread: %s", strerror(rc));
+            mosquitto_destroy(a->mosq);
+        }
+        free(a);
+        return -1;
+    }
+    m->att = a;
     m->state = MQTT_SENDER_CONNECTING;
     return 0;
 }
@@ -179,7 +272,7 @@ int mqtt_sender_publish(struct mqtt_sender *m, const struct spool_item *it, cons
     int mid = 0;
     snprintf(key, sizeof key, "%s%llu", key_prefix, (unsigned long long)it->seq);
     mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "idempotency-key", key);
-    int rc = mosquitto_publish_v5(m->mosq, &mid, m->topic, (int)it->len, it->data, 1, false, props);
+    int rc = mosquitto_publish_v5(m->att->mosq, &mid, m->topic, (int)it->len, it->data, 1, false, props);
     mosquitto_property_free_all(&props);
     if (rc != MOSQ_ERR_SUCCESS) {
         m->state = MQTT_SENDER_DOWN;
@@ -227,20 +320,27 @@ size_t mqtt_sender_poll(struct mqtt_sender *m, struct send_result *res, size_t c
     m->overflow = 0;
     pthread_mutex_unlock(&m->mu);
     *changed = *refused = 0;
+    unsigned cur = m->att ? m->att->id : 0;
     for (size_t i = 0; i < nev; i++) {
         const struct ev *e = &evs[i];
+        if (e->attempt != cur) continue; /* of an attempt given up */
         if (e->kind == EV_ACK && n < cap && ack_of(m, e, &res[n])) n++;
         if (e->kind == EV_UP) m->state = MQTT_SENDER_UP;
         if (e->kind == EV_FAILED || e->kind == EV_DOWN) m->state = MQTT_SENDER_DOWN;
         if (e->kind == EV_UP || e->kind == EV_FAILED || e->kind == EV_DOWN) *changed = 1;
         if (e->kind == EV_FAILED)
             *refused = e->code == MQTT_RC_NOT_AUTHORIZED || e->code == MQTT_RC_BAD_USERNAME_OR_PASSWORD;
-        if (e->kind == EV_FAILED)
+        if (e->kind == EV_FAILED && e->code >= 0x80) /* a CONNACK's reason */
             snprintf(why, whylen, "MQTT %s:%d refused the connection: %s", m->host, m->port,
                      mosquitto_reason_string(e->code));
+        else if (e->kind == EV_FAILED)
+            snprintf(why, whylen, "MQTT %s:%d: cannot connect: %s", m->host, m->port,
+                     e->code == MOSQ_ERR_ERRNO ? strerror(e->err) : mosquitto_strerror(e->code));
         if (e->kind == EV_DOWN)
             snprintf(why, whylen, "MQTT %s:%d: connection lost (%s)", m->host, m->port,
-                     mosquitto_strerror(e->code));
+                     e->code >= 0x80 ? mosquitto_reason_string(e->code)
+                     : e->code       ? mosquitto_strerror(e->code)
+                                     : "closed by the server");
     }
     if (overflow) {
         m->state = MQTT_SENDER_DOWN;

@@ -6,13 +6,14 @@
  * flight at once, in order. TLS with --cafile (and --cert/--keyfile for a
  * client certificate), or --user/--password.
  *
- * libmosquitto's own thread (mosquitto_loop_start) runs the connection; its
- * callbacks only queue what happened (under a mutex) and wake the caller's
- * multi handle (curl_multi_wakeup), whose thread collects it with
- * mqtt_sender_poll(). A lost connection is not resumed: the client is
- * dropped (mqtt_sender_reset) and a new one made after a backoff, and the
- * readings that were in flight are sent again from the spool (their keys
- * make that harmless). PUBACK reason codes: below 0x80 OK, 0x99 (payload
+ * A thread of its own connects each new client, and libmosquitto's thread
+ * (mosquitto_loop_start) runs the connection; they only queue what
+ * happened (under a mutex) and wake the caller's multi handle
+ * (curl_multi_wakeup), whose thread collects it with mqtt_sender_poll().
+ * A failed or lost connection is not resumed: the client is dropped
+ * (mqtt_sender_reset) and a new one made after a backoff, and the readings
+ * that were in flight are sent again from the spool (their keys make that
+ * harmless). PUBACK reason codes: below 0x80 OK, 0x99 (payload
  * format invalid) DROP, 0x87 (not authorized) REFUSED, others RETRY. */
 #ifndef GASKET_DEVICE_SEND_MQTT_H
 #define GASKET_DEVICE_SEND_MQTT_H
