@@ -3,7 +3,8 @@
  * Every input goes through bulk_parse() (the first byte chooses whether the
  * URL names an index). A parsed request must hold at least one action, in
  * increasing line order, each with an index and, except a delete, a source
- * inside the input; every reply item written for it, and the error object
+ * inside the input, an idempotency_key only as it was checked; every reply
+ * item written for it, and the error object
  * of a refused request, must be valid JSON.
  * Corpus: tests/fuzz/corpus/bulk (replayed by `make fuzz-replay`). */
 #include <jansson.h>
@@ -26,6 +27,11 @@ static void check_action(const struct bulk_action *a, const char *body, size_t l
 {
     if (a->line <= prev_line || !a->index[0] || !memchr(a->index, '\0', sizeof a->index)) abort();
     if ((a->op == BULK_DELETE) != (a->source == NULL)) abort();
+    if (a->idem_len > IDEM_KEY_MAX || strlen(a->idem_key) != a->idem_len) abort();
+    for (size_t i = 0; i < a->idem_len; i++) /* checked: printable, no quote nor backslash */
+        if (a->idem_key[i] < 0x20 || a->idem_key[i] > 0x7e || a->idem_key[i] == '"' ||
+            a->idem_key[i] == '\\')
+            abort();
     if (a->source && (a->source < body || a->source + a->source_len > body + len)) abort();
     struct buf b = {0};
     bulk_item_created(&b, a, "42", 7);
