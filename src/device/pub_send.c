@@ -61,23 +61,10 @@ static int is_done(struct pub *p, uint64_t seq)
     return 0;
 }
 
-/* Acknowledges the spool up to the first reading not done. */
-static void advance(struct pub *p)
-{
-    uint64_t acked = spool_acked(p->sp), upto = acked;
-    for (size_t i = 0; i < p->ndone;) /* dropped from a full spool meanwhile */
-        if (p->done[i] <= acked) p->done[i] = p->done[--p->ndone];
-        else i++;
-    while (is_done(p, upto + 1))
-        upto++;
-    char err[256];
-    if (upto > acked && spool_ack(p->sp, upto, err, sizeof err) != 0) {
-        log_error("%s", err);
-        p->fatal = 1;
-    }
-}
-
-static void mark_done(struct pub *p, const struct send_result *r)
+/* Records an answered reading: *upto (everything up to it is done) moves
+ * on when it is the next one, else it waits in p->done (MQTT answers out
+ * of order). */
+static void mark_done(struct pub *p, const struct send_result *r, uint64_t *upto)
 {
     if (r->verdict == SEND_DROP) {
         p->dropped++;
@@ -85,7 +72,23 @@ static void mark_done(struct pub *p, const struct send_result *r)
     } else {
         p->delivered++;
     }
-    if (p->ndone < PUB_DONE_MAX) p->done[p->ndone++] = r->seq;
+    if (r->seq == *upto + 1) {
+        ++*upto;
+        while (is_done(p, *upto + 1))
+            ++*upto;
+    } else if (r->seq > *upto && p->ndone < PUB_DONE_MAX) {
+        p->done[p->ndone++] = r->seq;
+    }
+}
+
+/* Acknowledges the spool up to upto. */
+static void advance(struct pub *p, uint64_t upto)
+{
+    char err[256];
+    if (upto > spool_acked(p->sp) && spool_ack(p->sp, upto, err, sizeof err) != 0) {
+        log_error("%s", err);
+        p->fatal = 1;
+    }
 }
 
 static void on_failure(struct pub *p, const struct send_result *r, uint64_t retry_after,
@@ -123,10 +126,14 @@ static void on_success(struct pub *p, uint64_t now)
 static void take_results(struct pub *p, size_t n, uint64_t retry_after, int at_once, uint64_t now)
 {
     size_t i = 0;
+    uint64_t upto = spool_acked(p->sp);
+    for (size_t k = 0; k < p->ndone;) /* dropped from a full spool meanwhile */
+        if (p->done[k] <= upto) p->done[k] = p->done[--p->ndone];
+        else k++;
     for (; i < n && (p->res[i].verdict == SEND_OK || p->res[i].verdict == SEND_DROP); i++)
-        mark_done(p, &p->res[i]);
+        mark_done(p, &p->res[i], &upto);
     if (i > 0) on_success(p, now);
-    advance(p);
+    advance(p, upto);
     if (i < n) on_failure(p, &p->res[i], retry_after, at_once, now);
 }
 
