@@ -12,7 +12,7 @@ SAN     ?=
 CC      ?= gcc
 PYTHON  ?= /usr/bin/python3
 
-PKGS    := libuv openssl jansson sqlite3 inih lua5.4
+PKGS    := libuv openssl jansson sqlite3 inih lua5.4 zlib
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -Isrc \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lwslay -lpthread -lm
