@@ -414,7 +414,7 @@ static void post_route(struct gateway *g, struct http_req *req, const struct rou
     case APIKEY_THROTTLED:
         return reply_throttled(req, wait_s);
     case APIKEY_OK:
-        return gateway_post(g, req, rt);
+        return gateway_post(g, req, who, rt);
     }
 }
 
