@@ -34,6 +34,7 @@ struct gateway {
     struct alarm_engine *alarms;
     struct history *history;
     struct apikeys *keys;
+    struct seen *seen;      /* when each principal was last seen (seen.h) */
     struct dashboard *dash; /* the dashboard's users and sessions (dashboard.h) */
     struct route *routes;
     size_t nroutes;

@@ -22,6 +22,7 @@
 #include "gateway/gateway.h"
 #include "gateway/gateway_int.h"
 #include "gateway/reading.h"
+#include "gateway/seen.h"
 #include "http/http.h"
 #include "mqtt/broker.h"
 #include "mqtt/topic.h"
@@ -476,6 +477,7 @@ enum mqtt_hook_verdict gateway_telemetry(void *ud, struct mqtt_inbound *in,
         return MQTT_HOOK_REFUSED; /* THE rule: only a principal of that route ingests */
     if (!principal_may_group(p, last_level(topic, topic_len, level, sizeof level)))
         return MQTT_HOOK_REFUSED; /* a scoped device sends on its groups' topics only */
+    seen_mark(g->seen, p->name, clock_now_ms());
     gateway_ingest(g, p, rt, rt->index, payload, len, 0, on_published, in);
     return MQTT_HOOK_TAKEN;
 }
@@ -483,7 +485,15 @@ enum mqtt_hook_verdict gateway_telemetry(void *ud, struct mqtt_inbound *in,
 bool gateway_mqtt_login(void *ud, const char *user, size_t ulen, const char *pass, size_t plen)
 {
     struct gateway *g = ud;
-    return apikeys_mqtt_login(g->keys, user, ulen, pass, plen) != 0;
+    if (!apikeys_mqtt_login(g->keys, user, ulen, pass, plen))
+        return false;
+    char name[256]; /* a principal's name, so no NUL inside */
+    if (ulen < sizeof name) {
+        memcpy(name, user, ulen);
+        name[ulen] = '\0';
+        seen_mark(g->seen, name, clock_now_ms());
+    }
+    return true;
 }
 
 const struct route *gateway_route_for_index(const struct gateway *g, const char *index)
