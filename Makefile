@@ -24,7 +24,7 @@ CFLAGS  += -O2
 endif
 
 LIB_SRC  := $(wildcard src/core/*.c src/net/*.c src/http/*.c src/mqtt/*.c src/store/*.c \
-                       src/rules/*.c src/gateway/*.c src/daemon/*.c)
+                       src/rules/*.c src/gateway/*.c src/daemon/*.c src/admin/*.c src/device/*.c)
 # The dashboard's files (web/src/), embedded by a generated C file (web.h);
 # the folders are prerequisites too, so a removed file regenerates it.
 # web/src/vendor/ (not committed) holds the npm libraries' built files,
