@@ -17,8 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BACKDATE_S 3600
-
 struct pki_ca {
     X509 *cert;
     EVP_PKEY *key;
@@ -136,7 +134,7 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, int ca, int days, X509 *is
     X509 *x = X509_new();
     X509_NAME *name = X509_NAME_new();
     int ok = x && name && X509_set_version(x, 2) && set_serial(x) &&
-             X509_gmtime_adj(X509_getm_notBefore(x), -BACKDATE_S) &&
+             X509_gmtime_adj(X509_getm_notBefore(x), -PKI_BACKDATE_S) &&
              X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) && X509_set_pubkey(x, key) &&
              (!ca || X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
                                                 (const unsigned char *)"gasket", -1, -1, 0)) &&
@@ -246,6 +244,22 @@ static void serial_hex(const ASN1_INTEGER *serial, char *out, size_t len)
     BN_free(bn);
 }
 
+/* The first DNS name or IP address of x's subjectAltName into out. */
+static void first_alt_name(X509 *x, char *out, size_t len)
+{
+    GENERAL_NAMES *names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; i < sk_GENERAL_NAME_num(names) && !out[0]; i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+        const unsigned char *a = g->type == GEN_IPADD ? ASN1_STRING_get0_data(g->d.ip) : NULL;
+        int n = a ? ASN1_STRING_length(g->d.ip) : 0;
+        if (g->type == GEN_DNS)
+            snprintf(out, len, "%s", (const char *)ASN1_STRING_get0_data(g->d.dNSName));
+        else if (a && (n == 4 || n == 16))
+            inet_ntop(n == 4 ? AF_INET : AF_INET6, a, out, (socklen_t)len);
+    }
+    GENERAL_NAMES_free(names);
+}
+
 int pki_cert_info(const char *cert, struct pki_info *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -254,6 +268,7 @@ int pki_cert_info(const char *cert, struct pki_info *out, char *err, size_t errl
         return GK_EIO;
     X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, out->cn, sizeof out->cn);
     serial_hex(X509_get0_serialNumber(x), out->serial, sizeof out->serial);
+    first_alt_name(x, out->host, sizeof out->host);
     out->not_before = unix_time(X509_get0_notBefore(x));
     out->not_after = unix_time(X509_get0_notAfter(x));
     X509_free(x);

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define PKI_BACKDATE_S 3600 /* a certificate's notBefore is this long before its issue */
+
 struct pki_ca; /* a CA certificate and its private key */
 
 /* Makes a self-signed CA "CN=cn, O=gasket" valid for `days` and writes its
@@ -38,6 +40,7 @@ int pki_issue(struct pki_ca *ca, const struct pki_leaf *leaf, const char *cert, 
 struct pki_info {
     char cn[256];
     char serial[80];              /* upper-case hex */
+    char host[256];               /* its first subjectAltName (DNS or IP), or "" */
     int64_t not_before, not_after; /* Unix seconds */
 };
 
