@@ -87,6 +87,9 @@ $(BUILD)/libgasket.a: $(LIB_OBJ)
 $(BUILD)/%: $(BUILD)/obj/src/cmd/%.o $(BUILD)/libgasket.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# The device programs' MQTT client: only gasket-sub links libmosquitto.
+$(BUILD)/gasket-sub: LDLIBS += $(shell pkg-config --libs libmosquitto 2>/dev/null)
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgasket.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -MMD -MP $< $(BUILD)/libgasket.a $(LDFLAGS) $(LDLIBS) -o $@
