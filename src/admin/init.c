@@ -259,7 +259,7 @@ int admin_init(int argc, char **argv)
     char err[600];
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'h')
             return printf("%s%s", admin_init_usage, admin_init_help), ADMIN_EXIT_OK;
         if (c != 'H' || !valid_host(optarg) || in.nhosts == MAX_HOSTS) {

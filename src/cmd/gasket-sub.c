@@ -58,6 +58,7 @@ struct sub_opts {
 struct sub {
     struct sub_opts o;
     char **cmd; /* --on-warning, split */
+    int mids[MAX_TOPICS]; /* the SUBSCRIBE message id of each topic */
     long received;
     int running; /* --on-warning commands not reaped yet */
     bool accepted; /* the last connection got CONNACK 0 */
@@ -347,7 +348,7 @@ static void print_message(const struct sub *s, const struct mosquitto_message *m
 static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_message *m)
 {
     struct sub *s = ud;
-    char text[256];
+    char text[1024];
     (void)mosq;
     print_message(s, m);
     enum alert_kind k = alert_classify(m->payload, (size_t)m->payloadlen, text, sizeof text);
@@ -369,8 +370,26 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc)
     s->accepted = true;
     s->backoff_s = 1;
     say("connected to %s:%ld", s->o.host, s->o.port);
+    for (int i = 0; i < s->o.ntopics; i++) {
+        int mid = 0; /* libmosquitto gives it; its SUBACK names it */
+        mosquitto_subscribe(mosq, &mid, s->o.topics[i], 1);
+        s->mids[i] = mid;
+    }
+}
+
+/* One SUBSCRIBE per topic: granted_qos[0] is its answer (0x80: refused). */
+static void on_subscribe(struct mosquitto *mosq, void *ud, int mid, int n, const int *granted_qos)
+{
+    struct sub *s = ud;
+    (void)mosq;
+    const char *topic = "a topic";
     for (int i = 0; i < s->o.ntopics; i++)
-        mosquitto_subscribe(mosq, NULL, s->o.topics[i], 1);
+        if (s->mids[i] == mid)
+            topic = s->o.topics[i];
+    if (n >= 1 && granted_qos[0] <= 2)
+        say("subscribed to %s (QoS %d)", topic, granted_qos[0]);
+    else
+        say("the broker refused the subscription to %s (not authorized?)", topic);
 }
 
 static void on_log(struct mosquitto *mosq, void *ud, int level, const char *line)
@@ -400,6 +419,7 @@ static struct mosquitto *client_new(struct sub *s)
     mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
     mosquitto_connect_callback_set(m, on_connect);
     mosquitto_message_callback_set(m, on_message);
+    mosquitto_subscribe_callback_set(m, on_subscribe);
     mosquitto_log_callback_set(m, on_log);
     mosquitto_reconnect_delay_set(m, 1, BACKOFF_MAX_S, true);
     if (o->user)
