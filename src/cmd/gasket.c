@@ -1,6 +1,7 @@
 /* gasket.c: the admin tool, `gasket COMMAND ...`.
  *
- * Commands live in one table; each parses its own options. `gasket passwd`
+ * Commands live in one table; each parses its own options. `gasket init`
+ * and `gasket device` (enrolment) are in src/admin (admin.h). `gasket passwd`
  * manages the MQTT broker's password file and the dashboard's users file
  * (Mosquitto's $7$ PBKDF2-SHA512 format, with a role field for dashboard
  * users); the file handling and hashing are in mqtt/auth.c, this file only

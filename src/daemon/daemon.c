@@ -718,6 +718,7 @@ struct gasket *gasket_start(const char *config_path)
     return g;
 fail:
     log_error("gasketd could not start");
+    pidfile_release(g->pid_path, g->pid_fd); /* no pid file of a gasketd that never ran */
     exit(1); /* handles are open on the loop; nothing to save yet */
 }
 

@@ -85,18 +85,21 @@ class Site:
         self.reloads += 1
         until(lambda: self.d.log_text().count("reloaded ") >= self.reloads, "a reload")
 
-    def post(self, bundle, body):
-        """POST over HTTPS with the bundle's key, trusting its ca.pem."""
+    def request(self, bundle, method, path, body):
+        """A request over HTTPS with the bundle's key, trusting its ca.pem."""
         ctx = ssl.create_default_context(cafile=str(bundle / "ca.pem"))
         c = http.client.HTTPSConnection("localhost", self.https, context=ctx, timeout=10)
         try:
-            c.request("POST", "/gasdetector", body=json.dumps(body),
+            c.request(method, path, body=body,
                       headers={"x-api-key": conf(bundle / "pub.conf")["key"],
                                "Content-Type": "application/json"})
             r = c.getresponse()
             return r.status, r.read()
         finally:
             c.close()
+
+    def post(self, bundle, body):
+        return self.request(bundle, "POST", "/gasdetector", json.dumps(body))
 
     def tls(self, bundle):
         return ["-h", "localhost", "-p", str(self.mqtts), "--cafile", str(bundle / "ca.pem"),
@@ -196,6 +199,12 @@ def test_device_enrol_warn_and_revoke(site, tmp_path):
     status, body = site.post(pi7, reading("8", 95))
     assert (status, json.loads(body)) == (403, {"message": "groupid '8' is not one of pi-7's "
                                                 "groups"})
+    # _bulk: the item of its group is stored, the other refused
+    lines = "".join('{"index":{}}\n%s\n' % json.dumps(reading(g, 1)) for g in ("7", "8"))
+    status, body = site.request(pi7, "POST", "/gasdetect/_bulk", lines)
+    items = [i["index"] for i in json.loads(body)["items"]]
+    assert status == 200 and [i["status"] for i in items] == [201, 403], body
+    assert items[1]["error"]["type"] == "security_exception"
     # over MQTT with its certificate: gas/7 is taken, gas/8 refused (0x87)
     def publish(topic, group):
         return subprocess.run(["mosquitto_pub", "-V", "mqttv5", "-d", "-q", "1", "-t", topic,

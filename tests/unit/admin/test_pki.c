@@ -87,6 +87,10 @@ static void test_issue_and_revoke(void)
     struct pki_info info;
     CHECK_EQ_INT(pki_cert_info(path_buf[4], &info, err, sizeof err), 0);
     CHECK_EQ_STR(info.cn, "pi-7");
+    CHECK_EQ_STR(info.host, "");
+    struct pki_info sinfo;
+    CHECK_EQ_INT(pki_cert_info(path_buf[2], &sinfo, err, sizeof err), 0);
+    CHECK_EQ_STR(sinfo.host, "gasket.example");
     CHECK(info.not_after - info.not_before == 30 * 86400 + 3600);
     const char *crl = at(6, "crl.pem");
     CHECK_EQ_INT(pki_crl_update(ca, crl, NULL, err, sizeof err), 0); /* empty, as gasket init */
