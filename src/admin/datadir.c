@@ -4,9 +4,11 @@
 #include "core/pidfile.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,6 +45,21 @@ int datadir_of(struct datadir *d, const char *dir, char *err, size_t errlen)
     AT(pid, "gasketd.pid");
     AT(seen, "lastseen.json");
 #undef AT
+    return 0;
+}
+
+int datadir_lock(const struct datadir *d)
+{
+    char path[DATADIR_PATH + 32];
+    snprintf(path, sizeof path, "%s/.admin.lock", d->dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600); /* kept open: the lock's life */
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+        fprintf(stderr, "gasket: cannot lock %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    datadir_own(d, path);
     return 0;
 }
 

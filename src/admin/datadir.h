@@ -30,6 +30,12 @@ struct datadir {
 /* Fills d for dir (made absolute; it need not exist yet). 0, or GK_EINVAL
  * with the reason (a path too long or holding a newline). */
 int datadir_of(struct datadir *d, const char *dir, char *err, size_t errlen);
+/* Serializes the commands that change d (two `gasket device add` at once
+ * would each rewrite devices.ini from what it read): takes an exclusive
+ * lock on DIR/.admin.lock, waiting for another command holding it, for as
+ * long as the process runs. 0, or -1 when DIR cannot hold the file (said
+ * on stderr). */
+int datadir_lock(const struct datadir *d);
 /* After a change gasketd must see: sends SIGHUP to the gasketd holding
  * d's pid file and says so on stdout, or says why it could not. */
 void datadir_reload(const struct datadir *d);

@@ -559,5 +559,9 @@ int admin_device(int argc, char **argv)
         return usage_error("--group and --host are for add");
     if (datadir_of(&d, o.dir, err, sizeof err) != 0)
         return fprintf(stderr, "gasket: %s\n", err), ADMIN_EXIT_FAIL;
-    return add ? device_add(&d, name, &o) : revoke ? device_revoke(&d, name) : device_list(&d);
+    if (list)
+        return device_list(&d);
+    if (access(d.ini, F_OK) == 0 && datadir_lock(&d) != 0)
+        return ADMIN_EXIT_FAIL;
+    return add ? device_add(&d, name, &o) : device_revoke(&d, name);
 }

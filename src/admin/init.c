@@ -277,6 +277,8 @@ int admin_init(int argc, char **argv)
         return fprintf(stderr, "gasket: %s\n", err), ADMIN_EXIT_FAIL;
     if (in.nhosts == 0)
         default_hosts(&in);
+    if (access(in.d.dir, F_OK) == 0 && datadir_lock(&in.d) != 0)
+        return ADMIN_EXIT_FAIL;
     if (write_files(&in) != 0)
         return ADMIN_EXIT_FAIL;
     printf("%s %s is ready%s.\n"
