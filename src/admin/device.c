@@ -356,52 +356,67 @@ done:
 
 /* ---- revoke ---- */
 
+/* Puts the serial of the certificate file in d's CRL: 1 when it was there
+ * already, 0 when added, -1 on an error (said). */
+static int revoke_cert(const struct datadir *d, const struct pki_info *cert)
+{
+    char err[600];
+    struct pki_ca *ca = NULL;
+    int rc = pki_crl_lists(d->crl, cert->serial, err, sizeof err);
+    if (rc == 0 && (rc = pki_ca_load(&ca, d->ca_cert, d->ca_key, err, sizeof err)) == 0)
+        rc = pki_crl_update(ca, d->crl, cert->serial, err, sizeof err);
+    pki_ca_free(ca);
+    if (rc < 0)
+        return fprintf(stderr, "gasket: %s\n", err), -1;
+    if (rc == 0)
+        datadir_own(d, d->crl);
+    return rc;
+}
+
+/* Takes [apikey NAME] out of the devices file; 0 or -1 (said). */
+static int remove_principal(const char *file, const char *name)
+{
+    char err[600];
+    struct buf text = {0}, out = {0};
+    mode_t mode = 0600;
+    int rc = file_read(file, &text, 16 << 20, &mode, err, sizeof err);
+    if (rc == 0 && devices_ini_remove(text.data, name, &out))
+        rc = file_write(file, out.data, out.len, mode, 0, err, sizeof err);
+    buf_free(&text), buf_free(&out);
+    return rc ? (fprintf(stderr, "gasket: %s\n", err), -1) : 0;
+}
+
+/* The CRL first, then the principal: an interrupted revoke is completed
+ * by running it again. */
 static int device_revoke(const struct datadir *d, const char *name)
 {
     struct config cfg;
-    char err[600], cert[4096];
+    struct pki_info cert;
+    char err[600], path[4096];
     if (load_config(d, &cfg) != 0)
         return ADMIN_EXIT_FAIL;
-    snprintf(cert, sizeof cert, "%s/%s/cert.pem", d->bundles, name);
-    const struct cfg_apikey *p = device_principal(&cfg, name);
-    struct pki_info info;
-    int has_cert = pki_cert_info(cert, &info, err, sizeof err) == 0, rc = 0, listed = 0;
-    struct pki_ca *ca = NULL;
-    if (!has_cert && !p) {
+    snprintf(path, sizeof path, "%s/%s/cert.pem", d->bundles, name);
+    int has_cert = pki_cert_info(path, &cert, err, sizeof err) == 0;
+    int had_key = device_principal(&cfg, name) != NULL, listed = 1, rc = 0;
+    if (!has_cert && !had_key) {
         fprintf(stderr, "gasket: no device %s in %s\n", name, d->dir);
-        config_free(&cfg);
-        return ADMIN_EXIT_FAIL;
+        rc = -1;
     }
-    if (has_cert && (listed = pki_crl_lists(d->crl, info.serial, err, sizeof err)) == 0) {
-        rc = pki_ca_load(&ca, d->ca_cert, d->ca_key, err, sizeof err);
-        if (rc == 0)
-            rc = pki_crl_update(ca, d->crl, info.serial, err, sizeof err);
-        pki_ca_free(ca);
-        if (rc == 0)
-            datadir_own(d, d->crl);
-    }
-    struct buf text = {0}, out = {0};
-    mode_t mode = 0600;
-    if (rc == 0 && listed >= 0 && p) {
-        rc = file_read(cfg.server.apikeys_file, &text, 16 << 20, &mode, err, sizeof err);
-        if (rc == 0 && devices_ini_remove(text.data, name, &out))
-            rc = file_write(cfg.server.apikeys_file, out.data, out.len, mode, 0, err, sizeof err);
-    }
-    buf_free(&text), buf_free(&out);
+    if (rc == 0 && has_cert)
+        rc = (listed = revoke_cert(d, &cert)) < 0 ? -1 : 0;
+    if (rc == 0 && had_key)
+        rc = remove_principal(cfg.server.apikeys_file, name);
     config_free(&cfg);
-    if (rc != 0 || listed < 0) {
-        fprintf(stderr, "gasket: %s\n", err);
+    if (rc != 0)
         return ADMIN_EXIT_FAIL;
-    }
-    if (!p && listed)
+    if (!had_key && listed) {
         printf("%s was revoked already\n", name);
-    else
-        printf("revoked %s: %s%s%s\n", name, p ? "principal removed" : "",
-               p && has_cert ? ", " : "",
-               has_cert ? (listed ? "certificate already in the CRL" : "certificate in the CRL")
-                        : "");
-    if (p || !listed)
-        datadir_reload(d);
+        return ADMIN_EXIT_OK;
+    }
+    printf("revoked %s: %s%s%s\n", name, had_key ? "principal removed" : "",
+           had_key && has_cert ? ", " : "",
+           !has_cert ? "" : listed ? "certificate already in the CRL" : "certificate in the CRL");
+    datadir_reload(d);
     return ADMIN_EXIT_OK;
 }
 
