@@ -32,6 +32,7 @@
 #include <mosquitto.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,19 +125,42 @@ static const char help_text[] =
 
 /* ---- options ---- */
 
-enum opt_id { O_HOST = 1, O_PORT, O_TOPIC, O_ID, O_CAFILE, O_CERT, O_KEYFILE, O_USER, O_PASSWORD,
-              O_JSON, O_VERBOSE, O_ON_WARNING, O_COUNT, O_KEEPALIVE, O_CONFIG, O_HELP, O_VERSION };
+enum kind { K_STR, K_PATH, K_NUM, K_BOOL, K_TOPIC, K_CONFIG, K_HELP, K_VERSION };
 
-static const struct option long_opts[] = {
-    {"host", required_argument, NULL, O_HOST},       {"port", required_argument, NULL, O_PORT},
-    {"topic", required_argument, NULL, O_TOPIC},     {"id", required_argument, NULL, O_ID},
-    {"cafile", required_argument, NULL, O_CAFILE},   {"cert", required_argument, NULL, O_CERT},
-    {"keyfile", required_argument, NULL, O_KEYFILE}, {"user", required_argument, NULL, O_USER},
-    {"password", required_argument, NULL, O_PASSWORD}, {"json", no_argument, NULL, O_JSON},
-    {"verbose", no_argument, NULL, O_VERBOSE},       {"on-warning", required_argument, NULL, O_ON_WARNING},
-    {"count", required_argument, NULL, O_COUNT},     {"keepalive", required_argument, NULL, O_KEEPALIVE},
-    {"config", required_argument, NULL, O_CONFIG},   {"help", no_argument, NULL, O_HELP},
-    {"version", no_argument, NULL, O_VERSION},       {NULL, 0, NULL, 0}};
+/* Every option, on the command line (--NAME) and in --config (NAME = ...). */
+static const struct opt_def {
+    const char *name;
+    enum kind kind;
+    size_t off; /* into struct sub_opts */
+    long min, max;
+} defs[] = {
+    {"host", K_STR, offsetof(struct sub_opts, host), 0, 0},
+    {"port", K_NUM, offsetof(struct sub_opts, port), 1, 65535},
+    {"topic", K_TOPIC, 0, 0, 0},
+    {"id", K_STR, offsetof(struct sub_opts, id), 0, 0},
+    {"cafile", K_PATH, offsetof(struct sub_opts, cafile), 0, 0},
+    {"cert", K_PATH, offsetof(struct sub_opts, cert), 0, 0},
+    {"keyfile", K_PATH, offsetof(struct sub_opts, keyfile), 0, 0},
+    {"user", K_STR, offsetof(struct sub_opts, user), 0, 0},
+    {"password", K_STR, offsetof(struct sub_opts, password), 0, 0},
+    {"json", K_BOOL, offsetof(struct sub_opts, json), 0, 0},
+    {"verbose", K_BOOL, offsetof(struct sub_opts, verbose), 0, 0},
+    {"on-warning", K_STR, offsetof(struct sub_opts, on_warning), 0, 0},
+    {"count", K_NUM, offsetof(struct sub_opts, count), 1, 1000000000},
+    {"keepalive", K_NUM, offsetof(struct sub_opts, keepalive), 5, 65535},
+    {"config", K_CONFIG, 0, 0, 0},
+    {"help", K_HELP, 0, 0, 0},
+    {"version", K_VERSION, 0, 0, 0},
+};
+#define NDEFS (sizeof defs / sizeof defs[0])
+
+static const struct opt_def *def_named(const char *name)
+{
+    for (size_t k = 0; k < NDEFS; k++)
+        if (strcmp(defs[k].name, name) == 0)
+            return &defs[k];
+    return NULL;
+}
 
 static int number(const char *s, long min, long max, long *out)
 {
@@ -149,41 +173,44 @@ static int number(const char *s, long min, long max, long *out)
     return 0;
 }
 
-/* Sets option id to value unless already set (the command line comes
- * first); file: where value came from (NULL: the command line, else its
- * folder resolves file names). Returns 0 or -1 (said). */
-static int set_opt(struct sub_opts *o, int id, const char *value, const struct kvfile *file,
-                   const char *where)
-{
-    char **s = id == O_HOST       ? &o->host
-               : id == O_ID       ? &o->id
-               : id == O_CAFILE   ? &o->cafile
-               : id == O_CERT     ? &o->cert
-               : id == O_KEYFILE  ? &o->keyfile
-               : id == O_USER     ? &o->user
-               : id == O_PASSWORD ? &o->password
-               : id == O_ON_WARNING ? &o->on_warning
-                                  : NULL;
-    int file_name = id == O_CAFILE || id == O_CERT || id == O_KEYFILE;
-    long *n = id == O_PORT ? &o->port : id == O_COUNT ? &o->count : id == O_KEEPALIVE ? &o->keepalive : NULL;
-    int *b = id == O_JSON ? &o->json : id == O_VERBOSE ? &o->verbose : NULL;
-    if (s && !*s)
-        *s = file && file_name ? kvfile_path(file, value) : xstrdup(value);
-    else if (n && *n < 0 &&
-             number(value, id == O_COUNT ? 1 : id == O_KEEPALIVE ? 5 : 1,
-                    id == O_PORT ? 65535 : id == O_KEEPALIVE ? 65535 : 1000000000, n) != 0)
-        return say("%s: %s is not a valid number for it", where, value), -1;
-    else if (b && *b < 0 && (file ? config_parse_bool(value, b) : (*b = 1, 0)) != 0)
-        return say("%s: expected true or false, not %s", where, value), -1;
-    return 0;
-}
-
 static int add_topic(struct sub_opts *o, const char *t, const char *where)
 {
     if (o->ntopics == MAX_TOPICS || !*t)
         return say("%s: %s", where, *t ? "at most 16 topics" : "an empty topic"), -1;
     o->topics[o->ntopics++] = xstrdup(t);
     return 0;
+}
+
+/* Sets d's option to value unless already set (the command line comes
+ * first); file: where value came from (NULL: the command line, else its
+ * folder resolves file names). Returns 0 or -1 (said, naming where). */
+static int set_opt(struct sub_opts *o, const struct opt_def *d, const char *value,
+                   const struct kvfile *file, const char *where)
+{
+    void *field = (char *)o + d->off;
+    char **s = field;
+    long *n = field;
+    int *b = field;
+    switch (d->kind) {
+    case K_STR:
+    case K_PATH:
+        if (!*s)
+            *s = file && d->kind == K_PATH ? kvfile_path(file, value) : xstrdup(value);
+        return 0;
+    case K_NUM:
+        if (*n < 0 && number(value, d->min, d->max, n) != 0)
+            return say("%s: expected a number from %ld to %ld, not '%s'", where, d->min, d->max,
+                       value), -1;
+        return 0;
+    case K_BOOL:
+        if (*b < 0 && (file ? config_parse_bool(value, b) : (*b = 1, 0)) != 0)
+            return say("%s: expected true or false, not '%s'", where, value), -1;
+        return 0;
+    case K_TOPIC:
+        return add_topic(o, value, where);
+    default:
+        return say("%s: not a key of the file", where), -1;
+    }
 }
 
 /* The --config file's pairs, under the command line's. */
@@ -195,18 +222,13 @@ static int read_config(struct sub_opts *o, const char *path)
         return say("%s", err), -1;
     int cli_topics = o->ntopics, rc = 0;
     for (size_t i = 0; i < f.n && rc == 0; i++) {
-        const struct option *opt = long_opts;
         const char *key = strcmp(f.v[i].key, "on_warning") == 0 ? "on-warning" : f.v[i].key;
-        while (opt->name && (strcmp(opt->name, key) != 0 || opt->val == O_CONFIG ||
-                             opt->val == O_HELP || opt->val == O_VERSION))
-            opt++;
+        const struct opt_def *d = def_named(key);
         snprintf(where, sizeof where, "%s:%d: %s", path, f.v[i].line, f.v[i].key);
-        if (!opt->name)
+        if (!d)
             rc = (say("%s:%d: unknown key '%s'", path, f.v[i].line, f.v[i].key), -1);
-        else if (opt->val == O_TOPIC)
-            rc = cli_topics ? 0 : add_topic(o, f.v[i].value, where);
-        else
-            rc = set_opt(o, opt->val, f.v[i].value, &f, where);
+        else if (!(d->kind == K_TOPIC && cli_topics)) /* --topic replaces the file's */
+            rc = set_opt(o, d, f.v[i].value, &f, where);
     }
     kvfile_free(&f);
     return rc;
@@ -215,26 +237,33 @@ static int read_config(struct sub_opts *o, const char *path)
 /* Parses argv into o; returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, struct sub_opts *o)
 {
+    struct option long_opts[NDEFS + 1];
+    for (size_t k = 0; k < NDEFS; k++)
+        long_opts[k] = (struct option){defs[k].name,
+                                       defs[k].kind == K_BOOL || defs[k].kind >= K_HELP
+                                           ? no_argument
+                                           : required_argument,
+                                       NULL, (int)(k + 256)};
+    long_opts[NDEFS] = (struct option){NULL, 0, NULL, 0};
     const char *config = NULL;
     char where[32];
     int c;
     while ((c = getopt_long(argc, argv, "c:v", long_opts, NULL)) != -1) {
-        snprintf(where, sizeof where, "--%s", c == 'c' ? "config" : c == 'v' ? "verbose" : "option");
-        for (const struct option *opt = long_opts; opt->name; opt++)
-            if (opt->val == c)
-                snprintf(where, sizeof where, "--%s", opt->name);
-        if (c == O_HELP)
+        if (c == '?')
+            return fputs(usage_text, stderr), EXIT_USAGE;
+        const struct opt_def *d = c == 'c'   ? def_named("config")
+                                  : c == 'v' ? def_named("verbose")
+                                             : &defs[c - 256];
+        snprintf(where, sizeof where, "--%s", d->name);
+        if (d->kind == K_HELP)
             return printf("%s%s", usage_text, help_text), EXIT_STOPPED;
-        if (c == O_VERSION)
+        if (d->kind == K_VERSION)
             return printf("gasket-sub %s (libmosquitto %d.%d.%d)\n", GASKET_VERSION,
                           LIBMOSQUITTO_MAJOR, LIBMOSQUITTO_MINOR, LIBMOSQUITTO_REVISION),
                    EXIT_STOPPED;
-        if (c == '?')
-            return fputs(usage_text, stderr), EXIT_USAGE;
-        if (c == 'c' || c == O_CONFIG)
+        if (d->kind == K_CONFIG)
             config = optarg;
-        else if (c == O_TOPIC ? add_topic(o, optarg, where) != 0
-                              : set_opt(o, c == 'v' ? O_VERBOSE : c, optarg, NULL, where) != 0)
+        else if (set_opt(o, d, optarg, NULL, where) != 0)
             return EXIT_USAGE;
     }
     if (optind < argc)
@@ -410,9 +439,21 @@ static void back_off(struct sub *s, const char *why)
     s->backoff_s = s->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : s->backoff_s * 2;
 }
 
+/* 0 when every TLS file given can be read, else -1 (said). */
+static int tls_files_readable(const struct sub_opts *o)
+{
+    const char *files[] = {o->cafile, o->cert, o->keyfile};
+    for (size_t i = 0; i < 3; i++)
+        if (files[i] && access(files[i], R_OK) != 0)
+            return say("cannot read %s: %s", files[i], strerror(errno)), -1;
+    return 0;
+}
+
 static struct mosquitto *client_new(struct sub *s)
 {
     const struct sub_opts *o = &s->o;
+    if (tls_files_readable(o) != 0)
+        return NULL;
     struct mosquitto *m = mosquitto_new(o->id, o->id == NULL, s);
     if (!m)
         return say("cannot make an MQTT client: %s", strerror(errno)), NULL;
