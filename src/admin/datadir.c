@@ -42,8 +42,6 @@ int datadir_of(struct datadir *d, const char *dir, char *err, size_t errlen)
     AT(server_cert, "tls/server.pem");
     AT(server_key, "tls/server.key");
     AT(bundles, "devices");
-    AT(pid, "gasketd.pid");
-    AT(seen, "lastseen.json");
 #undef AT
     return 0;
 }
@@ -63,11 +61,13 @@ int datadir_lock(const struct datadir *d)
     return 0;
 }
 
-void datadir_reload(const struct datadir *d)
+void datadir_reload(const char *data_dir)
 {
-    pid_t pid = pidfile_owner(d->pid);
+    char path[DATADIR_PATH + 32];
+    snprintf(path, sizeof path, "%s/gasketd.pid", data_dir);
+    pid_t pid = pidfile_owner(path);
     if (pid <= 0) {
-        printf("gasketd is not running on %s: it reads this when it starts\n", d->dir);
+        printf("gasketd is not running on %s: it reads this when it starts\n", data_dir);
     } else if (kill(pid, SIGHUP) == 0) {
         printf("gasketd (pid %ld) reloads its devices now\n", (long)pid);
     } else {

@@ -7,8 +7,10 @@
  *   DIR/ca/ca.pem, ca.key the CA; DIR/ca/crl.pem its revocation list
  *   DIR/tls/server.pem, server.key  gasketd's certificate (HTTPS, MQTT TLS)
  *   DIR/devices/NAME/     a device's bundle (gasket device add)
- *   DIR/gasketd.pid       locked by the running gasketd (core/pidfile.h)
- *   DIR/lastseen.json     when each principal was last seen (gateway/seen.h)
+ *
+ * and gasketd's own files in its data_dir (DIR as gasket init writes it):
+ * gasketd.pid, locked while it runs (core/pidfile.h), and lastseen.json
+ * (gateway/seen.h).
  *
  * Paths are absolute, so the configuration works from any folder. */
 #ifndef GASKET_ADMIN_DATADIR_H
@@ -24,7 +26,7 @@ struct datadir {
     char ca_dir[DATADIR_PATH + 32], ca_cert[DATADIR_PATH + 32], ca_key[DATADIR_PATH + 32];
     char crl[DATADIR_PATH + 32];
     char tls_dir[DATADIR_PATH + 32], server_cert[DATADIR_PATH + 32], server_key[DATADIR_PATH + 32];
-    char bundles[DATADIR_PATH + 32], pid[DATADIR_PATH + 32], seen[DATADIR_PATH + 32];
+    char bundles[DATADIR_PATH + 32];
 };
 
 /* Fills d for dir (made absolute; it need not exist yet). 0, or GK_EINVAL
@@ -37,8 +39,9 @@ int datadir_of(struct datadir *d, const char *dir, char *err, size_t errlen);
  * on stderr). */
 int datadir_lock(const struct datadir *d);
 /* After a change gasketd must see: sends SIGHUP to the gasketd holding
- * d's pid file and says so on stdout, or says why it could not. */
-void datadir_reload(const struct datadir *d);
+ * data_dir/gasketd.pid (the configuration's data_dir, DIR after gasket
+ * init) and says so on stdout, or says why it could not. */
+void datadir_reload(const char *data_dir);
 /* When running as root in a directory owned by another user (gasketd's),
  * gives path to that user, so that gasketd can read what root wrote. */
 void datadir_own(const struct datadir *d, const char *path);

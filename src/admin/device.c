@@ -293,7 +293,7 @@ static void default_host(const struct datadir *d, const struct dev_opts *o, char
         snprintf(out, len, "localhost");
 }
 
-static void print_enrolled(const struct datadir *d, const struct enrol *e, const char *bundle)
+static void print_enrolled(const struct enrol *e, const char *bundle)
 {
     printf("enrolled %s (group %s): API key and certificate CN=%s\n"
            "bundle:  %s\n"
@@ -302,7 +302,7 @@ static void print_enrolled(const struct datadir *d, const struct enrol *e, const
            "  gasket-pub --config /etc/gasket/pub.conf --sim   # or --exec YOUR-SENSOR-SCRIPT\n"
            "  gasket-sub --config /etc/gasket/sub.conf\n",
            e->name, e->group, e->name, bundle);
-    datadir_reload(d);
+    datadir_reload(e->cfg->server.data_dir);
 }
 
 static int device_add(const struct datadir *d, const char *name, const struct dev_opts *o)
@@ -347,7 +347,7 @@ static int device_add(const struct datadir *d, const char *name, const struct de
         free(path);
     }
     datadir_own(d, cfg.server.apikeys_file);
-    print_enrolled(d, &e, bundle);
+    print_enrolled(&e, bundle);
     rc = ADMIN_EXIT_OK;
 done:
     config_free(&cfg);
@@ -406,18 +406,16 @@ static int device_revoke(const struct datadir *d, const char *name)
         rc = (listed = revoke_cert(d, &cert)) < 0 ? -1 : 0;
     if (rc == 0 && had_key)
         rc = remove_principal(cfg.server.apikeys_file, name);
-    config_free(&cfg);
-    if (rc != 0)
-        return ADMIN_EXIT_FAIL;
-    if (!had_key && listed) {
+    if (rc == 0 && !had_key && listed) {
         printf("%s was revoked already\n", name);
-        return ADMIN_EXIT_OK;
+    } else if (rc == 0) {
+        printf("revoked %s: %s%s%s\n", name, had_key ? "principal removed" : "",
+               had_key && has_cert ? ", " : "",
+               !has_cert ? "" : listed ? "certificate already in the CRL" : "certificate in the CRL");
+        datadir_reload(cfg.server.data_dir);
     }
-    printf("revoked %s: %s%s%s\n", name, had_key ? "principal removed" : "",
-           had_key && has_cert ? ", " : "",
-           !has_cert ? "" : listed ? "certificate already in the CRL" : "certificate in the CRL");
-    datadir_reload(d);
-    return ADMIN_EXIT_OK;
+    config_free(&cfg);
+    return rc ? ADMIN_EXIT_FAIL : ADMIN_EXIT_OK;
 }
 
 /* ---- list ---- */
@@ -494,7 +492,9 @@ static int device_list(const struct datadir *d)
         config_free(&cfg);
         return ADMIN_EXIT_FAIL;
     }
-    json_t *seen = json_load_file(d->seen, 0, NULL);
+    char path[DATADIR_PATH + 32];
+    snprintf(path, sizeof path, "%s/lastseen.json", cfg.server.data_dir);
+    json_t *seen = json_load_file(path, 0, NULL);
     printf("%-20s %-8s %-17s %-17s %-8s %s\n", "NAME", "GROUP", "CREATED", "LAST SEEN", "KEY",
            "CERTIFICATE");
     for (int i = 0; i < n; i++) {
