@@ -485,28 +485,33 @@ static void watch_signal(struct gasket *g, uv_signal_t *s, int signum)
 
 /* ---- starting ---- */
 
-static int open_store(struct gasket *g)
+/* data_dir, private (0700), and ours: the lock on its gasketd.pid. */
+static int take_data_dir(struct gasket *g)
 {
-    struct store_options so = {.dir = g->cfg.server.data_dir, .durability = durability_of(&g->cfg),
-                               .pool = g->queries};
-    if (mkdir(g->cfg.server.data_dir, 0700) != 0 && errno != EEXIST) {
-        log_error("cannot create data_dir %s: %s", g->cfg.server.data_dir, strerror(errno));
+    const char *dir = g->cfg.server.data_dir;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        log_error("cannot create data_dir %s: %s", dir, strerror(errno));
         return GK_EIO;
     }
-    if (chmod(g->cfg.server.data_dir, 0700) != 0) /* also when it existed */
-        log_warn("cannot make data_dir %s private (0700): %s", g->cfg.server.data_dir,
-                 strerror(errno));
+    if (chmod(dir, 0700) != 0) /* also when it existed */
+        log_warn("cannot make data_dir %s private (0700): %s", dir, strerror(errno));
     pid_t other;
-    snprintf(g->pid_path, sizeof g->pid_path, "%s/gasketd.pid", g->cfg.server.data_dir);
+    snprintf(g->pid_path, sizeof g->pid_path, "%s/gasketd.pid", dir);
     g->pid_fd = pidfile_hold(g->pid_path, &other);
     if (g->pid_fd == GK_EEXIST) {
-        log_error("data_dir %s is in use by another gasketd (pid %ld)", g->cfg.server.data_dir,
-                  (long)other);
+        log_error("data_dir %s is in use by another gasketd (pid %ld)", dir, (long)other);
         return GK_EEXIST;
     }
     if (g->pid_fd < 0)
         log_warn("cannot write %s: %s (gasket device add cannot reload gasketd by itself)",
                  g->pid_path, strerror(errno));
+    return 0;
+}
+
+static int open_store(struct gasket *g)
+{
+    struct store_options so = {.dir = g->cfg.server.data_dir, .durability = durability_of(&g->cfg),
+                               .pool = g->queries};
     return store_open(&g->store, &g->loop, &so);
 }
 
@@ -695,7 +700,7 @@ struct gasket *gasket_start(const char *config_path)
     watch_signal(g, &g->sig_term, SIGTERM);
     watch_signal(g, &g->sig_hup, SIGHUP);
     g->queries = workpool_new(&g->loop, (unsigned)g->cfg.http.search_threads);
-    if (open_store(g) != 0 || ensure_key(g) != 0)
+    if (take_data_dir(g) != 0 || open_store(g) != 0 || ensure_key(g) != 0)
         goto fail;
     apply_retention(g, NULL, &g->cfg);
     g->gw = gateway_new(g->store);
