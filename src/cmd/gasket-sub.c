@@ -9,7 +9,10 @@
  * (clean session off), so that alerts sent while it was away arrive when
  * it is back. It reconnects forever: after a failure it waits 1 s, then
  * twice as long each time up to 60 s (with jitter), back to 1 s once a
- * connection is accepted. --on-warning CMD is split into words once, at
+ * connection is accepted. The loop is its own (mosquitto_loop and
+ * mosquitto_reconnect), not mosquitto_loop_forever's: that one gives up on
+ * a TLS or DNS error and does not retry a first connection, and a Pi that
+ * boots without network meets exactly those. --on-warning CMD is split into words once, at
  * start (device/cmdline.h), and run without a shell with the message in its
  * environment only (GASKET_TOPIC, GASKET_MESSAGE, GASKET_KIND, GASKET_TEXT);
  * at most 8 run at once (the 9th waits for one), and gasket-sub waits for
@@ -462,7 +465,6 @@ static struct mosquitto *client_new(struct sub *s)
     mosquitto_message_callback_set(m, on_message);
     mosquitto_subscribe_callback_set(m, on_subscribe);
     mosquitto_log_callback_set(m, on_log);
-    mosquitto_reconnect_delay_set(m, 1, BACKOFF_MAX_S, true);
     if (o->user)
         mosquitto_username_pw_set(m, o->user, o->password);
     int rc = o->cafile || o->cert
