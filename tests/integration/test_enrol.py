@@ -5,7 +5,8 @@ and whose key posts only its own group; `gasket device revoke` makes the key
 403, the certificate refused at the handshake, and closes the open MQTT
 connections; another CA's certificate is refused; --on-warning runs once
 per warning with the message only in its environment; gasket-sub --id
-keeps a persistent session; bad input leaves nothing half written; the
+keeps a persistent session and connects again when gasketd is back after a
+restart; bad input leaves nothing half written; the
 systemd units verify. A real gasketd, real TLS, mosquitto_sub/pub."""
 import http.client
 import json
@@ -14,6 +15,7 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import ssl
 import stat
 import subprocess
@@ -62,18 +64,27 @@ def conf(path):
 class Site:
     """A data directory made by `gasket init`, its gasketd on free ports."""
 
-    def __init__(self, tmp_path, factory):
+    def __init__(self, tmp_path, factory, mqtts_addr="127.0.0.1:0"):
         self.dir = tmp_path / "data"
         r = gasket("init", self.dir, "--host", "localhost", "--host", "127.0.0.1")
         assert r.returncode == 0, r.stderr
         ini = self.dir / "gasket.ini"
         text = re.sub(r"(?m)^(listen|tls_listen) = .*$", r"\1 = 127.0.0.1:0", ini.read_text())
+        head, mqtt = text.split("[mqtt]")
+        text = head + "[mqtt]" + mqtt.replace("tls_listen = 127.0.0.1:0", "tls_listen = " +
+                                              mqtts_addr, 1)
         ini.write_text(text)  # what `gasket device add` reads too
         self.admin = re.search(r"(?m)^key = (\S+)", text).group(1)
         self.d = factory(ini=text)
-        self.https = int(self.d.addrs[1].rsplit(":", 1)[1])
-        self.mqtts = int(self.d.mqtt_addrs[1].rsplit(":", 1)[1])
         self.reloads = 0
+
+    @property
+    def https(self):
+        return int(self.d.addrs[1].rsplit(":", 1)[1])
+
+    @property
+    def mqtts(self):
+        return int(self.d.mqtt_addrs[1].rsplit(":", 1)[1])
 
     def add(self, name, group):
         r = gasket("device", "add", name, "--group", group, "--dir", self.dir)
@@ -287,6 +298,25 @@ def test_persistent_session_gets_what_was_sent_while_away(site):
     assert back.returncode == 0, err
     assert json.loads(out) == {"warning": "no2 warning"}
     assert '{\n  "warning": "no2 warning"\n}' in out  # --json: pretty
+
+
+def test_gasket_sub_reconnects_when_gasketd_is_back(tmp_path, daemon_factory):
+    with socket.socket() as probe:  # a fixed port, so that the restart keeps it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    site = Site(tmp_path, daemon_factory, mqtts_addr="127.0.0.1:%d" % port)
+    _, pi6 = site.add("pi-6", "6")
+    sub = site.sub(pi6, "--count", "1")
+    out, err = started(sub)
+    assert site.d.stop() == 0
+    err.wait_for("was lost")
+    err.wait_for("trying again")
+    site.d.start()
+    err.wait_for("subscribed to pi/1", timeout=20)
+    assert site.post(pi6, reading("6", 95))[0] == 200
+    assert out.wait_for("warning").strip() == WARNING
+    assert sub.wait(10) == 0
+    assert site.d.stop() == 0
 
 
 def test_device_add_bad_input_writes_nothing(site, tmp_path):
