@@ -66,6 +66,7 @@ class Site:
 
     def __init__(self, tmp_path, factory, mqtts_addr="127.0.0.1:0"):
         self.dir = tmp_path / "data"
+        self.children = []  # killed at the end of the test, whatever happened
         r = gasket("init", self.dir, "--host", "localhost", "--host", "127.0.0.1")
         assert r.returncode == 0, r.stderr
         ini = self.dir / "gasket.ini"
@@ -116,11 +117,21 @@ class Site:
         return ["-h", "localhost", "-p", str(self.mqtts), "--cafile", str(bundle / "ca.pem"),
                 "--cert", str(bundle / "cert.pem"), "--key", str(bundle / "key.pem")]
 
+    def spawn(self, args, **kw):
+        p = subprocess.Popen(args, text=True, stdout=subprocess.PIPE, **kw)
+        self.children.append(p)
+        return p
+
     def sub(self, bundle, *extra, **kw):
         """gasket-sub on the bundle's sub.conf, on this site's TLS port."""
-        return subprocess.Popen([SUB, "--config", str(bundle / "sub.conf"), "--port",
-                                 str(self.mqtts), *extra], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, **kw)
+        return self.spawn([SUB, "--config", str(bundle / "sub.conf"), "--port",
+                           str(self.mqtts), *extra], stderr=subprocess.PIPE, **kw)
+
+    def kill_children(self):
+        for p in self.children:
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
 
     def admin_publish(self, payload):
         """The operator publishes to the alert topic (loopback, admin key)."""
@@ -130,8 +141,22 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path, daemon_factory):
-    s = Site(tmp_path, daemon_factory)
+def sites(tmp_path, daemon_factory):
+    """Makes Sites; their children are killed when the test ends."""
+    made = []
+
+    def make(**kw):
+        made.append(Site(tmp_path, daemon_factory, **kw))
+        return made[-1]
+
+    yield make
+    for s in made:
+        s.kill_children()
+
+
+@pytest.fixture
+def site(sites):
+    s = sites()
     yield s
     assert s.d.stop() == 0, s.d.log_text()
 
@@ -224,9 +249,8 @@ def test_device_enrol_warn_and_revoke(site, tmp_path):
     assert "RC:0)" in publish("gas/7", "7")
     assert "RC:135)" in publish("gas/8", "8")
     assert "RC:135)" in publish("gas/7", "8")
-    watcher = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", "-d", "-t", "pi/1", "-q", "1"]
-                               + site.tls(pi7), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    watcher = site.spawn(["stdbuf", "-oL", "mosquitto_sub", "-d", "-t", "pi/1", "-q", "1"]
+                         + site.tls(pi7), stderr=subprocess.STDOUT)
     watched = Lines(watcher.stdout)
     watched.wait_for("SUBACK")
     r = gasket("device", "revoke", "pi-7", "--dir", site.dir)
@@ -300,11 +324,11 @@ def test_persistent_session_gets_what_was_sent_while_away(site):
     assert '{\n  "warning": "no2 warning"\n}' in out  # --json: pretty
 
 
-def test_gasket_sub_reconnects_when_gasketd_is_back(tmp_path, daemon_factory):
+def test_gasket_sub_reconnects_when_gasketd_is_back(sites):
     with socket.socket() as probe:  # a fixed port, so that the restart keeps it
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    site = Site(tmp_path, daemon_factory, mqtts_addr="127.0.0.1:%d" % port)
+    site = sites(mqtts_addr="127.0.0.1:%d" % port)
     _, pi6 = site.add("pi-6", "6")
     sub = site.sub(pi6, "--count", "1")
     out, err = started(sub)
