@@ -24,7 +24,7 @@ CFLAGS  += -O2
 endif
 
 LIB_SRC  := $(wildcard src/core/*.c src/net/*.c src/http/*.c src/mqtt/*.c src/store/*.c \
-                       src/rules/*.c src/gateway/*.c src/daemon/*.c)
+                       src/rules/*.c src/gateway/*.c src/daemon/*.c src/admin/*.c src/device/*.c)
 # The dashboard's files (web/src/), embedded by a generated C file (web.h);
 # the folders are prerequisites too, so a removed file regenerates it.
 # web/src/vendor/ (not committed) holds the npm libraries' built files,
@@ -86,6 +86,9 @@ $(BUILD)/libgasket.a: $(LIB_OBJ)
 
 $(BUILD)/%: $(BUILD)/obj/src/cmd/%.o $(BUILD)/libgasket.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# The device programs' MQTT client: only gasket-sub links libmosquitto.
+$(BUILD)/gasket-sub: LDLIBS += $(shell pkg-config --libs libmosquitto 2>/dev/null)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgasket.a
 	@mkdir -p $(dir $@)

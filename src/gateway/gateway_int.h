@@ -34,6 +34,7 @@ struct gateway {
     struct alarm_engine *alarms;
     struct history *history;
     struct apikeys *keys;
+    struct seen *seen;      /* when each principal was last seen (seen.h) */
     struct dashboard *dash; /* the dashboard's users and sessions (dashboard.h) */
     struct route *routes;
     size_t nroutes;
@@ -107,6 +108,7 @@ const struct principal *gateway_authorize(struct gateway *g, struct http_req *re
 /* What became of one document given to gateway_ingest(). */
 struct gateway_ingest_result {
     int status;             /* 0 stored; GK_EINVAL refused (reason, field);
+                             * GK_EPERM its groupid is not the sender's (reason); 
                              * GK_ECANCELED dropped by the route's function;
                              * GK_ELIMIT the function failed (reason);
                              * GK_EFULL / GK_ESTORE the store failed */
@@ -118,23 +120,28 @@ struct gateway_ingest_result {
 
 typedef void (*gateway_ingest_cb)(void *ud, const struct gateway_ingest_result *res);
 
-/* Takes one document for index, as a POST on its route would be: validated,
+/* Takes one document for index from principal who (NULL: gasketd itself),
+ * as a POST on its route would be: its groupid checked against who's
+ * `groups` (principal_may_group; GK_EPERM), validated,
  * judged by the route's rules or function (rt NULL: an index with no
  * route, validated and stored only), stored. With keep_date, a `date` the
  * document carries ("YYYY-MM-DD HH:MM:SS" in the configured zone, ISO 8601
  * or epoch millis) is kept and becomes its time (a bad one is refused,
  * field "date"); otherwise `date` is the receive time. cb runs once, maybe
  * inside this call (when refused), else after the commit. */
-void gateway_ingest(struct gateway *g, const struct route *rt, const char *index, const char *body,
-                    size_t len, int keep_date, gateway_ingest_cb cb, void *ud);
+void gateway_ingest(struct gateway *g, const struct principal *who, const struct route *rt,
+                    const char *index, const char *body, size_t len, int keep_date,
+                    gateway_ingest_cb cb, void *ud);
 
 /* When the store has max_pending readings waiting: answers 503 with
  * Retry-After: 1 {"message":"Store busy: ..."} and returns 1 (the caller
  * does nothing more); else 0. For every ingest request, before any work. */
 int gateway_reply_busy(struct gateway *g, struct http_req *req);
 
-/* POST on a route: key, throttle done; validates, judges, stores, answers. */
-void gateway_post(struct gateway *g, struct http_req *req, const struct route *rt);
+/* POST on a route by who: key, throttle done; validates, judges, stores,
+ * answers. */
+void gateway_post(struct gateway *g, struct http_req *req, const struct principal *who,
+                  const struct route *rt);
 /* {"message":msg} with status. */
 void gateway_reply_message(struct http_req *req, int status, const char *headers, const char *msg);
 /* The route at path, or NULL. */

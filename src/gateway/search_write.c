@@ -39,6 +39,9 @@ static const char *ingest_error_type(int status, int *http_status)
     case GK_EINVAL:
         *http_status = 400;
         return "mapper_parsing_exception";
+    case GK_EPERM:
+        *http_status = 403;
+        return "security_exception";
     case GK_ELIMIT:
         *http_status = 500;
         return "script_exception";
@@ -95,7 +98,11 @@ void search_doc_post(struct gateway *g, struct http_req *req, const char *index)
     struct doc_post *d = xmalloc(sizeof *d + ilen);
     d->req = req;
     memcpy(d->index, index, ilen);
-    gateway_ingest(g, gateway_route_for_index(g, index), index, body, len, 1, on_doc_stored, d);
+    char decoded[512]; /* the key search.c authorized this request with */
+    const struct principal *who =
+        apikeys_find(g->keys, search_request_key(req, decoded, sizeof decoded));
+    gateway_ingest(g, who, gateway_route_for_index(g, index), index, body, len, 1, on_doc_stored,
+                   d);
 }
 
 /* ---- _bulk ---- */
@@ -202,7 +209,7 @@ static void bulk_item(struct gateway *g, struct bulk_req *b, size_t i)
     const struct route *rt = gateway_route_for_index(g, a->index);
     struct bulk_slot *s = xmalloc(sizeof *s);
     *s = (struct bulk_slot){b, i};
-    gateway_ingest(g, rt, a->index, a->source, a->source_len, 1, on_item_stored, s);
+    gateway_ingest(g, p, rt, a->index, a->source, a->source_len, 1, on_item_stored, s);
 }
 
 void search_bulk(struct gateway *g, struct http_req *req, const char *index)
