@@ -12,7 +12,7 @@ SAN     ?=
 CC      ?= gcc
 PYTHON  ?= /usr/bin/python3
 
-PKGS    := libuv openssl jansson sqlite3 inih lua5.4
+PKGS    := libuv openssl jansson sqlite3 inih lua5.4 zlib
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -Isrc \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lwslay -lpthread -lm
@@ -24,13 +24,7 @@ CFLAGS  += -O2
 endif
 
 LIB_SRC  := $(wildcard src/core/*.c src/net/*.c src/http/*.c src/mqtt/*.c src/store/*.c \
-                       src/rules/*.c src/gateway/*.c src/daemon/*.c)
-# The device side (gasket-pub: spool, sources, transports): a library of its
-# own, linked only into the device tools and their tests, with libcurl and
-# libmosquitto (DEV_LIBS) for them alone.
-DEV_SRC  := $(wildcard src/device/*.c)
-DEV_OBJ  := $(DEV_SRC:%.c=$(BUILD)/obj/%.o)
-DEV_LIBS := $(shell pkg-config --libs libcurl libmosquitto 2>/dev/null)
+                       src/rules/*.c src/gateway/*.c src/daemon/*.c src/admin/*.c src/device/*.c)
 # The dashboard's files (web/src/), embedded by a generated C file (web.h);
 # the folders are prerequisites too, so a removed file regenerates it.
 # web/src/vendor/ (not committed) holds the npm libraries' built files,
@@ -50,8 +44,7 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 # libFuzzer's main); each target links it with -fsanitize=fuzzer.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer-no-link,address,undefined \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o) $(DEV_SRC:%.c=build/fuzz/obj/%.o) \
-            build/fuzz/obj/gen/web_assets.o
+FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/web_assets.o
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all deps run test check unit integration e2e fuzz fuzz-replay clean format
@@ -91,24 +84,17 @@ $(BUILD)/libgasket.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/libdevice.a: $(DEV_OBJ)
-	@rm -f $@
-	ar rcs $@ $^
-
 $(BUILD)/%: $(BUILD)/obj/src/cmd/%.o $(BUILD)/libgasket.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/gasket-pub: $(BUILD)/obj/src/cmd/gasket-pub.o $(BUILD)/libdevice.a $(BUILD)/libgasket.a
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(DEV_LIBS) -o $@
+# The device programs' clients, linked into them alone: gasket-sub's MQTT
+# (libmosquitto), gasket-pub's HTTP (libcurl) and MQTT.
+$(BUILD)/gasket-sub: LDLIBS += $(shell pkg-config --libs libmosquitto 2>/dev/null)
+$(BUILD)/gasket-pub: LDLIBS += $(shell pkg-config --libs libcurl libmosquitto 2>/dev/null)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgasket.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -MMD -MP $< $(BUILD)/libgasket.a $(LDFLAGS) $(LDLIBS) -o $@
-
-$(BUILD)/tests/device/%: tests/unit/device/%.c $(BUILD)/libdevice.a $(BUILD)/libgasket.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -MMD -MP $< $(BUILD)/libdevice.a $(BUILD)/libgasket.a \
-	    $(LDFLAGS) $(LDLIBS) $(DEV_LIBS) -o $@
 
 build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -172,6 +158,6 @@ format:
 clean:
 	rm -rf build web/src/vendor
 
--include $(LIB_OBJ:.o=.d) $(DEV_OBJ:.o=.d) $(UNIT_BIN:=.d) $(FUZZ_OBJ:.o=.d) $(CMD_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(UNIT_BIN:=.d) $(FUZZ_OBJ:.o=.d) $(CMD_OBJ:.o=.d)
 # The mains' objects are kept (not intermediate), so their .d files count.
 .SECONDARY: $(CMD_OBJ)

@@ -80,8 +80,11 @@ for (let i = 0; i < LOADS; i++) {
         body += r.decodedBodySize;
       }
     }
-    return {files, all, body};
+    const each = [nav, ...performance.getEntriesByType('resource')]
+      .map((r) => `${r.name.replace(location.origin, '')}=${r.transferSize}`);
+    return {files, all, body, each};
   });
+  if (i === 0) console.log('RESOURCES ' + bytes.each.join(' '));
   loads.push({ms, ...bytes});
   console.log(`LOAD i=${i + 1} interactive_ms=${ms.toFixed(0)} files_bytes=${bytes.files} ` +
               `files_decoded=${bytes.body} all_bytes=${bytes.all}`);

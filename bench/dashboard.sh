@@ -64,34 +64,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [ -z "${GASKETD:-}" ]; then
-    log "building gasketd (make programs) ..."
-    if ! (cd "$ROOT" && timeout 900 make programs) >"$TMP/make.log" 2>&1; then
-        tail -n 30 "$TMP/make.log" >&2
-        die "make failed (log above)"
-    fi
-    GASKETD="$ROOT/build/gasketd"
-fi
-[ -x "$GASKETD" ] || die "no gasketd binary at $GASKETD"
-cp "$GASKETD" "$TMP/gasketd.bin"
-
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$BENCH/results"
-OUT="$BENCH/results/dashboard-$STAMP.txt"
-PART="$OUT.tmp"
-: >"$PART"
-rec() { printf '%s\n' "$*" >>"$PART"; }
-say() { log "$*"; rec "$*"; }
-
-run() {    # NAME SECONDS CMD...: CMD under timeout, its output in $TMP/NAME.out
-    local name=$1 secs=$2 rc=0
-    shift 2
-    timeout -k 5 "$secs" "$@" >"$TMP/$name.out" 2>&1 &
-    PID[$name]=$!
-    wait "${PID[$name]}" || rc=$?
-    unset "PID[$name]"
-    return "$rc"
-}
+build_gasketd
+open_results
 
 P_G=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 DATA=${DATA_DIR:-$TMP/gdata}
@@ -186,9 +160,20 @@ done
 FEED_OK=1
 if grep -q '^HEAPSTART' "$TMP/page.out"; then
     rss0=$(rss_kb); c0=$(cpu_ticks "${PID[gasketd]}"); t0=$(date +%s.%N)
+    (   # gasketd's RSS every SAMPLE_S seconds while the feed runs
+        s0=$(date +%s)
+        while kill -0 "${PID[gasketd]}" 2>/dev/null; do
+            echo "RSS t=$(($(date +%s) - s0)) gasketd_kb=$(rss_kb)"
+            sleep "$SAMPLE_S"
+        done
+    ) >"$TMP/rss.out" 2>/dev/null &
+    PID[rss]=$!
     timeout -k 5 $((HEAP_S + 60)) "$PY" "$BENCH/dashboard_feed.py" --port "$P_G" --key "$API_KEY" \
         --rate "$RATE" --seconds "$HEAP_S" --groups "$GROUPS_N" >"$TMP/feed.out" 2>&1 || FEED_OK=0
     rss1=$(rss_kb); c1=$(cpu_ticks "${PID[gasketd]}"); t1=$(date +%s.%N)
+    kill "${PID[rss]}" 2>/dev/null || true
+    wait "${PID[rss]}" 2>/dev/null || true
+    unset "PID[rss]"
 fi
 rc=0
 timeout 300 tail --pid="${PID[page]}" -f /dev/null || true
@@ -196,6 +181,7 @@ wait "${PID[page]}" || rc=$?
 unset "PID[page]"
 while read -r line; do say "$line"; done <"$TMP/page.out"
 if [ -f "$TMP/feed.out" ]; then
+    while read -r line; do say "$line"; done <"$TMP/rss.out"
     say "$(cat "$TMP/feed.out")"
     say "gasketd during the feed: RSS ${rss0} -> ${rss1} kB, CPU $(awk -v a="$c0" -v b="$c1" -v hz="$(getconf CLK_TCK)" -v s0="$t0" -v s1="$t1" 'BEGIN { printf "%.0f%% of a core", 100 * (b - a) / hz / (s1 - s0) }')"
 fi

@@ -99,3 +99,42 @@ CONF
         --data-urlencode "q=CREATE DATABASE gas") || die "influxdb: CREATE DATABASE failed"
     case $reply in *error*) die "influxdb: CREATE DATABASE: $reply" ;; esac
 }
+
+# build_gasketd: GASKETD, or `make programs` when unset; a copy of it goes
+# to $TMP/gasketd.bin (others may rebuild build/gasketd while this runs).
+build_gasketd() {
+    if [ -z "${GASKETD:-}" ]; then
+        log "building gasketd (make programs) ..."
+        if ! (cd "$ROOT" && timeout 900 make programs) >"$TMP/make.log" 2>&1; then
+            tail -n 30 "$TMP/make.log" >&2
+            die "make failed (log above)"
+        fi
+        GASKETD="$ROOT/build/gasketd"
+    fi
+    [ -x "$GASKETD" ] || die "no gasketd binary at $GASKETD"
+    cp "$GASKETD" "$TMP/gasketd.bin"
+}
+
+# open_results: OUT (bench/results/$BENCH_NAME-<UTC time>.txt) and PART
+# (OUT.tmp, written while running: `mv "$PART" "$OUT"` at the end); rec
+# writes a line there, say also prints it.
+open_results() {
+    mkdir -p "$ROOT/bench/results"
+    OUT="$ROOT/bench/results/$BENCH_NAME-$(date -u +%Y%m%dT%H%M%SZ).txt"
+    PART="$OUT.tmp"
+    : >"$PART"
+}
+rec() { printf '%s\n' "$*" >>"$PART"; }
+say() { log "$*"; rec "$*"; }
+
+# run NAME SECONDS CMD...: CMD in the background under `timeout`, its output
+# in $TMP/NAME.out, so that a signal to this script is handled at once.
+run() {
+    local name=$1 secs=$2 rc=0
+    shift 2
+    timeout -k 5 "$secs" "$@" >"$TMP/$name.out" 2>&1 &
+    PID[$name]=$!
+    wait "${PID[$name]}" || rc=$?
+    unset "PID[$name]"
+    return "$rc"
+}

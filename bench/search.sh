@@ -80,44 +80,14 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [ -z "${GASKETD:-}" ]; then
-    log "building gasketd (make programs) ..."
-    if ! (cd "$ROOT" && timeout 900 make programs) >"$TMP/make.log" 2>&1; then
-        tail -n 30 "$TMP/make.log" >&2
-        die "make failed (log above)"
-    fi
-    GASKETD="$ROOT/build/gasketd"
-fi
-[ -x "$GASKETD" ] || die "no gasketd binary at $GASKETD"
-# A copy: others may rebuild build/gasketd while this runs.
-cp "$GASKETD" "$TMP/gasketd.bin"
-
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$BENCH/results"
-OUT="$BENCH/results/search-$STAMP.txt"
-PART="$OUT.tmp"
-: >"$PART"
-rec() { printf '%s\n' "$*" >>"$PART"; }
-say() { log "$*"; rec "$*"; }
+build_gasketd
+open_results
 
 read -r P_G P_I P_IRPC < <("$PY" -c '
 import socket
 ss = [socket.socket() for _ in range(3)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])')
-
-# run NAME SECONDS CMD...: CMD in the background under `timeout`, its output in
-# $TMP/NAME.out, so that a signal to this script is handled at once.
-run() {
-    local name=$1 secs=$2 rc=0
-    shift 2
-    timeout -k 5 "$secs" "$@" >"$TMP/$name.out" 2>&1 &
-    PID[$name]=$!
-    wait "${PID[$name]}" || rc=$?
-    unset "PID[$name]"
-    return "$rc"
-}
-
 
 start_gasketd() {
     local dir="$TMP/gasketd"

@@ -1,10 +1,12 @@
 /* gasket.c: the admin tool, `gasket COMMAND ...`.
  *
- * Commands live in one table; each parses its own options. `gasket passwd`
+ * Commands live in one table; each parses its own options. `gasket init`
+ * and `gasket device` (enrolment) are in src/admin (admin.h). `gasket passwd`
  * manages the MQTT broker's password file and the dashboard's users file
  * (Mosquitto's $7$ PBKDF2-SHA512 format, with a role field for dashboard
  * users); the file handling and hashing are in mqtt/auth.c, this file only
  * reads arguments and the password. Exit status: 0 done, 1 failed, 2 usage. */
+#include "admin/admin.h"
 #include "core/err.h"
 #include "mqtt/auth.h"
 
@@ -56,6 +58,10 @@ static const struct command {
 } commands[] = {
     {"passwd", cmd_passwd, passwd_usage, passwd_help,
      "add, change or delete an MQTT or dashboard user"},
+    {"init", admin_init, admin_init_usage, admin_init_help,
+     "make a data directory with a CA, TLS and API keys for devices"},
+    {"device", admin_device, admin_device_usage, admin_device_help,
+     "enrol devices (add), show them (list), take them out (revoke)"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -28,7 +28,8 @@ static void usage(FILE *f)
             "  -V, --version         show the version\n"
             "\n"
             "Signals: SIGINT/SIGTERM finish requests in flight, commit and exit 0;\n"
-            "SIGHUP reloads API keys, routes and limits without dropping connections.\n");
+            "SIGHUP reloads API keys (apikeys_file too), routes, limits and [mqtt] tls_crl\n"
+            "without dropping connections.\n");
 }
 
 /* Lets the process open as many files as its hard limit allows. */

@@ -70,6 +70,7 @@ static const struct key keys[] = {
     {S_SERVER, "max_pending", K_LONG, SV(max_pending), "10000", 1, 1, 10000000, NULL},
     {S_SERVER, "idempotency_window", K_MS, SV(idempotency_window), "24h", 1, 1000, 31536000000.0,
      NULL},
+    {S_SERVER, "apikeys_file", K_STR, SV(apikeys_file), NULL, 1, 0, 0, NULL},
     {S_HTTP, "listen", K_STR, HT(listen), "0.0.0.0:8080", 1, 0, 0, NULL},
     {S_HTTP, "tls_listen", K_STR, HT(tls_listen), NULL, 1, 0, 0, NULL},
     {S_HTTP, "tls_cert", K_STR, HT(tls_cert), NULL, 1, 0, 0, NULL},
@@ -96,6 +97,7 @@ static const struct key keys[] = {
     {S_MQTT, "tls_cert", K_STR, MQ(tls_cert), NULL, 1, 0, 0, NULL},
     {S_MQTT, "tls_key", K_STR, MQ(tls_key), NULL, 1, 0, 0, NULL},
     {S_MQTT, "tls_ca", K_STR, MQ(tls_ca), NULL, 1, 0, 0, NULL},
+    {S_MQTT, "tls_crl", K_STR, MQ(tls_crl), NULL, 1, 0, 0, NULL},
     {S_MQTT, "allow_anonymous", K_BOOL, MQ(allow_anonymous), "false", 1, 0, 0, NULL},
     {S_MQTT, "password_file", K_STR, MQ(password_file), NULL, 1, 0, 0, NULL},
     {S_MQTT, "acl_file", K_STR, MQ(acl_file), NULL, 1, 0, 0, NULL},
@@ -118,6 +120,7 @@ static const struct key keys[] = {
     {S_APIKEY, "admin", K_BOOL, AK(admin), "false", 1, 0, 0, NULL},
     {S_APIKEY, "mqtt_user", K_STR, AK(mqtt_user), NULL, 1, 0, 0, NULL},
     {S_APIKEY, "cert_cn", K_STR, AK(cert_cn), NULL, 1, 0, 0, NULL},
+    {S_APIKEY, "groups", K_STR, AK(groups), NULL, 1, 0, 0, NULL},
     {S_ROUTE, "index", K_STR, RT(index), "gasdetect", 1, 0, 0, NULL},
     {S_ROUTE, "topic", K_STR, RT(topic), "pi/1", 1, 0, 0, NULL},
     {S_ROUTE, "function", K_STR, RT(function), NULL, 1, 0, 0, NULL},
@@ -150,20 +153,38 @@ struct loader {
     enum sect cur;   /* S_COUNT: before any section */
     size_t cur_idx;  /* index into the named section's array */
     unsigned char seen[NKEYS]; /* keys set in the current section (by index in keys) */
+    int only_apikeys; /* reading [server] apikeys_file: [apikey] sections only */
     char err[512];
 };
+
+static void vfail(struct loader *L, const char *file, int line, const char *fmt, va_list ap)
+{
+    if (L->err[0])
+        return;
+    int n = snprintf(L->err, sizeof L->err, "%s:%d: ", file, line);
+    vsnprintf(L->err + n, sizeof L->err - (size_t)n, fmt, ap);
+}
 
 static void fail(struct loader *L, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void fail(struct loader *L, int line, const char *fmt, ...)
 {
-    if (L->err[0])
-        return;
-    int n = snprintf(L->err, sizeof L->err, "%s:%d: ", L->file, line);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(L->err + n, sizeof L->err - (size_t)n, fmt, ap);
+    vfail(L, L->file, line, fmt, ap);
+    va_end(ap);
+}
+
+/* A reason about an [apikey] section, in the file it came from. */
+static void fail_key(struct loader *L, const struct cfg_apikey *a, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail_key(struct loader *L, const struct cfg_apikey *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(L, a->file ? a->file : L->file, a->line, fmt, ap);
     va_end(ap);
 }
 
@@ -502,6 +523,9 @@ static void begin_section(struct loader *L, const char *text)
             s = (enum sect)i;
     if (s == S_COUNT)
         return fail(L, L->line, "unknown section [%s]", word);
+    if (L->only_apikeys && s != S_APIKEY)
+        return fail(L, L->line, "[%s] does not belong in an apikeys_file (only [apikey NAME] "
+                    "sections)", word);
     if (sects[s].named && !name[0])
         return fail(L, L->line, "section [%s] needs a name: [%s NAME]", word, word);
     if (!sects[s].named && name[0])
@@ -514,6 +538,8 @@ static void begin_section(struct loader *L, const char *text)
         if (strcmp(named_name(L->c, s, i), name) == 0)
             return fail(L, L->line, "duplicate section [%s %s]", word, name);
     L->cur_idx = add_named(L->c, s, name, L->line);
+    if (s == S_APIKEY)
+        L->c->apikeys[L->cur_idx].file = L->file;
 }
 
 /* inih reader: fgets that counts lines and spots section headers. */
@@ -585,29 +611,33 @@ static void check_apikeys(struct loader *L)
     for (size_t i = 0; i < c->napikeys; i++) {
         struct cfg_apikey *a = &c->apikeys[i];
         if (!a->key && !a->mqtt_user && !a->cert_cn)
-            return fail(L, a->line, "[apikey %s] has no key, mqtt_user or cert_cn", a->name);
+            return fail_key(L, a, "[apikey %s] has no key, mqtt_user or cert_cn", a->name);
         if (a->key && strlen(a->key) < 20)
-            return fail(L, a->line, "[apikey %s] key is shorter than 20 characters", a->name);
+            return fail_key(L, a, "[apikey %s] key is shorter than 20 characters", a->name);
         for (size_t j = 0; j < i; j++) {
             const struct cfg_apikey *b = &c->apikeys[j];
             if (a->key && b->key && strcmp(b->key, a->key) == 0)
-                return fail(L, a->line, "[apikey %s] has the same key as [apikey %s]", a->name,
+                return fail_key(L, a, "[apikey %s] has the same key as [apikey %s]", a->name,
                             b->name);
             if (a->mqtt_user && b->mqtt_user && strcmp(b->mqtt_user, a->mqtt_user) == 0)
-                return fail(L, a->line, "[apikey %s] has the same mqtt_user as [apikey %s]",
+                return fail_key(L, a, "[apikey %s] has the same mqtt_user as [apikey %s]",
                             a->name, b->name);
             if (a->cert_cn && b->cert_cn && strcmp(b->cert_cn, a->cert_cn) == 0)
-                return fail(L, a->line, "[apikey %s] has the same cert_cn as [apikey %s]",
+                return fail_key(L, a, "[apikey %s] has the same cert_cn as [apikey %s]",
                             a->name, b->name);
         }
         char item[256];
         for (const char *p = a->routes; (p = list_item(p, item, sizeof item));)
             if (item[0] && !config_route(c, item))
-                return fail(L, a->line, "[apikey %s] names unknown route '%s'", a->name, item);
+                return fail_key(L, a, "[apikey %s] names unknown route '%s'", a->name, item);
         for (const char *p = a->read; (p = list_item(p, item, sizeof item));)
             if (item[0] && !valid_index_name(item))
-                return fail(L, a->line, "[apikey %s] read: '%s' is not an index name", a->name,
+                return fail_key(L, a, "[apikey %s] read: '%s' is not an index name", a->name,
                             item);
+        for (const char *p = a->groups; (p = list_item(p, item, sizeof item));)
+            if (!config_valid_group(item))
+                return fail_key(L, a, "[apikey %s] groups: '%s' is not a group id (1 to 64 "
+                                "letters, digits, '.', '_' or '-')", a->name, item);
     }
 }
 
@@ -644,6 +674,8 @@ static void check_all(struct loader *L)
         return fail(L, 0, "[http] tls_listen needs tls_cert and tls_key");
     if (c->mqtt.tls_listen && (!c->mqtt.tls_cert || !c->mqtt.tls_key))
         return fail(L, 0, "[mqtt] tls_listen needs tls_cert and tls_key");
+    if (c->mqtt.tls_crl && !c->mqtt.tls_ca)
+        return fail(L, 0, "[mqtt] tls_crl needs tls_ca");
     if (c->server.timezone) {
         char path[512];
         struct stat st;
@@ -659,6 +691,17 @@ const struct cfg_route *config_route(const struct config *c, const char *path)
         if (strcmp(c->routes[i].path, path) == 0)
             return &c->routes[i];
     return NULL;
+}
+
+int config_valid_group(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
+            return 0;
+    return 1;
 }
 
 int config_route_allowed(const char *list, const char *path)
@@ -682,26 +725,41 @@ void config_add_apikey(struct config *c, const char *name, const char *key)
 
 /* ---- load and free ---- */
 
+/* Reads one file into L->c (L->file names it). */
+static void parse_file(struct loader *L)
+{
+    L->f = fopen(L->file, "r");
+    if (!L->f) {
+        snprintf(L->err, sizeof L->err, "%s: cannot open: %s", L->file, strerror(errno));
+        return;
+    }
+    int rc = ini_parse_stream(read_line, L, on_key, L);
+    fclose(L->f);
+    if (rc > 0)
+        fail(L, rc, "syntax error: expected 'key = value' or '[section]'");
+    else if (rc < 0)
+        fail(L, 0, "cannot read the file");
+}
+
 int config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
-    struct loader L = {.c = c, .file = path ? path : "(defaults)", .cur = S_COUNT};
+    struct loader L = {.c = c, .file = "(defaults)", .cur = S_COUNT};
     memset(c, 0, sizeof *c);
     apply_defaults(c, S_SERVER, 0);
     apply_defaults(c, S_HTTP, 0);
     apply_defaults(c, S_MQTT, 0);
     if (path) {
         c->path = xstrdup(path);
-        L.f = fopen(path, "r");
-        if (!L.f) {
-            snprintf(L.err, sizeof L.err, "%s: cannot open: %s", path, strerror(errno));
-        } else {
-            int rc = ini_parse_stream(read_line, &L, on_key, &L);
-            fclose(L.f);
-            if (rc > 0)
-                fail(&L, rc, "syntax error: expected 'key = value' or '[section]'");
-            else if (rc < 0)
-                fail(&L, 0, "cannot read the file");
-        }
+        L.file = c->path;
+        parse_file(&L);
+    }
+    if (!L.err[0] && c->server.apikeys_file) { /* [apikey] sections only, after the file's */
+        L.file = c->server.apikeys_file;
+        L.line = 0;
+        L.cur = S_COUNT;
+        L.only_apikeys = 1;
+        parse_file(&L);
+        L.file = c->path ? c->path : "(defaults)";
     }
     if (!L.err[0] && c->nroutes == 0)
         add_named(c, S_ROUTE, "/gasdetector", 0);

@@ -26,6 +26,7 @@ struct cfg_server {
     int durability; /* enum cfg_durability */
     long max_pending; /* readings waiting for the store before 503 / MQTT back-pressure */
     long idempotency_window; /* ms: idempotency keys are kept at least this long */
+    char *apikeys_file; /* more [apikey] sections (gasket device add's); NULL: none */
 };
 
 struct cfg_http {
@@ -58,6 +59,7 @@ struct cfg_mqtt {
     char *tls_cert;
     char *tls_key;
     char *tls_ca;
+    char *tls_crl; /* revoked client certificates of tls_ca; reloaded on SIGHUP */
     int allow_anonymous;
     char *password_file;
     char *acl_file;
@@ -84,6 +86,8 @@ struct cfg_apikey {
     int admin;    /* every route, index and endpoint */
     char *mqtt_user; /* a password-file user that is this principal */
     char *cert_cn;   /* a TLS client certificate CN that is this principal */
+    char *groups;    /* comma-separated groupids its readings may carry; NULL: any */
+    const char *file; /* the file of its section (the config's or apikeys_file) */
     int line;
 };
 
@@ -151,6 +155,10 @@ void config_add_apikey(struct config *c, const char *name, const char *key);
 
 /* 1 when the comma-separated list (NULL: none) has item (items trimmed). */
 int config_list_has(const char *list, const char *item);
+
+/* 1 when s can be a group id in an [apikey] groups list: 1 to 64 ASCII
+ * letters, digits, '.', '_' or '-' (one MQTT topic level, no wildcard). */
+int config_valid_group(const char *s);
 
 /* 1 when a comma-separated route list (NULL: all routes) admits path. */
 int config_route_allowed(const char *list, const char *path);

@@ -22,7 +22,8 @@
     X(ECONFIG, -13, "bad configuration")                                     \
     X(EEXIST, -14, "already exists")                                         \
     X(ELIMIT, -15, "limit reached")                                          \
-    X(ECANCELED, -16, "dropped")
+    X(ECANCELED, -16, "dropped")                                             \
+    X(EPERM, -17, "not permitted")
 
 enum gk_err {
     GK_OK = 0,

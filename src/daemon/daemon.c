@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/pidfile.h"
 #include "core/workpool.h"
 #include "gateway/gateway.h"
 #include "http/http.h"
@@ -47,6 +48,11 @@ struct gasket {
     struct workpool *queries; /* [http] search_threads: queries, exports, GET /alarms */
     uv_timer_t alarm_tick; /* repeats, `for` durations and silent groups */
     char alarm_path[4096]; /* data_dir/alarms.json */
+    char seen_path[4096];  /* data_dir/lastseen.json */
+    char pid_path[4096];   /* data_dir/gasketd.pid, locked while we run */
+    int pid_fd;
+    int reloading;    /* a SIGHUP's files are being read on the query pool */
+    int reload_again; /* ... and another SIGHUP came meanwhile */
     unsigned ticks;
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_timer_t drain;
@@ -257,29 +263,68 @@ static int check_live_topic(const struct config *c, char *err, size_t errlen)
     return 0;
 }
 
-/* SIGHUP: re-reads the file; on any error the running configuration stays. */
-static void reload(struct gasket *g)
+/* An identity the new configuration no longer has: its MQTT clients are
+ * closed; its sessions end when no principal of that name is left. */
+static void drop_withdrawn(struct gasket *g, const struct config *old, const struct config *next)
 {
+    for (size_t i = 0; g->mqtt && i < old->napikeys; i++) {
+        const struct cfg_apikey *a = &old->apikeys[i], *same = NULL;
+        int user_kept = 0, cn_kept = 0;
+        for (size_t j = 0; j < next->napikeys; j++) {
+            const struct cfg_apikey *b = &next->apikeys[j];
+            if (strcmp(a->name, b->name) == 0)
+                same = b;
+            user_kept |= a->mqtt_user && b->mqtt_user && strcmp(a->mqtt_user, b->mqtt_user) == 0;
+            cn_kept |= a->cert_cn && b->cert_cn && strcmp(a->cert_cn, b->cert_cn) == 0;
+        }
+        if (a->key && (!same || !same->key || strcmp(same->key, a->key) != 0))
+            mqtt_broker_drop_identity(g->mqtt, MQTT_ID_KEY, a->name, !same);
+        if (a->mqtt_user && !user_kept)
+            mqtt_broker_drop_identity(g->mqtt, MQTT_ID_PASSWORD, a->mqtt_user, true);
+        if (a->cert_cn && !cn_kept)
+            mqtt_broker_drop_identity(g->mqtt, MQTT_ID_CERT, a->cert_cn, true);
+    }
+}
+
+/* One SIGHUP: the files are read on the query pool (reload_work), the
+ * result applied on the loop (reload_done). */
+struct reload {
+    struct gasket *g;
+    char *path;       /* the configuration file (NULL: the defaults) */
+    char *ca, *crl;   /* [mqtt] tls_ca and tls_crl in effect (restart-only names) */
     struct config next;
-    char err[600];
-    if (config_load(&next, g->cfg.path, err, sizeof err) != 0) {
-        log_error("reload refused, configuration unchanged: %s", err);
-        return;
-    }
-    if (check_live_topic(&next, err, sizeof err) != 0) {
-        log_error("reload refused, configuration unchanged: %s", err);
-        config_free(&next);
-        return;
-    }
     struct function **fns;
-    if (gateway_load_functions(&next, &fns, err, sizeof err) != 0) {
-        log_error("reload refused, configuration unchanged: %s", err);
-        config_free(&next);
+    struct net_tls_trust *trust; /* the CA with the CRL read again */
+    int rc;
+    char err[600];
+};
+
+static void reload_work(void *arg)
+{
+    struct reload *r = arg;
+    r->rc = config_load(&r->next, r->path, r->err, sizeof r->err);
+    if (r->rc != 0)
         return;
-    }
+    r->rc = check_live_topic(&r->next, r->err, sizeof r->err);
+    if (r->rc == 0)
+        r->rc = gateway_load_functions(&r->next, &r->fns, r->err, sizeof r->err);
+    if (r->rc == 0 && r->crl)
+        r->rc = net_tls_trust_load(&r->trust, r->ca, r->crl, r->err, sizeof r->err);
+    if (r->rc != 0 && r->fns)
+        gateway_free_functions(r->fns, r->next.nroutes);
+    if (r->rc != 0)
+        config_free(&r->next);
+}
+
+/* Makes r's configuration the running one; on an error it stays as is. */
+static void reload_apply(struct gasket *g, struct reload *r)
+{
+    struct config next = r->next;
+    char err[600];
     if (alarm_engine_configure(g->alarms, &next, err, sizeof err) != 0) {
         log_error("reload refused, configuration unchanged: %s", err);
-        gateway_free_functions(fns, next.nroutes);
+        gateway_free_functions(r->fns, next.nroutes);
+        net_tls_trust_free(r->trust);
         config_free(&next);
         return;
     }
@@ -298,7 +343,10 @@ static void reload(struct gasket *g)
     struct http_limits lim;
     http_limits_from(&next, &lim);
     http_server_configure(g->http, &lim, GATEWAY_CORS_HEADERS);
-    gateway_configure(g->gw, &next, fns);
+    gateway_configure(g->gw, &next, r->fns);
+    if (r->trust)
+        net_tls_set_trust(g->mqtt_tls, r->trust); /* the next handshakes see the new CRL */
+    drop_withdrawn(g, &g->cfg, &next);
     log_pending(&next);
     config_free(&g->cfg);
     g->cfg = next;
@@ -306,6 +354,54 @@ static void reload(struct gasket *g)
     gateway_reload_dashboard_users(g->gw, &g->cfg); /* on the thread pool */
     log_info("reloaded %s: %zu route(s), %zu API key(s)", g->cfg.path ? g->cfg.path : "defaults",
              g->cfg.nroutes, g->cfg.napikeys);
+}
+
+static void start_reload(struct gasket *g);
+
+static void reload_done(void *arg, int status)
+{
+    struct reload *r = arg;
+    struct gasket *g = r->g;
+    g->reloading = 0;
+    if (status != 0 || g->stopping) { /* the pool closed: we are stopping */
+        if (status == 0 && r->rc == 0) {
+            gateway_free_functions(r->fns, r->next.nroutes);
+            net_tls_trust_free(r->trust);
+            config_free(&r->next);
+        }
+    } else if (r->rc != 0) {
+        log_error("reload refused, configuration unchanged: %s", r->err);
+    } else {
+        reload_apply(g, r);
+    }
+    free(r->path), free(r->ca), free(r->crl), free(r);
+    if (g->reload_again && !g->stopping) {
+        g->reload_again = 0;
+        start_reload(g);
+    }
+}
+
+/* SIGHUP: re-reads the file (and [mqtt] tls_crl) off the loop; on any error
+ * the running configuration stays. A SIGHUP during a reload runs another
+ * one after it. */
+static void start_reload(struct gasket *g)
+{
+    if (g->stopping)
+        return;
+    if (g->reloading) {
+        g->reload_again = 1;
+        return;
+    }
+    struct reload *r = xcalloc(1, sizeof *r);
+    const struct cfg_mqtt *m = &g->cfg.mqtt;
+    r->g = g;
+    r->path = g->cfg.path ? xstrdup(g->cfg.path) : NULL;
+    if (g->mqtt_tls && m->tls_crl) {
+        r->ca = xstrdup(m->tls_ca);
+        r->crl = xstrdup(m->tls_crl);
+    }
+    g->reloading = 1;
+    workpool_submit(g->queries, reload_work, reload_done, r);
 }
 
 /* ---- stopping ---- */
@@ -316,7 +412,8 @@ static void on_handle_closed(uv_handle_t *h)
 }
 
 /* Renders the alarm engine's state on the loop (cheap) and hands the text
- * to the history's thread, which writes alarms.json (fsync, rename). */
+ * to the history's thread, which writes alarms.json (fsync, rename); the
+ * principals' last-seen times likewise when they changed. */
 static void save_alarm_state(struct gasket *g)
 {
     char *text = alarm_file_render(g->alarms);
@@ -324,6 +421,8 @@ static void save_alarm_state(struct gasket *g)
         log_error("alarms: cannot save %s: out of memory", g->alarm_path);
     else
         history_write_file(g->history, g->alarm_path, text);
+    if ((text = gateway_seen_text(g->gw)))
+        history_write_file(g->history, g->seen_path, text);
 }
 
 static void finish(struct gasket *g)
@@ -373,7 +472,7 @@ static void on_signal(uv_signal_t *s, int signum)
 {
     struct gasket *g = s->data;
     if (signum == SIGHUP)
-        reload(g);
+        start_reload(g);
     else
         begin_stop(g, signum);
 }
@@ -387,18 +486,34 @@ static void watch_signal(struct gasket *g, uv_signal_t *s, int signum)
 
 /* ---- starting ---- */
 
+/* data_dir, private (0700), and ours: the lock on its gasketd.pid. */
+static int take_data_dir(struct gasket *g)
+{
+    const char *dir = g->cfg.server.data_dir;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        log_error("cannot create data_dir %s: %s", dir, strerror(errno));
+        return GK_EIO;
+    }
+    if (chmod(dir, 0700) != 0) /* also when it existed */
+        log_warn("cannot make data_dir %s private (0700): %s", dir, strerror(errno));
+    pid_t other;
+    snprintf(g->pid_path, sizeof g->pid_path, "%s/gasketd.pid", dir);
+    g->pid_fd = pidfile_hold(g->pid_path, &other);
+    if (g->pid_fd == GK_EEXIST) {
+        log_error("data_dir %s is in use by another gasketd (pid %ld)", dir, (long)other);
+        return GK_EEXIST;
+    }
+    if (g->pid_fd < 0)
+        log_warn("cannot write %s: %s (gasket device add cannot reload gasketd by itself)",
+                 g->pid_path, strerror(errno));
+    return 0;
+}
+
 static int open_store(struct gasket *g)
 {
     struct store_options so = {.dir = g->cfg.server.data_dir, .durability = durability_of(&g->cfg),
                                .idem_window_ms = g->cfg.server.idempotency_window,
                                .pool = g->queries};
-    if (mkdir(g->cfg.server.data_dir, 0700) != 0 && errno != EEXIST) {
-        log_error("cannot create data_dir %s: %s", g->cfg.server.data_dir, strerror(errno));
-        return GK_EIO;
-    }
-    if (chmod(g->cfg.server.data_dir, 0700) != 0) /* also when it existed */
-        log_warn("cannot make data_dir %s private (0700): %s", g->cfg.server.data_dir,
-                 strerror(errno));
     return store_open(&g->store, &g->loop, &so);
 }
 
@@ -503,6 +618,12 @@ static int start_mqtt(struct gasket *g)
     if (rc == 0 && m->tls_listen) {
         char err[256];
         rc = net_tls_new(&g->mqtt_tls, m->tls_cert, m->tls_key, m->tls_ca, err, sizeof err);
+        struct net_tls_trust *trust = NULL;
+        if (rc == 0 && m->tls_crl && m->tls_ca) {
+            rc = net_tls_trust_load(&trust, m->tls_ca, m->tls_crl, err, sizeof err);
+            if (rc == 0)
+                net_tls_set_trust(g->mqtt_tls, trust);
+        }
         if (rc != 0)
             log_error("[mqtt] TLS: %s", err);
         else
@@ -556,6 +677,7 @@ struct gasket *gasket_start(const char *config_path)
 {
     struct gasket *g = xcalloc(1, sizeof *g);
     char err[600];
+    g->pid_fd = -1;
     if (config_load(&g->cfg, config_path, err, sizeof err) != 0) {
         log_error("%s", err);
         free(g);
@@ -580,10 +702,12 @@ struct gasket *gasket_start(const char *config_path)
     watch_signal(g, &g->sig_term, SIGTERM);
     watch_signal(g, &g->sig_hup, SIGHUP);
     g->queries = workpool_new(&g->loop, (unsigned)g->cfg.http.search_threads);
-    if (open_store(g) != 0 || ensure_key(g) != 0)
+    if (take_data_dir(g) != 0 || open_store(g) != 0 || ensure_key(g) != 0)
         goto fail;
     apply_retention(g, NULL, &g->cfg);
     g->gw = gateway_new(g->store);
+    snprintf(g->seen_path, sizeof g->seen_path, "%s/lastseen.json", g->cfg.server.data_dir);
+    gateway_load_seen(g->gw, g->seen_path);
     struct function **fns;
     if (gateway_load_functions(&g->cfg, &fns, err, sizeof err) != 0) {
         log_error("%s", err);
@@ -601,6 +725,7 @@ struct gasket *gasket_start(const char *config_path)
     return g;
 fail:
     log_error("gasketd could not start");
+    pidfile_release(g->pid_path, g->pid_fd); /* no pid file of a gasketd that never ran */
     exit(1); /* handles are open on the loop; nothing to save yet */
 }
 
@@ -618,6 +743,7 @@ int gasket_run(struct gasket *g)
         net_tls_free(g->mqtt_tls);
     mqtt_passwd_free(g->passwd);
     mqtt_acl_free(g->acl);
+    pidfile_release(g->pid_path, g->pid_fd);
     config_free(&g->cfg);
     free(g);
     log_info("stopped");

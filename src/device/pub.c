@@ -7,6 +7,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "device/cmdline.h"
 #include "device/pub_int.h"
 #include "device/pubopt.h"
 #include "device/spool.h"
@@ -266,9 +267,9 @@ static int setup(struct pub *p, char *err, size_t errlen)
     if (signals_open(p) != 0) return snprintf(err, errlen, "signalfd: %s", strerror(errno)), -1;
     p->multi = curl_multi_init();
     if (!p->multi || pub_send_init(p, err, errlen) != 0) return -1;
-    if (o->source == PUB_SRC_EXEC && !(p->exec_argv = argv_split(o->exec)))
-        return snprintf(err, errlen, "--exec %s: an empty command or an unclosed quote", o->exec),
-               -1;
+    char why[200];
+    if (o->source == PUB_SRC_EXEC && cmdline_split(o->exec, &p->exec_argv, why, sizeof why) != 0)
+        return snprintf(err, errlen, "--exec %s: %s", o->exec, why), -1;
     if (o->source == PUB_SRC_STDIN) fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
     sim_init(&p->sim, o->has_seed ? o->seed : (uint64_t)clock_now_ms());
     p->pctx = (struct payload_ctx){o->group, o->gps};
@@ -281,7 +282,7 @@ static void teardown(struct pub *p)
 {
     if (p->run.pid) runner_kill(&p->run);
     buf_free(&p->run.out);
-    argv_free(p->exec_argv);
+    cmdline_free(p->exec_argv);
     linebuf_free(&p->lb);
     pub_send_free(p);
     if (p->multi) curl_multi_cleanup(p->multi);

@@ -1,9 +1,10 @@
 /* pubopt.c: gasket-pub's options (pubopt.h): the table, the command line,
- * the config file, the checks. */
+ * the config file (read by kvfile.c, as gasket-sub's), the checks. */
 #include "device/pubopt.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "device/kvfile.h"
 
 #include <errno.h>
 #include <math.h>
@@ -12,7 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-enum kind { K_SRC, K_EXEC, K_STR, K_U64, K_SEED, K_SECS, K_SIZE, K_LONG, K_LEVEL, K_BOOL };
+/* K_PATH: a file name, relative to a config file's folder when given there. */
+enum kind { K_SRC, K_EXEC, K_STR, K_PATH, K_U64, K_SEED, K_SECS, K_SIZE, K_LONG, K_LEVEL, K_BOOL };
 
 struct opt {
     const char *name;
@@ -39,15 +41,15 @@ static const struct opt opts[] = {
     {"name", K_STR, O(name), 0, "NAME: this device's name in idempotency keys (the host name)"},
     {"url", K_STR, O(url), 0, "URL: POST readings to this route (http:// or https://)"},
     {"key", K_STR, O(key), 0, "KEY: the API key, sent as x-api-key"},
-    {"cacert", K_STR, O(cacert), 0, "FILE: CA certificate(s) that sign the HTTPS server's"},
+    {"cacert", K_PATH, O(cacert), 0, "FILE: CA certificate(s) that sign the HTTPS server's"},
     {"mqtt", K_STR, O(mqtt), 0, "HOST:PORT: publish readings over MQTT instead"},
     {"topic", K_STR, O(topic), 0, "T: the MQTT topic (gas/<group>)"},
-    {"cert", K_STR, O(cert), 0, "FILE: MQTT TLS client certificate"},
-    {"keyfile", K_STR, O(keyfile), 0, "FILE: its private key"},
-    {"cafile", K_STR, O(cafile), 0, "FILE: CA certificate of the MQTT server (turns TLS on)"},
+    {"cert", K_PATH, O(cert), 0, "FILE: MQTT TLS client certificate"},
+    {"keyfile", K_PATH, O(keyfile), 0, "FILE: its private key"},
+    {"cafile", K_PATH, O(cafile), 0, "FILE: CA certificate of the MQTT server (turns TLS on)"},
     {"user", K_STR, O(user), 0, "USER: MQTT user name"},
     {"password", K_STR, O(password), 0, "PASS: MQTT password (better in --config's file)"},
-    {"spool", K_STR, O(spool), 0,
+    {"spool", K_PATH, O(spool), 0,
      "FILE: the spool ($STATE_DIRECTORY/spool under systemd, else ./gasket-pub.spool)"},
     {"spool-max", K_SIZE, O(spool_max), 0, "SIZE: the spool's size at most (64MiB)"},
     {"batch", K_LONG, O(batch), 0, "N: readings per _bulk request when catching up (500)"},
@@ -88,9 +90,10 @@ static int set_source(struct pubopt *p, int src, const char *where, const char *
     return 0;
 }
 
-/* Sets o from its text value (NULL for a flag given without one). */
-static int apply(struct pubopt *p, const struct opt *o, const char *v, const char *where,
-                 char *err, size_t errlen)
+/* Sets o from its text value (NULL for a flag given without one); file:
+ * the config file it comes from, or NULL (the command line). */
+static int apply(struct pubopt *p, const struct opt *o, const char *v, const struct kvfile *file,
+                 const char *where, char *err, size_t errlen)
 {
     char *field = (char *)p + o->off, *end;
     int on = 1;
@@ -106,8 +109,9 @@ static int apply(struct pubopt *p, const struct opt *o, const char *v, const cha
         if (set_source(p, PUB_SRC_EXEC, where, o->name, err, errlen)) return -1;
         __attribute__((fallthrough)); /* the command line is kept as a string */
     case K_STR:
+    case K_PATH:
         free(*(char **)field);
-        *(char **)field = xstrdup(v);
+        *(char **)field = o->kind == K_PATH && file ? kvfile_path(file, v) : xstrdup(v);
         return 0;
     case K_U64:
     case K_SEED: {
@@ -150,44 +154,26 @@ static int apply(struct pubopt *p, const struct opt *o, const char *v, const cha
     return 0;
 }
 
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        s[--n] = '\0';
-    return s;
-}
-
-/* Reads `name = value` lines of path into p. */
+/* Reads the `name = value` lines of path (kvfile.h) into p. */
 static int read_config(struct pubopt *p, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "gasket-pub: cannot read --config %s: %s", path, strerror(errno));
+    struct kvfile f;
+    char why[400], where[512];
+    if (kvfile_load(&f, path, why, sizeof why) != 0) {
+        snprintf(err, errlen, "gasket-pub: --config %s", why);
         return -1;
     }
-    char line[4096], where[512];
-    int lineno = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
-        lineno++;
-        snprintf(where, sizeof where, "%s:%d", path, lineno);
-        char *s = trim(line), *eq = strchr(s, '=');
-        if (!*s || *s == '#' || *s == ';') continue;
-        if (!eq) {
-            rc = bad(err, errlen, where, s, "expected name = value");
-            break;
-        }
-        *eq = '\0';
-        char *name = trim(s), *value = trim(eq + 1);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < f.n; i++) {
+        const char *name = f.v[i].key;
         const struct opt *o = find(name, strlen(name));
+        snprintf(where, sizeof where, "%s:%d", path, f.v[i].line);
         if (!o || !strcmp(name, "config") || !strcmp(name, "help") || !strcmp(name, "version"))
             rc = bad(err, errlen, where, name, "unknown option");
         else
-            rc = apply(p, o, value, where, err, errlen);
+            rc = apply(p, o, f.v[i].value, &f, where, err, errlen);
     }
-    fclose(f);
+    kvfile_free(&f);
     return rc;
 }
 
@@ -198,9 +184,24 @@ static const char *arg_value(int argc, char **argv, int *i, const char *eq)
     return *i + 1 < argc ? argv[++*i] : NULL;
 }
 
+/* A transport named on the command line replaces the config file's other
+ * one (--mqtt on a bundle's pub.conf that names a url, and back). */
+static void cli_transport(struct pubopt *p, const struct opt *o, int *url, int *mqtt)
+{
+    int is_url = !strcmp(o->name, "url"), is_mqtt = !strcmp(o->name, "mqtt");
+    *url |= is_url;
+    *mqtt |= is_mqtt;
+    char **other = is_url ? &p->mqtt : is_mqtt ? &p->url : NULL;
+    if (other && !(is_url ? *mqtt : *url)) {
+        free(*other);
+        *other = NULL;
+    }
+}
+
 static int parse_args(struct pubopt *p, int argc, char **argv, int config_pass, char *err,
                       size_t errlen)
 {
+    int url = 0, mqtt = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0) {
@@ -217,7 +218,8 @@ static int parse_args(struct pubopt *p, int argc, char **argv, int config_pass, 
         if (takes_value(o) && !v) return bad(err, errlen, NULL, o->name, "needs a value");
         int is_config = !strcmp(o->name, "config");
         if (is_config && config_pass && read_config(p, v, err, errlen) != 0) return -1;
-        if (!is_config && !config_pass && apply(p, o, v, NULL, err, errlen) != 0) return -1;
+        if (!is_config && !config_pass) cli_transport(p, o, &url, &mqtt);
+        if (!is_config && !config_pass && apply(p, o, v, NULL, NULL, err, errlen) != 0) return -1;
     }
     return 0;
 }
@@ -273,6 +275,15 @@ static int check(struct pubopt *p, char *err, size_t errlen)
         return bad(err, errlen, NULL, "name",
                    "1 to 64 printable characters without spaces, ':', '\"' or '\\'");
     if (p->spool_max < (64u << 10)) return bad(err, errlen, NULL, "spool-max", "at least 64KiB");
+    const char *files[] = {"cacert", p->cacert, "cafile", p->cafile, "cert", p->cert,
+                           "keyfile", p->keyfile};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i += 2) {
+        if (files[i + 1] && access(files[i + 1], R_OK) != 0) {
+            char why[300];
+            snprintf(why, sizeof why, "%s: %s", files[i + 1], strerror(errno));
+            return bad(err, errlen, NULL, files[i], why);
+        }
+    }
     return 0;
 }
 

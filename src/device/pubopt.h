@@ -6,7 +6,10 @@
  * `--name VALUE` or `--name=VALUE` (a flag: `--name`); in the file it is a
  * line `name = VALUE` (a flag: `name = true|false`), with blank lines and
  * lines starting with `#` or `;` ignored, values taken as they are (no
- * quotes: `gps = 37.61, 126.99`). The command line wins over the file.
+ * quotes: `gps = 37.61, 126.99`; device/kvfile.h), a relative file name
+ * (cacert, cert, keyfile, cafile, spool) taken from the file's folder, so
+ * that a bundle works wherever it is copied. The command line wins over
+ * the file (--mqtt there replaces the file's url, and --url its mqtt).
  * These are the names `gasket device add` writes into a device's
  * gasket-pub.conf (url, key, cacert, mqtt, cert, keyfile, cafile, user,
  * password, group, gps, interval, spool, name, ...). */

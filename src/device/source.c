@@ -69,55 +69,6 @@ void linebuf_free(struct linebuf *lb)
     buf_free(&lb->b);
 }
 
-/* ---- argv_split ---- */
-
-char **argv_split(const char *cmd)
-{
-    size_t cap = 8, n = 0;
-    char **argv = xcalloc(cap, sizeof *argv);
-    struct buf w = {0};
-    int in_word = 0;
-    char quote = 0;
-    for (const char *p = cmd;; p++) {
-        char c = *p;
-        if (!c && quote) {
-            buf_free(&w);
-            argv[n] = NULL;
-            argv_free(argv);
-            return NULL;
-        }
-        if (!quote && (!c || c == ' ' || c == '\t' || c == '\n')) {
-            if (in_word) {
-                if (n + 2 > cap) argv = xrealloc(argv, (cap *= 2) * sizeof *argv);
-                buf_putc(&w, '\0');
-                argv[n++] = buf_steal(&w);
-                in_word = 0;
-            }
-            if (!c) break;
-            continue;
-        }
-        in_word = 1;
-        if (quote && c == quote) quote = 0;
-        else if (!quote && (c == '\'' || c == '"')) quote = c;
-        else if (c == '\\' && quote != '\'' && p[1]) buf_putc(&w, *++p);
-        else buf_putc(&w, c);
-    }
-    buf_free(&w);
-    argv[n] = NULL;
-    if (n == 0) {
-        free(argv);
-        return NULL;
-    }
-    return argv;
-}
-
-void argv_free(char **argv)
-{
-    for (size_t i = 0; argv && argv[i]; i++)
-        free(argv[i]);
-    free(argv);
-}
-
 /* ---- runner ---- */
 
 int runner_start(struct runner *r, char *const argv[], char *err, size_t errlen)

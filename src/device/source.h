@@ -7,12 +7,11 @@
  * than PAYLOAD_MAX_LINE is reported as too long (once, with its number)
  * and its bytes are skipped up to its end. Pure: the caller feeds bytes.
  *
- * runner starts CMD without a shell: the command line is split into words
- * at blanks, '...' and "..." group words (a backslash escapes the next
- * character outside single quotes), and nothing else is interpreted (no
- * pipes, variables, globs or redirections: write `sh -c '...'` for those).
- * Its stdin is /dev/null, its stderr gasket-pub's, and its stdout is read
- * without blocking, up to PAYLOAD_MAX_LINE bytes. */
+ * runner starts a command without a shell (its words split by
+ * device/cmdline.h: nothing is expanded, no pipes, variables, globs or
+ * redirections; write `sh -c '...'` for those). Its stdin is /dev/null,
+ * its stderr gasket-pub's, and its stdout is read without blocking, up to
+ * PAYLOAD_MAX_LINE bytes. */
 #ifndef GASKET_DEVICE_SOURCE_H
 #define GASKET_DEVICE_SOURCE_H
 
@@ -40,11 +39,6 @@ void linebuf_feed(struct linebuf *lb, const char *data, size_t len, int eof, lin
  * of the stream, or -1 (errno) on a read error. */
 int linebuf_read(struct linebuf *lb, int fd, linebuf_fn fn, void *ud);
 void linebuf_free(struct linebuf *lb);
-
-/* Splits a command line into argv (NULL-terminated, malloc'd: free with
- * argv_free). Returns NULL for an empty line or an unclosed quote. */
-char **argv_split(const char *cmd);
-void argv_free(char **argv);
 
 struct runner {
     pid_t pid; /* 0: not running */

@@ -14,6 +14,7 @@
 #include "core/url.h"
 #include "gateway/apikey.h"
 #include "gateway/gateway_int.h"
+#include "gateway/web.h"
 #include "http/http.h"
 
 #include <http_parser.h>
@@ -187,11 +188,14 @@ static struct history_scope history_scope_of(const struct scope *s)
 
 /* ---- the endpoints ---- */
 
-static void on_list(void *ud, int status, const struct buf *body)
+static void on_list(void *ud, int status, const struct buf *body, int gzipped)
 {
     struct http_req *req = ud;
     if (status != 0) return gateway_reply_message(req, 503, NULL, "Alarm history unavailable");
-    http_respond(req, 200, NULL, JSON, body->data, body->len);
+    http_respond(req, 200,
+                 gzipped ? "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n"
+                         : "Vary: Accept-Encoding\r\n",
+                 JSON, body->data, body->len);
 }
 
 static void list_alarms(struct gateway *g, struct http_req *req, const struct principal *who)
@@ -203,6 +207,7 @@ static void list_alarms(struct gateway *g, struct http_req *req, const struct pr
         return gateway_reply_message(req, 400, NULL, err);
     scope_of(who, &s);
     f.scope = history_scope_of(&s);
+    f.gzip = web_accepts_gzip(http_req_header(req, "accept-encoding"));
     history_list(g->history, &f, on_list, req); /* copies the scope */
     scope_free(&s);
 }

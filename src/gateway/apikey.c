@@ -50,6 +50,7 @@ static void key_free(struct key *k)
     free((char *)k->p.read);
     free((char *)k->p.mqtt_user);
     free((char *)k->p.cert_cn);
+    free((char *)k->p.groups);
     free(k->key);
 }
 
@@ -75,6 +76,7 @@ void apikeys_configure(struct apikeys *k, const struct cfg_apikey *cfg, size_t n
         v[i].p.read = dup_or_null(cfg[i].read);
         v[i].p.mqtt_user = dup_or_null(cfg[i].mqtt_user);
         v[i].p.cert_cn = dup_or_null(cfg[i].cert_cn);
+        v[i].p.groups = dup_or_null(cfg[i].groups);
         v[i].p.admin = cfg[i].admin;
         v[i].key = dup_or_null(cfg[i].key);
         v[i].key_len = cfg[i].key ? strlen(cfg[i].key) : 0;
@@ -106,6 +108,11 @@ static struct key *find_key(struct apikeys *k, const char *key)
 int principal_may_route(const struct principal *p, const char *path)
 {
     return p->admin || config_route_allowed(p->routes, path);
+}
+
+int principal_may_group(const struct principal *p, const char *groupid)
+{
+    return p->admin || !p->groups || config_list_has(p->groups, groupid);
 }
 
 enum apikey_verdict apikeys_check(struct apikeys *k, const char *key, const char *path,

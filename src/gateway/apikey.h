@@ -41,6 +41,7 @@ struct principal {
     const char *read;      /* comma-separated indexes; NULL: its routes' indexes */
     const char *mqtt_user; /* NULL: none */
     const char *cert_cn;   /* NULL: none */
+    const char *groups;    /* comma-separated groupids its readings may carry; NULL: any */
     int admin;
     /* A dashboard session's principal (dash_session.h) has routes "" (none)
      * and these instead: */
@@ -75,6 +76,9 @@ int apikeys_mqtt_login(struct apikeys *k, const char *user, size_t ulen, const c
                        size_t plen);
 /* 1 when p may post to route path (admin, or listed in its routes). */
 int principal_may_route(const struct principal *p, const char *path);
+/* 1 when p may send readings of group groupid (admin, no `groups`, or
+ * listed there). */
+int principal_may_group(const struct principal *p, const char *groupid);
 size_t apikeys_count(const struct apikeys *k);
 void apikeys_free(struct apikeys *k);
 

@@ -26,6 +26,7 @@
 #include "gateway/mqtt_ws.h"
 #include "gateway/reading.h"
 #include "gateway/search.h"
+#include "gateway/seen.h"
 #include "gateway/web.h"
 #include "http/http.h"
 #include "mqtt/broker.h"
@@ -69,6 +70,7 @@ struct gateway *gateway_new(struct store *store)
     struct gateway *g = xcalloc(1, sizeof *g);
     g->store = store;
     g->keys = apikeys_new();
+    g->seen = seen_new();
     g->dash = dashboard_new();
     g->date_sec = -1;
     g->later_tail = &g->later;
@@ -174,6 +176,16 @@ void gateway_reload_dashboard_users(struct gateway *g, const struct config *cfg)
     char *path = dashboard_users_path(cfg);
     dashboard_reload_users(g->dash, g->loop, path);
     free(path);
+}
+
+void gateway_load_seen(struct gateway *g, const char *path)
+{
+    seen_load(g->seen, path);
+}
+
+char *gateway_seen_text(struct gateway *g)
+{
+    return seen_render(g->seen);
 }
 
 void gateway_set_http(struct gateway *g, struct http_server *http)
@@ -345,6 +357,8 @@ const struct principal *gateway_authorize(struct gateway *g, struct http_req *re
     int status = judge(g, req, key != NULL, keyed, a, &who, &why);
     if (status)
         gateway_reply_message(req, status, NULL, why);
+    else if (who && who == keyed)
+        seen_mark(g->seen, who->name, clock_now_ms());
     return status ? NULL : who;
 }
 
@@ -414,7 +428,8 @@ static void post_route(struct gateway *g, struct http_req *req, const struct rou
     case APIKEY_THROTTLED:
         return reply_throttled(req, wait_s);
     case APIKEY_OK:
-        return gateway_post(g, req, rt, who);
+        seen_mark(g->seen, who->name, clock_now_ms());
+        return gateway_post(g, req, who, rt);
     }
 }
 
@@ -466,6 +481,7 @@ void gateway_free(struct gateway *g)
     free(g->web_root);
     tz_free(g->zone);
     apikeys_free(g->keys);
+    seen_free(g->seen);
     dashboard_free(g->dash);
     metrics_free(&g->metrics);
     free(g);

@@ -62,6 +62,11 @@ void gateway_configure(struct gateway *g, const struct config *cfg, struct funct
 int gateway_load_dashboard_users(struct gateway *g, const struct config *cfg, char *err,
                                  size_t errlen);
 void gateway_reload_dashboard_users(struct gateway *g, const struct config *cfg);
+/* Last-seen times of principals (seen.h): loaded from path at start; the
+ * text to save when they changed (malloc'ed), else NULL. */
+void gateway_load_seen(struct gateway *g, const char *path);
+char *gateway_seen_text(struct gateway *g);
+
 /* The server whose connections /metrics reports and whose requests'
  * heads the gateway judges (http_server_set_head_check); its loop is the
  * one ingest results are delivered on. Call before anything is ingested. */

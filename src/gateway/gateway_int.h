@@ -35,6 +35,7 @@ struct gateway {
     struct alarm_engine *alarms;
     struct history *history;
     struct apikeys *keys;
+    struct seen *seen;      /* when each principal was last seen (seen.h) */
     struct dashboard *dash; /* the dashboard's users and sessions (dashboard.h) */
     struct route *routes;
     size_t nroutes;
@@ -108,6 +109,7 @@ const struct principal *gateway_authorize(struct gateway *g, struct http_req *re
 /* What became of one document given to gateway_ingest(). */
 struct gateway_ingest_result {
     int status;             /* 0 stored; GK_EINVAL refused (reason, field);
+                             * GK_EPERM its groupid is not the sender's (reason); 
                              * GK_ECANCELED dropped by the route's function;
                              * GK_ELIMIT the function failed (reason);
                              * GK_EFULL / GK_ESTORE the store failed */
@@ -119,47 +121,40 @@ struct gateway_ingest_result {
 
 typedef void (*gateway_ingest_cb)(void *ud, const struct gateway_ingest_result *res);
 
-/* A document's idempotency key (idem.h): the principal that sent it and
- * its key (key.key NULL: none). */
-struct gateway_idem {
-    const char *principal;
-    struct idem_key key;
-};
-
 /* The reason given for GK_EEXIST: a key already used for another body. */
 #define GATEWAY_IDEM_REUSED                                                                        \
     "this idempotency key was already used for a request with another body: nothing was stored"
 
-/* Takes one document for index, as a POST on its route would be: validated,
+/* Takes one document for index from principal who (NULL: gasketd itself),
+ * as a POST on its route would be: its groupid checked against who's
+ * `groups` (principal_may_group; GK_EPERM), validated,
  * judged by the route's rules or function (rt NULL: an index with no
  * route, validated and stored only), stored. With keep_date, a `date` the
  * document carries ("YYYY-MM-DD HH:MM:SS" in the configured zone, ISO 8601
  * or epoch millis) is kept and becomes its time (a bad one is refused,
  * field "date"); otherwise `date` is the receive time. With an
- * idempotency key (idem non-NULL with a key), at most one document is
- * stored per (principal, key): a duplicate is answered with the first's
- * ack (status 0, ack->dup) or GK_EEXIST (another body; reason
+ * idempotency key (key non-NULL with a key, and who), at most one
+ * document is stored per (who, key): a duplicate is answered with the
+ * first's ack (status 0, ack->dup) or GK_EEXIST (another body; reason
  * GATEWAY_IDEM_REUSED) and is judged again only when the store's memory
  * of recent keys has forgotten it (store.h). cb runs once, on a later
  * loop turn. */
-void gateway_ingest(struct gateway *g, const struct route *rt, const char *index, const char *body,
-                    size_t len, int keep_date, const struct gateway_idem *idem,
-                    gateway_ingest_cb cb, void *ud);
-/* Reads the Idempotency-Key header of req for principal who into idem
- * (no header: key NULL). Returns 0, or -1 when it answered req (400 for
- * a bad key). */
-int gateway_idem_header(struct http_req *req, const struct principal *who,
-                        struct gateway_idem *idem);
+void gateway_ingest(struct gateway *g, const struct principal *who, const struct route *rt,
+                    const char *index, const char *body, size_t len, int keep_date,
+                    const struct idem_key *key, gateway_ingest_cb cb, void *ud);
+/* Reads the Idempotency-Key header of req into key (no header: key->key
+ * NULL). Returns 0, or -1 when it answered req (400 for a bad key). */
+int gateway_idem_header(struct http_req *req, struct idem_key *key);
 
 /* When the store has max_pending readings waiting: answers 503 with
  * Retry-After: 1 {"message":"Store busy: ..."} and returns 1 (the caller
  * does nothing more); else 0. For every ingest request, before any work. */
 int gateway_reply_busy(struct gateway *g, struct http_req *req);
 
-/* POST on a route by principal who: key, throttle done; reads its
- * Idempotency-Key, validates, judges, stores, answers. */
-void gateway_post(struct gateway *g, struct http_req *req, const struct route *rt,
-                  const struct principal *who);
+/* POST on a route by who: key, throttle done; reads its Idempotency-Key,
+ * validates, judges, stores, answers. */
+void gateway_post(struct gateway *g, struct http_req *req, const struct principal *who,
+                  const struct route *rt);
 /* {"message":msg} with status. */
 void gateway_reply_message(struct http_req *req, int status, const char *headers, const char *msg);
 /* The route at path, or NULL. */

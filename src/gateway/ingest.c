@@ -31,6 +31,7 @@
 #include "gateway/gateway_int.h"
 #include "gateway/idem.h"
 #include "gateway/reading.h"
+#include "gateway/seen.h"
 #include "http/http.h"
 #include "mqtt/broker.h"
 #include "mqtt/topic.h"
@@ -317,17 +318,22 @@ static void append(struct gateway *g, const struct route *rt, const char *index,
     pressure(g);
 }
 
-/* A document not answered from the memory of keys: validated, dated,
- * judged, stored (with its key, if any). */
-static void ingest(struct gateway *g, const struct route *rt, const char *index, const char *body,
-                   size_t len, int keep_date, const struct scoped_key *k, gateway_ingest_cb cb,
-                   void *ud)
+/* A document not answered from the memory of keys: checked against
+ * who's groups, validated, dated, judged, stored (with its key, if any). */
+static void ingest(struct gateway *g, const struct principal *who, const struct route *rt,
+                   const char *index, const char *body, size_t len, int keep_date,
+                   const struct scoped_key *k, gateway_ingest_cb cb, void *ud)
 {
     struct reading r;
     struct reading_error e;
     char err[320];
     if (reading_parse(&r, body, len, &e) != 0)
         return finish(g, rt, index, GK_EINVAL, e.message, e.field, cb, ud);
+    if (who && !principal_may_group(who, r.groupid)) {
+        snprintf(err, sizeof err, "groupid '%s' is not one of %s's groups", r.groupid, who->name);
+        reading_free(&r);
+        return finish(g, rt, index, GK_EPERM, err, "groupid", cb, ud);
+    }
     int64_t now = clock_now_ms(), ts = now;
     const char *date = NULL;
     json_t *own = keep_date ? json_object_get(r.doc, "date") : NULL;
@@ -369,13 +375,13 @@ static void ingest(struct gateway *g, const struct route *rt, const char *index,
     reading_free(&r);
 }
 
-void gateway_ingest(struct gateway *g, const struct route *rt, const char *index, const char *body,
-                    size_t len, int keep_date, const struct gateway_idem *idem,
-                    gateway_ingest_cb cb, void *ud)
+void gateway_ingest(struct gateway *g, const struct principal *who, const struct route *rt,
+                    const char *index, const char *body, size_t len, int keep_date,
+                    const struct idem_key *key, gateway_ingest_cb cb, void *ud)
 {
     struct scoped_key k = {0};
-    if (idem && idem->key.key) {
-        k.key = idem_scoped(idem->principal, &idem->key, &k.len);
+    if (who && key && key->key) {
+        k.key = idem_scoped(who->name, key, &k.len);
         k.fp = idem_fingerprint(body, len);
         struct pending *p = pending_new(g, index, cb, ud);
         if (store_idem_find(g->store, k.key, k.len, k.fp, on_stored, p)) {
@@ -384,7 +390,7 @@ void gateway_ingest(struct gateway *g, const struct route *rt, const char *index
         }
         free(p);
     }
-    ingest(g, rt, index, body, len, keep_date, &k, cb, ud);
+    ingest(g, who, rt, index, body, len, keep_date, &k, cb, ud);
     free(k.key);
 }
 
@@ -431,6 +437,8 @@ static void on_posted(void *ud, const struct gateway_ingest_result *res)
         return reply_stored(req, res);
     case GK_EINVAL:
         return reply_invalid(req, 400, res->reason, res->field);
+    case GK_EPERM:
+        return gateway_reply_message(req, 403, NULL, res->reason);
     case GK_ELIMIT:
         return gateway_reply_message(req, 500, NULL, res->reason);
     case GK_EEXIST:
@@ -444,19 +452,14 @@ static void on_posted(void *ud, const struct gateway_ingest_result *res)
     }
 }
 
-int gateway_idem_header(struct http_req *req, const struct principal *who,
-                        struct gateway_idem *idem)
+int gateway_idem_header(struct http_req *req, struct idem_key *key)
 {
     char err[200];
     const char *h = http_req_header(req, IDEM_HEADER);
-    *idem = (struct gateway_idem){.principal = who ? who->name : NULL};
+    *key = (struct idem_key){0};
     if (!h)
         return 0;
-    if (!who) { /* a dashboard session posts nothing; be safe */
-        gateway_reply_message(req, 403, NULL, "Forbidden");
-        return -1;
-    }
-    if (idem_key_check(h, strlen(h), &idem->key.key, &idem->key.len, err, sizeof err) == 0)
+    if (idem_key_check(h, strlen(h), &key->key, &key->len, err, sizeof err) == 0)
         return 0;
     char msg[240];
     snprintf(msg, sizeof msg, "%s: %s", IDEM_HEADER, err);
@@ -464,15 +467,15 @@ int gateway_idem_header(struct http_req *req, const struct principal *who,
     return -1;
 }
 
-void gateway_post(struct gateway *g, struct http_req *req, const struct route *rt,
-                  const struct principal *who)
+void gateway_post(struct gateway *g, struct http_req *req, const struct principal *who,
+                  const struct route *rt)
 {
     size_t len;
-    struct gateway_idem idem;
-    if (gateway_reply_busy(g, req) || gateway_idem_header(req, who, &idem) != 0)
+    struct idem_key key;
+    if (gateway_reply_busy(g, req) || gateway_idem_header(req, &key) != 0)
         return;
     const char *body = http_req_body(req, &len);
-    gateway_ingest(g, rt, rt->index, body, len, 0, &idem, on_posted, req);
+    gateway_ingest(g, who, rt, rt->index, body, len, 0, &key, on_posted, req);
 }
 
 /* ---- MQTT telemetry ---- */
@@ -483,6 +486,8 @@ static void on_published(void *ud, const struct gateway_ingest_result *res)
     int code = 0;
     if (res->status == GK_EINVAL || res->status == GK_EEXIST)
         code = 0x99; /* payload format invalid */
+    else if (res->status == GK_EPERM)
+        code = 0x87; /* not authorized: another group's reading */
     else if (res->status != 0 && res->status != GK_ECANCELED)
         code = 0x80; /* unspecified error */
     mqtt_inbound_done(in, code);
@@ -505,6 +510,19 @@ static const struct principal *mqtt_principal(struct gateway *g, const struct mq
     }
 }
 
+/* The last level of topic[0..len) in out (cut to cap - 1 bytes: no group
+ * id is that long, so a cut one matches none). */
+static const char *last_level(const char *topic, size_t len, char *out, size_t cap)
+{
+    size_t i = len;
+    while (i > 0 && topic[i - 1] != '/')
+        i--;
+    size_t n = len - i < cap - 1 ? len - i : cap - 1;
+    memcpy(out, topic + i, n);
+    out[n] = '\0';
+    return out;
+}
+
 enum mqtt_hook_verdict gateway_telemetry(void *ud, struct mqtt_inbound *in,
                                          const struct mqtt_identity *id, const char *topic,
                                          size_t topic_len, const void *payload, size_t len,
@@ -512,6 +530,7 @@ enum mqtt_hook_verdict gateway_telemetry(void *ud, struct mqtt_inbound *in,
 {
     struct gateway *g = ud;
     const struct route *rt = NULL;
+    char level[80];
     (void)qos;
     for (size_t i = 0; i < g->nroutes && !rt; i++) {
         const char *f = g->routes[i].mqtt_topic;
@@ -523,23 +542,34 @@ enum mqtt_hook_verdict gateway_telemetry(void *ud, struct mqtt_inbound *in,
     const struct principal *p = mqtt_principal(g, id);
     if (!p || !principal_may_route(p, rt->path))
         return MQTT_HOOK_REFUSED; /* THE rule: only a principal of that route ingests */
-    struct gateway_idem idem = {.principal = p->name};
+    if (!principal_may_group(p, last_level(topic, topic_len, level, sizeof level)))
+        return MQTT_HOOK_REFUSED; /* a scoped device sends on its groups' topics only */
+    seen_mark(g->seen, p->name, clock_now_ms());
+    struct idem_key key = {0};
     const char *v;
     size_t vlen;
     char err[200];
     if (mqtt_inbound_user_prop(in, IDEM_MQTT, &v, &vlen) &&
-        idem_key_check(v, vlen, &idem.key.key, &idem.key.len, err, sizeof err) != 0) {
+        idem_key_check(v, vlen, &key.key, &key.len, err, sizeof err) != 0) {
         finish(g, rt, rt->index, GK_EINVAL, err, IDEM_MQTT, on_published, in);
         return MQTT_HOOK_TAKEN;
     }
-    gateway_ingest(g, rt, rt->index, payload, len, 0, &idem, on_published, in);
+    gateway_ingest(g, p, rt, rt->index, payload, len, 0, &key, on_published, in);
     return MQTT_HOOK_TAKEN;
 }
 
 bool gateway_mqtt_login(void *ud, const char *user, size_t ulen, const char *pass, size_t plen)
 {
     struct gateway *g = ud;
-    return apikeys_mqtt_login(g->keys, user, ulen, pass, plen) != 0;
+    if (!apikeys_mqtt_login(g->keys, user, ulen, pass, plen))
+        return false;
+    char name[256]; /* a principal's name, so no NUL inside */
+    if (ulen < sizeof name) {
+        memcpy(name, user, ulen);
+        name[ulen] = '\0';
+        seen_mark(g->seen, name, clock_now_ms());
+    }
+    return true;
 }
 
 const struct route *gateway_route_for_index(const struct gateway *g, const char *index)

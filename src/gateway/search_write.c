@@ -41,6 +41,9 @@ static const char *ingest_error_type(int status, int *http_status)
     case GK_EINVAL:
         *http_status = 400;
         return "mapper_parsing_exception";
+    case GK_EPERM:
+        *http_status = 403;
+        return "security_exception";
     case GK_ELIMIT:
         *http_status = 500;
         return "script_exception";
@@ -95,17 +98,18 @@ void search_doc_post(struct gateway *g, struct http_req *req, const char *index)
     if (gateway_reply_busy(g, req)) return;
     if (search_params_parse(req, write_known, &p) != 0) return;
     search_params_free(&p);
-    char decoded[512];
-    struct gateway_idem idem;
-    const char *key = search_request_key(req, decoded, sizeof decoded);
-    if (gateway_idem_header(req, apikeys_find(g->keys, key), &idem) != 0) return;
+    struct idem_key key;
+    if (gateway_idem_header(req, &key) != 0) return;
+    char decoded[512]; /* the key search.c authorized this request with */
+    const struct principal *who =
+        apikeys_find(g->keys, search_request_key(req, decoded, sizeof decoded));
     size_t len, ilen = strlen(index) + 1;
     const char *body = http_req_body(req, &len);
     struct doc_post *d = xmalloc(sizeof *d + ilen);
     d->req = req;
     memcpy(d->index, index, ilen);
-    gateway_ingest(g, gateway_route_for_index(g, index), index, body, len, 1, &idem, on_doc_stored,
-                   d);
+    gateway_ingest(g, who, gateway_route_for_index(g, index), index, body, len, 1, &key,
+                   on_doc_stored, d);
 }
 
 /* ---- _bulk ---- */
@@ -212,9 +216,8 @@ static void bulk_item(struct gateway *g, struct bulk_req *b, size_t i)
     const struct route *rt = gateway_route_for_index(g, a->index);
     struct bulk_slot *s = xmalloc(sizeof *s);
     *s = (struct bulk_slot){b, i};
-    struct gateway_idem idem = {.principal = p->name};
-    if (a->idem_len) idem.key = (struct idem_key){a->idem_key, a->idem_len};
-    gateway_ingest(g, rt, a->index, a->source, a->source_len, 1, &idem, on_item_stored, s);
+    struct idem_key key = {a->idem_len ? a->idem_key : NULL, a->idem_len};
+    gateway_ingest(g, p, rt, a->index, a->source, a->source_len, 1, &key, on_item_stored, s);
 }
 
 void search_bulk(struct gateway *g, struct http_req *req, const char *index)

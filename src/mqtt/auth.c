@@ -9,6 +9,7 @@
 #include "mqtt/auth.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/file.h"
 #include "core/map.h"
 #include "core/mem.h"
 #include "mqtt/topic.h"
@@ -41,28 +42,7 @@
 /* Reads the whole file at path into b; *mode (if not NULL) gets its mode. */
 static int read_file(const char *path, struct buf *b, mode_t *mode, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return gk_errf(err, errlen, errno == ENOENT ? GK_ENOTFOUND : GK_EIO, "%s: %s", path,
-                    strerror(errno));
-    struct stat st;
-    if (mode && fstat(fd, &st) == 0) *mode = st.st_mode & 07777;
-    int rc = 0;
-    for (;;) {
-        buf_reserve(b, 65536);
-        ssize_t n = read(fd, b->data + b->len, b->cap - b->len - 1);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) rc = gk_errf(err, errlen, GK_EIO, "%s: %s", path, strerror(errno));
-        if (n <= 0) break;
-        b->len += (size_t)n;
-        b->data[b->len] = '\0';
-        if (b->len > FILE_MAX) {
-            rc = gk_errf(err, errlen, GK_ETOOBIG, "%s: larger than %u bytes", path, FILE_MAX);
-            break;
-        }
-    }
-    close(fd);
-    return rc;
+    return file_read(path, b, FILE_MAX, mode, err, errlen);
 }
 
 static bool is_blank(char c)
@@ -376,56 +356,6 @@ static bool rewrite(const struct buf *old, const char *user, const char *hash, c
     return found;
 }
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
-/* Flushes the directory holding path so a rename in it is durable. */
-static void sync_dir(const char *path)
-{
-    char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-    if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
-    int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
-/* Writes data to a temporary file beside path and renames it over path. */
-static int write_atomic(const char *path, const struct buf *data, mode_t mode, char *err,
-                        size_t errlen)
-{
-    struct buf tmp = {0};
-    buf_printf(&tmp, "%s.XXXXXX", path);
-    int fd = mkostemp(tmp.data, O_CLOEXEC), e = errno;
-    bool ok =
-        fd >= 0 && fchmod(fd, mode) == 0 && write_all(fd, data->data, data->len) && fsync(fd) == 0;
-    if (fd >= 0 && !ok) e = errno;
-    if (fd >= 0 && close(fd) != 0 && ok) {
-        ok = false;
-        e = errno;
-    }
-    if (ok && rename(tmp.data, path) != 0) {
-        ok = false;
-        e = errno;
-    }
-    if (!ok && fd >= 0) unlink(tmp.data);
-    if (ok) sync_dir(path);
-    int rc = ok ? 0 : gk_errf(err, errlen, GK_EIO, "%s: %s", fd >= 0 ? path : tmp.data, strerror(e));
-    buf_free(&tmp);
-    return rc;
-}
-
 int mqtt_passwd_file_set(const char *path, const char *user, const char *hash, const char *role,
                          char *err, size_t errlen)
 {
@@ -443,7 +373,7 @@ int mqtt_passwd_file_set(const char *path, const char *user, const char *hash, c
     if (rc == GK_ENOTFOUND && hash) rc = 0;
     if (rc == 0 && !rewrite(&old, user, hash, role, &out) && !hash)
         rc = gk_errf(err, errlen, GK_ENOTFOUND, "%s: no user \"%s\"", path, user);
-    if (rc == 0) rc = write_atomic(path, &out, mode, err, errlen);
+    if (rc == 0) rc = file_write(path, out.data, out.len, mode, 0, err, errlen);
     buf_free(&old);
     buf_free(&out);
     return rc;

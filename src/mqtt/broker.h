@@ -163,6 +163,15 @@ void mqtt_broker_set_reserved(struct mqtt_broker *b, const char *const *names, s
  * PUBLISH is acknowledged and dropped, as a resend would be refused too. */
 void mqtt_inbound_done(struct mqtt_inbound *in, uint8_t reason);
 
+/* The host no longer knows identity (kind, name): a principal was removed
+ * or its credential changed (SIGHUP). Its connected clients are closed now
+ * (5.0: DISCONNECT 0x87 "Not authorized"), without publishing their wills;
+ * with end_sessions its sessions end too (subscriptions, queued messages,
+ * their rows in mqtt.db), else they wait for it as any session does.
+ * Returns how many clients were closed. */
+unsigned mqtt_broker_drop_identity(struct mqtt_broker *b, enum mqtt_id_kind kind,
+                                   const char *name, bool end_sessions);
+
 /* Back-pressure from the host (its store is behind): while on, a client
  * whose PUBLISH the hook takes is no longer read (its later packets wait
  * in the kernel, so TCP slows the sender down) and keep-alive does not

@@ -340,6 +340,63 @@ bool mqtt__acl_may_receive(const struct mqtt_session *s, const char *topic, size
     return !a || mqtt_acl_allows(a, s->user, s->id, topic, len, MQTT_ACL_READ);
 }
 
+/* ---- identities the host withdraws ---- */
+
+static bool is_identity(uint8_t kind, const char *user, enum mqtt_id_kind want, const char *name)
+{
+    return user && kind == want && strcmp(user, name) == 0;
+}
+
+struct owned {
+    enum mqtt_id_kind kind;
+    const char *name;
+    struct mqtt_session **v;
+    size_t n, cap;
+};
+
+static void collect_owned(void *ud, const char *key, void *value)
+{
+    struct owned *o = ud;
+    struct mqtt_session *s = value;
+    (void)key;
+    if (s->client || !is_identity(s->user_kind, s->user, o->kind, o->name))
+        return;
+    if (o->n == o->cap) {
+        o->cap = o->cap ? 2 * o->cap : 8;
+        o->v = xrealloc(o->v, o->cap * sizeof *o->v);
+    }
+    o->v[o->n++] = s;
+}
+
+unsigned mqtt_broker_drop_identity(struct mqtt_broker *b, enum mqtt_id_kind kind,
+                                   const char *name, bool end_sessions)
+{
+    unsigned closed = 0;
+    for (struct mqtt_client *c = b->clients; c; c = c->next) {
+        if (c->closing || !is_identity(c->user_kind, c->user, kind, name))
+            continue;
+        if (c->will) { /* a withdrawn identity publishes nothing more */
+            mqtt__message_unref(c->will);
+            c->will = NULL;
+        }
+        if (end_sessions && c->s)
+            c->s->expiry_s = 0; /* ends with its connection (mqtt__client_gone) */
+        mqtt__client_close(c, 0x87, "Not authorized");
+        closed++;
+    }
+    struct owned o = {.kind = kind, .name = name};
+    if (end_sessions)
+        map_foreach(&b->sessions, collect_owned, &o);
+    for (size_t i = 0; i < o.n; i++)
+        mqtt__session_free(o.v[i]);
+    free(o.v);
+    char esc[128];
+    if (closed || o.n)
+        log_info("mqtt: %s withdrawn: %u client(s) disconnected, %zu offline session(s) ended",
+                 mqtt__auth_escape(name, strlen(name), esc, sizeof esc), closed, o.n);
+    return closed;
+}
+
 /* ---- the host's settings ---- */
 
 void mqtt_broker_set_login_hook(struct mqtt_broker *b, mqtt_login_hook hook, void *ud)

@@ -34,10 +34,25 @@ struct net_conn_handler {
 typedef void (*net_accept_cb)(struct net_listener *l, struct net_conn *c);
 
 /* Server TLS context from PEM files. With `ca` set, clients must present a
- * certificate signed by it. On failure returns GK_ETLS and a reason in errbuf. */
+ * certificate signed by it, and TLS sessions are never resumed (each
+ * connection's certificate is verified against the trust of the moment).
+ * On failure returns GK_ETLS and a reason in errbuf. */
 int net_tls_new(struct net_tls **out, const char *cert, const char *key, const char *ca,
                 char *errbuf, size_t errlen);
 void net_tls_free(struct net_tls *t);
+
+/* What a context verifies client certificates against: the CA file and,
+ * when crl is not NULL, the revocation lists in that PEM file (each must be
+ * signed by a certificate of the CA file and not past its next update);
+ * a certificate they list is refused at the handshake. Reads files: call it
+ * on any thread but the loop's. Returns 0, or GK_ETLS with a reason. */
+struct net_tls_trust;
+int net_tls_trust_load(struct net_tls_trust **out, const char *ca, const char *crl, char *errbuf,
+                       size_t errlen);
+void net_tls_trust_free(struct net_tls_trust *trust);
+/* Verifies t's clients against trust (taken over) from the next handshake
+ * on; connections already established are not affected. Loop thread. */
+void net_tls_set_trust(struct net_tls *t, struct net_tls_trust *trust);
 
 /* Listens on `addr` ("0.0.0.0:8080", "[::1]:8443", "127.0.0.1:0", ":8080");
  * tls NULL means plain TCP. Returns 0, GK_EADDR for an unparsable address or

@@ -8,6 +8,7 @@
 #include "net/net.h"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,8 +37,12 @@ static int tls_setup_ca(SSL_CTX *ctx, const char *ca)
     STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
     if (names) SSL_CTX_set_client_CA_list(ctx, names);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-    /* Needed for session resumption when client certificates are verified. */
     SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
+    /* A resumed session skips the certificate check: a revoked device could
+     * come back on one. Devices connect rarely; every handshake is full. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(ctx, 0);
     return 0;
 }
 
@@ -63,6 +68,84 @@ int net_tls_new(struct net_tls **out, const char *cert, const char *key, const c
     t->verify_clients = ca && *ca;
     *out = t;
     return 0;
+}
+
+struct net_tls_trust {
+    X509_STORE *store;
+};
+
+/* 0 when crl is signed by a certificate of store and still current. */
+static int crl_check(X509_STORE *store, X509_CRL *crl, char *why, size_t len)
+{
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+    int signed_ok = 0;
+    for (int i = 0; i < sk_X509_OBJECT_num(objs) && !signed_ok; i++) {
+        X509 *ca = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+        signed_ok = ca && X509_NAME_cmp(X509_get_subject_name(ca), X509_CRL_get_issuer(crl)) == 0 &&
+                    X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1;
+    }
+    ERR_clear_error();
+    if (!signed_ok) return snprintf(why, len, "a CRL not signed by the CA"), -1;
+    const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+    if (next && X509_cmp_current_time(next) <= 0)
+        return snprintf(why, len, "a CRL past its next update"), -1;
+    return 0;
+}
+
+/* Adds every CRL of the PEM file to store (at least one). */
+static int load_crls(X509_STORE *store, const char *file, char *why, size_t len)
+{
+    BIO *in = BIO_new_file(file, "r");
+    if (!in) return snprintf(why, len, "cannot read it"), -1;
+    int n = 0, rc = 0;
+    X509_CRL *crl;
+    while (rc == 0 && (crl = PEM_read_bio_X509_CRL(in, NULL, NULL, NULL))) {
+        rc = crl_check(store, crl, why, len);
+        if (rc == 0 && X509_STORE_add_crl(store, crl) != 1) {
+            snprintf(why, len, "cannot add a CRL");
+            rc = -1;
+        }
+        X509_CRL_free(crl);
+        n++;
+    }
+    ERR_clear_error(); /* the end of the file reads as an error */
+    BIO_free(in);
+    if (rc == 0 && n == 0) return snprintf(why, len, "no CRL in it (PEM X509 CRL)"), -1;
+    return rc;
+}
+
+int net_tls_trust_load(struct net_tls_trust **out, const char *ca, const char *crl, char *errbuf,
+                       size_t errlen)
+{
+    char why[128];
+    *out = NULL;
+    X509_STORE *store = X509_STORE_new();
+    if (!store || X509_STORE_load_file(store, ca) != 1) {
+        X509_STORE_free(store);
+        return tls_fail(NULL, "loading CA", ca, errbuf, errlen);
+    }
+    if (crl && load_crls(store, crl, why, sizeof why) != 0) {
+        X509_STORE_free(store);
+        snprintf(errbuf, errlen, "loading CRL %s: %s", crl, why);
+        return GK_ETLS;
+    }
+    if (crl) X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+    *out = xcalloc(1, sizeof **out);
+    (*out)->store = store;
+    return 0;
+}
+
+void net_tls_trust_free(struct net_tls_trust *trust)
+{
+    if (!trust) return;
+    X509_STORE_free(trust->store);
+    free(trust);
+}
+
+void net_tls_set_trust(struct net_tls *t, struct net_tls_trust *trust)
+{
+    SSL_CTX_set_cert_store(t->ctx, trust->store); /* frees the one it replaces */
+    free(trust);
 }
 
 void net_tls_free(struct net_tls *t)

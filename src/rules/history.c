@@ -19,6 +19,7 @@
 #include "rules/history.h"
 
 #include "core/err.h"
+#include "core/gzip.h"
 #include "core/log.h"
 #include "core/map.h"
 #include "core/mem.h"
@@ -56,6 +57,7 @@ struct op {
     char *db_path;          /* LIST: the database to read */
     history_ack_cb ack_cb;
     history_list_cb list_cb;
+    int gzipped; /* list: body is gzipped */
     void *ud;
     int status;
     struct buf body; /* LIST: the answer */
@@ -586,15 +588,27 @@ static void list_work(void *arg)
     sqldb_exec(db, "BEGIN", NULL, 0);
     op->status = list_rows(db, &op->f, &op->body);
     sqldb_close(db);
-    if (op->status != 0)
+    if (op->status != 0) {
         buf_reset(&op->body);
+    } else if (op->f.gzip && op->body.len >= 1024) {
+        struct buf z = {0};
+        if (gzip_buf(op->body.data, op->body.len, 1, &z) == 0) {
+            buf_free(&op->body);
+            op->body = z;
+            op->gzipped = 1;
+        } else {
+            buf_free(&z);
+        }
+    }
 }
 
 static void list_done(void *arg, int status)
 {
     struct op *op = arg;
     struct buf empty = {0};
-    op->list_cb(op->ud, status ? GK_ESTORE : op->status, op->status || status ? &empty : &op->body);
+    int ok = !op->status && !status;
+    op->list_cb(op->ud, status ? GK_ESTORE : op->status, ok ? &op->body : &empty,
+                ok && op->gzipped);
     op_free(op);
 }
 

@@ -56,6 +56,7 @@ struct history_filter {
     int64_t since_ms;              /* > 0: raised at or after this time only */
     int limit;                     /* 0: HISTORY_LIMIT_DEFAULT; capped at HISTORY_LIMIT_MAX */
     struct history_scope scope;
+    int gzip; /* 1: a listing of 1 KiB or more comes back gzipped (made on the pool) */
 };
 
 /* Opens (creating when missing) the history database at path, reloads
@@ -94,7 +95,8 @@ void history_record(struct history *h, const struct alarm_event *ev);
  * "total" counts every row selected regardless of the limit. Times are ISO
  * 8601 UTC with milliseconds; absent values are null. Or status GK_ESTORE
  * (logged) and an empty body. body is valid during the call only. */
-typedef void (*history_list_cb)(void *ud, int status, const struct buf *body);
+/* gzipped: body is a gzip member (only when the filter asked for gzip). */
+typedef void (*history_list_cb)(void *ud, int status, const struct buf *body, int gzipped);
 
 /* Lists f's rows (f is copied); cb(ud, ...) runs later on the loop thread. */
 void history_list(struct history *h, const struct history_filter *f, history_list_cb cb,

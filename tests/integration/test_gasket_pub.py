@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ADMIN, KEY
+from test_enrol import conf, site, sites  # noqa: F401 (fixtures: a `gasket init` site)
 from test_mqtt import pki  # noqa: F401 (a fixture: a CA, server and client certificates)
 
 GASKET_PUB = str(Path(os.environ.get("GASKETD") or "build/gasketd").resolve().parent / "gasket-pub")
@@ -281,3 +282,30 @@ def test_mqtt_client_certificate(daemon_factory, pki):  # noqa: F811
     assert p.wait(20) == 0, p.text()
     check_exactly_once(search(d, "18"), 10)
     assert d.stop() == 0
+
+
+def test_bundle_from_gasket_device_add(site):  # noqa: F811
+    """The pub.conf of `gasket device add` as it is (its key, its CA by a name
+    relative to the bundle), over HTTPS and over MQTT with the device's
+    certificate; only the ports of this test's gasketd are given."""
+    _, bundle = site.add("pi-9", "9")
+    cfg = conf(bundle / "pub.conf")
+    assert cfg["cacert"] == "ca.pem" and cfg["group"] == "9" and cfg["name"] == "pi-9"
+    url = "https://localhost:%d/gasdetector" % site.https
+    p = Pub(site.dir, ["--config", str(bundle / "pub.conf"), "--url", url, "--sim", "--count",
+                       "5", "--interval", "0.05", "--spool", str(site.dir / "https.spool")])
+    assert p.wait(20) == 0, p.text()
+    p = Pub(site.dir, ["--config", str(bundle / "pub.conf"), "--mqtt", "localhost:%d" % site.mqtts,
+                       "--cert", "cert.pem", "--keyfile", "key.pem", "--cafile", "ca.pem",
+                       "--sim", "--count", "5", "--interval", "0.05",
+                       "--spool", str(site.dir / "mqtts.spool")], name="mqtts")
+    assert p.wait(20) == 2  # on the command line, file names are the working folder's
+    assert "gasket-pub: --cafile: ca.pem: No such file or directory" in p.text()
+    p = Pub(bundle, ["--config", "pub.conf", "--mqtt", "localhost:%d" % site.mqtts,
+                     "--cert", "cert.pem", "--keyfile", "key.pem", "--cafile", "ca.pem",
+                     "--sim", "--count", "5", "--interval", "0.05", "--wait", "10",
+                     "--spool", str(site.dir / "mqtts2.spool")], name="mqtts2")
+    assert p.wait(20) == 0, p.text()
+    st, _, body = site.d.request("POST", "/gasdetect/_count", {"query": {"term": {"groupid": "9"}}},
+                                 key=site.admin)
+    assert st == 200 and json.loads(body)["count"] == 10, body

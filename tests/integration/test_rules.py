@@ -1,5 +1,6 @@
 """The seed's Lambda, judged by gasketd: threshold warnings on pi/1 (QoS 1),
 status messages and emergencies, watched with mosquitto_sub."""
+import gzip
 import json
 import subprocess
 import time
@@ -174,6 +175,14 @@ def test_alarm_history_and_ack(daemon_factory):
     assert a["peak"] == 97  # the peak is written when the alarm changes or clears
     assert json.loads(d.request("GET", "/alarms?active=true")[2])["alarms"] == []
     assert d.request("GET", "/alarms?bogus=1")[0] == 400
+    # a listing of 1 KiB or more goes gzipped to a client that takes it
+    for v in (95, 70, 96, 70, 97, 70):
+        assert d.post(reading(v))[0] == 200
+    status, h, plain = d.request("GET", "/alarms")
+    assert status == 200 and len(plain) >= 1024 and "content-encoding" not in h
+    status, h, body = d.request("GET", "/alarms", headers={"Accept-Encoding": "gzip"})
+    assert status == 200 and h["content-encoding"] == "gzip" and h["vary"] == "Accept-Encoding"
+    assert json.loads(gzip.decompress(body)) == json.loads(plain)
     assert d.stop() == 0
 
 

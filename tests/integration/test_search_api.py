@@ -5,6 +5,7 @@ tested by test_search_golden.py."""
 import base64
 import csv
 import io
+import gzip
 import json
 import socket
 import time
@@ -96,6 +97,37 @@ def test_search_count_and_route_get(gasketd):
     # ?pretty, ?timeout
     status, _, body = gasketd.request("GET", "/gasdetect/_count?pretty&timeout=500ms")
     assert status == 200 and b"\n  " in body and json.loads(body)["count"] == 5
+
+
+def untimed(body):
+    """A search reply without its "took"."""
+    r = json.loads(body)
+    r.pop("took")
+    return r
+
+
+def test_large_replies_are_gzipped_for_clients_that_take_it(gasketd):
+    """A reply of 1 KiB or more goes gzipped (made on the query pool) to a
+    client whose Accept-Encoding takes gzip; the same reply once inflated."""
+    for i in range(30):
+        assert gasketd.post(reading(i % 3, no2=str(i)))[0] == 200
+    q = {"size": 30, "sort": ["_doc"]}
+    status, plain_h, plain = gasketd.request("POST", "/gasdetect/_search", q)
+    assert status == 200 and len(plain) > 1024
+    assert "content-encoding" not in plain_h and plain_h["vary"] == "Accept-Encoding"
+    for ae in ("gzip", "br, gzip;q=0.5", "deflate, x-gzip"):
+        status, h, body = gasketd.request("POST", "/gasdetect/_search", q,
+                                          headers={"Accept-Encoding": ae})
+        assert status == 200 and h["content-encoding"] == "gzip", ae
+        assert h["vary"] == "Accept-Encoding" and int(h["content-length"]) == len(body)
+        assert len(body) < len(plain) // 3
+        assert untimed(gzip.decompress(body)) == untimed(plain)
+    # refused, or small: as it is
+    for ae in ("gzip;q=0", "identity", "br"):
+        h = gasketd.request("POST", "/gasdetect/_search", q, headers={"Accept-Encoding": ae})[1]
+        assert "content-encoding" not in h, ae
+    status, h, body = gasketd.request("POST", "/gasdetect/_count", headers={"Accept-Encoding": "gzip"})
+    assert status == 200 and "content-encoding" not in h and json.loads(body)["count"] == 30
 
 
 def test_search_errors(gasketd):

@@ -186,6 +186,45 @@ static void test_add_apikey(void)
     config_free(&c);
 }
 
+/* [server] apikeys_file: its [apikey] sections join the file's; anything
+ * else there, a duplicate name across the files or a bad group is refused
+ * with the apikeys_file's name and line. */
+static void test_apikeys_file(void)
+{
+    static const char dev[] = "/tmp/gasket-test-config-devices.ini";
+    char text[512], err[600];
+    struct config c;
+    FILE *f = fopen(dev, "w");
+    fputs("; devices\n[apikey pi-7]\nkey = 0123456789abcdef0123\ncert_cn = pi-7\n"
+          "groups = 7, 7b\nroutes = /gasdetector\n", f);
+    fclose(f);
+    snprintf(text, sizeof text, "[server]\napikeys_file = %s\n[apikey admin]\n"
+             "key = admin-0123456789abcdef\nadmin = true\n", dev);
+    CHECK_EQ_INT(load(&c, text, err, sizeof err), 0);
+    CHECK_EQ_INT(c.napikeys, 2);
+    if (c.napikeys == 2) {
+        CHECK_EQ_STR(c.apikeys[1].name, "pi-7");
+        CHECK_EQ_STR(c.apikeys[1].groups, "7, 7b");
+        CHECK_EQ_STR(c.apikeys[1].file, dev);
+        CHECK(c.apikeys[0].groups == NULL);
+    }
+    config_free(&c);
+    f = fopen(dev, "a");
+    fputs("[apikey admin]\nkey = other-0123456789abcdef\n", f);
+    fclose(f);
+    refused(text, "gasket-test-config-devices.ini:7: duplicate section [apikey admin]");
+    f = fopen(dev, "w");
+    fputs("[apikey pi-8]\nkey = 0123456789abcdef0124\n[http]\n", f);
+    fclose(f);
+    refused(text, "devices.ini:3: [http] does not belong in an apikeys_file");
+    f = fopen(dev, "w");
+    fputs("\n[apikey pi-8]\nkey = 0123456789abcdef0124\ngroups = a/b\n", f);
+    fclose(f);
+    refused(text, "devices.ini:2: [apikey pi-8] groups: 'a/b' is not a group id");
+    remove(dev);
+    refused(text, "devices.ini: cannot open");
+}
+
 static char *slurp(const char *file)
 {
     FILE *f = fopen(file, "r");
@@ -249,6 +288,7 @@ int main(void)
     RUN(test_missing_file);
     RUN(test_value_parsers);
     RUN(test_add_apikey);
+    RUN(test_apikeys_file);
     RUN(test_every_key_documented);
     unlink(path);
     TEST_MAIN_END();

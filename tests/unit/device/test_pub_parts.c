@@ -1,6 +1,7 @@
 /* test_pub_parts.c: unit tests of gasket-pub's pure parts: backoff, the
  * simulator, the payload (built and from the user's lines), the line
- * reader, the command splitter and the options (command line and file). */
+ * reader and the options (command line and file, with its relative file
+ * names). */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -172,32 +173,13 @@ static void test_linebuf(void)
     linebuf_free(&lb);
 }
 
-static void test_argv_split(void)
-{
-    char **a = argv_split("  python3 'my sensor.py' --port \"/dev/tty USB0\" a\\ b  ");
-    CHECK(a != NULL);
-    CHECK_EQ_STR(a[0], "python3");
-    CHECK_EQ_STR(a[1], "my sensor.py");
-    CHECK_EQ_STR(a[2], "--port");
-    CHECK_EQ_STR(a[3], "/dev/tty USB0");
-    CHECK_EQ_STR(a[4], "a b");
-    CHECK(a[5] == NULL);
-    argv_free(a);
-    a = argv_split("echo $HOME; rm -rf / | cat"); /* no shell: words, nothing else */
-    CHECK_EQ_STR(a[1], "$HOME;");
-    CHECK_EQ_STR(a[5], "|");
-    argv_free(a);
-    CHECK(argv_split("   ") == NULL);
-    CHECK(argv_split("echo 'open") == NULL);
-}
-
 static void test_options(void)
 {
     char file[] = "/tmp/gasket-pubopt-XXXXXX", err[512];
     int fd = mkstemp(file);
     const char conf[] = "# made by gasket device add\nurl = https://gw.example:8443/gasdetector\n"
                         "key = k-123\n  group = 7 \ngps = 37.61, 126.99\ninterval = 5\n"
-                        "spool-max = 1MiB\nsim = true\n";
+                        "spool-max = 1MiB\nsim = true\ncacert = ca.pem\ncafile = /etc/ca.pem\n";
     CHECK_EQ_INT(write(fd, conf, sizeof conf - 1), (long)sizeof conf - 1);
     close(fd);
     struct pubopt o;
@@ -211,6 +193,16 @@ static void test_options(void)
     CHECK_EQ_INT(o.spool_max, 1 << 20);
     CHECK_EQ_STR(o.topic, "gas/7");
     CHECK_EQ_STR(o.name, "pi-7");
+    CHECK_EQ_STR(o.cacert, "/tmp/ca.pem"); /* relative to the file's folder */
+    CHECK_EQ_STR(o.cafile, "/etc/ca.pem");
+    pubopt_free(&o);
+    char *to_mqtt[] = {"gasket-pub", "--config", file, "--mqtt", "gw:8883", NULL};
+    CHECK_EQ_INT(pubopt_parse(&o, 5, to_mqtt, err, sizeof err), 0); /* the file's url is gone */
+    CHECK(o.url == NULL);
+    CHECK_EQ_STR(o.mqtt, "gw:8883");
+    pubopt_free(&o);
+    char *both[] = {"gasket-pub", "--sim", "--url", "http://x/", "--mqtt", "gw:1883", NULL};
+    CHECK_EQ_INT(pubopt_parse(&o, 6, both, err, sizeof err), -1);
     pubopt_free(&o);
     char *two[] = {"gasket-pub", "--sim", "--stdin", "--url", "http://x/", NULL};
     CHECK_EQ_INT(pubopt_parse(&o, 5, two, err, sizeof err), -1);
@@ -229,6 +221,10 @@ static void test_options(void)
     char *withbad[] = {"gasket-pub", "--config", file, NULL};
     CHECK_EQ_INT(pubopt_parse(&o, 3, withbad, err, sizeof err), -1);
     CHECK(strstr(err, ":2: simm: unknown option") != NULL);
+    char *nofile[] = {"gasket-pub", "--config", "/nonexistent/pub.conf", NULL};
+    CHECK_EQ_INT(pubopt_parse(&o, 3, nofile, err, sizeof err), -1);
+    CHECK(strstr(err, "/nonexistent/pub.conf") != NULL);
+    pubopt_free(&o);
     pubopt_free(&o);
     unlink(file);
 }
@@ -240,7 +236,6 @@ int main(void)
     RUN(test_payload_build);
     RUN(test_payload_from_json);
     RUN(test_linebuf);
-    RUN(test_argv_split);
     RUN(test_options);
     TEST_MAIN_END();
 }

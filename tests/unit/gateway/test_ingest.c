@@ -46,8 +46,8 @@ static void test_refused_later(void)
     struct seen a = {0}, b = {0};
     static const char no_group[] = "{\"no2\":{\"value\":\"1\"}}";
     static const char far_date[] = "{\"groupid\":\"1\",\"date\":253402300800000}";
-    gateway_ingest(g, NULL, "x", no_group, sizeof no_group - 1, 0, NULL, on_result, &a);
-    gateway_ingest(g, NULL, "x", far_date, sizeof far_date - 1, 1, NULL, on_result, &b);
+    gateway_ingest(g, NULL, NULL, "x", no_group, sizeof no_group - 1, 0, NULL, on_result, &a);
+    gateway_ingest(g, NULL, NULL, "x", far_date, sizeof far_date - 1, 1, NULL, on_result, &b);
     CHECK_EQ_INT(a.calls, 0); /* not inside the call */
     CHECK_EQ_INT(b.calls, 0);
     uv_run(&loop, UV_RUN_NOWAIT);

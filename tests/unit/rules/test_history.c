@@ -13,7 +13,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define T0 1795680000000LL /* 2026-11-26T08:00:00.000Z */
 #undef MIN
@@ -54,15 +56,16 @@ static void close_sync(struct history *h)
 }
 
 struct answer {
-    int done, status;
+    int done, status, gzipped;
     struct buf *out;
 };
 
-static void on_list(void *ud, int status, const struct buf *body)
+static void on_list(void *ud, int status, const struct buf *body, int gzipped)
 {
     struct answer *a = ud;
     a->done = 1;
     a->status = status;
+    a->gzipped = gzipped;
     if (body->len)
         buf_append(a->out, body->data, body->len);
 }
@@ -525,6 +528,31 @@ static void test_default_limit(void)
     root = list(h, &f);
     CHECK_EQ_INT(total(root), 1);
     json_decref(root);
+    /* asked for gzip: the long listing comes gzipped, the short one as it is */
+    f.active = 0;
+    struct buf plain = {0}, z = {0};
+    struct answer a = {.out = &z};
+    CHECK_EQ_INT(query_sync(h, &f, &plain), 0);
+    f.gzip = 1;
+    history_list(h, &f, on_list, &a);
+    wait_for(&a);
+    CHECK(a.status == 0 && a.gzipped && plain.len >= 1024 && z.len < plain.len / 3);
+    char *back = malloc(plain.len + 1);
+    uLongf n = plain.len + 1;
+    z_stream zs = {.next_in = (Bytef *)z.data, .avail_in = (uInt)z.len,
+                   .next_out = (Bytef *)back, .avail_out = (uInt)n};
+    CHECK(inflateInit2(&zs, 15 + 16) == Z_OK && inflate(&zs, Z_FINISH) == Z_STREAM_END);
+    CHECK(zs.total_out == plain.len && memcmp(back, plain.data, plain.len) == 0);
+    inflateEnd(&zs);
+    free(back);
+    f.active = 1;
+    buf_reset(&z);
+    a = (struct answer){.out = &z};
+    history_list(h, &f, on_list, &a);
+    wait_for(&a);
+    CHECK(a.status == 0 && !a.gzipped && z.len > 0 && z.data[0] == '{');
+    buf_free(&plain);
+    buf_free(&z);
     close_and_remove(h);
 }
 
