@@ -175,12 +175,19 @@ static void test_linebuf(void)
 
 static void test_options(void)
 {
-    char file[] = "/tmp/gasket-pubopt-XXXXXX", err[512];
-    int fd = mkstemp(file);
-    const char conf[] = "# made by gasket device add\nurl = https://gw.example:8443/gasdetector\n"
+    char dir[] = "/tmp/gasket-pubopt-XXXXXX", file[64], ca[64], err[512];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(file, sizeof file, "%s/pub.conf", dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+    close(open(ca, O_WRONLY | O_CREAT, 0600)); /* the bundle's CA, next to the file */
+    int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    char conf[512];
+    int clen = snprintf(conf, sizeof conf,
+                        "# made by gasket device add\nurl = https://gw.example:8443/gasdetector\n"
                         "key = k-123\n  group = 7 \ngps = 37.61, 126.99\ninterval = 5\n"
-                        "spool-max = 1MiB\nsim = true\ncacert = ca.pem\ncafile = /etc/ca.pem\n";
-    CHECK_EQ_INT(write(fd, conf, sizeof conf - 1), (long)sizeof conf - 1);
+                        "spool-max = 1MiB\nsim = true\ncacert = ca.pem\ncafile = %s\n",
+                        file);
+    CHECK_EQ_INT(write(fd, conf, (size_t)clen), clen);
     close(fd);
     struct pubopt o;
     char *argv[] = {"gasket-pub", "--config", file, "--interval=0.5", "--name", "pi-7", NULL};
@@ -193,8 +200,8 @@ static void test_options(void)
     CHECK_EQ_INT(o.spool_max, 1 << 20);
     CHECK_EQ_STR(o.topic, "gas/7");
     CHECK_EQ_STR(o.name, "pi-7");
-    CHECK_EQ_STR(o.cacert, "/tmp/ca.pem"); /* relative to the file's folder */
-    CHECK_EQ_STR(o.cafile, "/etc/ca.pem");
+    CHECK_EQ_STR(o.cacert, ca); /* relative to the file's folder */
+    CHECK_EQ_STR(o.cafile, file);
     pubopt_free(&o);
     char *to_mqtt[] = {"gasket-pub", "--config", file, "--mqtt", "gw:8883", NULL};
     CHECK_EQ_INT(pubopt_parse(&o, 5, to_mqtt, err, sizeof err), 0); /* the file's url is gone */
@@ -221,12 +228,18 @@ static void test_options(void)
     char *withbad[] = {"gasket-pub", "--config", file, NULL};
     CHECK_EQ_INT(pubopt_parse(&o, 3, withbad, err, sizeof err), -1);
     CHECK(strstr(err, ":2: simm: unknown option") != NULL);
+    pubopt_free(&o);
     char *nofile[] = {"gasket-pub", "--config", "/nonexistent/pub.conf", NULL};
     CHECK_EQ_INT(pubopt_parse(&o, 3, nofile, err, sizeof err), -1);
     CHECK(strstr(err, "/nonexistent/pub.conf") != NULL);
     pubopt_free(&o);
+    char *noca[] = {"gasket-pub", "--sim", "--url", "https://x/", "--cacert", "/nonexistent", NULL};
+    CHECK_EQ_INT(pubopt_parse(&o, 6, noca, err, sizeof err), -1); /* checked at start */
+    CHECK(strstr(err, "--cacert: /nonexistent: No such file") != NULL);
     pubopt_free(&o);
     unlink(file);
+    unlink(ca);
+    rmdir(dir);
 }
 
 int main(void)
