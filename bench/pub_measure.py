@@ -187,7 +187,7 @@ def main():
     ap.add_argument("--skip-curl", action="store_true")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="gasket-pub-bench.", dir=os.environ.get("BENCH_TMPDIR", "/var/tmp"))
-    results = []
+    results, d = [], None
     try:
         d = Gasketd(tmp, a.gasketd)
         for mode in ("http", "mqtt"):
@@ -210,6 +210,7 @@ def main():
                   "spool %(spool_bytes)d bytes, filled in %(fill_s).1f s" % r, flush=True)
             results.append(r)
         d.stop()
+        d = None
         print("\n| what | readings | CPU per reading | CPU | VmRSS (RssAnon) / VmHWM |")
         print("|---|---:|---:|---:|---:|")
         for r in results:
@@ -229,6 +230,9 @@ def main():
         if bad:
             sys.exit("drain: stored counts differ from the spool's: %s" % bad)
     finally:
+        if d and d.p.poll() is None:  # a step failed: gasketd is not left running
+            d.p.kill()
+            d.p.wait(10)
         if os.environ.get("KEEP_TMP") == "1":
             print("temp dir kept: " + tmp)
         else:
