@@ -67,6 +67,7 @@ def main():
     ap.add_argument("--key", action="store_true")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="gasket-bytes.", dir=os.environ.get("BENCH_TMPDIR", "/var/tmp"))
+    p = None
     try:
         conf = os.path.join(tmp, "gasket.ini")
         with open(conf, "w") as f:
@@ -108,6 +109,9 @@ def main():
                   os.path.basename(a.gasketd), a.n, a.key, len(errors), a.n / took,
                   (after - before) / a.n, size / ndocs, ndocs))
     finally:
+        if p and p.poll() is None:  # a step failed: gasketd is not left running
+            p.kill()
+            p.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
