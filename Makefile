@@ -164,6 +164,10 @@ test: deps
 # :ARCH runtime libraries are linked through symlinks in build/cross/ARCH/lib.
 CROSS_TRIPLET_arm64 := aarch64-linux-gnu
 CROSS_TRIPLET_armhf := arm-linux-gnueabihf
+# armhf: a 64-bit time_t and off_t (glibc's _TIME_BITS=64), so that dates past
+# 2038 and directory offsets fit. gasket's own code only: no time_t, off_t or
+# struct stat crosses into a library's interface (the libraries keep theirs).
+CROSS_CFLAGS_armhf  := -D_FILE_OFFSET_BITS=64 -D_TIME_BITS=64
 CROSS_T   = $(CROSS_TRIPLET_$(ARCH))
 CROSS_DIR = build/cross/$(ARCH)
 
@@ -175,7 +179,7 @@ cross:
 	    [ -e "$$1" ] || { echo "cross: no $$1 (scripts/cross-deps.sh $(ARCH))" >&2; exit 1; }; \
 	    ln -sf "$$1" $(CROSS_DIR)/lib/lib$$l.so; done
 	@$(MAKE) --no-print-directory -j$(JOBS) programs BUILD=$(CROSS_DIR) \
-	    CC=$(CROSS_T)-gcc PKG_CONFIG=$(CROSS_T)-pkg-config LDFLAGS=-L$(CROSS_DIR)/lib
+	    CC="$(CROSS_T)-gcc $(CROSS_CFLAGS_$(ARCH))" PKG_CONFIG=$(CROSS_T)-pkg-config LDFLAGS=-L$(CROSS_DIR)/lib
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*/*.c tests/fuzz/*.c)
