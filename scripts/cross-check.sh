@@ -41,6 +41,10 @@ B=build/cross/$ARCH
     echo "cross-check: no $B/gasketd: run make cross ARCH=$ARCH first" >&2
     exit 1
 }
+if [ ${#RUN[@]} -gt 0 ] && ! command -v "${RUN[0]}" >/dev/null; then
+    echo "cross-check: no ${RUN[0]}: run scripts/cross-deps.sh $ARCH first" >&2
+    exit 1
+fi
 PROGS="gasketd gasket gasket-sub"
 [ -x "$B/gasket-pub" ] && PROGS="$PROGS gasket-pub"
 
@@ -103,7 +107,7 @@ echo "== $ARCH: unit tests${RUN:+ under ${RUN[*]}}"
 t=$(date +%s.%N)
 pass=0 failed=0
 for u in $(find "$B/tests" -type f -name 'test_*' ! -name '*.d' | sort); do
-    if timeout 300 "${RUN[@]}" "$u" >"$TMP/unit.log" 2>&1; then
+    if timeout 120 "${RUN[@]}" "$u" >"$TMP/unit.log" 2>&1; then
         pass=$((pass + 1))
     else
         failed=$((failed + 1))
@@ -214,6 +218,12 @@ for p in $PROGS; do
 done
 
 kill "$GPID"
+n=300
+while kill -0 "$GPID" 2>/dev/null && [ "$n" -gt 0 ]; do
+    n=$((n - 1))
+    sleep 0.1
+done
+kill -0 "$GPID" 2>/dev/null && fail "gasketd still running 30 s after SIGTERM"
 wait "$GPID" || fail "gasketd did not stop cleanly: $(tail -n 5 "$TMP/gasketd.log")"
 [ "$failed" -eq 0 ] || fail "$failed unit test binaries failed (above); the rest passed in $(since "$START") s"
 echo "cross-check $ARCH: OK in $(since "$START") s"
