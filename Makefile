@@ -4,18 +4,23 @@
 #   make run      ... and start gasketd on the embedded defaults
 #   make test     build, then unit, integration, dashboard (e2e) and fuzz-corpus
 #                 tests, then the unit and integration tests again under ASan + UBSan
+#   make cross ARCH=arm64|armhf
+#                 the programs and unit tests for a Raspberry Pi, into
+#                 build/cross/ARCH/ (scripts/cross-check.sh runs them under qemu)
 #
-# BUILD selects the output folder; SAN=1 builds with the sanitizers.
+# BUILD selects the output folder; SAN=1 builds with the sanitizers; CC and
+# PKG_CONFIG choose the compiler and the pkg-config (cross uses both).
 
 BUILD   ?= build
 SAN     ?=
 CC      ?= gcc
+PKG_CONFIG ?= pkg-config
 PYTHON  ?= /usr/bin/python3
 
 PKGS    := libuv openssl jansson sqlite3 inih lua5.4 zlib
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -Isrc \
-           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lwslay -lpthread -lm
+           $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lhttp_parser -lwslay -lpthread -lm
 ifeq ($(SAN),1)
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
@@ -47,7 +52,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer-no-link,add
 FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/web_assets.o
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps run test check unit integration e2e fuzz fuzz-replay clean format
+.PHONY: all deps run test check unit integration e2e fuzz fuzz-replay cross clean format
 
 all: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) programs
@@ -89,8 +94,8 @@ $(BUILD)/%: $(BUILD)/obj/src/cmd/%.o $(BUILD)/libgasket.a
 
 # The device programs' clients, linked into them alone: gasket-sub's MQTT
 # (libmosquitto), gasket-pub's HTTP (libcurl) and MQTT.
-$(BUILD)/gasket-sub: LDLIBS += $(shell pkg-config --libs libmosquitto 2>/dev/null)
-$(BUILD)/gasket-pub: LDLIBS += $(shell pkg-config --libs libcurl libmosquitto 2>/dev/null)
+$(BUILD)/gasket-sub: LDLIBS += $(shell $(PKG_CONFIG) --libs libmosquitto 2>/dev/null)
+$(BUILD)/gasket-pub: LDLIBS += $(shell $(PKG_CONFIG) --libs libcurl libmosquitto 2>/dev/null)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgasket.a
 	@mkdir -p $(dir $@)
@@ -151,6 +156,32 @@ test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build/asan SAN=1 programs
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	    $(MAKE) --no-print-directory BUILD=build/asan SAN=1 check
+
+# Cross-building for Raspberry Pis with Debian's cross toolchains: the same
+# rules, run again with BUILD, CC and PKG_CONFIG for ARCH (the embedded web
+# assets are generated as for a native build). scripts/cross-deps.sh installs
+# the toolchain and the :ARCH libraries (it does nothing when all is there).
+# libhttp-parser-dev and libwslay-dev cannot be installed for a second
+# architecture (not Multi-Arch: same), so the native headers serve and the
+# :ARCH runtime libraries are linked through symlinks in build/cross/ARCH/lib.
+CROSS_TRIPLET_arm64 := aarch64-linux-gnu
+CROSS_TRIPLET_armhf := arm-linux-gnueabihf
+# armhf: a 64-bit time_t and off_t (glibc's _TIME_BITS=64), so that dates past
+# 2038 and directory offsets fit. gasket's own code only: no time_t, off_t or
+# struct stat crosses into a library's interface (the libraries keep theirs).
+CROSS_CFLAGS_armhf  := -D_FILE_OFFSET_BITS=64 -D_TIME_BITS=64
+CROSS_T   = $(CROSS_TRIPLET_$(ARCH))
+CROSS_DIR = build/cross/$(ARCH)
+
+cross:
+	@[ -n "$(CROSS_T)" ] || { echo "usage: make cross ARCH=arm64|armhf" >&2; exit 2; }
+	@scripts/cross-deps.sh $(ARCH)
+	@mkdir -p $(CROSS_DIR)/lib
+	@for l in http_parser wslay; do set -- /usr/lib/$(CROSS_T)/lib$$l.so.*; \
+	    [ -e "$$1" ] || { echo "cross: no $$1 (scripts/cross-deps.sh $(ARCH))" >&2; exit 1; }; \
+	    ln -sf "$$1" $(CROSS_DIR)/lib/lib$$l.so; done
+	@$(MAKE) --no-print-directory -j$(JOBS) programs BUILD=$(CROSS_DIR) \
+	    CC="$(CROSS_T)-gcc $(CROSS_CFLAGS_$(ARCH))" PKG_CONFIG=$(CROSS_T)-pkg-config LDFLAGS=-L$(CROSS_DIR)/lib
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*/*.c tests/fuzz/*.c)
