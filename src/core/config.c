@@ -253,7 +253,7 @@ int config_parse_size(const char *s, size_t *out)
     return 0;
 }
 
-int config_parse_duration(const char *s, long *out_ms)
+int config_parse_duration(const char *s, int64_t *out_ms)
 {
     static const struct unit units[] = {{"", 1000},      {"ms", 1},         {"s", 1000},
                                         {"m", 60000},    {"h", 3600000},    {"d", 86400000},
@@ -261,7 +261,7 @@ int config_parse_duration(const char *s, long *out_ms)
     double v;
     if (scaled(s, units, &v) != 0 || v > 1e15)
         return GK_EINVAL;
-    *out_ms = (long)llround(v);
+    *out_ms = (int64_t)llround(v);
     return 0;
 }
 
@@ -402,7 +402,7 @@ static int set_number(const struct key *k, void *dst, const char *val, char *why
 {
     double v;
     size_t sz;
-    long ms;
+    int64_t ms;
     char *end, unit[2];
     switch (k->kind) {
     case K_SIZE:
@@ -434,6 +434,8 @@ static int set_number(const struct key *k, void *dst, const char *val, char *why
         *(size_t *)dst = (size_t)v;
     else if (k->kind == K_DOUBLE)
         *(double *)dst = v;
+    else if (k->kind == K_MS) /* int64_t: 30d of ms does not fit a 32-bit long */
+        *(int64_t *)dst = (int64_t)v;
     else
         *(long *)dst = (long)v;
     return 0;

@@ -13,6 +13,7 @@
 #define GASKET_CORE_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum cfg_durability { CFG_DURABILITY_FULL, CFG_DURABILITY_NORMAL };
 enum cfg_alerts { CFG_ALERTS_ON_CHANGE, CFG_ALERTS_EVERY_READING };
@@ -25,7 +26,7 @@ struct cfg_server {
     int log_level;  /* enum log_level */
     int durability; /* enum cfg_durability */
     long max_pending; /* readings waiting for the store before 503 / MQTT back-pressure */
-    long idempotency_window; /* ms: idempotency keys are kept at least this long */
+    int64_t idempotency_window; /* ms: idempotency keys are kept at least this long */
     char *apikeys_file; /* more [apikey] sections (gasket device add's); NULL: none */
 };
 
@@ -37,17 +38,17 @@ struct cfg_http {
     size_t max_body;
     size_t max_bulk_body; /* the body limit of the _bulk endpoints */
     long max_connections;
-    long header_timeout; /* ms */
-    long idle_timeout;   /* ms */
+    int64_t header_timeout; /* ms */
+    int64_t idle_timeout;   /* ms */
     char *dashboard_users;   /* NULL: data_dir/dashboard_users */
     int dashboard_login;     /* enum cfg_login */
-    long dashboard_session;  /* ms: a dashboard session's absolute lifetime */
+    int64_t dashboard_session;  /* ms: a dashboard session's absolute lifetime */
     char *live_topic;
     char *allowed_origins;   /* comma-separated; NULL: the server's own origin */
     char *web_root;          /* the dashboard's files from this folder; NULL: embedded */
     int metrics_public;      /* /metrics for anyone; else loopback or an admin key */
     long search_threads;     /* the query pool */
-    long search_max_timeout; /* ms: the cap on a request's `timeout` */
+    int64_t search_max_timeout; /* ms: the cap on a request's `timeout` */
     long search_max_buckets; /* per request, all aggregations together */
     long search_max_aggs;    /* aggregations in a request's whole tree */
     size_t search_max_memory; /* aggregation state held by one request */
@@ -67,10 +68,10 @@ struct cfg_mqtt {
     long max_inflight;
     long max_queued;
     long max_connections;
-    long persist_interval; /* ms; 0: save only at shutdown */
+    int64_t persist_interval; /* ms; 0: save only at shutdown */
     long max_topic_length; /* bytes of a topic name or filter */
     long max_topic_levels;
-    long max_session_expiry;        /* ms; caps 5.0 expiry and 3.1.1 persistent sessions */
+    int64_t max_session_expiry;        /* ms; caps 5.0 expiry and 3.1.1 persistent sessions */
     long max_subscriptions;         /* per client */
     long max_retained_per_identity; /* retained topics one identity may hold */
     size_t max_retained_bytes;      /* all retained messages together */
@@ -99,7 +100,7 @@ struct cfg_route {
     int status;
     int alerts; /* enum cfg_alerts */
     char *mqtt_topic;
-    long offline_after; /* ms; 0: off */
+    int64_t offline_after; /* ms; 0: off */
     int line;
 };
 
@@ -109,19 +110,19 @@ struct cfg_rule {
     int op; /* enum cfg_op */
     double warn, alarm, clear;
     int has_warn, has_alarm, has_clear;
-    long for_ms;
+    int64_t for_ms;
     char *groups;
     char *topic;
     long qos;
     char *message;
-    long repeat; /* ms; 0: off */
+    int64_t repeat; /* ms; 0: off */
     char *unit;  /* shown by the dashboard ("ppm"); NULL: none */
     int line;
 };
 
 struct cfg_index {
     char *name;
-    long retention; /* ms; 0: keep forever */
+    int64_t retention; /* ms; 0: keep forever */
     int line;
 };
 
@@ -169,7 +170,7 @@ const char *config_key_name(size_t i, char *buf, size_t len);
 
 /* Value parsers shared with other modules. Each returns 0 or GK_EINVAL. */
 int config_parse_size(const char *s, size_t *out);      /* "1MiB", "512k", "1048576" */
-int config_parse_duration(const char *s, long *out_ms); /* "30d", "10s", "250ms", "5" (s) */
+int config_parse_duration(const char *s, int64_t *out_ms); /* "30d", "10s", "250ms", "5" (s) */
 int config_parse_bool(const char *s, int *out);         /* true/false yes/no on/off 1/0 */
 
 #endif

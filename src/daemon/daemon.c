@@ -550,8 +550,8 @@ static void mqtt_options_from(const struct config *c, struct mqtt_broker_options
     o->persist_interval_ms = (uint32_t)c->mqtt.persist_interval;
     o->topic.max_len = (size_t)c->mqtt.max_topic_length;
     o->topic.max_levels = (unsigned)c->mqtt.max_topic_levels;
-    long expiry_s = c->mqtt.max_session_expiry / 1000;
-    o->max_session_expiry_s = expiry_s >= (long)UINT32_MAX ? UINT32_MAX - 1 : (uint32_t)expiry_s;
+    int64_t expiry_s = c->mqtt.max_session_expiry / 1000;
+    o->max_session_expiry_s = expiry_s >= (int64_t)UINT32_MAX ? UINT32_MAX - 1 : (uint32_t)expiry_s;
     if (c->mqtt.max_session_expiry > 0 && o->max_session_expiry_s == 0)
         o->max_session_expiry_s = 1; /* under a second: a second, 0 would mean no cap */
     o->max_subscriptions = (uint32_t)c->mqtt.max_subscriptions;

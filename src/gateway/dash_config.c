@@ -86,7 +86,7 @@ char *dashboard_config_json(const struct config *cfg)
     struct buf b = {0};
     size_t n = cfg->nroutes, shown = 0;
     const char **names = xcalloc(n + cfg->nrules + 1, sizeof *names);
-    long offline_ms = 0;
+    int64_t offline_ms = 0;
     for (size_t i = 0; i < n; i++) {
         names[i] = cfg->routes[i].index;
         if (cfg->routes[i].offline_after > offline_ms)
@@ -123,7 +123,7 @@ char *dashboard_config_json(const struct config *cfg)
         rule_json(&b, &cfg->rules[i], &r);
         alarm_rule_free(&r);
     }
-    buf_printf(&b, "],\"offline_after\":%ld}", (offline_ms + 999) / 1000);
+    buf_printf(&b, "],\"offline_after\":%lld}", (long long)((offline_ms + 999) / 1000));
     free(names);
     return buf_steal(&b);
 }

@@ -45,7 +45,7 @@ struct dashboard {
     struct dash_limit *limit;
     int login;        /* enum cfg_login */
     int all_loopback; /* every HTTP listener */
-    long session_ms;  /* [http] dashboard_session */
+    int64_t session_ms; /* [http] dashboard_session */
     char *config;     /* the session JSON's "config" */
     unsigned checks;  /* password checks queued or running */
     unsigned reload_gen, applied_gen; /* users file reloads started and put in effect */
@@ -296,7 +296,7 @@ static void reply_session(struct dashboard *d, struct http_req *req, const struc
                dashboard_login_required(d) ? "true" : "false", d->config ? d->config : "{}");
     buf_puts(&h, NO_STORE);
     if (token)
-        set_cookie(&h, req, token, (d->session_ms + 999) / 1000);
+        set_cookie(&h, req, token, (long)((d->session_ms + 999) / 1000));
     http_respond(req, 200, h.data, JSON, b.data, b.len);
     buf_free(&b);
     buf_free(&h);

@@ -138,7 +138,7 @@ int search_deadline(const struct gateway *g, struct http_req *req, const struct 
                     uint64_t *deadline)
 {
     const char *t = search_param(p, "timeout");
-    long ms = g->search_max_timeout;
+    int64_t ms = g->search_max_timeout;
     if (t && (config_parse_duration(t, &ms) != 0 || ms <= 0)) {
         char reason[160];
         snprintf(reason, sizeof reason,

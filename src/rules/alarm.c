@@ -27,7 +27,7 @@
 struct route {
     char *path;
     char *topic; /* NULL: DEFAULT_TOPIC */
-    long offline_after;
+    int64_t offline_after;
 };
 
 /* One (group, rule) alarm that is not OK. */
@@ -225,7 +225,7 @@ static size_t route_find(const struct alarm_engine *e, const char *path, size_t 
 
 /* Finds or adds the route at path and sets its topic and offline_after. */
 static size_t route_set(struct alarm_engine *e, const char *path, const char *topic,
-                        long offline_after)
+                        int64_t offline_after)
 {
     size_t i = route_find(e, path, strlen(path));
     if (i == (size_t)-1) {

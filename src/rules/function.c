@@ -1000,6 +1000,12 @@ static int run_protected(struct function *f, lua_CFunction body)
     f->steps = 0;
     f->limit_hit = f->mem_refused = 0;
     lua_settop(f->L, 0);
+    /* Garbage of earlier calls is collected now rather than in the middle
+     * of this one: a string buffer (luaL_Buffer) growing past its first
+     * block asks the allocator directly, without Lua's emergency collection,
+     * so a state full of garbage would refuse it. */
+    if (f->mem_used > f->mem_limit / 2)
+        lua_gc(f->L, LUA_GCCOLLECT);
     lua_sethook(f->L, fn_hook, LUA_MASKCOUNT, FUNCTION_HOOK_STEP);
     lua_pushcfunction(f->L, body);
     lua_pushlightuserdata(f->L, f);

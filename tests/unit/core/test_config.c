@@ -159,7 +159,7 @@ static void test_missing_file(void)
 static void test_value_parsers(void)
 {
     size_t sz;
-    long ms;
+    int64_t ms;
     int b;
     CHECK(config_parse_size("1MiB", &sz) == 0 && sz == 1048576);
     CHECK(config_parse_size("512 k", &sz) == 0 && sz == 524288);
@@ -169,6 +169,8 @@ static void test_value_parsers(void)
     CHECK(config_parse_duration("5", &ms) == 0 && ms == 5000);
     CHECK(config_parse_duration("1.5h", &ms) == 0 && ms == 5400000);
     CHECK(config_parse_duration("3 fortnights", &ms) != 0);
+    /* past a 32-bit long: 50 days of milliseconds (a retention), kept whole */
+    CHECK(config_parse_duration("50d", &ms) == 0 && ms == 4320000000LL);
     CHECK(config_parse_bool("Yes", &b) == 0 && b == 1);
     CHECK(config_parse_bool("off", &b) == 0 && b == 0);
     CHECK(config_parse_bool("maybe", &b) != 0);

@@ -434,6 +434,8 @@ static void test_memory_limit(void)
                   "  if e.m == 6 then keep = {} end\n"
                   "  if e.m == 7 then local t = {} for i = 1, 1000 do t[i] = string.rep('z', 1000) "
                   ".. i end end\n"
+                  "  if e.m == 8 then local t = {} for i = 1, 1000 do t[i] = string.rep('w', 2000) "
+                  ".. i end end\n"
                   "  return e\n"
                   "end\n",
                   NULL);
@@ -449,6 +451,11 @@ static void test_memory_limit(void)
     call_fails(f, "{\"m\":7}", "memory limit reached");
     call_gives(f, "{\"m\":6}", "{\"m\":6}"); /* lets it go */
     call_gives(f, "{\"m\":7}", "{\"m\":7}");
+    /* garbage of earlier calls is not in the way of a string buffer that
+     * outgrows its first block (2,000 bytes; 512 on 32-bit machines) */
+    call_fails(f, "{\"m\":5}", "memory limit reached");
+    call_gives(f, "{\"m\":6}", "{\"m\":6}");
+    call_gives(f, "{\"m\":8}", "{\"m\":8}");
     CHECK(elapsed(&t0) < 10);
     function_free(f);
     /* a small ceiling: the sandbox itself does not fit */
