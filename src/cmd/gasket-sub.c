@@ -25,6 +25,7 @@
 #include "core/mem.h"
 #include "core/version.h"
 #include "device/alert.h"
+#include "device/backoff.h"
 #include "device/cmdline.h"
 #include "device/kvfile.h"
 
@@ -66,7 +67,7 @@ struct sub {
     long received;
     int running; /* --on-warning commands not reaped yet */
     bool accepted; /* the last connection got CONNACK 0 */
-    int backoff_s;
+    struct backoff backoff; /* between connection attempts: 1 s doubling to 60 s */
 };
 
 static volatile sig_atomic_t stop;
@@ -400,7 +401,7 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc)
         return;
     }
     s->accepted = true;
-    s->backoff_s = 1;
+    backoff_reset(&s->backoff);
     say("connected to %s:%ld", s->o.host, s->o.port);
     for (int i = 0; i < s->o.ntopics; i++) {
         int mid = 0; /* libmosquitto gives it; its SUBACK names it */
@@ -431,15 +432,14 @@ static void on_log(struct mosquitto *mosq, void *ud, int level, const char *line
         say("%s", line);
 }
 
-/* Waits the backoff (interrupted by a stop), then doubles it. */
+/* Waits the next backoff delay (device/backoff.h; interrupted by a stop). */
 static void back_off(struct sub *s, const char *why)
 {
-    int wait = s->backoff_s + (int)(random() % (s->backoff_s / 4 + 1));
-    say("%s; trying again in %d s", why, wait);
-    struct timespec t = {wait, 0};
+    uint64_t ms = backoff_next(&s->backoff, 0);
+    say("%s; trying again in %.1f s", why, (double)ms / 1000);
+    struct timespec t = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
     while (!stop && nanosleep(&t, &t) != 0 && errno == EINTR)
         ;
-    s->backoff_s = s->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : s->backoff_s * 2;
 }
 
 /* 0 when every TLS file given can be read, else -1 (said). */
@@ -486,7 +486,7 @@ static void run(struct sub *s, struct mosquitto *m)
 {
     char why[512];
     bool started = false;
-    s->backoff_s = 1;
+    backoff_init(&s->backoff, 1000, BACKOFF_MAX_S * 1000, (uint64_t)getpid() ^ (uint64_t)time(NULL));
     while (!stop) {
         s->accepted = false;
         int rc = started ? mosquitto_reconnect(m)
