@@ -1,4 +1,4 @@
-/* json.c: compact JSON text with short numbers (see json.h). */
+/* json.c: JSON text with short numbers (see json.h). */
 #include "core/json.h"
 
 #include <stdio.h>
@@ -19,32 +19,132 @@ void json_write_real(struct buf *b, double d)
         buf_puts(b, ".0"); /* 5.0 stays a real */
 }
 
-void json_write(struct buf *b, const json_t *v, int flags)
+/* A string as jansson writes it: \" \\ \b \f \n \r \t, other control
+ * bytes as \u00XX, everything else (UTF-8 included) as is. */
+static void write_str(struct buf *b, const char *s, size_t n)
 {
+    static const char hex[] = "0123456789ABCDEF";
+    buf_reserve(b, n + 2);
+    buf_putc(b, '"');
+    size_t run = 0; /* start of the bytes not yet copied */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c != '"' && c != '\\' && c >= 0x20)
+            continue;
+        buf_append(b, s + run, i - run);
+        run = i + 1;
+        char esc[6] = {'\\', (char)c};
+        size_t len = 2;
+        switch (c) {
+        case '"': case '\\': break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            len = 6;
+        }
+        buf_append(b, esc, len);
+    }
+    buf_append(b, s + run, n - run);
+    buf_putc(b, '"');
+}
+
+/* A line break and depth levels of indentation, when indenting. */
+static void newline(struct buf *b, int flags, int depth)
+{
+    int step = JSON_WRITE_INDENT_OF(flags);
+    if (!step)
+        return;
+    buf_putc(b, '\n');
+    for (int i = 0; i < step * depth; i++)
+        buf_putc(b, ' ');
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void write_value(struct buf *b, const json_t *v, int flags, int depth);
+
+static void write_member(struct buf *b, const char *key, const json_t *m, int flags, int depth)
+{
+    write_str(b, key, strlen(key));
+    buf_puts(b, JSON_WRITE_INDENT_OF(flags) ? ": " : ":");
+    write_value(b, m, flags, depth + 1);
+}
+
+static void write_object(struct buf *b, const json_t *v, int flags, int depth)
+{
+    size_t n = json_object_size(v), i = 0;
+    if (n == 0) {
+        buf_puts(b, "{}");
+        return;
+    }
+    buf_putc(b, '{');
+    newline(b, flags, depth + 1);
     const char *key;
     json_t *m;
+    const char **keys = (flags & JSON_WRITE_SORT_KEYS) ? malloc(n * sizeof *keys) : NULL;
+    if (keys) {
+        json_object_foreach((json_t *)v, key, m)
+            keys[i++] = key;
+        qsort(keys, n, sizeof *keys, cmp_keys);
+        for (i = 0; i < n; i++) {
+            if (i) {
+                buf_putc(b, ',');
+                newline(b, flags, depth + 1);
+            }
+            write_member(b, keys[i], json_object_get(v, keys[i]), flags, depth);
+        }
+        free(keys);
+    } else { /* members in their order (also when the key list cannot be had) */
+        json_object_foreach((json_t *)v, key, m) {
+            if (i++) {
+                buf_putc(b, ',');
+                newline(b, flags, depth + 1);
+            }
+            write_member(b, key, m, flags, depth);
+        }
+    }
+    newline(b, flags, depth);
+    buf_putc(b, '}');
+}
+
+static void write_array(struct buf *b, const json_t *v, int flags, int depth)
+{
     size_t i;
+    json_t *m;
+    if (json_array_size(v) == 0) {
+        buf_puts(b, "[]");
+        return;
+    }
+    buf_putc(b, '[');
+    newline(b, flags, depth + 1);
+    json_array_foreach((json_t *)v, i, m) {
+        if (i) {
+            buf_putc(b, ',');
+            newline(b, flags, depth + 1);
+        }
+        write_value(b, m, flags, depth + 1);
+    }
+    newline(b, flags, depth);
+    buf_putc(b, ']');
+}
+
+static void write_value(struct buf *b, const json_t *v, int flags, int depth)
+{
     switch (json_typeof(v)) {
     case JSON_OBJECT:
-        buf_putc(b, '{');
-        i = 0;
-        json_object_foreach((json_t *)v, key, m) {
-            if (i++)
-                buf_putc(b, ',');
-            buf_json_str(b, key, strlen(key));
-            buf_putc(b, ':');
-            json_write(b, m, flags);
-        }
-        buf_putc(b, '}');
+        write_object(b, v, flags, depth);
         break;
     case JSON_ARRAY:
-        buf_putc(b, '[');
-        json_array_foreach((json_t *)v, i, m) {
-            if (i)
-                buf_putc(b, ',');
-            json_write(b, m, flags);
-        }
-        buf_putc(b, ']');
+        write_array(b, v, flags, depth);
         break;
     case JSON_STRING: {
         const char *s = json_string_value(v);
@@ -52,7 +152,7 @@ void json_write(struct buf *b, const json_t *v, int flags)
         if ((flags & JSON_WRITE_RAW_NUL) && n > 0 && s[0] == '\0')
             buf_append(b, s + 1, n - 1);
         else
-            buf_json_str(b, s, n);
+            write_str(b, s, n);
         break;
     }
     case JSON_INTEGER:
@@ -71,4 +171,18 @@ void json_write(struct buf *b, const json_t *v, int flags)
         buf_puts(b, "null");
         break;
     }
+}
+
+void json_write(struct buf *b, const json_t *v, int flags)
+{
+    write_value(b, v, flags, 0);
+}
+
+char *json_text(const json_t *v, int flags)
+{
+    if (!v)
+        return NULL;
+    struct buf b = {0};
+    json_write(&b, v, flags);
+    return buf_steal(&b);
 }

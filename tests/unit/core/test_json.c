@@ -70,13 +70,60 @@ static void test_values(void)
     json_t *v = json_loads("{\"b\":[1,-2,true,false,null,\"q\\\"\\\\\\n\\u0001\"],\"a\":{}}", 0,
                            NULL);
     char *t = text_of(v, 0);
-    CHECK_EQ_STR(t, "{\"b\":[1,-2,true,false,null,\"q\\\"\\\\\\u000a\\u0001\"],\"a\":{}}");
+    CHECK_EQ_STR(t, "{\"b\":[1,-2,true,false,null,\"q\\\"\\\\\\n\\u0001\"],\"a\":{}}");
     /* what it writes, jansson reads back equal */
     json_t *back = json_loads(t, 0, NULL);
     CHECK(json_equal(v, back));
     json_decref(back);
     free(t);
     json_decref(v);
+}
+
+/* Without reals, the text is jansson's byte for byte: compact, indented,
+ * keys sorted, any value at the top. */
+static void same_as_jansson(const char *json, int flags, size_t jflags)
+{
+    json_t *v = json_loads(json, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    CHECK(v != NULL);
+    char *mine = json_text(v, flags), *theirs = json_dumps(v, jflags | JSON_ENCODE_ANY);
+    CHECK_EQ_STR(mine, theirs);
+    free(mine);
+    free(theirs);
+    json_decref(v);
+}
+
+static void test_like_jansson(void)
+{
+    static const char *const docs[] = {
+        "{\"z\":1,\"a\":[],\"m\":{},\"b\":[1,[2,{\"y\":null,\"x\":\"\\b\\f\\r\\t\\u001f\\u007f/\u00e9\"}]]}",
+        "[]", "{}", "\"s\"", "42", "true", "null", "[[],[{}],{\"k\":[true,false]}]",
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
+        same_as_jansson(docs[i], 0, JSON_COMPACT);
+        same_as_jansson(docs[i], JSON_WRITE_SORT_KEYS, JSON_COMPACT | JSON_SORT_KEYS);
+        same_as_jansson(docs[i], JSON_WRITE_INDENT(2), JSON_INDENT(2));
+        same_as_jansson(docs[i], JSON_WRITE_INDENT(4) | JSON_WRITE_SORT_KEYS,
+                        JSON_INDENT(4) | JSON_SORT_KEYS);
+    }
+}
+
+/* Reals come out short in every layout: 26.2, not 26.199999999999999. */
+static void test_short_everywhere(void)
+{
+    json_t *v = json_pack("{s:f,s:[f,f]}", "t", 26.2, "a", 0.1, 5.0);
+    char *t = json_text(v, JSON_WRITE_INDENT(2));
+    CHECK_EQ_STR(t, "{\n  \"t\": 26.2,\n  \"a\": [\n    0.1,\n    5.0\n  ]\n}");
+    free(t);
+    t = json_text(v, JSON_WRITE_SORT_KEYS);
+    CHECK_EQ_STR(t, "{\"a\":[0.1,5.0],\"t\":26.2}");
+    free(t);
+    json_decref(v);
+    v = json_real(26.2);
+    t = json_text(v, 0); /* a bare number, as JSON_ENCODE_ANY */
+    CHECK_EQ_STR(t, "26.2");
+    free(t);
+    json_decref(v);
+    CHECK(json_text(NULL, 0) == NULL);
 }
 
 static void test_raw_splice(void)
@@ -97,6 +144,8 @@ int main(void)
     RUN(test_reals);
     RUN(test_round_trip);
     RUN(test_values);
+    RUN(test_like_jansson);
+    RUN(test_short_everywhere);
     RUN(test_raw_splice);
     TEST_MAIN_END();
 }
