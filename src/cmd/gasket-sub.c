@@ -22,6 +22,7 @@
  * 1 could not start (the TLS files are unusable), 2 bad option or config. */
 #include "core/config.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/mem.h"
 #include "core/version.h"
 #include "device/alert.h"
@@ -367,7 +368,7 @@ static void print_message(const struct sub *s, const struct mosquitto_message *m
     if (s->o.verbose > 0)
         printf("%s ", m->topic);
     json_t *doc = s->o.json > 0 ? json_loadb(m->payload, (size_t)m->payloadlen, 0, NULL) : NULL;
-    char *pretty = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_ENCODE_ANY) : NULL;
+    char *pretty = json_text(doc, JSON_WRITE_INDENT(2)); /* 26.2 stays 26.2 */
     if (pretty)
         fputs(pretty, stdout);
     else

@@ -1,6 +1,7 @@
 /* payload.c: the reading's body (payload.h). */
 #include "device/payload.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "device/sim.h"
 
 #include <jansson.h>
@@ -67,7 +68,7 @@ void payload_build(struct buf *out, const struct payload_ctx *c, const struct pa
 static char *number_text(json_t *v)
 {
     if (json_is_integer(v) || json_is_real(v))
-        return json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(12));
+        return json_text(v, 0); /* 26.2 as read, no digit lost */
     if (!json_is_string(v)) return NULL;
     const char *s = json_string_value(v);
     char *end;
@@ -90,7 +91,7 @@ static int put_member(struct buf *b, const char *key, json_t *v, const char *cre
     int meas = json_is_object(v) && json_object_get(v, "value");
     json_t *copy = meas && !json_object_get(v, "createdtime") ? json_deep_copy(v) : json_incref(v);
     if (meas && copy != v) json_object_set_new(copy, "createdtime", json_string(createdtime));
-    char *text = json_dumps(copy, JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_text(copy, 0);
     json_decref(copy);
     put_str(b, key);
     buf_putc(b, ':');

@@ -24,6 +24,7 @@
  * NDJSON: one {"_index","_id","_source"} object per line. */
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "gateway/bulk.h"
@@ -178,11 +179,9 @@ static void csv_value(struct buf *out, json_t *v)
     if (json_is_string(v)) {
         csv_field(out, json_string_value(v), json_string_length(v));
     } else if (json_is_number(v)) { /* a number is written as it is ("-3.5") */
-        char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-        buf_puts(out, text);
-        free(text);
+        json_write(out, v, 0); /* 26.2, not 26.199999999999999 */
     } else if (v && !json_is_null(v)) { /* true, false, an object or an array */
-        char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        char *text = json_text(v, 0);
         csv_field(out, text, strlen(text));
         free(text);
     }
@@ -210,7 +209,7 @@ static void ndjson_row(struct export *x, const struct row *r)
         buf_append(&x->page, r->src, r->srclen);
     } else { /* stored as posted, over several lines: one line here */
         json_t *doc = json_loadb(r->src, r->srclen, 0, NULL);
-        char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        char *text = json_text(doc, 0);
         buf_puts(&x->page, text ? text : "null");
         free(text);
         json_decref(doc);
@@ -342,7 +341,7 @@ static char *query_only(const char *text, size_t len)
     if (json_is_object(dsl)) {
         for (size_t i = 0; i < sizeof drop / sizeof *drop; i++)
             json_object_del(dsl, drop[i]);
-        out = json_dumps(dsl, JSON_COMPACT);
+        out = json_text(dsl, 0);
     }
     json_decref(dsl);
     return out;
@@ -394,7 +393,7 @@ static int export_setup(struct export *x, const struct search_params *p, const c
                          trimmed ? strlen(trimmed) : len, &env, &perr);
     free(trimmed);
     if (st != 0) {
-        char *body = json_dumps(perr, JSON_COMPACT);
+        char *body = json_text(perr, 0);
         http_respond(x->req, st, NULL, "application/json", body, strlen(body));
         free(body);
         json_decref(perr);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/json.h"
 #include "core/mem.h"
 #include "core/utf8.h"
 
@@ -554,17 +555,6 @@ void reading_free(struct reading *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Appends the object serialized (compact, member order kept) to out. */
-static void dump_into(json_t *obj, struct buf *out)
-{
-    size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
-    size_t n = json_dumpb(obj, NULL, 0, flags);
-    buf_reserve(out, n + 1);
-    n = json_dumpb(obj, out->data + out->len, n, flags);
-    out->len += n;
-    out->data[out->len] = '\0';
-}
-
 /* Appends the document to store to out: the body with "date" as its last
  * member, or re-serialized with `date` replaced in place; see reading.h. */
 void reading_document(const struct reading *r, const char *body, size_t len, const char *date,
@@ -573,7 +563,7 @@ void reading_document(const struct reading *r, const char *body, size_t len, con
     if (json_object_get(r->doc, "date")) {
         json_t *copy = json_copy(r->doc), *d = json_string(date);
         json_object_set_new(copy, "date", d ? d : json_string(""));
-        dump_into(copy, out);
+        json_write(out, copy, 0); /* compact, member order kept, 26.2 stays 26.2 */
         json_decref(copy);
         return;
     }

@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/gzip.h"
+#include "core/json.h"
 #include "core/map.h"
 #include "core/mem.h"
 #include "core/url.h"
@@ -458,7 +459,7 @@ static int dsl_with_params(struct http_req *req, const struct search_params *p, 
                             *tth && !*end ? json_integer(n) : json_boolean(strcmp(tth, "false")));
     }
     if (rc == 0) {
-        *owned = json_dumps(dsl, JSON_COMPACT);
+        *owned = json_text(dsl, 0);
         *text = *owned;
         *len = strlen(*owned);
     }
@@ -484,7 +485,7 @@ static void run_query(struct gateway *g, struct http_req *req, const char *index
         goto out;
     int st = query_parse(&q, kind, index, text, len, &env, &err);
     if (st != 0) {
-        char *body = json_dumps(err, JSON_COMPACT);
+        char *body = json_text(err, 0);
         http_respond(req, st, NULL, JSON, body, strlen(body));
         free(body);
         json_decref(err);
@@ -589,7 +590,7 @@ static void root_info(struct http_req *req)
                           "cluster_uuid", uuid, "version", v, "tagline",
                           "The OpenSearch Project: https://opensearch.org/", "gasket_version",
                           GASKET_VERSION);
-    char *text = json_dumps(r, JSON_INDENT(2));
+    char *text = json_text(r, JSON_WRITE_INDENT(2));
     http_respond(req, 200, ROOT_VARY, JSON, text, strlen(text));
     free(text);
     json_decref(r);

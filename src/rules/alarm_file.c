@@ -1,6 +1,7 @@
 /* alarm_file.c: the alarm engine's state on disk (see alarm_file.h). */
 #include "rules/alarm_file.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "rules/alarm.h"
 
@@ -42,7 +43,7 @@ char *alarm_file_render(const struct alarm_engine *e)
 {
     json_t *all = json_array();
     alarm_state_foreach(e, add_record, all);
-    char *text = json_dumps(all, JSON_COMPACT);
+    char *text = json_text(all, 0);
     json_decref(all);
     return text;
 }

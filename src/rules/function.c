@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/utf8.h"
@@ -385,7 +386,7 @@ static int l_publish(lua_State *L)
         return 0;
     }
     to_json(L, f, 2, &f->scratch);
-    char *p = json_dumps(f->scratch, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    char *p = json_text(f->scratch, JSON_WRITE_SORT_KEYS); /* 26.2 stays 26.2 */
     json_decref(f->scratch);
     f->scratch = NULL;
     if (!p) return luaL_error(L, "gasket.publish: cannot encode the payload");

@@ -318,41 +318,8 @@ int query_cat_indices(sqlite3 *db, int verbose, query_cat_keep_fn keep, void *ke
     return rc == SQLITE_DONE ? 0 : 500;
 }
 
-/* The end of the JSON string starting at s (at its opening quote): the
- * index just past its closing quote. */
-static size_t string_end(const char *s, size_t n)
-{
-    size_t i = 1;
-    while (i < n && s[i] != '"')
-        i += s[i] == '\\' ? 2 : 1;
-    return i < n ? i + 1 : n;
-}
-
 char *query_dump(const json_t *reply, size_t flags)
 {
-    if (!(flags & JSON_MAX_INDENT)) { /* compact: one pass, short numbers */
-        struct buf out = {0};
-        json_write(&out, reply, JSON_WRITE_RAW_NUL);
-        return buf_steal(&out);
-    }
-    char *text = json_dumps(reply, flags | JSON_ENCODE_ANY);
-    if (!text || !strstr(text, "\"\\u0000"))
-        return text;
-    static const char mark[] = "\"\\u0000";
-    struct buf out = {0};
-    const char *p = text;
-    for (const char *m; (m = strstr(p, mark)) != NULL;) {
-        buf_append(&out, p, (size_t)(m - p));
-        size_t len = string_end(m, strlen(m));
-        json_t *v = json_loadb(m, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-        if (json_is_string(v) && json_string_length(v) > 0)
-            buf_append(&out, json_string_value(v) + 1, json_string_length(v) - 1);
-        else
-            buf_puts(&out, "null");
-        json_decref(v);
-        p = m + len;
-    }
-    buf_puts(&out, p);
-    free(text);
-    return buf_steal(&out);
+    int indent = (int)(flags & JSON_MAX_INDENT); /* JSON_INDENT(n) or compact */
+    return json_text(reply, JSON_WRITE_RAW_NUL | JSON_WRITE_INDENT(indent));
 }

@@ -70,9 +70,10 @@ void query_free(struct query *q);
 int query_scan(const struct query *q, sqlite3 *db, int64_t after, size_t max, uint64_t deadline,
                int (*row)(void *ud, int64_t id, const char *src, size_t len), void *ud);
 
-/* The JSON text of a reply of query_exec() or query_get_doc() (flags as
- * json_dumps'), with every unfiltered `_source` spliced in as the stored
- * text itself, byte for byte. Use it instead of json_dumps() on replies:
+/* The JSON text of a reply of query_exec() or query_get_doc() (flags:
+ * JSON_COMPACT or JSON_INDENT(n), laid out as json_dumps() would, but
+ * reals as short as core/json.c writes them), with every unfiltered
+ * `_source` spliced in as the stored text itself, byte for byte. Use it instead of json_dumps() on replies:
  * such a `_source` is held in the tree as a string starting with a NUL (a
  * character no stored document can hold). The caller frees the text. */
 char *query_dump(const json_t *reply, size_t flags);
