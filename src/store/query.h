@@ -73,8 +73,8 @@ int query_scan(const struct query *q, sqlite3 *db, int64_t after, size_t max, ui
 /* The JSON text of a reply of query_exec() or query_get_doc() (flags:
  * JSON_COMPACT or JSON_INDENT(n), laid out as json_dumps() would, but
  * reals as short as core/json.c writes them), with every unfiltered
- * `_source` spliced in as the stored text itself, byte for byte. Use it instead of json_dumps() on replies:
- * such a `_source` is held in the tree as a string starting with a NUL (a
+ * `_source` spliced in as the stored text itself, byte for byte. Use it
+ * instead of json_dumps() on replies: such a `_source` is held in the tree as a string starting with a NUL (a
  * character no stored document can hold). The caller frees the text. */
 char *query_dump(const json_t *reply, size_t flags);
 
