@@ -2,7 +2,7 @@
 # HTTP ingest benchmark: gasketd against nginx and InfluxDB 1.6 on this machine.
 #
 #   bench/http_ingest.sh                  R=3 rounds of D=10 s per target and
-#                                         groupid count (~6 min)
+#                                         groupid count (~7 min)
 #   D=3 R=1 WARMUP=1 bench/http_ingest.sh quick check (~1 min)
 #   GROUPS=50 SEQ=0 bench/http_ingest.sh  50 groupids only, no one-device rows
 #   GASKETD=/path/to/gasketd bench/...    use that binary, skip `make`
