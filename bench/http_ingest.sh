@@ -4,7 +4,9 @@
 #   bench/http_ingest.sh                  R=3 rounds of D=10 s per target and
 #                                         groupid count (~7 min)
 #   D=3 R=1 WARMUP=1 bench/http_ingest.sh quick check (~1 min)
-#   GROUPS=50 SEQ=0 bench/http_ingest.sh  50 groupids only, no one-device rows
+#   env GROUPS=50 SEQ=0 bench/http_ingest.sh   50 groupids only, no one-device
+#                                         rows (`env`: bash keeps GROUPS, its own
+#                                         variable, out of a command's environment)
 #   GASKETD=/path/to/gasketd bench/...    use that binary, skip `make`
 #
 # Environment: D (seconds per timed run, 10), R (rounds, 3), WARMUP (seconds of
