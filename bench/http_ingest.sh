@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
 # HTTP ingest benchmark: gasketd against nginx and InfluxDB 1.6 on this machine.
 #
-#   bench/http_ingest.sh                  R=3 rounds of D=10 s per target
-#   D=5 R=1 bench/http_ingest.sh          shorter
+#   bench/http_ingest.sh                  R=3 rounds of D=10 s per target and
+#                                         groupid count (~7 min)
+#   D=3 R=1 WARMUP=1 bench/http_ingest.sh quick check (~1 min)
+#   env GROUPS=50 SEQ=0 bench/http_ingest.sh   50 groupids only, no one-device
+#                                         rows (`env`: bash keeps GROUPS, its own
+#                                         variable, out of a command's environment)
 #   GASKETD=/path/to/gasketd bench/...    use that binary, skip `make`
 #
 # Environment: D (seconds per timed run, 10), R (rounds, 3), WARMUP (seconds of
 # warm-up before each timed run, 2), CONNS (wrk connections, 32), THREADS (wrk
-# threads, 1), GASKETD (binary; default: `make` then build/gasketd),
+# threads, 1), GROUPS (groupid counts to run, each a pass over every target:
+# "1 50"; with N > 1 the requests carry groupid 1..N in turn), SEQ (1: also
+# the one-device rows; 0: not), GASKETD (binary; default: `make` then build/gasketd),
 # KEEP_TMP=1 (keep the temp dir with logs and databases), BENCH_TMPDIR (where
 # that temp dir goes, /var/tmp: the databases must be on a real disk).
 #
 # Targets, each POSTing one gas reading per request, all started once and
-# benchmarked in interleaved rounds (gasketd-full, nginx, gasketd-normal,
-# influxdb, then again) so that the noise of a shared machine spreads evenly:
+# benchmarked in interleaved rounds (in each round, for each groupid count:
+# gasketd-full, nginx, gasketd-normal, influxdb; then the one-device rows) so
+# that the noise of a shared machine spreads evenly:
 #   gasketd-full    gasketd, durability = full: 200 only after the group commit
 #                   holding the reading is fsynced
 #   nginx           nginx `return 204` for the same request: the ceiling of
@@ -22,9 +29,17 @@
 #   gasketd-normal  gasketd, durability = normal: committed to the WAL, no fsync
 #   influxdb        influxd 1.6, one line of line protocol per POST /write
 #                   (WAL fsynced per write, wal-fsync-delay = 0s)
+# and, with SEQ=1, after the passes of each round (groupid "2" only):
+#   gasketd-full-1dev  gasketd-full with wrk -t1 -c1: one device posting one
+#                      reading at a time (each waits for its own fsync)
+#   influxdb-1dev      influxdb, the same
 # After each gasketd run the documents in gasket.db are counted: every 200 wrk
 # saw must be a committed row (count taken after the warm-up and after the
 # timed run, each once the count has stopped moving).
+# Bytes written per reading: write_bytes of /proc/PID/io (what the server sent
+# to the block layer: WAL, checkpoints, TSM files) over the timed run (taken
+# after the settled counts for gasketd) divided by the 2xx answers wrk saw;
+# none for nginx (it stores nothing).
 #
 # Output: progress and a summary on stdout; everything (settings, machine, raw
 # wrk reports, checks, summary, Markdown table) in bench/results/
@@ -45,10 +60,22 @@ CONNS=${CONNS:-32}
 THREADS=${THREADS:-1}
 API_KEY=bench-key-0123456789abcdef
 TARGETS=(gasketd-full nginx gasketd-normal influxdb)
+SEQ_TARGETS=(gasketd-full-1dev influxdb-1dev)
+# bash's own GROUPS (the user's group ids) hides the environment's: read it
+# from there.
+GROUP_COUNTS=$(printenv GROUPS || true)
+GROUP_COUNTS=${GROUP_COUNTS:-1 50}
+SEQ=${SEQ:-1}
 
 for v in D R WARMUP CONNS THREADS; do
     [[ ${!v} =~ ^[0-9]+$ && ${!v} -ge 1 ]] || { echo "http_ingest: $v must be a positive integer" >&2; exit 2; }
 done
+read -r -a GROUP_LIST <<<"$GROUP_COUNTS"
+[ "${#GROUP_LIST[@]}" -ge 1 ] || { echo "http_ingest: GROUPS must list groupid counts, e.g. \"1 50\"" >&2; exit 2; }
+for g in "${GROUP_LIST[@]}"; do
+    [[ $g =~ ^[0-9]+$ && $g -ge 1 ]] || { echo "http_ingest: GROUPS must list positive integers, not '$g'" >&2; exit 2; }
+done
+[[ $SEQ =~ ^[01]$ ]] || { echo "http_ingest: SEQ must be 0 or 1" >&2; exit 2; }
 
 BENCH_NAME=http_ingest
 # shellcheck source=bench/lib.sh
@@ -228,6 +255,12 @@ children_cpu() {
 
 field() { sed -n "s/^BENCH .*[ ]$1=\([0-9.]*\).*/\1/p" "$2" | head -n 1; }
 
+# write_bytes PID: bytes PID has sent to the block layer so far (/proc/PID/io).
+write_bytes() { sed -n 's/^write_bytes: //p' "/proc/$1/io"; }
+
+# base_of TARGET: the server behind a row (the one-device rows share theirs).
+base_of() { echo "${1%-1dev}"; }
+
 url_of() {
     case $1 in
     gasketd-full) echo "http://127.0.0.1:$P_FULL/gasdetector" ;;
@@ -252,22 +285,26 @@ run_wrk() {
     return "$rc"
 }
 
-run_one() {    # TARGET ROUND
-    local target=$1 round=$2 url args raw before="" after="" check="-" c0 c1 t0 t1 hz
-    url=$(url_of "$target")
-    read -r -a args <<<"$(args_of "$target")"
-    raw="$TMP/raw-$target-r$round.txt"
+run_one() {    # TARGET ROUND GROUPS
+    local target=$1 round=$2 groups=$3 server url args raw before="" after="" check="-" c0 c1 t0 t1 hz
+    local threads=$THREADS conns=$CONNS w0="" w1="" bpr="NA"
+    server=$(base_of "$target")
+    case $target in *-1dev) threads=1 conns=1 ;; esac
+    url=$(url_of "$server")
+    read -r -a args <<<"$(args_of "$server") $groups"
+    raw="$TMP/raw-$target-g$groups-r$round.txt"
 
-    run_wrk "$TMP/warmup-$target-r$round.txt" "$WARMUP" \
-        -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$LUA" "$url" -- "${args[@]}" || true
-    case $target in gasketd-*) before=$(db_count "$target") ;; esac
+    run_wrk "$TMP/warmup-$target-g$groups-r$round.txt" "$WARMUP" \
+        -t"$threads" -c"$conns" -d"${WARMUP}s" -s "$LUA" "$url" -- "${args[@]}" || true
+    case $server in gasketd-*) before=$(db_count "$server") ;; esac
+    [ "$server" = nginx ] || w0=$(write_bytes "${PID[$server]}")
 
-    c0=$(cpu_ticks "${PID[$target]}")
+    c0=$(cpu_ticks "${PID[$server]}")
     times >"$TMP/times0"
     local wrc=0
-    run_wrk "$raw" "$D" -t"$THREADS" -c"$CONNS" -d"${D}s" --latency -s "$LUA" "$url" -- "${args[@]}" || wrc=$?
+    run_wrk "$raw" "$D" -t"$threads" -c"$conns" -d"${D}s" --latency -s "$LUA" "$url" -- "${args[@]}" || wrc=$?
     times >"$TMP/times1"
-    c1=$(cpu_ticks "${PID[$target]}")
+    c1=$(cpu_ticks "${PID[$server]}")
     t0=$(children_cpu "$TMP/times0"); t1=$(children_cpu "$TMP/times1")
     hz=$(getconf CLK_TCK)
 
@@ -276,19 +313,19 @@ run_one() {    # TARGET ROUND
     ok=$(field ok "$raw"); non2xx=$(field non2xx "$raw")
     if [ -z "$rps" ] || [ "$wrc" -ne 0 ]; then
         FAILED=1
-        log "round $round $target: wrk failed (exit $wrc):"
+        log "round $round $target (groups $groups): wrk failed (exit $wrc):"
         sed 's/^/    /' "$raw"
-        rec "===== round $round $target: wrk FAILED (exit $wrc)"
+        rec "===== round $round $target (groups $groups): wrk FAILED (exit $wrc)"
         cat "$raw" >>"$PART"
-        printf '%s\t%s\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tfailed\n' "$target" "$round" >>"$ROWS"
+        printf '%s\t%s\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tfailed\t%s\t%s\tNA\n' "$target" "$round" "$groups" "$conns" >>"$ROWS"
         return 0
     fi
     sock=$(($(field connect "$raw") + $(field read "$raw") + $(field write "$raw") + $(field timeout "$raw")))
     srv_cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v d="$D" 'BEGIN { printf "%.0f", 100 * (b - a) / hz / d }')
     cli_cpu=$(awk -v a="$t0" -v b="$t1" -v d="$D" 'BEGIN { printf "%.0f", 100 * (b - a) / d }')
 
-    case $target in gasketd-*)
-        after=$(db_count "$target")
+    case $server in gasketd-*)
+        after=$(db_count "$server")
         if [ $((after - before)) -ge "$ok" ]; then
             check="ok(+$((after - before))>=$ok)"
         else
@@ -296,14 +333,19 @@ run_one() {    # TARGET ROUND
             FAILED=1
         fi ;;
     esac
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$round" "$rps" "$p50" "$p99" \
-        "$ok" "$non2xx" "$sock" "$srv_cpu" "$cli_cpu" "$check" >>"$ROWS"
-    log "$(printf 'round %d/%d %-15s %9.0f req/s  p50 %6.2f ms  p99 %7.2f ms  non-2xx %s  socket errors %s  server CPU %s%%  wrk CPU %s%%  %s' \
-        "$round" "$R" "$target" "$rps" "$(awk -v x="$p50" 'BEGIN { print x / 1000 }')" "$(awk -v x="$p99" 'BEGIN { print x / 1000 }')" \
-        "$non2xx" "$sock" "$srv_cpu" "$cli_cpu" "${check/-/}")"
-    rec "===== round $round $target: wrk -t$THREADS -c$CONNS -d${D}s --latency $url (after ${WARMUP}s warm-up)"
+    if [ -n "$w0" ]; then
+        w1=$(write_bytes "${PID[$server]}")
+        [ "$ok" -gt 0 ] && bpr=$(awk -v a="$w0" -v b="$w1" -v n="$ok" 'BEGIN { printf "%.0f", (b - a) / n }')
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$round" "$rps" "$p50" "$p99" \
+        "$ok" "$non2xx" "$sock" "$srv_cpu" "$cli_cpu" "$check" "$groups" "$conns" "$bpr" >>"$ROWS"
+    log "$(printf 'round %d/%d groups %-3s %-17s %9.0f req/s  p50 %6.2f ms  p99 %7.2f ms  non-2xx %s  socket errors %s  server CPU %s%%  wrk CPU %s%%  bytes/reading %s  %s' \
+        "$round" "$R" "$groups" "$target" "$rps" "$(awk -v x="$p50" 'BEGIN { print x / 1000 }')" "$(awk -v x="$p99" 'BEGIN { print x / 1000 }')" \
+        "$non2xx" "$sock" "$srv_cpu" "$cli_cpu" "${bpr/NA/-}" "${check/-/}")"
+    rec "===== round $round $target groups $groups: wrk -t$threads -c$conns -d${D}s --latency $url (after ${WARMUP}s warm-up)"
     cat "$raw" >>"$PART"
     [ -n "$before" ] && rec "docs in gasket.db: before $before, after $after, 2xx seen by wrk $ok: $check"
+    [ -n "$w0" ] && rec "write_bytes of $server: before $w0, after $w1: $bpr bytes per 2xx"
     rec ""
 }
 
@@ -336,7 +378,7 @@ EOF
     echo "nginx: $(nginx -v 2>&1 | sed 's/.*version: //'); influxd: $(influxd version 2>&1 | head -n 1); $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
     echo "data: $TMP on $(stat -f -c %T "$TMP"), $(fsync_probe 200)"
     [ "$(stat -f -c %T "$TMP")" != tmpfs ] || echo "WARNING: tmpfs: fsync is free here, durability = full is not measured"
-    echo "settings: D=${D}s per timed run, R=$R rounds, WARMUP=${WARMUP}s, wrk -t$THREADS -c$CONNS, ulimit -n $(ulimit -n)"
+    echo "settings: D=${D}s per timed run, R=$R rounds, WARMUP=${WARMUP}s, wrk -t$THREADS -c$CONNS, GROUPS=\"${GROUP_LIST[*]}\", SEQ=$SEQ, ulimit -n $(ulimit -n)"
     echo
 } >>"$PART"
 cat "$PART"
@@ -358,9 +400,16 @@ for ((round = 1; round <= R; round++)); do
     log "round $round/$R: $fs"
     rec "===== round $round: $fs"
     printf 'round %d: %s\n' "$round" "$fs" >>"$TMP/fsync.txt"
-    for target in "${TARGETS[@]}"; do
-        run_one "$target" "$round"
+    for groups in "${GROUP_LIST[@]}"; do
+        for target in "${TARGETS[@]}"; do
+            run_one "$target" "$round" "$groups"
+        done
     done
+    if [ "$SEQ" = 1 ]; then
+        for target in "${SEQ_TARGETS[@]}"; do
+            run_one "$target" "$round" 1
+        done
+    fi
 done
 
 # ---------------------------------------------------------------- stop
@@ -381,84 +430,105 @@ for name in "${TARGETS[@]}"; do
 done
 
 # ---------------------------------------------------------------- summary
-SUMMARY=$("$PY" - "$ROWS" "$D" "$R" "$CONNS" "$THREADS" "$(date -u +%Y-%m-%d)" <<'EOF'
-import statistics, sys
-rows_file, D, R, conns, threads, day = sys.argv[1:7]
-order = ["gasketd-full", "nginx", "gasketd-normal", "influxdb"]
+SUMMARY=$("$PY" - "$ROWS" "$D" "$R" "$CONNS" "$THREADS" "$(date -u +%Y-%m-%d)" "${GROUP_LIST[*]}" "$SEQ" <<'EOF'
+import os, statistics, sys
+rows_file, D, R, conns, threads, day, group_list, seq = sys.argv[1:9]
+groups = group_list.split()
+targets = ["gasketd-full", "nginx", "gasketd-normal", "influxdb"]
+order = [(t, g) for g in groups for t in targets]
+if seq == "1":
+    order += [("gasketd-full-1dev", "1"), ("influxdb-1dev", "1")]
 what = {
     "gasketd-full": "gasketd, `durability = full`: 200 after the fsynced group commit",
     "nginx": "nginx `return 204`: HTTP only, stores nothing (the ceiling)",
     "gasketd-normal": "gasketd, `durability = normal`: 200 after the WAL commit, no fsync",
     "influxdb": "InfluxDB 1.6 `POST /write`, one line of line protocol, WAL fsynced",
+    "gasketd-full-1dev": "gasketd `full`, one device: one reading at a time on one connection",
+    "influxdb-1dev": "InfluxDB 1.6, one device: one point at a time on one connection",
 }
-runs = {t: [] for t in order}
+runs = {k: [] for k in order}
 for line in open(rows_file):
     f = line.rstrip("\n").split("\t")
-    runs[f[0]].append(f)
+    runs[(f[0], f[11])].append(f)
 
 def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
 by_round = {}
-for t in order:
-    for f in runs[t]:
+for k in order:
+    for f in runs[k]:
         if f[2] != "NA":
-            by_round.setdefault(f[1], {})[t] = float(f[2])
+            by_round.setdefault((k[1], f[1]), {})[k[0]] = float(f[2])
 stats = {}
-for t in order:
-    ok = [f for f in runs[t] if f[2] != "NA"]
-    ratios = [r[t] / r["nginx"] for r in by_round.values() if t in r and r.get("nginx")]
-    stats[t] = dict(
-        n=len(ok), failed=len(runs[t]) - len(ok),
+for k in order:
+    t, g = k
+    ok = [f for f in runs[k] if f[2] != "NA"]
+    ratios = [] if t.endswith("-1dev") else \
+        [r[t] / r["nginx"] for (rg, _), r in by_round.items() if rg == g and t in r and r.get("nginx")]
+    bpr = [float(f[13]) for f in ok if f[13] != "NA"]
+    stats[k] = dict(
+        n=len(ok), failed=len(runs[k]) - len(ok),
+        conns=ok[0][12] if ok else "?",
         rps=med([float(f[2]) for f in ok]),
         rmin=min([float(f[2]) for f in ok], default=float("nan")),
         rmax=max([float(f[2]) for f in ok], default=float("nan")),
         p50=med([float(f[3]) / 1000 for f in ok]),
         p99=med([float(f[4]) / 1000 for f in ok]),
-        p99max=max([float(f[4]) / 1000 for f in ok], default=float("nan")),
-        ratio=med(ratios),
+        ratio=med(ratios) if ratios else None,
+        bpr=med(bpr) if bpr else None,
         non2xx=sum(int(f[6]) for f in ok), sock=sum(int(f[7]) for f in ok),
         srv=med([float(f[8]) for f in ok]), cli=med([float(f[9]) for f in ok]),
-        checks=[f[10] for f in runs[t] if f[10] not in ("-",)],
+        checks=[f[10] for f in runs[k] if f[10] != "-"],
     )
 
+def ratio(s, dash="-"):
+    return "%.2f" % s["ratio"] if s["ratio"] is not None else dash
+
+def bpr(s, dash="-"):
+    return "%.0f" % s["bpr"] if s["bpr"] is not None else dash
+
 out = []
-out.append("Summary (median over %s rounds of %s s; wrk -t%s -c%s):" % (R, D, threads, conns))
-out.append("%-15s %8s %17s %8s %8s %8s %8s %8s %8s %8s" %
-           ("target", "req/s", "(min-max)", "p50 ms", "p99 ms", "x nginx", "non-2xx", "sockerr", "srv CPU", "wrk CPU"))
-for t in order:
-    s = stats[t]
-    out.append("%-15s %8.0f %17s %8.2f %8.2f %8.2f %8d %8d %7.0f%% %7.0f%%" %
-               (t, s["rps"], "(%.0f-%.0f)" % (s["rmin"], s["rmax"]), s["p50"], s["p99"], s["ratio"],
-                s["non2xx"], s["sock"], s["srv"], s["cli"]))
+out.append("Summary (median over %s rounds of %s s; wrk -t%s -c%s, the -1dev rows -t1 -c1):" % (R, D, threads, conns))
+out.append("%-17s %6s %5s %8s %17s %8s %8s %8s %9s %8s %8s %8s %8s" %
+           ("target", "groups", "conns", "req/s", "(min-max)", "p50 ms", "p99 ms", "x nginx", "B/reading",
+            "non-2xx", "sockerr", "srv CPU", "wrk CPU"))
+for k in order:
+    s = stats[k]
+    out.append("%-17s %6s %5s %8.0f %17s %8.2f %8.2f %8s %9s %8d %8d %7.0f%% %7.0f%%" %
+               (k[0], k[1], s["conns"], s["rps"], "(%.0f-%.0f)" % (s["rmin"], s["rmax"]), s["p50"], s["p99"],
+                ratio(s), bpr(s), s["non2xx"], s["sock"], s["srv"], s["cli"]))
     if s["failed"]:
-        out.append("    %d run(s) of %s FAILED" % (s["failed"], t))
-for t in ("gasketd-full", "gasketd-normal"):
-    out.append("commit checks %s: %s" % (t, " ".join(stats[t]["checks"]) or "none"))
-verdict = []
-for t in ("gasketd-full", "gasketd-normal"):
-    s = stats[t]
-    good_rate, good_p99 = s["ratio"] >= 0.7, s["p99"] < 5.0
+        out.append("    %d run(s) of %s (groups %s) FAILED" % (s["failed"], k[0], k[1]))
+for k in order:
+    if k[0].startswith("gasketd-"):
+        out.append("commit checks %s groups %s: %s" % (k[0], k[1], " ".join(stats[k]["checks"]) or "none"))
+for k in order:
+    if k[0] not in ("gasketd-full", "gasketd-normal"):
+        continue
+    s = stats[k]
     why = []
-    if not good_rate: why.append("rate %.2fx nginx < 0.7x" % s["ratio"])
-    if not good_p99: why.append("p99 %.2f ms >= 5 ms" % s["p99"])
-    verdict.append("target (>= 0.7x nginx req/s, p99 < 5 ms) %s: %s" %
-                   (t, "MET" if not why else "MISSED (" + ", ".join(why) + ")"))
-out += verdict
+    if s["ratio"] is None or not s["ratio"] >= 0.7: why.append("rate %s x nginx < 0.7x" % ratio(s))
+    if not s["p99"] < 5.0: why.append("p99 %.2f ms >= 5 ms" % s["p99"])
+    out.append("target (>= 0.7x nginx req/s, p99 < 5 ms) %s groups %s: %s" %
+               (k[0], k[1], "MET" if not why else "MISSED (" + ", ".join(why) + ")"))
 out.append("")
 out.append("Markdown (docs/benchmarks.md), %s:" % day)
 out.append("")
-out.append("| target | what a 2xx means | req/s | (min–max) | p50 ms | p99 ms | × nginx | non-2xx / socket errors | server CPU | wrk CPU |")
-out.append("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
-for t in order:
-    s = stats[t]
-    out.append("| %s | %s | %.0f | %.0f–%.0f | %.2f | %.2f | %.2f | %d / %d | %.0f%% | %.0f%% |" %
-               (t, what[t], s["rps"], s["rmin"], s["rmax"], s["p50"], s["p99"], s["ratio"],
-                s["non2xx"], s["sock"], s["srv"], s["cli"]))
+out.append("| target | groupids | conns | what a 2xx means | req/s | (min–max) | p50 ms | p99 ms | × nginx "
+           "| bytes written / reading | non-2xx / socket errors | server CPU | wrk CPU |")
+out.append("|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+for k in order:
+    s = stats[k]
+    out.append("| %s | %s | %s | %s | %.0f | %.0f–%.0f | %.2f | %.2f | %s | %s | %d / %d | %.0f%% | %.0f%% |" %
+               (k[0], k[1], s["conns"], what[k[0]], s["rps"], s["rmin"], s["rmax"], s["p50"], s["p99"],
+                ratio(s, "—"), bpr(s, "—"), s["non2xx"], s["sock"], s["srv"], s["cli"]))
 out.append("")
-out.append("Medians over %s interleaved rounds of %s s after a warm-up, `wrk -t%s -c%s`; "
-           "× nginx is the median of the per-round ratios; CPU is busy time over the run "
-           "(100%% = one core; the machine has 2)." % (R, D, threads, conns))
+out.append("Medians over %s interleaved rounds of %s s after a warm-up, `wrk -t%s -c%s` "
+           "(the -1dev rows: `wrk -t1 -c1`, one device posting one reading at a time); groupids N: "
+           "the requests carry groupid 1..N in turn; × nginx is the median of the per-round ratios "
+           "at the same groupid count; bytes written / reading is `write_bytes` of /proc/PID/io over "
+           "the run divided by the 2xx answers; CPU is busy time over the run "
+           "(100%% = one core; the machine has %d)." % (R, D, threads, conns, os.cpu_count()))
 print("\n".join(out))
 EOF
 )
