@@ -4,14 +4,12 @@
 #   bench/http_ingest.sh                  R=3 rounds of D=10 s per target and
 #                                         groupid count (~7 min)
 #   D=3 R=1 WARMUP=1 bench/http_ingest.sh quick check (~1 min)
-#   env GROUPS=50 SEQ=0 bench/http_ingest.sh   50 groupids only, no one-device
-#                                         rows (`env`: bash keeps GROUPS, its own
-#                                         variable, out of a command's environment)
+#   N_GROUPS=50 SEQ=0 bench/http_ingest.sh   50 groupids only, no one-device rows
 #   GASKETD=/path/to/gasketd bench/...    use that binary, skip `make`
 #
 # Environment: D (seconds per timed run, 10), R (rounds, 3), WARMUP (seconds of
 # warm-up before each timed run, 2), CONNS (wrk connections, 32), THREADS (wrk
-# threads, 1), GROUPS (groupid counts to run, each a pass over every target:
+# threads, 1), N_GROUPS (groupid counts to run, each a pass over every target:
 # "1 50"; with N > 1 the requests carry groupid 1..N in turn), SEQ (1: also
 # the one-device rows; 0: not), GASKETD (binary; default: `make` then build/gasketd),
 # KEEP_TMP=1 (keep the temp dir with logs and databases), BENCH_TMPDIR (where
@@ -61,19 +59,16 @@ THREADS=${THREADS:-1}
 API_KEY=bench-key-0123456789abcdef
 TARGETS=(gasketd-full nginx gasketd-normal influxdb)
 SEQ_TARGETS=(gasketd-full-1dev influxdb-1dev)
-# bash's own GROUPS (the user's group ids) hides the environment's: read it
-# from there.
-GROUP_COUNTS=$(printenv GROUPS || true)
-GROUP_COUNTS=${GROUP_COUNTS:-1 50}
+GROUP_COUNTS=${N_GROUPS:-1 50}
 SEQ=${SEQ:-1}
 
 for v in D R WARMUP CONNS THREADS; do
     [[ ${!v} =~ ^[0-9]+$ && ${!v} -ge 1 ]] || { echo "http_ingest: $v must be a positive integer" >&2; exit 2; }
 done
 read -r -a GROUP_LIST <<<"$GROUP_COUNTS"
-[ "${#GROUP_LIST[@]}" -ge 1 ] || { echo "http_ingest: GROUPS must list groupid counts, e.g. \"1 50\"" >&2; exit 2; }
+[ "${#GROUP_LIST[@]}" -ge 1 ] || { echo "http_ingest: N_GROUPS must list groupid counts, e.g. \"1 50\"" >&2; exit 2; }
 for g in "${GROUP_LIST[@]}"; do
-    [[ $g =~ ^[0-9]+$ && $g -ge 1 ]] || { echo "http_ingest: GROUPS must list positive integers, not '$g'" >&2; exit 2; }
+    [[ $g =~ ^[0-9]+$ && $g -ge 1 ]] || { echo "http_ingest: N_GROUPS must list positive integers, not '$g'" >&2; exit 2; }
 done
 [[ $SEQ =~ ^[01]$ ]] || { echo "http_ingest: SEQ must be 0 or 1" >&2; exit 2; }
 
@@ -378,7 +373,7 @@ EOF
     echo "nginx: $(nginx -v 2>&1 | sed 's/.*version: //'); influxd: $(influxd version 2>&1 | head -n 1); $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
     echo "data: $TMP on $(stat -f -c %T "$TMP"), $(fsync_probe 200)"
     [ "$(stat -f -c %T "$TMP")" != tmpfs ] || echo "WARNING: tmpfs: fsync is free here, durability = full is not measured"
-    echo "settings: D=${D}s per timed run, R=$R rounds, WARMUP=${WARMUP}s, wrk -t$THREADS -c$CONNS, GROUPS=\"${GROUP_LIST[*]}\", SEQ=$SEQ, ulimit -n $(ulimit -n)"
+    echo "settings: D=${D}s per timed run, R=$R rounds, WARMUP=${WARMUP}s, wrk -t$THREADS -c$CONNS, N_GROUPS=\"${GROUP_LIST[*]}\", SEQ=$SEQ, ulimit -n $(ulimit -n)"
     echo
 } >>"$PART"
 cat "$PART"
