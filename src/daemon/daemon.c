@@ -158,6 +158,17 @@ static void print_welcome(struct gasket *g)
         printf("Watch its alerts:\n"
                "  mosquitto_sub -h 127.0.0.1 -p %s -t %s -q 1 -u default -P %s\n",
                port_of(mqtt, ":1883") + 1, rt->topic, key);
+    const char *port = port_of(http_server_addr(g->http, 0), ":8080");
+    if (gateway_dashboard_needs_user(g->gw) && g->cfg.http.dashboard_users)
+        printf("The dashboard, http://HOST%s/, asks for a login: add its first user with\n"
+               "  build/gasket passwd -r admin %s NAME\n",
+               port, g->cfg.http.dashboard_users);
+    else if (gateway_dashboard_needs_user(g->gw))
+        printf("The dashboard, http://HOST%s/, asks for a login: add its first user with\n"
+               "  build/gasket passwd -r admin %s/dashboard_users NAME\n",
+               port, g->cfg.server.data_dir);
+    else
+        printf("The dashboard: http://127.0.0.1%s/\n", port);
     fflush(stdout);
 }
 

@@ -99,6 +99,11 @@ int dashboard_login_required(const struct dashboard *d)
     return d->login == CFG_LOGIN_ON || (d->login == CFG_LOGIN_AUTO && !d->all_loopback);
 }
 
+size_t dashboard_user_count(const struct dashboard *d)
+{
+    return d->users ? mqtt_passwd_count(d->users->pw) : 0;
+}
+
 void dashboard_free(struct dashboard *d)
 {
     if (!d)

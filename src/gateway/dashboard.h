@@ -59,6 +59,8 @@ char *dashboard_config_json(const struct config *cfg);
 void dashboard_set_loopback(struct dashboard *d, int all_loopback);
 /* 1 when a session needs a user and password (see above). */
 int dashboard_login_required(const struct dashboard *d);
+/* The number of users in the users file in effect. */
+size_t dashboard_user_count(const struct dashboard *d);
 /* The users file of cfg: [http] dashboard_users or data_dir/dashboard_users
  * (malloc'ed). */
 char *dashboard_users_path(const struct config *cfg);

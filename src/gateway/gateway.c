@@ -171,6 +171,11 @@ int gateway_load_dashboard_users(struct gateway *g, const struct config *cfg, ch
     return rc;
 }
 
+int gateway_dashboard_needs_user(const struct gateway *g)
+{
+    return dashboard_login_required(g->dash) && dashboard_user_count(g->dash) == 0;
+}
+
 void gateway_reload_dashboard_users(struct gateway *g, const struct config *cfg)
 {
     char *path = dashboard_users_path(cfg);

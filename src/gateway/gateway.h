@@ -62,6 +62,9 @@ void gateway_configure(struct gateway *g, const struct config *cfg, struct funct
 int gateway_load_dashboard_users(struct gateway *g, const struct config *cfg, char *err,
                                  size_t errlen);
 void gateway_reload_dashboard_users(struct gateway *g, const struct config *cfg);
+/* 1 when the dashboard asks for a login and its users file has no user yet
+ * (gasketd's first start on a public address). */
+int gateway_dashboard_needs_user(const struct gateway *g);
 /* Last-seen times of principals (seen.h): loaded from path at start; the
  * text to save when they changed (malloc'ed), else NULL. */
 void gateway_load_seen(struct gateway *g, const char *path);

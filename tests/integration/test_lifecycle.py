@@ -53,12 +53,21 @@ def test_first_start_creates_key_and_prints_curl(daemon_factory):
     cmd = re.search(r"^\s+(curl .*)$", text, re.M).group(1)
     out = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=30)
     assert json.loads(out.stdout)["result"] == "created", out
+    assert "The dashboard: http://127.0.0.1:%d/" % d.port in text  # loopback: no login
     assert d.stop() == 0
     d.start()  # the same key on the next start, no longer printed in full
     text = d.wait_log("gasketd is ready")
     assert "API key 'default' is kept in %s/apikey" % d.data in text
     assert key not in text
     assert d.post(SEED, key=key)[0] == 200
+    assert d.stop() == 0
+
+
+def test_first_start_says_how_to_add_the_first_dashboard_user(daemon_factory):
+    d = daemon_factory(key=False, extra="[http]\ndashboard_login = on\n")
+    text = d.wait_log("passwd -r admin")
+    assert "asks for a login: add its first user with" in text
+    assert "  build/gasket passwd -r admin %s/dashboard_users NAME" % d.data in text
     assert d.stop() == 0
 
 
