@@ -27,3 +27,15 @@ int gzip_buf(const void *in, size_t n, int level, struct buf *out)
     deflateEnd(&z);
     return rc == Z_STREAM_END ? 0 : GK_EIO;
 }
+
+int gzip_replace(struct buf *b, size_t min_len)
+{
+    struct buf z = {0};
+    if (b->len < min_len || gzip_buf(b->data, b->len, 1, &z) != 0) {
+        buf_free(&z);
+        return 0;
+    }
+    buf_free(b);
+    *b = z;
+    return 1;
+}

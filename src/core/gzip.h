@@ -12,4 +12,8 @@
  * GK_EIO when zlib fails (out is then as it was). */
 int gzip_buf(const void *in, size_t n, int level, struct buf *out);
 
+/* Replaces b by its gzip at level 1 when b holds at least min_len bytes:
+ * 1 when replaced, 0 when b stays as it was (shorter, or zlib failed). */
+int gzip_replace(struct buf *b, size_t min_len);
+
 #endif

@@ -229,14 +229,7 @@ struct job {
  * ms) when the client takes gzip and it is long enough to gain. */
 static void job_gzip(struct job *j)
 {
-    struct buf z = {0};
-    if (!j->gzip || j->out.len < SEARCH_GZIP_MIN || gzip_buf(j->out.data, j->out.len, 1, &z) != 0) {
-        buf_free(&z);
-        return;
-    }
-    buf_free(&j->out);
-    j->out = z;
-    j->gzipped = 1;
+    j->gzipped = j->gzip && gzip_replace(&j->out, SEARCH_GZIP_MIN);
 }
 
 static void job_dump(struct job *j, json_t *reply)

@@ -590,15 +590,8 @@ static void list_work(void *arg)
     sqldb_close(db);
     if (op->status != 0) {
         buf_reset(&op->body);
-    } else if (op->f.gzip && op->body.len >= 1024) {
-        struct buf z = {0};
-        if (gzip_buf(op->body.data, op->body.len, 1, &z) == 0) {
-            buf_free(&op->body);
-            op->body = z;
-            op->gzipped = 1;
-        } else {
-            buf_free(&z);
-        }
+    } else if (op->f.gzip) {
+        op->gzipped = gzip_replace(&op->body, 1024);
     }
 }
 

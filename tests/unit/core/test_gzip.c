@@ -58,9 +58,28 @@ static void test_empty_and_levels(void)
     buf_free(&z);
 }
 
+static void test_replace(void)
+{
+    struct buf b = {0};
+    buf_puts(&b, "short");
+    CHECK_EQ_INT(gzip_replace(&b, 1024), 0); /* under the threshold: as it was */
+    CHECK_EQ_STR(b.data, "short");
+    for (int i = 0; i < 200; i++)
+        buf_puts(&b, "{\"no2\":26.2},");
+    size_t n = b.len;
+    char *copy = strdup(b.data), back[4096];
+    CHECK_EQ_INT(gzip_replace(&b, 1024), 1);
+    CHECK(b.len < n / 4);
+    CHECK_EQ_INT(gunzip(&b, back, sizeof back), (long)n);
+    CHECK(memcmp(back, copy, n) == 0);
+    free(copy);
+    buf_free(&b);
+}
+
 int main(void)
 {
     RUN(test_round_trip);
+    RUN(test_replace);
     RUN(test_empty_and_levels);
     TEST_MAIN_END();
 }
