@@ -23,7 +23,8 @@
     X(EEXIST, -14, "already exists")                                         \
     X(ELIMIT, -15, "limit reached")                                          \
     X(ECANCELED, -16, "dropped")                                             \
-    X(EPERM, -17, "not permitted")
+    X(EPERM, -17, "not permitted")                                          \
+    X(ETIMEDOUT, -18, "timed out")
 
 enum gk_err {
     GK_OK = 0,

@@ -32,7 +32,6 @@
 #include "gateway/search.h"
 #include "http/http.h"
 #include "store/query.h"
-#include "store/query.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -56,7 +55,7 @@ struct export
     uint64_t timeout_ms; /* per page */
     int64_t after;       /* the last _id sent */
     /* one page, filled on the worker */
-    int status; /* 200, 404, 500, 504 */
+    int status; /* 0 or a GK_E* code of query_scan(); GK_ECLOSED: no store */
     size_t nrows;
     struct row *rows;
     struct buf page;
@@ -261,13 +260,15 @@ static void export_free(struct export *x)
 static void first_page_failed(struct export *x)
 {
     char reason[BULK_MAX_INDEX + 64];
-    if (x->status == 404) {
+    int status = search_status_of(x->status);
+    if (x->status == GK_ENOTFOUND) {
         snprintf(reason, sizeof reason, "no such index [%s]", x->index);
-        search_error(x->req, 404, "index_not_found_exception", reason, NULL);
-    } else if (x->status == 504) {
-        search_error(x->req, 504, "timeout_exception", "the export's first page timed out", NULL);
+        search_error(x->req, status, "index_not_found_exception", reason, NULL);
+    } else if (x->status == GK_ETIMEDOUT) {
+        search_error(x->req, status, "timeout_exception", "the export's first page timed out",
+                     NULL);
     } else {
-        search_error(x->req, x->status, "exception", "the export failed", NULL);
+        search_error(x->req, status, "exception", "the export failed", NULL);
     }
 }
 
@@ -290,14 +291,14 @@ static void on_ready(void *ud, int status)
 static void page_done(void *arg, int status)
 {
     struct export *x = arg;
-    if (status != 0) x->status = 503;
-    if (!x->started && x->status != 200) {
+    if (status != 0) x->status = GK_ECLOSED; /* the store is closing */
+    if (!x->started && x->status != 0) {
         first_page_failed(x);
         return export_free(x);
     }
-    if (x->status != 200) {
-        log_warn("export of %s: page after _id %lld failed (%d): answer truncated", x->index,
-                 (long long)x->after, x->status);
+    if (x->status != 0) {
+        log_warn("export of %s: page after _id %lld failed (%s): answer truncated", x->index,
+                 (long long)x->after, gk_strerror(x->status));
         http_stream_abort(x->req);
         return export_free(x);
     }
@@ -394,7 +395,8 @@ static int export_setup(struct export *x, const struct search_params *p, const c
     free(trimmed);
     if (st != 0) {
         char *body = json_text(perr, 0);
-        http_respond(x->req, st, NULL, "application/json", body, strlen(body));
+        http_respond(x->req, search_status_of(st), NULL, "application/json", body,
+                     strlen(body));
         free(body);
         json_decref(perr);
         return GK_EINVAL;

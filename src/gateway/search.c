@@ -36,6 +36,25 @@
 
 /* ---- errors ---- */
 
+int search_status_of(int gk)
+{
+    switch (gk) {
+    case 0:
+        return 200;
+    case GK_EINVAL:
+    case GK_ELIMIT:
+        return 400;
+    case GK_ENOTFOUND:
+        return 404;
+    case GK_ECLOSED:
+        return 503;
+    case GK_ETIMEDOUT:
+        return 504;
+    default:
+        return 500;
+    }
+}
+
 void search_error(struct http_req *req, int status, const char *type, const char *reason,
                   const char *field)
 {
@@ -214,7 +233,7 @@ struct job {
     int head;         /* J_INDEX: HEAD, no body */
     int verbose, json, pretty;
     char *readable; /* J_CAT: the indexes listed (comma-separated), or NULL: all */
-    int status; /* set by the worker */
+    int status;     /* set by the worker: 0 or a GK_E* code of query.h */
     struct buf out;
     const char *type; /* Content-Type of out */
     int gzip;         /* the client takes gzip; the worker sets gzipped when out is */
@@ -278,17 +297,16 @@ static void job_cat(struct job *j, sqlite3 *db)
 {
     char *text = NULL;
     size_t len = 0;
-    j->status = query_cat_indices(db, j->verbose || j->json, j->readable ? cat_keep : NULL, j,
-                                  &text, &len) == 0
-                    ? 200
-                    : 500;
-    if (j->status == 200 && j->json) {
+    j->status =
+        query_cat_indices(db, j->verbose || j->json, j->readable ? cat_keep : NULL, j, &text, &len);
+    if (j->status == 0 && j->json) {
         job_dump(j, cat_to_json(text ? text : ""));
-    } else if (j->status == 200) {
+    } else if (j->status == 0) {
         buf_append(&j->out, text ? text : "", len);
         j->type = "text/plain; charset=UTF-8";
     } else {
-        bulk_error_reply(&j->out, j->status, "exception", "cannot list the indices", NULL);
+        bulk_error_reply(&j->out, search_status_of(j->status), "exception",
+                         "cannot list the indices", NULL);
     }
     free(text);
     job_gzip(j);
@@ -318,7 +336,8 @@ static void job_run(sqlite3 *db, void *arg)
     if (reply)
         job_dump(j, reply);
     else
-        bulk_error_reply(&j->out, j->status, "exception", "the query failed", NULL);
+        bulk_error_reply(&j->out, search_status_of(j->status), "exception", "the query failed",
+                         NULL);
     job_gzip(j);
 }
 
@@ -335,11 +354,11 @@ static void job_free(struct job *j)
 static void job_done(void *arg, int status)
 {
     struct job *j = arg;
-    if (status != 0)
-        search_error(j->req, 503, "unavailable_shards_exception", "the store is not available",
-                     NULL);
+    if (status != 0) /* store_read() could not run the job: the store is closing */
+        search_error(j->req, search_status_of(GK_ECLOSED), "unavailable_shards_exception",
+                     "the store is not available", NULL);
     else
-        http_respond(j->req, j->status,
+        http_respond(j->req, search_status_of(j->status),
                      j->gzipped ? "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n"
                                 : "Vary: Accept-Encoding\r\n",
                      j->type, j->out.data, j->out.len);
@@ -479,7 +498,7 @@ static void run_query(struct gateway *g, struct http_req *req, const char *index
     int st = query_parse(&q, kind, index, text, len, &env, &err);
     if (st != 0) {
         char *body = json_text(err, 0);
-        http_respond(req, st, NULL, JSON, body, strlen(body));
+        http_respond(req, search_status_of(st), NULL, JSON, body, strlen(body));
         free(body);
         json_decref(err);
         goto out;

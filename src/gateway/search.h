@@ -78,6 +78,12 @@ const char *search_request_key(const struct http_req *req, char *buf, size_t len
 int search_access(const struct gateway *g, const struct http_req *req, const char *path,
                   struct gateway_access *a);
 
+/* The HTTP status of a code of the query API (store/query.h), the one place
+ * that maps them: 0 200; GK_EINVAL (a bad request) and GK_ELIMIT (over the
+ * request's budget) 400; GK_ENOTFOUND 404; GK_ECLOSED (the store is not
+ * available) 503; GK_ETIMEDOUT 504; any other code (GK_ESTORE...) 500. */
+int search_status_of(int gk);
+
 /* Answers OpenSearch's error object (see bulk_error_reply). */
 void search_error(struct http_req *req, int status, const char *type, const char *reason,
                   const char *field);

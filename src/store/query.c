@@ -1,10 +1,10 @@
 /* query.c: the public API of query.h.
  *
  * query_parse() wraps the pure parser (query_parse.c) and turns a failure
- * into OpenSearch's 400 error object. query_exec() runs a parsed request in
- * one read transaction (one snapshot for counts, hits and aggregations)
- * under the request's deadline, installed as an SQLite progress handler,
- * and builds the reply in OpenSearch's shape. query_get_doc() and
+ * into GK_EINVAL and OpenSearch's 400 error object. query_exec() runs a
+ * parsed request in one read transaction (one snapshot for counts, hits
+ * and aggregations) under the request's deadline, installed as an SQLite
+ * progress handler, and builds the reply in OpenSearch's shape. query_get_doc() and
  * query_cat_indices() answer GET /{index}/_doc/{id} and GET /_cat/indices. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,6 +21,10 @@
 #include "store/query_int.h"
 
 /* ---- errors ------------------------------------------------------------ */
+
+/* The error objects carry the HTTP status OpenSearch answers with, which
+ * the gateway's mapping of the code returned with them (search_status_of)
+ * gives: GK_EINVAL and GK_ELIMIT 400, GK_ENOTFOUND 404, GK_ESTORE 500. */
 
 /* reason with every byte that is not well-formed UTF-8 (a name cut
  * inside a character, bytes of the request) replaced by '?'. */
@@ -79,7 +83,7 @@ int query_parse(struct query **out, enum query_kind kind, const char *index, con
     *err_reply = NULL;
     if (query_parse_plan(out, kind, index, body, len, env, reason, sizeof reason) == 0) return 0;
     *err_reply = error_reply(400, "parsing_exception", reason, NULL);
-    return 400;
+    return GK_EINVAL;
 }
 
 /* ---- execution --------------------------------------------------------- */
@@ -149,7 +153,7 @@ int query_exec(const struct query *q, sqlite3 *db, json_t **reply)
     int own_txn = sqlite3_get_autocommit(db);
     if (own_txn && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) x.failed = 1;
     /* the index check runs before the deadline applies: a late request
-     * still gets its 404 or a reply marked timed_out */
+     * still gets its not-found answer or a reply marked timed_out */
     int found = !x.failed && qx_index_exists(&x, q->index);
     x.deadline = deadline_of(q, start);
     sqlite3_progress_handler(db, 1000, qx_deadline_passed, &x);
@@ -163,7 +167,7 @@ int query_exec(const struct query *q, sqlite3 *db, json_t **reply)
         *reply = error_reply(400, x.bad_type, x.bad_reason, NULL);
     else if (!found)
         *reply = not_found(q->index);
-    return x.failed ? 500 : x.bad ? 400 : !found ? 404 : 200;
+    return x.failed ? GK_ESTORE : x.bad ? GK_ELIMIT : !found ? GK_ENOTFOUND : 0;
 }
 
 /* ---- GET /{index}/_doc/{id} -------------------------------------------- */
@@ -184,7 +188,7 @@ int query_get_doc(sqlite3 *db, const char *index, const char *id, json_t **reply
     *reply = NULL;
     if (!qx_index_exists(&x, index)) {
         *reply = x.failed ? server_error() : not_found(index);
-        return x.failed ? 500 : 404;
+        return x.failed ? GK_ESTORE : GK_ENOTFOUND;
     }
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db, "SELECT seq, source FROM docs WHERE id = ?1 AND idx = ?2", -1,
@@ -208,7 +212,7 @@ int query_get_doc(sqlite3 *db, const char *index, const char *id, json_t **reply
         *reply = server_error();
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 200 : rc == SQLITE_DONE ? 404 : 500;
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? GK_ENOTFOUND : GK_ESTORE;
 }
 
 /* ---- GET /_cat/indices ------------------------------------------------- */
@@ -315,7 +319,7 @@ int query_cat_indices(sqlite3 *db, int verbose, query_cat_keep_fn keep, void *ke
     if (!b.data) buf_reserve(&b, 1), b.data[0] = '\0';
     *len = b.len;
     *out = buf_steal(&b);
-    return rc == SQLITE_DONE ? 0 : 500;
+    return rc == SQLITE_DONE ? 0 : GK_ESTORE;
 }
 
 char *query_dump(const json_t *reply, size_t flags)

@@ -3,11 +3,20 @@
  *
  * A request is parsed and checked first (query_parse: no database, pure, the
  * fuzz target's entry), then run (query_exec) on a worker thread. Replies
- * are built in OpenSearch's JSON shape; anything outside the subset is a 400
- * whose body is OpenSearch's error object:
+ * are built in OpenSearch's JSON shape; anything outside the subset is
+ * GK_EINVAL with OpenSearch's error object, whose "status" is the one the
+ * gateway answers with:
  *   {"error":{"root_cause":[{"type":"parsing_exception","reason":"..."}],
  *             "type":"parsing_exception","reason":"..."},"status":400}
- * naming what is not supported, never a silently wrong answer. */
+ * naming what is not supported, never a silently wrong answer.
+ *
+ * Every function returns 0 or a negative GK_E* code (core/err.h); the
+ * gateway turns a code into an HTTP status (search_status_of()):
+ *   GK_EINVAL     a bad request (400)
+ *   GK_ELIMIT     over the request's budget (400, naming the setting)
+ *   GK_ENOTFOUND  no such index, or document (404)
+ *   GK_ETIMEDOUT  an export page passed its deadline (504)
+ *   GK_ESTORE     a database error (500) */
 #ifndef GASKET_STORE_QUERY_H
 #define GASKET_STORE_QUERY_H
 
@@ -39,8 +48,8 @@ struct query_env {
      * aggregations together, while collecting and in the reply
      * (QUERY_MAX_BUCKETS), bytes of aggregation state held (buckets, the
      * values percentiles keep; QUERY_MAX_MEMORY), and the cap of the body's
-     * "timeout" (none), which a body without one gets. Over a budget: 400
-     * naming the setting. */
+     * "timeout" (none), which a body without one gets. Over a budget:
+     * GK_ELIMIT, the reply naming the setting. */
     long max_aggs, max_buckets;
     size_t max_memory;
     int64_t max_timeout_ms;
@@ -51,22 +60,24 @@ struct query_env {
 struct query; /* a parsed, checked request */
 
 /* Parses body (JSON text; NULL or empty: match_all) for index. On success
- * returns 0 with *out set. On a bad request returns 400 with *err_reply
- * set to the error object above (the caller owns it). */
+ * returns 0 with *out set. On a bad request returns GK_EINVAL with
+ * *err_reply set to the error object above (the caller owns it). */
 int query_parse(struct query **out, enum query_kind kind, const char *index, const char *body,
                 size_t len, const struct query_env *env, json_t **err_reply);
-/* Runs q on db (read-only; another thread may be writing). Returns the HTTP
- * status (200; 404 index_not_found_exception when the index does not
- * exist; 500 on a database error) and sets *reply (the caller owns it). */
+/* Runs q on db (read-only; another thread may be writing). Returns 0,
+ * GK_ENOTFOUND (index_not_found_exception: the index does not exist),
+ * GK_ELIMIT (over a budget of the request's query_env) or GK_ESTORE (a
+ * database error) and sets *reply, the answer or its error object (the
+ * caller owns it). */
 int query_exec(const struct query *q, sqlite3 *db, json_t **reply);
 void query_free(struct query *q);
 
 /* One page of an export: the documents of q's index matching its query
  * whose _id is over after, in _id order, at most max: row(ud, id, source
  * text, length) for each (a non-zero return stops the page). Runs until
- * clock_mono_ms() passes deadline (0: no limit). Returns 200, 404 when
- * the index does not exist, 504 when the deadline passed, 500 on a
- * database error. */
+ * clock_mono_ms() passes deadline (0: no limit). Returns 0, GK_ENOTFOUND
+ * when the index does not exist, GK_ETIMEDOUT when the deadline passed,
+ * GK_ESTORE on a database error. */
 int query_scan(const struct query *q, sqlite3 *db, int64_t after, size_t max, uint64_t deadline,
                int (*row)(void *ud, int64_t id, const char *src, size_t len), void *ud);
 
@@ -78,21 +89,24 @@ int query_scan(const struct query *q, sqlite3 *db, int64_t after, size_t max, ui
  * character no stored document can hold). The caller frees the text. */
 char *query_dump(const json_t *reply, size_t flags);
 
-/* GET /{index}/_doc/{id}: 200 with {"_index","_id","_version":1,
- * "_seq_no","_primary_term":1,"found":true,"_source"}, or 404 with
- * {"_index","_id","found":false}. */
+/* GET /{index}/_doc/{id}: 0 with {"_index","_id","_version":1,
+ * "_seq_no","_primary_term":1,"found":true,"_source"}; GK_ENOTFOUND with
+ * {"_index","_id","found":false} (no such document) or
+ * index_not_found_exception (no such index); GK_ESTORE with the error
+ * object of a database error. */
 int query_get_doc(sqlite3 *db, const char *index, const char *id, json_t **reply);
 
-/* GET /{index}: 200 with {"<index>":{"aliases":{},"mappings":{"properties":
+/* GET /{index}: 0 with {"<index>":{"aliases":{},"mappings":{"properties":
  * ...},"settings":{...}}} (date, groupid, gps and each measurement name seen
- * as an object whose `value` is a double), 404 index_not_found_exception,
- * or 500 (reply NULL) on a database error. */
+ * as an object whose `value` is a double), GK_ENOTFOUND with
+ * index_not_found_exception, or GK_ESTORE (reply NULL) on a database
+ * error. */
 int query_index_info(sqlite3 *db, const char *index, json_t **reply);
 
 /* GET /_cat/indices: one row per index (health status index uuid pri rep
  * docs.count docs.deleted store.size pri.store.size), as text with a header
  * line when verbose, appended to *out (malloc'd, NUL-terminated). 0 or
- * 500. keep (NULL: every index) chooses the rows: called on the calling
+ * GK_ESTORE. keep (NULL: every index) chooses the rows: called on the calling
  * thread with each index name, 1 to list it. */
 typedef int (*query_cat_keep_fn)(void *ud, const char *index);
 int query_cat_indices(sqlite3 *db, int verbose, query_cat_keep_fn keep, void *keep_ud, char **out,

@@ -49,7 +49,7 @@ int qx_charge(struct qx *x, size_t bytes)
            "[request] Data too large: the aggregations of this request would hold more than "
            "[%zu] bytes. This limit can be set by changing the [http] search_max_memory setting.",
            x->q->max_memory);
-    return -1;
+    return GK_ELIMIT;
 }
 
 /* ---- metrics ----------------------------------------------------------- */

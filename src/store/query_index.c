@@ -37,7 +37,7 @@ int query_index_info(sqlite3 *db, const char *index, json_t **reply)
     struct qx x = {.db = db};
     if (!qx_index_exists(&x, index)) {
         *reply = x.failed ? NULL : not_found(index);
-        return x.failed ? 500 : 404;
+        return x.failed ? GK_ESTORE : GK_ENOTFOUND;
     }
     json_t *props = base_properties();
     sqlite3_stmt *st;
@@ -56,10 +56,10 @@ int query_index_info(sqlite3 *db, const char *index, json_t **reply)
     if (rc != SQLITE_DONE) {
         json_decref(props);
         *reply = NULL;
-        return 500;
+        return GK_ESTORE;
     }
     *reply = json_pack("{s:{s:{}, s:{s:o}, s:{s:{s:s, s:s, s:s}}}}", index, "aliases", "mappings",
                        "properties", props, "settings", "index", "number_of_shards", "1",
                        "number_of_replicas", "0", "provided_name", index);
-    return 200;
+    return 0;
 }

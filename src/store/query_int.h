@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/err.h"
 #include "core/map.h"
 #include "core/datetime.h"
 #include "store/query.h"
@@ -247,8 +248,8 @@ struct qx {
     sqlite3 *db;
     uint64_t deadline; /* clock_mono_ms(), 0: none */
     int timed_out;
-    int failed; /* a database error: 500 */
-    int bad;    /* a request the data makes too big: 400 with ... */
+    int failed; /* a database error: GK_ESTORE */
+    int bad;    /* a request the data makes too big: GK_ELIMIT with ... */
     char bad_type[48], bad_reason[QUERY_REASON];
     size_t nbuckets; /* buckets in the reply so far */
     size_t nlive;    /* buckets built while collecting */
@@ -256,7 +257,7 @@ struct qx {
 };
 
 /* Charges bytes of aggregation state to the request's memory budget;
- * 0, or -1 (x->bad set, naming [http] search_max_memory) when over it. */
+ * 0, or GK_ELIMIT (x->bad set, naming [http] search_max_memory) when over it. */
 int qx_charge(struct qx *x, size_t bytes);
 
 /* A filter for aggregations: the request's query, optionally narrowed to
@@ -269,7 +270,8 @@ struct qctx {
     int by_rowid; /* written as +d.idx: read docs in id order, not by an index */
 };
 
-/* Records a 400 for the reply; returns NULL for convenience. */
+/* Records a GK_ELIMIT error object for the reply (the first one only);
+ * returns NULL for convenience. */
 void *qx_bad(struct qx *x, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

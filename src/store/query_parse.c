@@ -5,7 +5,8 @@
  * term, terms, ids, range, exists, bool) and the field mapping. It is pure:
  * no database, no clock (date math uses env->now_ms), no globals. Every
  * failure records one reason naming the offending part and returns -1; the
- * caller turns it into a 400. Aggregations are in query_parse_agg.c. */
+ * caller turns it into GK_EINVAL and a 400 error object. Aggregations are
+ * in query_parse_agg.c. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>

@@ -37,8 +37,8 @@ int query_scan(const struct query *q, sqlite3 *db, int64_t after, size_t max, ui
     }
     sqlite3_progress_handler(db, 0, NULL, NULL);
     if (x.failed)
-        return 500;
+        return GK_ESTORE;
     if (x.timed_out)
-        return 504;
-    return found ? 200 : 404;
+        return GK_ETIMEDOUT;
+    return found ? 0 : GK_ENOTFOUND;
 }

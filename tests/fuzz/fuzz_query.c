@@ -1,9 +1,9 @@
 /* fuzz_query.c: libFuzzer target for the query DSL parser (store/query*.c).
  *
  * Every input is parsed twice, as a _search and as a _count body, by the
- * pure query_parse(). A refused one must come with OpenSearch's 400 error
- * object (status 400, a non-empty reason, the same in root_cause); an
- * accepted one is turned into its SQL condition and score expression (the
+ * pure query_parse(). A refused one must come with GK_EINVAL and
+ * OpenSearch's 400 error object (status 400, a non-empty reason, the same
+ * in root_cause); an accepted one is turned into its SQL condition and score expression (the
  * plan-to-SQL layer, still without a database) and freed. Corpus:
  * tests/fuzz/corpus/query (replayed by `make fuzz-replay`). */
 #include <stdint.h>
@@ -50,7 +50,7 @@ static void one(enum query_kind kind, const char *body, size_t size)
         check_plan(q);
         query_free(q);
     } else {
-        if (st != 400 || q || !err) abort();
+        if (st != GK_EINVAL || q || !err) abort();
         check_error(err);
         json_decref(err);
     }

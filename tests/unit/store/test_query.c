@@ -1,8 +1,8 @@
 /* test_query.c: unit tests of the query DSL (src/store/query*.c).
  *
- * Parse tests check the 400 error object for bad requests. Execution tests
- * write a fixture of a few dozen documents through the real writer
- * (store_open/store_append) into a mkdtemp directory, open their own
+ * Parse tests check GK_EINVAL and the 400 error object for bad requests.
+ * Execution tests write a fixture of a few dozen documents through the
+ * real writer (store_open/store_append) into a mkdtemp directory, open their own
  * read-only SQLite connection, and compare each reply with values computed
  * here from the fixture arrays (an independent reference). Rollup tests
  * run the same aggregation with the rollup path on and forced off on
@@ -175,8 +175,8 @@ static json_t *as_sent(json_t *reply)
     return v;
 }
 
-/* Parses and runs body on index; returns the reply, *status the HTTP
- * status. */
+/* Parses and runs body on index; returns the reply, *status 0 or the
+ * GK_E* code. */
 static json_t *run_kind(enum query_kind kind, const char *index, const char *body, int *status)
 {
     struct query_env env = env_now();
@@ -229,8 +229,8 @@ static long long total_of(const char *body)
 {
     int st;
     json_t *r = search(body, &st);
-    long long n = st == 200 ? at_int(r, "hits.total.value") : -1;
-    if (st != 200) fprintf(stderr, "  %s -> %d %s\n", body, st, json_dumps(r, JSON_COMPACT));
+    long long n = st == 0 ? at_int(r, "hits.total.value") : -1;
+    if (st != 0) fprintf(stderr, "  %s -> %d %s\n", body, st, json_dumps(r, JSON_COMPACT));
     json_decref(r);
     return n;
 }
@@ -248,7 +248,7 @@ static int bad(const char *body, const char *reason_part)
     struct query *q = NULL;
     json_t *err = NULL;
     int st = query_parse(&q, QUERY_SEARCH, "gasdetect", body, strlen(body), &env, &err);
-    int ok = st == 400 && q == NULL && at_int(err, "status") == 400 &&
+    int ok = st == GK_EINVAL && q == NULL && at_int(err, "status") == 400 &&
              strcmp(at_str(err, "error.type"), "parsing_exception") == 0 &&
              strcmp(at_str(err, "error.root_cause.0.type"), "parsing_exception") == 0 &&
              strstr(at_str(err, "error.reason"), reason_part) != NULL &&
@@ -323,7 +323,7 @@ static void test_parse_count_kind(void)
 {
     int st;
     json_t *r = run_kind(QUERY_COUNT, "gasdetect", "{\"size\":3}", &st);
-    CHECK_EQ_INT(st, 400);
+    CHECK_EQ_INT(st, GK_EINVAL);
     CHECK(strstr(at_str(r, "error.reason"), "[size]") != NULL);
     json_decref(r);
 }
@@ -349,7 +349,7 @@ static void test_parse_corpus(void)
         struct query *q = NULL;
         json_t *err = NULL;
         int st = query_parse(&q, QUERY_SEARCH, "gasdetect", body, len, &env, &err);
-        int want = strncmp(e->d_name, "bad_", 4) == 0 ? 400 : 0;
+        int want = strncmp(e->d_name, "bad_", 4) == 0 ? GK_EINVAL : 0;
         if (st != want)
             fprintf(stderr, "  %s: %d %s\n", e->d_name, st, err ? json_dumps(err, 0) : "");
         CHECK_EQ_INT(st, want);
@@ -367,7 +367,7 @@ static void test_match_all(void)
 {
     int st;
     json_t *r = search(NULL, &st);
-    CHECK_EQ_INT(st, 200);
+    CHECK_EQ_INT(st, 0);
     CHECK_EQ_INT(at_int(r, "hits.total.value"), NDOCS);
     CHECK_EQ_STR(at_str(r, "hits.total.relation"), "eq");
     CHECK(json_is_false(at(r, "timed_out")));
@@ -579,7 +579,7 @@ static void test_scores(void)
     r = search("{\"query\":{\"bool\":{\"should\":[{\"term\":{\"groupid\":\"2\"}},"
                "{\"range\":{\"no2.value\":{\"gte\":88,\"boost\":3}}}]}},\"size\":40}",
                &st);
-    CHECK_EQ_INT(st, 200);
+    CHECK_EQ_INT(st, 0);
     json_t *hits = at(r, "hits.hits");
     double prev = 1e9;
     int64_t prev_id = 0;
@@ -600,7 +600,7 @@ static void test_sort(void)
 {
     int st;
     json_t *r = search("{\"sort\":[{\"date\":{\"order\":\"desc\"}}],\"size\":40}", &st);
-    CHECK_EQ_INT(st, 200);
+    CHECK_EQ_INT(st, 0);
     json_t *hits = at(r, "hits.hits");
     CHECK_EQ_INT(json_array_size(hits), NDOCS);
     CHECK(json_is_null(at(r, "hits.max_score")));
@@ -703,7 +703,7 @@ static void test_count_api(void)
     int st;
     json_t *r = run_kind(QUERY_COUNT, "gasdetect",
                          "{\"query\":{\"range\":{\"no2.value\":{\"gte\":88}}}}", &st);
-    CHECK_EQ_INT(st, 200);
+    CHECK_EQ_INT(st, 0);
     CHECK_EQ_INT(at_int(r, "count"), count_ref(p_no2_88));
     CHECK_EQ_INT(at_int(r, "_shards.total"), 1);
     json_decref(r);
@@ -716,7 +716,7 @@ static void test_missing_index(void)
 {
     int st;
     json_t *r = run_kind(QUERY_SEARCH, "nope", NULL, &st);
-    CHECK_EQ_INT(st, 404);
+    CHECK_EQ_INT(st, GK_ENOTFOUND);
     CHECK_EQ_STR(at_str(r, "error.type"), "index_not_found_exception");
     CHECK_EQ_STR(at_str(r, "error.root_cause.0.type"), "index_not_found_exception");
     CHECK_EQ_STR(at_str(r, "error.index"), "nope");
@@ -727,7 +727,7 @@ static void test_missing_index(void)
 static void test_get_doc(void)
 {
     json_t *r = NULL;
-    CHECK_EQ_INT(query_get_doc(fx_db, "gasdetect", "3", &r), 200);
+    CHECK_EQ_INT(query_get_doc(fx_db, "gasdetect", "3", &r), 0);
     r = as_sent(r);
     CHECK(json_is_true(at(r, "found")));
     CHECK_EQ_INT(at_int(r, "_seq_no"), 2);
@@ -738,12 +738,12 @@ static void test_get_doc(void)
     const char *first = json_object_iter_key(json_object_iter(at(r, "_source")));
     CHECK_EQ_STR(first, "groupid");
     json_decref(r);
-    CHECK_EQ_INT(query_get_doc(fx_db, "gasdetect", "999", &r), 404);
+    CHECK_EQ_INT(query_get_doc(fx_db, "gasdetect", "999", &r), GK_ENOTFOUND);
     CHECK(json_is_false(at(r, "found")));
     json_decref(r);
-    CHECK_EQ_INT(query_get_doc(fx_db, "gasdetect", "abc", &r), 404);
+    CHECK_EQ_INT(query_get_doc(fx_db, "gasdetect", "abc", &r), GK_ENOTFOUND);
     json_decref(r);
-    CHECK_EQ_INT(query_get_doc(fx_db, "other", "3", &r), 404);
+    CHECK_EQ_INT(query_get_doc(fx_db, "other", "3", &r), GK_ENOTFOUND);
     CHECK_EQ_STR(at_str(r, "error.type"), "index_not_found_exception");
     json_decref(r);
 }
@@ -784,7 +784,7 @@ static void test_timeout(void)
     /* the first statement may finish before the handler runs; the reply
      * is either complete or marked timed_out, never an error */
     int st = query_exec(q, fx_db, &r);
-    CHECK_EQ_INT(st, 200);
+    CHECK_EQ_INT(st, 0);
     CHECK(json_is_true(at(r, "timed_out")));
     json_decref(r);
     query_free(q);
@@ -832,7 +832,7 @@ static void test_wide_queries(void)
     buf_puts(&b, "}}}}");
     int st;
     json_t *r = search(b.data, &st);
-    CHECK_EQ_INT(st, 400);
+    CHECK_EQ_INT(st, GK_ELIMIT);
     CHECK(strstr(at_str(r, "error.reason"), "too many fields") != NULL);
     json_decref(r);
     buf_free(&b);
@@ -859,7 +859,7 @@ static double ref_pct(double *v, int n, double p)
 static json_t *aggs_of(const char *body, int *st)
 {
     json_t *r = search(body, st);
-    if (*st != 200) fprintf(stderr, "  %s -> %d %s\n", body, *st, json_dumps(r, JSON_COMPACT));
+    if (*st != 0) fprintf(stderr, "  %s -> %d %s\n", body, *st, json_dumps(r, JSON_COMPACT));
     return r;
 }
 
@@ -883,7 +883,7 @@ static void test_agg_metrics(void)
         "\"p2\":{\"percentiles\":{\"field\":\"no2.value\",\"percents\":[10,99.9],\"keyed\":false}},"
         "\"d\":{\"max\":{\"field\":\"date\"}}}}",
         &st);
-    CHECK_EQ_INT(st, 200);
+    CHECK_EQ_INT(st, 0);
     CHECK(near(at_num(r, "aggregations.a.value"), sum / n));
     CHECK(near(at_num(r, "aggregations.mn.value"), mn));
     CHECK(near(at_num(r, "aggregations.mx.value"), mx));
@@ -943,7 +943,7 @@ static void test_agg_empty_metrics(void)
         "\"t\":{\"terms\":{\"field\":\"groupid\"}},"
         "\"h\":{\"date_histogram\":{\"field\":\"date\",\"fixed_interval\":\"1m\"}}}}",
         &st);
-    CHECK_EQ_INT(st, 200);
+    CHECK_EQ_INT(st, 0);
     CHECK(json_is_null(at(r, "aggregations.a.value")));
     CHECK(json_is_null(at(r, "aggregations.mn.value")));
     CHECK(near(at_num(r, "aggregations.s.value"), 0.0));
@@ -1088,7 +1088,7 @@ static void test_agg_date_histogram(void)
                "\"fixed_interval\":\"1s\",\"extended_bounds\":{\"min\":\"2021-09-01\",\"max\":"
                "\"2021-09-03\"}}}}}",
                &st);
-    CHECK_EQ_INT(st, 400);
+    CHECK_EQ_INT(st, GK_ELIMIT);
     CHECK_EQ_STR(at_str(r, "error.type"), "too_many_buckets_exception");
     json_decref(r);
 }
@@ -1264,7 +1264,7 @@ static json_t *run_on(sqlite3 *db, enum query_kind kind, const char *index, cons
         query_free(q);
     }
     reply = as_sent(reply);
-    if (st != 200) fprintf(stderr, "  %s -> %d %s\n", body, st, json_dumps(reply, JSON_COMPACT));
+    if (st != 0) fprintf(stderr, "  %s -> %d %s\n", body, st, json_dumps(reply, JSON_COMPACT));
     json_object_del(reply, "took");
     return reply;
 }
