@@ -101,20 +101,27 @@ static void test_scan_codes(void)
     sqlite3_close(db);
 }
 
+/* _search and _doc of index on db answer want, and their replies agree. */
+static void search_and_doc_agree(sqlite3 *db, const char *index, int want)
+{
+    struct query *q = parsed(index);
+    json_t *reply = NULL;
+    int rc = query_exec(q, db, &reply);
+    check_agrees(rc, want, reply);
+    rc = query_get_doc(db, index, "1", &reply);
+    check_agrees(rc, want, reply);
+    query_free(q);
+}
+
 static void test_not_found_agrees(void)
 {
     sqlite3 *db;
     CHECK_EQ_INT(sqlite3_open(":memory:", &db), SQLITE_OK);
     CHECK_EQ_INT(sqlite3_exec(db, "CREATE TABLE indices(name TEXT)", NULL, NULL, NULL), SQLITE_OK);
-    struct query *q = parsed("nope");
+    search_and_doc_agree(db, "nope", GK_ENOTFOUND);
     json_t *reply = NULL;
-    int rc = query_exec(q, db, &reply);
+    int rc = query_index_info(db, "nope", &reply);
     check_agrees(rc, GK_ENOTFOUND, reply);
-    rc = query_get_doc(db, "nope", "1", &reply);
-    check_agrees(rc, GK_ENOTFOUND, reply);
-    rc = query_index_info(db, "nope", &reply);
-    check_agrees(rc, GK_ENOTFOUND, reply);
-    query_free(q);
     sqlite3_close(db);
 }
 
@@ -122,18 +129,15 @@ static void test_store_error_agrees(void)
 {
     sqlite3 *db;
     CHECK_EQ_INT(sqlite3_open(":memory:", &db), SQLITE_OK); /* no tables: every query fails */
-    struct query *q = parsed("gasdetect");
+    search_and_doc_agree(db, "gasdetect", GK_ESTORE);
     json_t *reply = NULL;
-    int rc = query_exec(q, db, &reply);
-    check_agrees(rc, GK_ESTORE, reply);
-    rc = query_get_doc(db, "gasdetect", "1", &reply);
-    check_agrees(rc, GK_ESTORE, reply);
     CHECK_EQ_INT(query_index_info(db, "gasdetect", &reply), GK_ESTORE);
     CHECK(reply == NULL);
     char *out = NULL;
     size_t len;
     CHECK_EQ_INT(query_cat_indices(db, 1, NULL, NULL, &out, &len), GK_ESTORE);
     free(out);
+    struct query *q = parsed("gasdetect");
     CHECK_EQ_INT(query_scan(q, db, 0, 10, 0, count_row, &len), GK_ESTORE);
     query_free(q);
     sqlite3_close(db);
