@@ -13,18 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from raw_json import raw_sources
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "datadir-v4.expected.json").read_text())
-
-
-def raw_sources(body):
-    """The raw text of every "_source" object of a reply, in order."""
-    dec, out, i = json.JSONDecoder(), [], 0
-    while (i := body.find('"_source":', i)) >= 0:
-        _, end = dec.raw_decode(body, i + 10)
-        out.append(body[i + 10:end])
-        i = end
-    return out
 
 
 def upgraded(daemon_factory, tmp_path):
