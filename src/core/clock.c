@@ -32,7 +32,7 @@ void clock_set_zone(const char *zone)
 {
     char err[160];
     struct tz *z = NULL;
-    if (!zone) zone = "localtime"; /* /usr/share/zoneinfo/localtime: /etc/localtime */
+    if (!zone) zone = "localtime"; /* the system's zone (tz_load) */
     if (tz_load(&z, zone, strlen(zone), err, sizeof err) != 0) z = NULL; /* UTC, as libc did */
     tz_free(local_zone);
     local_zone = z;

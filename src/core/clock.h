@@ -13,7 +13,7 @@ int64_t clock_now_ms(void);
 /* Milliseconds of a monotonic clock, for intervals. */
 uint64_t clock_mono_ms(void);
 /* Makes `zone` (as tz_load reads it: "Asia/Seoul"; NULL: the system's,
- * /usr/share/zoneinfo/localtime) the local zone, reading its file; an
+ * "localtime", as the gateway reads it) the local zone, reading its file; an
  * unknown name, or a file that cannot be read, gives UTC, silently (as
  * TZ did; [server] timezone is checked when the configuration is read).
  * Called at start-up, before any thread formats a local time: it frees
