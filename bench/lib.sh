@@ -52,11 +52,12 @@ http_status() {
     curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "$@" "$url" || echo 000
 }
 
-# start_influxd HTTP_PORT RPC_PORT: influxd 1.6 on loopback in $TMP/influxdb
-# (WAL fsynced at once, no phone-home, no internal monitoring), answering
-# /ping, with an empty database `gas`. PID[influxdb] is set.
+# start_influxd HTTP_PORT RPC_PORT [DATA_LINES]: influxd 1.6 on loopback in
+# $TMP/influxdb (WAL fsynced at once, no phone-home, no internal monitoring),
+# answering /ping, with an empty database `gas`. DATA_LINES: more settings
+# for its [data] section. PID[influxdb] is set.
 start_influxd() {
-    local port=$1 rpc=$2 dir="$TMP/influxdb" i st=000 reply
+    local port=$1 rpc=$2 extra=${3:-} dir="$TMP/influxdb" i st=000 reply
     mkdir -p "$dir"
     # Debian's 1.6 names the phone-home switch reporting-enabled (upstream:
     # reporting-disabled, which this build ignores); see `influxd config`.
@@ -71,6 +72,7 @@ bind-address = "127.0.0.1:$rpc"
   wal-dir = "$dir/wal"
   wal-fsync-delay = "0s"
   query-log-enabled = false
+$extra
 [monitor]
   store-enabled = false
 [subscriber]

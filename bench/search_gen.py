@@ -10,7 +10,9 @@ gen writes, from one seeded generator, the same readings twice:
   DIR/bulk.ndjson + bulk.idx     _bulk bodies of B documents each (NDJSON,
                                  {"index":{"_index":"gasdetect"}} + source)
   DIR/influx.lp   + influx.idx   /write bodies of L lines each (precision=s)
-  DIR/meta.json                  counts, time span, expected answers
+  DIR/meta.json                  counts, time span, expected answers, sizes
+                                 (bulk_bytes: the _bulk bodies; source_bytes:
+                                 their document lines alone; lp_bytes)
 N documents (default 1,250,000 = 10M measurements of 8 gases) for G groups
 "1".."G", readings of each group evenly spaced over the D days ending at
 --end (default: now), groups staggered within one spacing, in time order
@@ -125,7 +127,7 @@ def gen(a):
                 per_group=per_group, step_s=step, end=end, first=first_t, last=last_t,
                 days=a.days, bulk_size=a.bulk, line_batch=a.lines, no2_ge_88_last_7d=high7d,
                 bulk_bytes=sum(x[1] for x in bidx), lp_bytes=sum(x[1] for x in lidx),
-                seed=a.seed)
+                source_bytes=sum(x[1] for x in bidx) - n * len(ACTION), seed=a.seed)
     json.dump(meta, open(os.path.join(a.dir, "meta.json"), "w"), indent=1)
     print("GEN docs=%d groups=%d step_s=%.3f first=%s last=%s bulk_bodies=%d lp_bodies=%d "
           "no2_ge_88_7d=%d" % (n, a.groups, step, fmt_time(first_t), fmt_time(last_t),

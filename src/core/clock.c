@@ -1,8 +1,18 @@
-/* clock.c: wall-clock time and local-time text (see clock.h). */
+/* clock.c: wall-clock time and local-time text (see clock.h). The local
+ * zone is a struct tz (core/tz.h), the same zone code that reads a `date`
+ * back, so the text written for an instant always reads back as that
+ * instant (libc's localtime, which applies right/ zones' leap seconds and
+ * may read a zone otherwise, is not used). */
 #include "core/clock.h"
 
-#include <stdlib.h>
+#include "core/datetime.h"
+
+#include <string.h>
 #include <time.h>
+
+/* Set at start-up by clock_set_zone (the process-wide zone, as TZ was);
+ * NULL until then, which is UTC. */
+static struct tz *local_zone;
 
 int64_t clock_now_ms(void)
 {
@@ -20,22 +30,27 @@ uint64_t clock_mono_ms(void)
 
 void clock_set_zone(const char *zone)
 {
-    if (zone)
-        setenv("TZ", zone, 1);
-    else
-        unsetenv("TZ");
-    tzset();
+    char err[160];
+    struct tz *z = NULL;
+    if (!zone) zone = "localtime"; /* the system's zone (tz_load) */
+    if (tz_load(&z, zone, strlen(zone), err, sizeof err) != 0) z = NULL; /* UTC, as libc did */
+    tz_free(local_zone);
+    local_zone = z;
+}
+
+static const struct tz *zone(void)
+{
+    return local_zone ? local_zone : tz_utc();
 }
 
 int clock_format_local(int64_t ms, char out[20])
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
+    char err[120];
     out[0] = '\0';
-    if (ms < CLOCK_MIN_MS || ms > CLOCK_MAX_MS || !localtime_r(&t, &tm)) return -1;
-    /* a zone east or west of UTC can move the ends past 9999 or before 1970 */
-    if (tm.tm_year + 1900 < 1 || tm.tm_year + 1900 > 9999) return -1;
-    if (strftime(out, 20, "%Y-%m-%d %H:%M:%S", &tm) != 19) {
+    if (ms < CLOCK_MIN_MS || ms > CLOCK_MAX_MS) return -1;
+    /* a zone east of UTC can move the last instant into year 10000, which
+     * "uuuu" writes as "+10000": 20 characters, so it does not fit */
+    if (dt_format(ms, zone(), "uuuu-MM-dd HH:mm:ss", out, 20, err, sizeof err) != 19) {
         out[0] = '\0';
         return -1;
     }

@@ -1,50 +1,22 @@
-/* datetime.h: instants, time zones, date text and date math, as the
- * OpenSearch query DSL uses them.
- *
- * An instant is milliseconds since the epoch (UTC), int64_t. A zone turns
- * instants into wall-clock ("local") time and back: UTC, a fixed offset, or
- * the rules of an IANA zone read from the system's TZif files
- * (/usr/share/zoneinfo/NAME). Zones are immutable once loaded and may be
- * shared between threads.
+/* datetime.h: date text and date math, as the OpenSearch query DSL uses
+ * them: the civil calendar, parsing dates, date math expressions, calendar
+ * and fixed intervals and their buckets, and formatting. An instant is
+ * milliseconds since the epoch (UTC), int64_t; zones are tz.h's.
  *
  * Everything that parses text takes (text, len), never reads past len, and
  * on failure returns GK_EINVAL with a one-line reason in err that names the
- * text, as OpenSearch does ("failed to parse date field [x]"). */
+ * text, as OpenSearch does ("failed to parse date field [x]").
+ *
+ * Implemented by dt_calendar.c (civil days, calendar rounding), dt_parse.c
+ * (date text), dt_math.c (date math), dt_bucket.c (intervals and buckets)
+ * and dt_format.c (formatting). */
 #ifndef GASKET_CORE_DATETIME_H
 #define GASKET_CORE_DATETIME_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-struct tz;
-
-/* "UTC", "Z", "GMT", "UT", a fixed offset as java.time's ZoneOffset.of
- * ("+09:00", "-05:30", "+0900", "+09", "+9", "+05:30:15"; at most 18 h),
- * "UTC+09:00"/"GMT-5", or an IANA name ("Asia/Seoul", "Europe/Berlin";
- * letters, digits, '/', '_', '-', '+' only, no "..", no leading '/', at
- * most 64 bytes; checked before the file is opened). Returns 0 with *out
- * set (free with tz_free), or GK_EINVAL ("unknown time zone [Mars/Base]",
- * or "time zone file of [X] is corrupt"), *out NULL. */
-int tz_load(struct tz **out, const char *name, size_t len, char *err, size_t errlen);
-/* The shared UTC zone (never freed; tz_free ignores it). */
-const struct tz *tz_utc(void);
-void tz_free(struct tz *z);
-/* Parses the bytes of a TZif file (RFC 8536, versions 1 to 4; the 64-bit
- * block when present, and the POSIX TZ footer for instants after the last
- * transition) into a zone named name. Every count and index is checked
- * against len: a corrupt file gives GK_EINVAL, never an over-read. tz_load
- * uses it; it is public for tests and fuzzing. */
-int tz_parse_tzif(struct tz **out, const char *name, const unsigned char *data, size_t len,
-                  char *err, size_t errlen);
-/* The name it was loaded with ("UTC" for tz_utc()). */
-const char *tz_name(const struct tz *z);
-/* Offset from UTC, in seconds, in effect at the instant ms (any int64). */
-int32_t tz_offset(const struct tz *z, int64_t ms);
-/* The instant of a wall-clock time, given as ms since 1970-01-01T00:00
- * local. A time in a gap (spring forward) moves forward by the gap; a time
- * in an overlap (fall back) takes the earlier offset (the one before the
- * transition, so the earlier instant), as java.time does. */
-int64_t tz_from_local(const struct tz *z, int64_t local_ms);
+#include "core/tz.h"
 
 /* Civil calendar helpers (proleptic Gregorian), exact for |year| <= 10^12
  * (inputs beyond are clamped; m is clamped to 1..12). */

@@ -205,11 +205,19 @@ static void finish(struct gateway *g, const struct route *rt, const char *index,
     later_queue(g, index, status, reason, field, cb, ud);
 }
 
-/* The time of a document that keeps its own `date`: 0 with *ts and *text
- * set (text NULL: format ts), or GK_EINVAL with the reason in err. */
-static int own_date(struct gateway *g, json_t *d, int64_t *ts, const char **text, char *err,
+/* The time of a document that keeps its own `date`: 0 with *ts set and
+ * *text its own text (the caller frees it) or NULL (format ts), or GK_EINVAL
+ * with the reason in err. */
+static int own_date(struct gateway *g, struct reading *r, int64_t *ts, char **text, char *err,
                     size_t errlen)
 {
+    *text = NULL;
+    if (r->date) {
+        int rc = dt_parse(r->date, r->date_len, g->zone, ts, err, errlen);
+        if (rc == 0) *text = xstrndup(r->date, r->date_len);
+        return rc;
+    }
+    json_t *d = json_object_get(reading_doc(r), "date");
     if (json_is_integer(d)) {
         *ts = json_integer_value(d);
         *text = NULL;
@@ -220,10 +228,7 @@ static int own_date(struct gateway *g, json_t *d, int64_t *ts, const char **text
                            (long long)*ts, CLOCK_MAX_MS);
         return 0;
     }
-    if (!json_is_string(d))
-        return gk_errf(err, errlen, GK_EINVAL, "date must be a string or epoch milliseconds");
-    *text = json_string_value(d);
-    return dt_parse(*text, json_string_length(d), g->zone, ts, err, errlen);
+    return gk_errf(err, errlen, GK_EINVAL, "date must be a string or epoch milliseconds");
 }
 
 /* Runs the route's function on r's document; on success r holds the
@@ -234,15 +239,15 @@ static int own_date(struct gateway *g, json_t *d, int64_t *ts, const char **text
 static int run_function(struct gateway *g, const struct route *rt, struct reading *r, char **text,
                         char *err, size_t errlen)
 {
-    json_t *out = NULL;
+    json_t *out = NULL, *in = reading_doc(r);
     char why[256];
-    if (function_call(rt->fn, r->doc, &out, gateway_publish, g, why, sizeof why) != 0) {
+    if (function_call(rt->fn, in, &out, gateway_publish, g, why, sizeof why) != 0) {
         log_warn("function %s failed for group %s: %s", function_path(rt->fn), r->groupid, why);
         return gk_errf(err, errlen, GK_ELIMIT, "function failed: %s", why);
     }
     if (!out)
         return GK_ECANCELED;
-    if (json_equal(out, r->doc)) { /* returned as it came: store the body as posted */
+    if (json_equal(out, in)) { /* returned as it came: store the body as posted */
         json_decref(out);
         return 0;
     }
@@ -264,7 +269,7 @@ static int run_function(struct gateway *g, const struct route *rt, struct readin
  * reading, published at once: a gas alert should not wait for the disk. */
 static void judge(struct gateway *g, const struct route *rt, const struct reading *r, int64_t now)
 {
-    if (json_object_get(r->doc, "emergency") && rt->cfg.topic) {
+    if (r->has_emergency && rt->cfg.topic) {
         static const char emergency[] = "{\"emergency\":\"emergency\"}";
         gateway_publish(g, rt->cfg.topic, emergency, sizeof emergency - 1, 1);
     }
@@ -336,15 +341,18 @@ static void ingest(struct gateway *g, const struct principal *who, const struct 
     }
     int64_t now = clock_now_ms(), ts = now;
     const char *date = NULL;
-    json_t *own = keep_date ? json_object_get(r.doc, "date") : NULL;
-    if (own && own_date(g, own, &ts, &date, err, sizeof err) != 0) {
+    char *own_text = NULL; /* a `date` string kept as posted */
+    int own = keep_date && r.has_date;
+    if (own && own_date(g, &r, &ts, &own_text, err, sizeof err) != 0) {
         reading_free(&r);
         return finish(g, rt, index, GK_EINVAL, err, "date", cb, ud);
     }
     char date_buf[20];
     if (!own) {
         date = local_date(g, now);
-    } else if (!date) {
+    } else if (own_text) {
+        date = own_text;
+    } else {
         if (clock_format_local(ts, date_buf) != 0) { /* an end of the range, past the zone */
             reading_free(&r);
             return finish(g, rt, index, GK_EINVAL, "date is out of range in the local time zone",
@@ -358,6 +366,7 @@ static void ingest(struct gateway *g, const struct principal *who, const struct 
         int rc = rt->fn ? run_function(g, rt, &r, &fn_text, err, sizeof err) : 0;
         if (rc != 0) {
             reading_free(&r);
+            free(own_text);
             return finish(g, rt, index, rc, rc == GK_ECANCELED ? "dropped by the function" : err,
                           "", cb, ud);
         }
@@ -365,13 +374,14 @@ static void ingest(struct gateway *g, const struct principal *who, const struct 
             body = fn_text, len = strlen(fn_text);
     }
     struct buf doc = {0};
-    if (own && json_is_string(own) && !fn_text)
+    if (own_text && !fn_text)
         buf_append(&doc, body, len); /* kept as posted */
     else
         reading_document(&r, body, len, date, &doc);
     append(g, rt, index, &r, doc.data, doc.len, ts, k, cb, ud);
     buf_free(&doc);
     free(fn_text);
+    free(own_text);
     reading_free(&r);
 }
 

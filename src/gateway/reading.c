@@ -1,6 +1,8 @@
 /* reading.c: validates the gas-sensor payload devices POST (rules in reading.h).
  *
- * Parsing runs in two passes. A cheap pre-scan of the raw bytes tracks strings,
+ * A common reading is read in one pass by reading_scan.c, without a tree.
+ * Every other body, and every invalid one, takes the tree path here, which
+ * gives the exact error: a cheap pre-scan of the raw bytes tracks strings,
  * nesting and the key path: it refuses bodies nested deeper than
  * READING_MAX_DEPTH and number literals that overflow (1e999, integers beyond
  * 64 bits) before jansson allocates anything, naming the member ("no2.value").
@@ -9,13 +11,14 @@
  * Last, the tree is walked member by member against the payload rules.
  *
  * The stored document is the body as posted with "date" spliced in before the
- * final '}'; only a body that already has a top-level "date" is re-serialized. */
+ * final '}'; only a body that already has a top-level "date" is re-serialized
+ * (from the tree, built then if the one pass did not). */
 #include "gateway/reading.h"
-#include "core/datetime.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,8 @@
 #include "core/json.h"
 #include "core/mem.h"
 #include "core/utf8.h"
+#include "gateway/reading_scan.h"
+#include "gateway/reading_text.h"
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -237,32 +242,6 @@ static int parse_json(const char *body, size_t len, json_t **doc, struct reading
     return fail(err, path, "invalid JSON: %s", je.text);
 }
 
-/* ---- numbers, positions, times ------------------------------------------ */
-
-/* Reads a plain decimal number ([+-]digits[.digits][e[+-]digits]) at s: no
- * hex, inf or nan, finite. Sets *end past it; returns 0 or -1. */
-static int parse_decimal(const char *s, const char **end, double *out)
-{
-    const char *p = s + (*s == '+' || *s == '-');
-    size_t digits = strspn(p, "0123456789");
-    p += digits;
-    if (*p == '.') {
-        size_t frac = strspn(p + 1, "0123456789");
-        digits += frac;
-        p += 1 + frac;
-    }
-    if (digits == 0) return -1;
-    if (*p == 'e' || *p == 'E') {
-        const char *x = p + 1 + (p[1] == '+' || p[1] == '-');
-        size_t exp = strspn(x, "0123456789");
-        if (exp) p = x + exp;
-    }
-    char *stop;
-    *out = strtod(s, &stop);
-    *end = p;
-    return stop == p && isfinite(*out) ? 0 : -1;
-}
-
 /* A measurement value: a finite JSON number or a string holding one. */
 static int parse_value(json_t *v, double *out)
 {
@@ -270,103 +249,10 @@ static int parse_value(json_t *v, double *out)
         *out = json_number_value(v);
         return isfinite(*out) ? 0 : -1;
     }
-    if (!json_is_string(v)) return -1;
-    const char *s = json_string_value(v), *end;
-    while (is_ws(*s) || *s == '\v' || *s == '\f')
-        s++;
-    if (parse_decimal(s, &end, out) < 0) return -1;
-    while (is_ws(*end) || *end == '\v' || *end == '\f')
-        end++;
-    return *end == '\0' ? 0 : -1;
-}
-
-/* "lat, lon" with whitespace allowed around the comma and at the ends. */
-static int parse_gps(const char *s, double *lat, double *lon)
-{
-    const char *p = s + strspn(s, " \t");
-    if (parse_decimal(p, &p, lat) < 0) return -1;
-    p += strspn(p, " \t");
-    if (*p++ != ',') return -1;
-    p += strspn(p, " \t");
-    if (parse_decimal(p, &p, lon) < 0) return -1;
-    p += strspn(p, " \t");
-    return *p == '\0' ? 0 : -1;
-}
-
-/* Reads exactly n digits at *p; returns the value or -1. */
-static int take_digits(const char **p, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if ((*p)[i] < '0' || (*p)[i] > '9') return -1;
-        v = v * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    return v;
-}
-
-/* Reads n digits, then `sep` unless it is 0; -1 if either is missing. Never
- * moves *p past the terminating NUL. */
-static int field_at(const char **p, int n, char sep)
-{
-    int v = take_digits(p, n);
-    if (v < 0 || (sep && **p != sep)) return -1;
-    if (sep) (*p)++;
-    return v;
-}
-
-/* 1 when y-m-d is a real calendar date (datetime's civil calendar: the
- * day number of y-m-d maps back to the same date). */
-static int real_date(int y, int m, int d)
-{
-    int64_t yy;
-    unsigned mm, dd;
-    if (m < 1 || m > 12 || d < 1 || d > 31) return 0;
-    dt_civil_from_days(dt_days_from_civil(y, (unsigned)m, (unsigned)d), &yy, &mm, &dd);
-    return yy == y && mm == (unsigned)m && dd == (unsigned)d;
-}
-
-/* The ISO 8601 tail after the seconds: [.fraction][Z|+HH:MM|-HH:MM]. */
-static int parse_iso_tail(const char *p)
-{
-    if (*p == '.') {
-        size_t n = strspn(++p, "0123456789");
-        if (n < 1 || n > 9) return -1;
-        p += n;
-    }
-    if (*p == 'Z') return p[1] == '\0' ? 0 : -1;
-    if (*p == '\0') return 0;
-    if (*p != '+' && *p != '-') return -1;
-    p++;
-    int hh = field_at(&p, 2, ':'), mm = field_at(&p, 2, 0);
-    return hh >= 0 && hh <= 23 && mm >= 0 && mm <= 59 && *p == '\0' ? 0 : -1;
-}
-
-/* "YYYY-MM-DD HH:MM:SS" or ISO 8601 "YYYY-MM-DDTHH:MM:SS[.f][Z|+HH:MM]",
- * a real calendar date and time of day. */
-static int parse_time(const char *s)
-{
-    const char *p = s;
-    int y = field_at(&p, 4, '-'), mo = field_at(&p, 2, '-'), d = field_at(&p, 2, 0);
-    char sep = *p;
-    if (y < 1 || !real_date(y, mo, d)) return -1;
-    if (sep != ' ' && sep != 'T') return -1;
-    p++;
-    int h = field_at(&p, 2, ':'), mi = field_at(&p, 2, ':'), sec = field_at(&p, 2, 0);
-    if (h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59) return -1;
-    return sep == ' ' ? (*p == '\0' ? 0 : -1) : parse_iso_tail(p);
+    return json_is_string(v) ? reading_value_text(json_string_value(v), out) : -1;
 }
 
 /* ---- members ------------------------------------------------------------ */
-
-/* The shortest text form of d that reads back as d ("2.5", not "2.5000..."). */
-static void real_text(double d, char *out, size_t cap)
-{
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(out, cap, "%.*g", prec, d);
-        if (strtod(out, NULL) == d) return;
-    }
-}
 
 static int check_groupid(struct reading *r, json_t *v, struct reading_error *err)
 {
@@ -379,7 +265,7 @@ static int check_groupid(struct reading *r, json_t *v, struct reading_error *err
     } else if (json_is_integer(v)) {
         snprintf(r->groupid, sizeof r->groupid, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     } else if (json_is_real(v) && isfinite(json_real_value(v))) {
-        real_text(json_real_value(v), r->groupid, sizeof r->groupid);
+        reading_real_text(json_real_value(v), r->groupid, sizeof r->groupid);
     } else {
         return fail(err, "groupid", "groupid must be a string or a number");
     }
@@ -388,7 +274,7 @@ static int check_groupid(struct reading *r, json_t *v, struct reading_error *err
 
 static int check_gps(struct reading *r, json_t *v, struct reading_error *err)
 {
-    if (!json_is_string(v) || parse_gps(json_string_value(v), &r->lat, &r->lon) < 0)
+    if (!json_is_string(v) || reading_gps_text(json_string_value(v), &r->lat, &r->lon) < 0)
         return fail(err, "gps", "gps must be a string \"lat, lon\" of two numbers");
     if (r->lat < -90 || r->lat > 90) return fail(err, "gps", "gps latitude outside [-90, 90]");
     if (r->lon < -180 || r->lon > 180) return fail(err, "gps", "gps longitude outside [-180, 180]");
@@ -415,7 +301,7 @@ static int check_id(const char *path, json_t *v, struct reading_error *err)
 
 static int check_createdtime(const char *path, json_t *v, struct reading_error *err)
 {
-    if (!json_is_string(v) || parse_time(json_string_value(v)) < 0)
+    if (!json_is_string(v) || reading_time_text(json_string_value(v)) < 0)
         return fail(err, path, "not a valid \"YYYY-MM-DD HH:MM:SS\" or ISO 8601 time");
     return 0;
 }
@@ -482,11 +368,19 @@ static int check_body(struct reading *r, struct reading_error *err)
         if (rc < 0) return rc;
     }
     if (!json_object_get(r->doc, "groupid")) return fail(err, "groupid", "groupid is required");
+    json_t *date = json_object_get(r->doc, "date");
+    r->nmembers = json_object_size(r->doc);
+    r->has_date = date != NULL;
+    r->has_emergency = json_object_get(r->doc, "emergency") != NULL;
+    if (json_is_string(date)) {
+        r->date = json_string_value(date);
+        r->date_len = json_string_length(date);
+    }
     return 0;
 }
 
-/* Parses and validates a device's body; see reading.h. */
-int reading_parse(struct reading *r, const char *body, size_t len, struct reading_error *err)
+/* The tree path: the pre-scan, jansson, the walk; see reading_scan.h. */
+int reading_parse_tree(struct reading *r, const char *body, size_t len, struct reading_error *err)
 {
     struct reading_error dummy;
     struct scanner sc = {.p = body, .len = len};
@@ -502,6 +396,26 @@ int reading_parse(struct reading *r, const char *body, size_t len, struct readin
     if (rc == 0) rc = check_body(r, err);
     if (rc < 0) reading_free(r);
     return rc;
+}
+
+/* Parses and validates a device's body: one pass for the common reading,
+ * the tree path for the rest; see reading.h. */
+int reading_parse(struct reading *r, const char *body, size_t len, struct reading_error *err)
+{
+    if (reading_scan(r, body, len) == 0) {
+        if (err) err->message[0] = err->field[0] = '\0';
+        return 0;
+    }
+    return reading_parse_tree(r, body, len, err);
+}
+
+json_t *reading_doc(struct reading *r)
+{
+    if (!r->doc && r->body) {
+        r->doc = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, NULL);
+        if (!r->doc) abort(); /* out of memory: reading_scan accepts only what jansson does */
+    }
+    return r->doc;
 }
 
 /* 1 when v nests at most `left` more levels of objects and arrays. */
@@ -552,16 +466,16 @@ int reading_from_json(struct reading *r, json_t *doc, struct reading_error *err)
 void reading_free(struct reading *r)
 {
     json_decref(r->doc);
-    memset(r, 0, sizeof *r);
+    memset(r, 0, offsetof(struct reading, names));
 }
 
 /* Appends the document to store to out: the body with "date" as its last
  * member, or re-serialized with `date` replaced in place; see reading.h. */
-void reading_document(const struct reading *r, const char *body, size_t len, const char *date,
+void reading_document(struct reading *r, const char *body, size_t len, const char *date,
                       struct buf *out)
 {
-    if (json_object_get(r->doc, "date")) {
-        json_t *copy = json_copy(r->doc), *d = json_string(date);
+    if (r->has_date) {
+        json_t *copy = json_copy(reading_doc(r)), *d = json_string(date);
         json_object_set_new(copy, "date", d ? d : json_string(""));
         json_write(out, copy, 0); /* compact, member order kept, 26.2 stays 26.2 */
         json_decref(copy);
@@ -570,7 +484,7 @@ void reading_document(const struct reading *r, const char *body, size_t len, con
     while (len > 0 && is_ws(body[len - 1]))
         len--;
     buf_append(out, body, len - 1); /* all but the closing '}' */
-    if (json_object_size(r->doc) > 0) buf_putc(out, ',');
+    if (r->nmembers > 0) buf_putc(out, ',');
     buf_puts(out, "\"date\":");
     buf_json_str(out, date, strlen(date));
     buf_putc(out, '}');

@@ -1,4 +1,4 @@
-/* fuzz_datemath.c: libFuzzer target for core/datetime.c's text entry points.
+/* fuzz_datemath.c: libFuzzer target for the text entry points of core/dt_*.c.
  *
  * The first byte picks the operation, the second a zone and round_up; the
  * rest is the text, passed with its exact length in a buffer of that size

@@ -1,4 +1,4 @@
-/* fuzz_tzif.c: libFuzzer target for core/datetime.c's TZif reader.
+/* fuzz_tzif.c: libFuzzer target for core/tz_tzif.c, the TZif reader.
  *
  * The input is the raw bytes of a TZif file, handed to tz_parse_tzif in a
  * buffer of exactly that size (so an over-read is caught). A zone it accepts

@@ -232,3 +232,19 @@ def test_date_is_in_the_configured_timezone(daemon_factory):
            for t in (before, after)]
     assert kst[0] <= date <= kst[1], (date, kst)
     assert d.stop() == 0
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/share/zoneinfo/right/Europe/Berlin"),
+                    reason="tzdata without right/ zones")
+def test_written_date_reads_back_in_a_right_zone(daemon_factory):
+    """The `date` gasket writes reads back (as a range bound, in the same
+    zone) as the instant it was written for, in a right/ zone too: libc's
+    localtime applied its leap seconds and wrote it 27 s early."""
+    d = daemon_factory(extra="[server]\ntimezone = right/Europe/Berlin\n")
+    assert d.post(SEED)[0] == 200
+    date = json.loads(d.docs()[0][4])["date"]
+    q = {"query": {"range": {"date": {"gte": date, "lt": date + "||+1s"}}}}
+    status, _, body = d.request("POST", "/gasdetect/_search", q)
+    assert status == 200, body
+    assert json.loads(body)["hits"]["total"]["value"] == 1, date
+    assert d.stop() == 0

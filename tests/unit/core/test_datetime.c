@@ -1,4 +1,4 @@
-/* Unit tests for core/datetime.c: the civil calendar, zones (fixed, TZif
+/* Unit tests for core/tz*.c and core/dt_*.c: the civil calendar, zones (fixed, TZif
  * tables, POSIX footers, gaps and overlaps), parsing, date math, intervals,
  * bucket floors and formatting.
  *

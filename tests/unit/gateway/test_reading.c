@@ -1,11 +1,13 @@
 /* test_reading.c: unit tests for gateway/reading.c, the device payload
- * validator: a table of valid and invalid bodies, then the stored document. */
+ * validator: a table of valid and invalid bodies, the one pass against the
+ * tree path on them and on edge cases, then the stored document. */
 #include <math.h>
 #include <stdlib.h>
 
 #include "core/err.h"
 #include "core/mem.h"
 #include "gateway/reading.h"
+#include "gateway/reading_scan.h"
 #include "test.h"
 
 #define SEED                                                                                       \
@@ -344,6 +346,144 @@ static void test_max_measurements(void)
     free(over);
 }
 
+/* The one pass and the tree path agree on body[0..len): when the pass takes
+ * it, the tree path accepts it with the same reading. Returns 1 when the pass
+ * took it. */
+static int paths_agree(const char *name, const char *body, size_t len)
+{
+    struct reading a, b;
+    int fast = reading_scan(&a, body, len) == 0;
+    int tree = reading_parse_tree(&b, body, len, NULL) == 0;
+    if (fast && (!tree || !reading_same(&a, &b)))
+        fprintf(stderr, "case \"%s\": the one pass took it, the tree path %s\n", name,
+                tree ? "read it otherwise" : "refused it");
+    CHECK(!fast || (tree && reading_same(&a, &b)));
+    if (tree) reading_free(&b);
+    return fast;
+}
+
+static void test_paths_table(void)
+{
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+        const struct invalid_case *c = &invalid[i];
+        CHECK_EQ_INT(paths_agree(c->name, c->body, c->len ? c->len : strlen(c->body)), 0);
+    }
+    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++)
+        paths_agree(valid[i].name, valid[i].body, strlen(valid[i].body));
+    CHECK_EQ_INT(paths_agree("seed", SEED, strlen(SEED)), 1);
+}
+
+/* Edge cases: `fast` is whether the one pass takes it (-1: either way). */
+static const struct {
+    const char *name, *body;
+    size_t len;
+    int fast;
+} edges[] = {
+    {"duplicate groupid", "{\"groupid\":\"2\",\"groupid\":\"3\"}", 0, 0},
+    {"duplicate scalar", "{\"groupid\":\"2\",\"a\":1,\"b\":2,\"a\":3}", 0, 0},
+    {"duplicate in measurement", NO2("\"value\":1,\"value\":2"), 0, 0},
+    {"same key in two objects", "{\"groupid\":\"2\",\"a\":{\"value\":1},\"value\":2}", 0, 1},
+    {"escaped duplicate", "{\"groupid\":\"2\",\"a\":1,\"\\u0061\":2}", 0, 0},
+    {"escaped key", "{\"groupid\":\"2\",\"a\\nb\":1}", 0, 0},
+    {"escaped groupid", "{\"groupid\":\"a\\\"b\"}", 0, 0},
+    {"escaped NUL", "{\"groupid\":\"a\\u0000b\"}", 0, 0},
+    {"raw NUL in string", "{\"groupid\":\"a\0b\"}", 17, 0},
+    {"raw NUL after body", "{\"groupid\":\"a\"}\0", 16, 0},
+    {"control character", "{\"groupid\":\"a\tb\"}", 0, 0},
+    {"DEL in string", "{\"groupid\":\"a\x7f" "b\"}", 0, 1},
+    {"invalid UTF-8 byte", "{\"groupid\":\"\xff\"}", 0, 0},
+    {"overlong UTF-8", "{\"groupid\":\"\xc0\xaf\"}", 0, 0},
+    {"UTF-8 surrogate", "{\"groupid\":\"\xed\xa0\x80\"}", 0, 0},
+    {"truncated UTF-8", "{\"groupid\":\"\xe2\x82\"}", 0, 0},
+    {"UTF-8 above U+10FFFF", "{\"groupid\":\"\xf4\x90\x80\x80\"}", 0, 0},
+    {"4-byte UTF-8 key", "{\"groupid\":\"2\",\"\xf0\x9f\x94\xa5\":{\"value\":1}}", 0, 1},
+    {"UTF-8 outside strings", "{\"groupid\":\"2\"\xc2\xa0}", 0, 0},
+    {"deep nesting", "{\"groupid\":\"2\",\"a\":{\"value\":1,\"b\":{\"c\":[[[[[[[[1]]]]]]]]}}}", 0, 0},
+    {"array member", "{\"groupid\":\"2\",\"a\":[1]}", 0, 0},
+    {"array in measurement", NO2("\"value\":1,\"x\":[]"), 0, 0},
+    {"largest integer", "{\"groupid\":9223372036854775807}", 0, 1},
+    {"smallest integer", "{\"groupid\":-9223372036854775808}", 0, 1},
+    {"integer overflow", "{\"groupid\":9223372036854775808}", 0, 0},
+    {"negative overflow", "{\"groupid\":\"2\",\"k\":-9223372036854775809}", 0, 0},
+    {"real overflow", "{\"groupid\":\"2\",\"k\":1e309}", 0, 0},
+    {"real underflow", "{\"groupid\":\"2\",\"a\":{\"value\":1e-400}}", 0, 1},
+    {"long real", "{\"groupid\":\"2\",\"a\":{\"value\":0.12345678901234567890123456789012345678901234567890}}", 0, 0},
+    {"negative zeros", "{\"groupid\":-0,\"a\":{\"value\":-0},\"b\":{\"value\":-0.0},\"c\":{\"value\":\"-0\"}}", 0, 1},
+    {"real groupids", "{\"groupid\":1e2}", 0, 1},
+    {"real groupid -0.0", "{\"groupid\":-0.0}", 0, 1},
+    {"leading zero", "{\"groupid\":01}", 0, 0},
+    {"bare minus", "{\"groupid\":-}", 0, 0},
+    {"plus sign", "{\"groupid\":+1}", 0, 0},
+    {"dot first", "{\"groupid\":.5}", 0, 0},
+    {"dot last", "{\"groupid\":1.}", 0, 0},
+    {"bare exponent", "{\"groupid\":1e}", 0, 0},
+    {"signed exponent", "{\"groupid\":\"2\",\"a\":{\"value\":1E+2},\"b\":{\"value\":5e-1}}", 0, 1},
+    {"number then letters", "{\"groupid\":12ab}", 0, 0},
+    {"literals", "{\"groupid\":\"2\",\"t\":true,\"f\":false,\"n\":null}", 0, 1},
+    {"cut literal", "{\"groupid\":\"2\",\"t\":tru}", 0, 0},
+    {"long literal", "{\"groupid\":\"2\",\"t\":truex}", 0, 0},
+    {"literal value", NO2("\"value\":true"), 0, 0},
+    {"literal sensorid", NO2("\"value\":1,\"sensorid\":null"), 0, 0},
+    {"numeric sensortype", NO2("\"value\":1,\"sensortype\":8"), 0, 1},
+    {"two objects", "{\"groupid\":\"2\"}{}", 0, 0},
+    {"missing comma", "{\"groupid\":\"2\" \"a\":1}", 0, 0},
+    {"trailing comma", "{\"groupid\":\"2\",}", 0, 0},
+    {"empty measurement", "{\"groupid\":\"2\",\"a\":{}}", 0, 0},
+    {"empty key", "{\"groupid\":\"2\",\"\":{\"value\":1},\"x\":{\"\":2,\"value\":3}}", 0, 1},
+    {"date string", "{\"groupid\":\"2\",\"date\":\"2021-09-03 18:14:49\"}", 0, 1},
+    {"date number", "{\"groupid\":\"2\",\"date\":1630692889000}", 0, 1},
+    {"date measurement", "{\"groupid\":\"2\",\"date\":{\"value\":1}}", 0, 1},
+    {"emergency null", "{\"emergency\":null,\"groupid\":\"2\"}", 0, 1},
+    {"groupid 127 bytes", "{\"groupid\":\"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456\"}", 0, 1},
+    {"groupid 128 bytes", "{\"groupid\":\"01234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567\"}", 0, 0},
+    {"gps out of range", "{\"groupid\":\"2\",\"gps\":\"91, 0\"}", 0, 0},
+    {"gps object", "{\"groupid\":\"2\",\"gps\":{\"value\":1}}", 0, 0},
+    {"createdtime bad day", TIME("2021-02-29 00:00:00"), 0, 0},
+    {"value with spaces", NO2("\"value\":\"  7.5  \""), 0, 1},
+    {"value long string", NO2("\"value\":\"                                                                                                                                  7.5\""), 0, 0},
+    {"whitespace kinds", "\r\n\t {\r\n\t \"groupid\"\r\n\t :\r\n\t \"2\"\r\n\t }\r\n\t ", 0, 1},
+    {"form feed", "\f{\"groupid\":\"2\"}", 0, 0},
+};
+
+static void test_paths_edges(void)
+{
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        size_t len = edges[i].len ? edges[i].len : strlen(edges[i].body);
+        int fast = paths_agree(edges[i].name, edges[i].body, len);
+        if (edges[i].fast >= 0 && fast != edges[i].fast)
+            fprintf(stderr, "case \"%s\": the one pass %s it\n", edges[i].name,
+                    fast ? "took" : "declined");
+        CHECK(edges[i].fast < 0 || fast == edges[i].fast);
+    }
+}
+
+/* Bodies past what the one pass keeps count of take the tree path. */
+static void test_paths_limits(void)
+{
+    struct buf b = {0};
+    buf_puts(&b, "{\"groupid\":\"2\"");
+    for (int i = 0; i < 200; i++)
+        buf_printf(&b, ",\"k%d\":%d", i, i);
+    buf_putc(&b, '}');
+    CHECK_EQ_INT(paths_agree("200 scalars", b.data, b.len), 0);
+    buf_reset(&b);
+    buf_puts(&b, "{\"groupid\":\"2\"");
+    for (int i = 0; i < 40; i++)
+        buf_printf(&b, ",\"a_measurement_with_a_rather_long_name_%d\":{\"value\":%d}", i, i);
+    buf_putc(&b, '}');
+    CHECK_EQ_INT(paths_agree("long names", b.data, b.len), 0);
+    struct reading r;
+    CHECK_EQ_INT(reading_parse(&r, b.data, b.len, NULL), 0); /* the tree path takes it */
+    CHECK_EQ_INT(r.nmeas, 40);
+    reading_free(&r);
+    buf_free(&b);
+    char *ok = many_body(READING_MAX_MEAS), *over = many_body(READING_MAX_MEAS + 1);
+    CHECK_EQ_INT(paths_agree("64 measurements", ok, strlen(ok)), 1);
+    CHECK_EQ_INT(paths_agree("65 measurements", over, strlen(over)), 0);
+    free(ok);
+    free(over);
+}
+
 /* Parses body, writes its document with `date` into a string, and checks the
  * document is valid JSON holding that date. */
 static char *document(const char *body, const char *date)
@@ -401,6 +541,9 @@ int main(void)
     RUN(test_depth);
     RUN(test_depth_huge);
     RUN(test_max_measurements);
+    RUN(test_paths_table);
+    RUN(test_paths_edges);
+    RUN(test_paths_limits);
     RUN(test_document_splice);
     RUN(test_document_replace);
     TEST_MAIN_END();
