@@ -70,6 +70,8 @@ static const struct key keys[] = {
     {S_SERVER, "max_pending", K_LONG, SV(max_pending), "10000", 1, 1, 10000000, NULL},
     {S_SERVER, "idempotency_window", K_MS, SV(idempotency_window), "24h", 1, 1000, 31536000000.0,
      NULL},
+    {S_SERVER, "flush_docs", K_LONG, SV(flush_docs), "16384", 1, 1, 1000000, NULL},
+    {S_SERVER, "flush_interval", K_MS, SV(flush_interval), "10m", 1, 1000, 86400000, NULL},
     {S_SERVER, "apikeys_file", K_STR, SV(apikeys_file), NULL, 1, 0, 0, NULL},
     {S_HTTP, "listen", K_STR, HT(listen), "0.0.0.0:8080", 1, 0, 0, NULL},
     {S_HTTP, "tls_listen", K_STR, HT(tls_listen), NULL, 1, 0, 0, NULL},

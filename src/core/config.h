@@ -27,6 +27,8 @@ struct cfg_server {
     int durability; /* enum cfg_durability */
     long max_pending; /* readings waiting for the store before 503 / MQTT back-pressure */
     int64_t idempotency_window; /* ms: idempotency keys are kept at least this long */
+    long flush_docs;            /* the hot tier is moved into gasket.db at this many documents */
+    int64_t flush_interval;     /* ms: or once its oldest is this old */
     char *apikeys_file; /* more [apikey] sections (gasket device add's); NULL: none */
 };
 

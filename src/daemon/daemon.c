@@ -524,6 +524,8 @@ static int open_store(struct gasket *g)
 {
     struct store_options so = {.dir = g->cfg.server.data_dir, .durability = durability_of(&g->cfg),
                                .idem_window_ms = g->cfg.server.idempotency_window,
+                               .move_docs = (size_t)g->cfg.server.flush_docs,
+                               .move_ms = g->cfg.server.flush_interval,
                                .pool = g->queries};
     return store_open(&g->store, &g->loop, &so);
 }

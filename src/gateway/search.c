@@ -643,6 +643,30 @@ static int method_is(const struct http_req *req, int a, int b)
     return m == a || m == b;
 }
 
+/* POST|GET /_flush and /{index}/_flush (indices.flush): moves the hot
+ * tier into gasket.db before answering, so that a copy of gasket.db taken
+ * afterwards holds every document acknowledged before the request. There is
+ * one hot tier for every index: a flush on one index flushes them all. */
+static void on_flush(void *ud, const struct store_ack *ack)
+{
+    struct http_req *req = ud;
+    if (ack->status == 0) {
+        static const char ok[] = "{\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0}}";
+        return http_respond(req, 200, NULL, JSON, ok, sizeof ok - 1);
+    }
+    char reason[160];
+    snprintf(reason, sizeof reason,
+             "the documents stay safe in the journal but could not be moved into gasket.db: %s",
+             gk_strerror(ack->status));
+    search_error(req, 503, "flush_failed_engine_exception", reason, NULL);
+}
+
+static void flush_store(struct gateway *g, struct http_req *req)
+{
+    if (!method_is(req, HTTP_POST, HTTP_GET)) return reply_not_allowed(req, "POST, GET");
+    store_flush(g->store, on_flush, req);
+}
+
 /* The endpoints on an index: /{index}/{what}[/{id}]. */
 static void index_endpoint(struct gateway *g, struct http_req *req, const struct segs *sg)
 {
@@ -676,6 +700,7 @@ static void index_endpoint(struct gateway *g, struct http_req *req, const struct
         return post || put ? search_bulk(g, req, index) : reply_not_allowed(req, "POST, PUT");
     if (strcmp(what, "_export") == 0)
         return get ? search_export(g, req, index) : reply_not_allowed(req, "GET");
+    if (strcmp(what, "_flush") == 0) return flush_store(g, req);
     gateway_reply_message(req, 404, NULL, "Not Found");
 }
 
@@ -708,29 +733,32 @@ static int claimed(const struct segs *sg)
     if (sg->n == 0) return 1; /* GET / */
     if (sg->n == 1)
         return !strcmp(sg->s[0], "_bulk") || !strcmp(sg->s[0], "_search") ||
-               !strcmp(sg->s[0], "_count");
+               !strcmp(sg->s[0], "_count") || !strcmp(sg->s[0], "_flush");
     if (!strcmp(sg->s[0], "_cat")) return sg->n == 2 && !strcmp(sg->s[1], "indices");
-    static const char *const ops[] = {"_search", "_count", "_doc", "_create", "_bulk", "_export"};
+    static const char *const ops[] = {"_search", "_count", "_doc",   "_create",
+                                      "_bulk",   "_export", "_flush"};
     for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
         if (!strcmp(sg->s[1], ops[i])) return sg->n == 2 || (sg->n == 3 && (i == 2 || i == 3));
     return 0;
 }
 
 /* What a request on the claimed path sg needs of its principal: read
- * scope to read an index, write scope to add to it (each _bulk item is
- * checked again on its own index), a known key for the rest. */
+ * scope to read an index, write scope to add to it or flush it (each _bulk
+ * item is checked again on its own index; /_flush needs a key that may
+ * write), a known key for the rest. */
 static void access_of(const struct http_req *req, const struct segs *sg, struct gateway_access *a)
 {
     int get = method_is(req, HTTP_GET, HTTP_HEAD), post = method_is(req, HTTP_POST, HTTP_POST);
     memset(a, 0, sizeof *a);
     a->need = sg->n == 0 ? GATEWAY_NEED_NONE : GATEWAY_NEED_KEY;
-    a->writes = sg->n == 1 && !strcmp(sg->s[0], "_bulk"); /* each item checked on its own */
+    a->writes = sg->n == 1 && (!strcmp(sg->s[0], "_bulk") || !strcmp(sg->s[0], "_flush"));
     if (sg->n == 0 || sg->s[0][0] == '_') return; /* GET /, /_bulk, /_cat/indices, ... */
     const char *what = sg->n > 1 ? sg->s[1] : NULL;
     int read = !what ? get
                      : !strcmp(what, "_search") || !strcmp(what, "_count") ||
                            !strcmp(what, "_export") || (!strcmp(what, "_doc") && sg->n == 3 && get);
-    int write = what && ((!strcmp(what, "_doc") && sg->n == 2 && post) || !strcmp(what, "_bulk"));
+    int write = what && ((!strcmp(what, "_doc") && sg->n == 2 && post) ||
+                         !strcmp(what, "_bulk") || !strcmp(what, "_flush"));
     char err[256];
     if ((!read && !write) || bulk_index_name_check(sg->s[0], strlen(sg->s[0]), err, sizeof err))
         return; /* a bad name gets its 400 from the endpoint, for any key */
@@ -754,6 +782,7 @@ static void dispatch(struct gateway *g, struct http_req *req, const struct segs 
     if (sg->n == 1 && !strcmp(sg->s[0], "_bulk"))
         return method_is(req, HTTP_POST, HTTP_PUT) ? search_bulk(g, req, NULL)
                                                    : reply_not_allowed(req, "POST, PUT");
+    if (sg->n == 1 && !strcmp(sg->s[0], "_flush")) return flush_store(g, req);
     if (sg->n == 1 && sg->s[0][0] != '_') return index_info(g, req, sg->s[0]);
     if (sg->n == 1)
         return search_error(req, 400, "illegal_argument_exception",

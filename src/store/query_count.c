@@ -145,11 +145,13 @@ static int in_groups(const struct qconj *cj, const char *grp)
 
 /* ---- statements -------------------------------------------------------- */
 
+/* One row per bucket in time order, though a bucket may have a row in
+ * gasket.db and one in the hot tier (store_move.c). */
 static const char *const roll_sql[2] = {
-    "SELECT t, mn, mx, n FROM rollup_1m"
-    " WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t >= ?4 AND t < ?5",
-    "SELECT t, mn, mx, n FROM rollup_1h"
-    " WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t >= ?4 AND t < ?5",
+    "SELECT t, min(mn), max(mx), sum(n) FROM rollup_1m"
+    " WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t >= ?4 AND t < ?5 GROUP BY t ORDER BY t",
+    "SELECT t, min(mn), max(mx), sum(n) FROM rollup_1h"
+    " WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t >= ?4 AND t < ?5 GROUP BY t ORDER BY t",
 };
 
 /* Documents of a group: grp "" is docs.groupid "" or NULL (?3 unused). */

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -108,6 +109,7 @@ void store_maybe_free(struct store *s)
     store_retain_free_cfg(s);
     store_idem_free(s);
     free(s->path);
+    free(s->hot_path);
     free(s);
 }
 
@@ -120,12 +122,22 @@ static void on_close(uv_handle_t *h)
 
 /* ---- writer thread ---- */
 
-/* Waits for jobs; returns all of them, or NULL when stopping with none left. */
-static struct store_job *writer_take(struct store *s, enum store_durability *dur)
+/* Waits for jobs (or until a move of the hot tier is due); returns all of
+ * them, or NULL when stopping with none left or when the wait ended for a
+ * move (*stop tells which). */
+static struct store_job *writer_take(struct store *s, enum store_durability *dur, int *stop)
 {
     uv_mutex_lock(&s->mu);
-    while (!s->queue && !s->stopping)
-        uv_cond_wait(&s->cv, &s->mu);
+    while (!s->queue && !s->stopping) {
+        int64_t now = (int64_t)clock_mono_ms(), wait = store_move_wait_ms(&s->db, now);
+        if (wait < 0) {
+            uv_cond_wait(&s->cv, &s->mu);
+        } else if (wait == 0 ||
+                   uv_cond_timedwait(&s->cv, &s->mu, (uint64_t)wait * 1000000u) == UV_ETIMEDOUT) {
+            break;
+        }
+    }
+    *stop = s->stopping && !s->queue;
     struct store_job *jobs = s->queue;
     s->queue = NULL;
     s->queue_tail = &s->queue;
@@ -169,13 +181,23 @@ static struct store_job *writer_background(struct store *s, struct store_job *j)
 
 static int is_background(const struct store_job *j)
 {
-    return j->kind == STORE_JOB_RETAIN || j->kind == STORE_JOB_SWEEP;
+    return j->kind == STORE_JOB_RETAIN || j->kind == STORE_JOB_SWEEP || j->kind == STORE_JOB_FLUSH;
+}
+
+/* A flush: everything hot is moved into gasket.db before the answer. */
+static struct store_job *writer_flush(struct store *s, struct store_job *j)
+{
+    struct store_job *rest = j->next;
+    j->ack.status = store_db_move(&s->db);
+    writer_finish(s, j, j);
+    return rest;
 }
 
 /* Commits the first max_batch jobs of `first` (up to a retention pass) in
  * one transaction, hands them to the loop and returns the jobs left. */
 static struct store_job *writer_group(struct store *s, struct store_job *first)
 {
+    if (first->kind == STORE_JOB_FLUSH) return writer_flush(s, first);
     if (is_background(first)) return writer_background(s, first);
     struct store_job *last = first, *rest;
     for (size_t n = 1; last->next && !is_background(last->next) && n < s->max_batch; n++)
@@ -204,11 +226,18 @@ static void writer_main(void *arg)
     struct store *s = arg;
     struct store_job *jobs;
     enum store_durability dur;
-    while ((jobs = writer_take(s, &dur)) != NULL) {
+    int stop = 0;
+    while (!stop) {
+        jobs = writer_take(s, &dur, &stop);
         if (dur != s->cur_dur && store_db_set_durability(&s->db, dur) == 0) s->cur_dur = dur;
-        while (jobs)
+        while (jobs) {
             jobs = writer_group(s, jobs);
+            if (store_move_due(&s->db, (int64_t)clock_mono_ms())) store_db_move(&s->db);
+        }
+        if (store_move_due(&s->db, (int64_t)clock_mono_ms())) store_db_move(&s->db);
     }
+    /* at close, everything hot goes into gasket.db: the journal is left empty */
+    store_db_move(&s->db);
 }
 
 /* ---- loop thread: API ---- */
@@ -274,7 +303,10 @@ int store_open(struct store **out, uv_loop_t *loop, const struct store_options *
     store_idem_init(s);
     s->idem_window_ms = opt->idem_window_ms > 0 ? opt->idem_window_ms : s->idem_window_ms;
     rc = store_db_open(&s->db, s->path, opt, &s->seq);
-    if (rc == 0) store_idem_load(s);
+    if (rc == 0) {
+        s->hot_path = xstrdup(s->db.hot_path);
+        store_idem_load(s);
+    }
     if (rc == 0 && (rc = store_start(s)) == 0) {
         *out = s;
         return 0;
@@ -381,6 +413,11 @@ void store_ping(struct store *s, store_cb cb, void *ud)
     clock_gettime(CLOCK_REALTIME, &now);
     j->ts_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     store_submit(s, j);
+}
+
+void store_flush(struct store *s, store_cb cb, void *ud)
+{
+    store_submit(s, job_new(0, STORE_JOB_FLUSH, cb, ud));
 }
 
 void store_set_durability(struct store *s, enum store_durability d)

@@ -88,6 +88,12 @@ struct store_options {
      * pool of its own of 2 threads, closed by store_close(). A pool given
      * here is the caller's, closed after store_close(). */
     struct workpool *pool;
+    /* The hot database's file (NULL: store_hot_path's choice, a tmpfs). */
+    const char *hot_path;
+    /* The hot tier is moved into gasket.db once it holds move_docs documents
+     * (0: STORE_MOVE_DOCS) or its oldest is move_ms old (0: STORE_MOVE_MS). */
+    size_t move_docs;
+    int64_t move_ms;
 };
 
 /* The rollup name of document counts: the byte 0xFF, which is not UTF-8,
@@ -165,6 +171,10 @@ size_t store_pending(const struct store *s);
 /* Checks that the store can commit a write transaction now; cb as above
  * (status 0 when writable). Used by GET /healthz. */
 void store_ping(struct store *s, store_cb cb, void *ud);
+/* Moves every document of the hot tier into gasket.db (durably) before
+ * cb runs (status 0, or GK_EFULL / GK_ESTORE when the move failed: the
+ * documents stay safe in the journal). The `_flush` endpoint. */
+void store_flush(struct store *s, store_cb cb, void *ud);
 /* Applies a new durability mode to the next transactions. */
 void store_set_durability(struct store *s, enum store_durability d);
 

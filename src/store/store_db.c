@@ -16,20 +16,33 @@
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "core/sqldb.h"
 #include "store/store_int.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
+#define STORE_PING_ROOM (64u << 10) /* bytes free the journal needs to look healthy */
 
 /* What version 4 adds to version 3: the idempotency keys (store_idem.c). */
 #define IDEM_SQL                                                                                   \
     "CREATE TABLE IF NOT EXISTS idem(doc INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE,"           \
     " seq INTEGER NOT NULL, fp INTEGER NOT NULL, at INTEGER NOT NULL);"
+
+/* What version 5 adds to version 4: how far the hot tier has moved into
+ * this file (store_move.c): every document with id <= moved and the rollup
+ * rows of every generation <= gen are here. */
+#define META_SQL                                                                                   \
+    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);"                     \
+    "INSERT OR IGNORE INTO meta(k, v) VALUES('moved', coalesce((SELECT max(id) FROM docs), 0));"   \
+    "INSERT OR IGNORE INTO meta(k, v) VALUES('gen', 0);"
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS docs(id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -53,31 +66,37 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS indices(name TEXT PRIMARY KEY,"
     " next_seq INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS health(id INTEGER PRIMARY KEY,"
-    " at INTEGER NOT NULL);" IDEM_SQL "PRAGMA user_version = 4;";
+    " at INTEGER NOT NULL);" IDEM_SQL META_SQL "PRAGMA user_version = 5;";
 
-#define ROLLUP_UPSERT(table)                                                                       \
-    "INSERT INTO " table "(idx, grp, name, t, n, mn, mx, sm)"                                      \
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(idx, grp, name, t) DO UPDATE SET"         \
+/* A bucket of the open generation (?9) in the hot database. */
+#define HOT_ROLLUP_UPSERT(table)                                                                   \
+    "INSERT INTO hot." table "(gen, idx, grp, name, t, n, mn, mx, sm)"                             \
+    " VALUES(?9, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(idx, grp, name, t, gen) DO UPDATE SET" \
     " n = n + excluded.n, mn = min(mn, excluded.mn), mx = max(mx, excluded.mx),"                   \
     " sm = sm + excluded.sm"
 
-/* The prepared statements, in the order of struct store_db's members. */
+/* The prepared statements, in the order of struct store_db's members: a
+ * group of documents is written into the hot database (store_move.c); an
+ * idempotency key is looked up in both. */
 static const char *const stmt_sql[] = {
     "BEGIN IMMEDIATE",
     "COMMIT",
     "ROLLBACK",
-    "INSERT INTO docs(idx, seq, ts, groupid, source) VALUES(?1, ?2, ?3, ?4, ?5)",
-    "INSERT INTO measurements(idx, grp, name, ts, doc, value) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-    "INSERT INTO indices(name, next_seq) VALUES(?1, ?2)"
+    "INSERT INTO hot.docs(id, idx, seq, ts, groupid, source) VALUES(?6, ?1, ?2, ?3, ?4, ?5)",
+    "INSERT INTO hot.measurements(idx, grp, name, ts, doc, value) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    "INSERT INTO hot.indices(name, next_seq) VALUES(?1, ?2)"
     " ON CONFLICT(name) DO UPDATE SET next_seq = excluded.next_seq",
-    "INSERT INTO health(id, at) VALUES(1, ?1)"
+    "INSERT INTO hot.health(id, at) VALUES(1, ?1)"
     " ON CONFLICT(id) DO UPDATE SET at = excluded.at",
-    "INSERT OR IGNORE INTO groups(idx, grp) VALUES(?1, ?2)",
-    ROLLUP_UPSERT("rollup_1m"),
-    ROLLUP_UPSERT("rollup_1h"),
-    "SELECT doc, seq, fp FROM idem WHERE key = ?1",
-    "INSERT INTO idem(doc, key, seq, fp, at) VALUES(?1, ?2, ?3, ?4, ?5)",
-    "DELETE FROM idem WHERE doc IN (SELECT doc FROM idem ORDER BY doc LIMIT ?2) AND at < ?1",
+    "INSERT OR IGNORE INTO hot.groups(idx, grp) VALUES(?1, ?2)",
+    HOT_ROLLUP_UPSERT("rollup_1m"),
+    HOT_ROLLUP_UPSERT("rollup_1h"),
+    "SELECT doc, seq, fp FROM hot.idem WHERE key = ?1"
+    " UNION ALL SELECT doc, seq, fp FROM main.idem WHERE key = ?1 LIMIT 1",
+    "INSERT INTO hot.idem(doc, key, seq, fp, at) VALUES(?1, ?2, ?3, ?4, ?5)",
+    "DELETE FROM main.idem WHERE doc IN (SELECT doc FROM main.idem ORDER BY doc LIMIT ?2)"
+    " AND at < ?1",
+    "DELETE FROM hot.idem WHERE at < ?1 RETURNING doc",
 };
 #define NSTMT (sizeof stmt_sql / sizeof stmt_sql[0])
 
@@ -86,7 +105,7 @@ static sqlite3_stmt **stmt_slot(struct store_db *d, size_t i)
     sqlite3_stmt **slots[] = {&d->begin,    &d->commit,    &d->rollback,   &d->ins_doc,
                               &d->ins_meas, &d->put_index, &d->put_health, &d->put_group,
                               &d->put_r1m,  &d->put_r1h,   &d->idem_get,   &d->idem_put,
-                              &d->idem_sweep};
+                              &d->idem_sweep, &d->idem_sweep_hot};
     _Static_assert(sizeof slots / sizeof slots[0] == NSTMT, "one slot per statement");
     return slots[i];
 }
@@ -122,15 +141,17 @@ static int64_t db_int(struct store_db *d, const char *sql)
     return sqldb_int(d->db, sql, -1);
 }
 
-/* Inside the open transaction: accepts version 4, upgrades version 3,
- * creates version 4 in an empty file, refuses anything else (logged). */
+/* Inside the open transaction: accepts version 5, upgrades versions 3 and
+ * 4, creates version 5 in an empty file, refuses anything else (logged). */
 static int db_check_version(struct store_db *d, const char *path)
 {
     int64_t ver = db_int(d, "PRAGMA user_version");
     if (ver == SCHEMA_VERSION) return SQLITE_OK;
-    if (ver == 3) {
-        log_info("store: %s: upgrading schema 3 to 4 (idempotency keys)", path);
-        return db_exec(d, IDEM_SQL "PRAGMA user_version = 4;");
+    if (ver == 3 || ver == 4) {
+        log_info("store: %s: upgrading schema %" PRId64 " to 5%s", path, ver,
+                 ver == 3 ? " (idempotency keys, the hot tier's marks)" : " (the hot tier's marks)");
+        int rc = ver == 3 ? db_exec(d, IDEM_SQL) : SQLITE_OK;
+        return rc == SQLITE_OK ? db_exec(d, META_SQL "PRAGMA user_version = 5;") : rc;
     }
     if (ver == 0) {
         int64_t old = db_int(d, "SELECT count(*) FROM sqlite_master WHERE name = 'docs'");
@@ -153,12 +174,44 @@ static int db_check_version(struct store_db *d, const char *path)
     return SQLITE_ERROR;
 }
 
+/* Before an upgrade: a copy of the file as it is, path.schemaN.bak
+ * (VACUUM INTO: consistent, compact, written outside any transaction). An
+ * upgrade that cannot make its copy does not run. */
+static int db_backup(struct store_db *d, const char *path, int64_t ver)
+{
+    char bak[4096], sql[4200];
+    snprintf(bak, sizeof bak, "%s.schema%" PRId64 ".bak", path, ver);
+    unlink(bak); /* a copy left by an upgrade that did not finish */
+    char *q = sqlite3_mprintf("VACUUM INTO %Q", bak);
+    snprintf(sql, sizeof sql, "%s", q ? q : "");
+    sqlite3_free(q);
+    int64_t pages = db_int(d, "PRAGMA page_count");
+    log_info("store: %s has schema %" PRId64 ": copying it to %s first (%" PRId64 " KiB)", path,
+             ver, bak, pages * 4);
+    uint64_t t0 = clock_mono_ms();
+    if (db_exec(d, sql) != SQLITE_OK) {
+        log_error("store: cannot copy %s to %s before upgrading it; free some space or move "
+                  "the copy's folder, then start again",
+                  path, bak);
+        unlink(bak);
+        return SQLITE_ERROR;
+    }
+    log_info("store: copied in %" PRIu64 " ms; the copy can be deleted once this version runs "
+             "as it should",
+             clock_mono_ms() - t0);
+    return SQLITE_OK;
+}
+
 static int db_schema(struct store_db *d, const char *path)
 {
+    int64_t ver = db_int(d, "PRAGMA user_version");
+    if ((ver == 3 || ver == 4) && db_backup(d, path, ver) != SQLITE_OK) return SQLITE_ERROR;
     if (db_exec(d, "BEGIN IMMEDIATE") != SQLITE_OK) return SQLITE_ERROR;
     int rc = db_check_version(d, path);
     if (rc == SQLITE_OK) rc = db_exec(d, "COMMIT");
     if (rc != SQLITE_OK && !sqlite3_get_autocommit(d->db)) sqlite3_exec(d->db, "ROLLBACK", 0, 0, 0);
+    if (rc == SQLITE_OK && ver != SCHEMA_VERSION && ver != 0)
+        log_info("store: %s: now schema %d", path, SCHEMA_VERSION);
     return rc;
 }
 
@@ -175,12 +228,26 @@ static void load_group(void *groups, sqlite3_stmt *st)
 
 static int db_load(struct store_db *d, struct store_seq *seq)
 {
-    int rc = sqldb_each(d->db, "SELECT name, next_seq FROM indices", load_seq, seq);
+    int rc = sqldb_each(d->db, "SELECT name, next_seq FROM main.indices", load_seq, seq);
     if (rc == SQLITE_OK)
-        rc = sqldb_each(d->db, "SELECT idx, grp FROM groups", load_group, &d->groups);
+        rc = sqldb_each(d->db, "SELECT idx, grp FROM main.groups", load_group, &d->groups);
     store_groups_commit(&d->groups);
-    if (rc != SQLITE_OK) log_error("store: loading indices: %s", sqlite3_errmsg(d->db));
-    return rc;
+    if (rc != SQLITE_OK) {
+        log_error("store: loading indices: %s", sqlite3_errmsg(d->db));
+        return rc;
+    }
+    d->moved_id = db_int(d, "SELECT v FROM main.meta WHERE k = 'moved'");
+    d->moved_gen = db_int(d, "SELECT v FROM main.meta WHERE k = 'gen'");
+    int64_t top = db_int(d, "SELECT coalesce((SELECT seq FROM main.sqlite_sequence"
+                            " WHERE name = 'docs'), 0)");
+    if (d->moved_id < 0 || d->moved_gen < 0 || top < 0) {
+        log_error("store: reading the marks of the hot tier: %s", sqlite3_errmsg(d->db));
+        return SQLITE_ERROR;
+    }
+    d->prev_moved = d->moved_id;
+    d->gen = d->moved_gen + 1;
+    d->next_id = (top > d->moved_id ? top : d->moved_id) + 1;
+    return SQLITE_OK;
 }
 
 static int db_prepare(struct store_db *d)
@@ -199,6 +266,7 @@ int store_db_open(struct store_db *d, const char *path, const struct store_optio
                   struct store_seq *seq)
 {
     memset(d, 0, sizeof(*d));
+    d->jnl.fd = -1;
     store_roll_init(&d->r1m);
     store_roll_init(&d->r1h);
     store_groups_init(&d->groups);
@@ -209,11 +277,27 @@ int store_db_open(struct store_db *d, const char *path, const struct store_optio
         store_db_close(d);
         return rc;
     }
-    if (db_pragmas(d, opt) != SQLITE_OK || store_db_set_durability(d, opt->durability) != 0 ||
-        db_schema(d, path) != SQLITE_OK || db_prepare(d) != SQLITE_OK ||
-        db_load(d, seq) != SQLITE_OK) {
+    d->hot_path = opt->hot_path ? xstrdup(opt->hot_path) : store_hot_path(opt->dir);
+    d->move_docs = opt->move_docs ? opt->move_docs : STORE_MOVE_DOCS;
+    d->move_ms = opt->move_ms ? opt->move_ms : STORE_MOVE_MS;
+    if (db_pragmas(d, opt) != SQLITE_OK || db_schema(d, path) != SQLITE_OK ||
+        store_hot_create(d) != 0 || store_db_set_durability(d, opt->durability) != 0 ||
+        db_prepare(d) != SQLITE_OK || db_load(d, seq) != SQLITE_OK) {
         store_db_close(d);
         return GK_ESTORE;
+    }
+    if (opt->max_pages) { /* the quota holds for what is hot too */
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA hot.max_page_count=%u", opt->max_pages);
+        if (db_exec(d, sql) != SQLITE_OK) {
+            store_db_close(d);
+            return GK_ESTORE;
+        }
+    }
+    rc = store_hot_replay(d, seq, opt->dir, opt->durability == STORE_DURABILITY_FULL);
+    if (rc != 0) {
+        store_db_close(d);
+        return rc;
     }
     return 0;
 }
@@ -231,6 +315,10 @@ void store_db_close(struct store_db *d)
     if (d->db && sqlite3_close(d->db) != SQLITE_OK)
         log_error("store: closing the database: %s", sqlite3_errmsg(d->db));
     d->db = NULL;
+    if (d->hot_path) store_hot_remove(d->hot_path);
+    free(d->hot_path);
+    d->hot_path = NULL;
+    store_jnl_close(&d->jnl);
     store_roll_free(&d->r1m);
     store_roll_free(&d->r1h);
     store_groups_free(&d->groups);
@@ -238,8 +326,11 @@ void store_db_close(struct store_db *d)
 
 int store_db_set_durability(struct store_db *d, enum store_durability dur)
 {
+    /* gasket.db is written by moves only, each one durable at its commit;
+     * what a reading's acknowledgement waits for is the journal's sync */
+    store_jnl_set_sync(&d->jnl, dur == STORE_DURABILITY_FULL);
     const char *sql =
-        dur == STORE_DURABILITY_NORMAL ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL";
+        dur == STORE_DURABILITY_NORMAL ? "PRAGMA main.synchronous=NORMAL" : "PRAGMA main.synchronous=FULL";
     return db_exec(d, sql) == SQLITE_OK ? 0 : GK_ESTORE;
 }
 
@@ -277,17 +368,12 @@ static int put_group(struct store_db *d, const char *idx, const char *grp)
 
 /* Inserts j's document (with its measurements, group and key), or nothing
  * when its idempotency key was stored before (j->ack says what). */
-static int put_doc(struct store_db *d, struct store_seq *seq, struct store_job *j)
+int store_db_put(struct store_db *d, struct store_seq *seq, struct store_job *j, int64_t id,
+                 int64_t seq_no, int64_t at)
 {
     sqlite3_stmt *st = d->ins_doc;
     const char *grp = j->groupid ? j->groupid : "";
     if (j->source_len > INT_MAX || j->idem_len > INT_MAX) return SQLITE_TOOBIG;
-    if (j->idem_key) {
-        int found = store_idem_check(d, j);
-        if (found == SQLITE_ROW) return SQLITE_OK;
-        if (found != SQLITE_DONE) return found;
-    }
-    int64_t seq_no = store_seq_take(seq, j->index);
     sqlite3_bind_text(st, 1, j->index, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, seq_no);
     sqlite3_bind_int64(st, 3, j->ts_ms);
@@ -296,20 +382,48 @@ static int put_doc(struct store_db *d, struct store_seq *seq, struct store_job *
     else
         sqlite3_bind_null(st, 4);
     sqlite3_bind_text(st, 5, j->source, (int)j->source_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, id);
     int rc = sqldb_run(st);
     if (rc != SQLITE_OK) return rc;
-    int64_t id = sqlite3_last_insert_rowid(d->db);
     rc = put_group(d, j->index, grp);
     if (rc == SQLITE_OK) rc = put_meas(d, j, grp, id);
-    if (rc == SQLITE_OK && j->idem_key) rc = store_idem_put(d, j, id, seq_no, clock_now_ms());
-    j->ack.seq_no = seq_no;
-    snprintf(j->ack.id, sizeof j->ack.id, "%" PRId64, id);
+    if (rc == SQLITE_OK && j->idem_key) rc = store_idem_put(d, j, id, seq_no, at);
+    if (rc == SQLITE_OK) store_seq_bump(seq, j->index, seq_no);
+    if (d->gen_docs++ == 0) d->gen_first_ms = (int64_t)clock_mono_ms();
     return rc;
 }
 
+/* Inserts j's document (with its measurements, group and key) under the
+ * next id and adds it to the journal's record, or does nothing when its
+ * idempotency key was stored before (j->ack says what). */
+static int put_doc(struct store_db *d, struct store_seq *seq, struct store_job *j)
+{
+    if (j->idem_key) {
+        int found = store_idem_check(d, j);
+        if (found == SQLITE_ROW) return SQLITE_OK;
+        if (found != SQLITE_DONE) return found;
+    }
+    int64_t id = d->next_id, at = clock_now_ms();
+    int64_t seq_no = store_seq_take(seq, j->index);
+    int rc = store_db_put(d, seq, j, id, seq_no, at);
+    if (rc != SQLITE_OK) return rc;
+    d->next_id++;
+    store_jnl_add(&d->jnl, j, id, seq_no, at);
+    j->ack.seq_no = seq_no;
+    snprintf(j->ack.id, sizeof j->ack.id, "%" PRId64, id);
+    return SQLITE_OK;
+}
+
+/* A health check: a write transaction, and room for the journal (a full
+ * disk may still take a few bytes into a file's last block, not a record). */
 static int put_ping(struct store_db *d, const struct store_job *j)
 {
+    struct statvfs fs;
+    if (d->jnl.dir && statvfs(d->jnl.dir, &fs) == 0 &&
+        (uint64_t)fs.f_bavail * fs.f_frsize < STORE_PING_ROOM)
+        return SQLITE_FULL;
     sqlite3_bind_int64(d->put_health, 1, j->ts_ms);
+    d->pinged = 1;
     return sqldb_run(d->put_health);
 }
 
@@ -327,8 +441,9 @@ static int put_seqs(struct store_db *d, const struct store_seq *seq)
 
 /* Upserts every bucket of m, once each (a document count with NULL
  * mn, mx and sm). */
-static int put_rollups(sqlite3_stmt *st, const struct store_roll_map *m)
+static int put_rollups(sqlite3_stmt *st, const struct store_roll_map *m, int64_t gen)
 {
+    sqlite3_bind_int64(st, 9, gen);
     for (size_t i = 0; i < m->len; i++) {
         const struct store_roll_ent *e = &m->ents[i];
         sqlite3_bind_text(st, 1, e->idx, -1, SQLITE_STATIC);
@@ -358,21 +473,33 @@ static int flush_rollups(struct store_db *d)
         store_roll_add(&d->r1h, store_roll_hash_ig(e->idx, e->grp), e->idx, e->grp, e->name,
                        store_roll_floor(e->t, STORE_HOUR_MS), e->n, e->mn, e->mx, e->sm);
     }
-    int rc = put_rollups(d->put_r1m, &d->r1m);
-    return rc == SQLITE_OK ? put_rollups(d->put_r1h, &d->r1h) : rc;
+    int rc = put_rollups(d->put_r1m, &d->r1m, d->gen);
+    return rc == SQLITE_OK ? put_rollups(d->put_r1h, &d->r1h, d->gen) : rc;
+}
+
+int store_db_finish(struct store_db *d, struct store_seq *seq, int rc)
+{
+    if (rc == SQLITE_OK) rc = flush_rollups(d);
+    if (rc == SQLITE_OK) rc = put_seqs(d, seq);
+    store_roll_clear(&d->r1m);
+    store_roll_clear(&d->r1h);
+    return rc;
 }
 
 int store_db_run(struct store_db *d, struct store_seq *seq, struct store_job *first,
                  struct store_job *end)
 {
-    int rc = sqldb_run(d->begin);
+    int64_t first_id = d->next_id, next_id = d->next_id;
+    size_t gen_docs = d->gen_docs;
+    int jerr = 0;
+    store_jnl_begin(&d->jnl);
+    int rc = d->move_err == GK_EFULL ? SQLITE_FULL : sqldb_run(d->begin);
     for (struct store_job *j = first; rc == SQLITE_OK && j != end; j = j->next)
         rc = j->kind == STORE_JOB_DOC ? put_doc(d, seq, j) : put_ping(d, j);
-    if (rc == SQLITE_OK) rc = flush_rollups(d);
-    if (rc == SQLITE_OK) rc = put_seqs(d, seq);
-    if (rc == SQLITE_OK) rc = sqldb_run(d->commit);
-    store_roll_clear(&d->r1m);
-    store_roll_clear(&d->r1h);
+    rc = store_db_finish(d, seq, rc);
+    /* durable in the journal before it is visible (and acknowledged) */
+    if (rc == SQLITE_OK && (jerr = store_jnl_commit(&d->jnl, first_id)) != 0) rc = SQLITE_IOERR;
+    if (rc == SQLITE_OK && (rc = sqldb_run(d->commit)) != SQLITE_OK) store_jnl_undo(&d->jnl);
     if (rc == SQLITE_OK) {
         store_seq_commit(seq);
         store_groups_commit(&d->groups);
@@ -380,10 +507,13 @@ int store_db_run(struct store_db *d, struct store_seq *seq, struct store_job *fi
         d->last_err = 0;
         return 0;
     }
-    int err = store_db_err(d->db, rc);
+    d->next_id = next_id;
+    d->gen_docs = gen_docs;
+    int err = jerr ? jerr : d->move_err == GK_EFULL ? GK_EFULL : store_db_err(d->db, rc);
     /* logged once per run of equal failures, not once per transaction */
     log_msg(err != d->last_err ? LOG_ERROR : LOG_DEBUG, "store: transaction rolled back: %s (%s)",
-            sqlite3_errstr(rc), sqlite3_errmsg(d->db));
+            jerr ? gk_strerror(jerr) : sqlite3_errstr(rc),
+            jerr || d->move_err ? "the journal or gasket.db is full" : sqlite3_errmsg(d->db));
     d->last_err = err;
     if (!sqlite3_get_autocommit(d->db) && sqldb_run(d->rollback) != SQLITE_OK)
         log_error("store: rollback failed: %s", sqlite3_errmsg(d->db));

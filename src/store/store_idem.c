@@ -77,6 +77,14 @@ int store_idem_sweep_step(struct store_db *d, struct store_idem_sweep *p)
         sqlite3_bind_int(d->idem_sweep, 2, SWEEP_BATCH);
         rc = sqldb_run(d->idem_sweep);
         n = sqlite3_changes(d->db);
+        if (rc == SQLITE_OK) { /* a key already moved into main was counted there */
+            sqlite3_stmt *st = d->idem_sweep_hot;
+            sqlite3_bind_int64(st, 1, p->cutoff);
+            while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                n += sqlite3_column_int64(st, 0) > d->moved_id;
+            sqlite3_reset(st);
+            rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+        }
     }
     if (rc == SQLITE_OK) rc = sqldb_run(d->commit);
     if (rc != SQLITE_OK) {
@@ -242,8 +250,10 @@ void store_idem_load(struct store *s)
 {
     sqlite3_stmt *st;
     if (sqldb_prepare(s->db.db,
-                      "SELECT key, doc, seq, fp, at FROM idem WHERE doc >= coalesce(("
-                      "SELECT doc FROM idem ORDER BY doc DESC LIMIT 1 OFFSET ?1), 0) ORDER BY doc",
+                      "WITH k AS (SELECT key, doc, seq, fp, at FROM main.idem UNION ALL"
+                      " SELECT key, doc, seq, fp, at FROM hot.idem)"
+                      " SELECT key, doc, seq, fp, at FROM k WHERE doc >= coalesce(("
+                      "SELECT doc FROM k ORDER BY doc DESC LIMIT 1 OFFSET ?1), 0) ORDER BY doc",
                       &st) != SQLITE_OK) {
         log_warn("store: reading recent idempotency keys: %s", sqlite3_errmsg(s->db.db));
         return;

@@ -16,6 +16,11 @@
  *   store_idem.c   idempotency keys: the memory of recent keys (loop thread),
  *                  the lookup and insert inside a transaction and the sweep
  *                  of old keys (writer thread)
+ *   store_journal.c the journal files: a group's record appended and synced
+ *                  before its commit, read back at open
+ *   store_move.c   the hot database: its schema, the replay of the journal
+ *                  into it at open, the move of a generation into gasket.db
+ *                  and the views readers see both through
  * store_db.c, store_roll.c, store_seq.c and the deletions of store_retain.c
  * run on the writer thread only. */
 #ifndef GASKET_STORE_STORE_INT_H
@@ -23,6 +28,7 @@
 
 #include <sqlite3.h>
 
+#include "core/buf.h"
 #include "core/map.h"
 #include "core/sqldb.h"
 #include <stdint.h>
@@ -49,7 +55,8 @@ enum store_job_kind {
     STORE_JOB_PING,
     STORE_JOB_RETAIN,
     STORE_JOB_SWEEP,
-    STORE_JOB_ANSWER
+    STORE_JOB_ANSWER,
+    STORE_JOB_FLUSH /* moves every hot document into gasket.db, then answers */
 };
 
 struct store_job_meas {
@@ -113,6 +120,8 @@ void store_seq_load(struct store_seq *t, const char *name, int64_t next);
 /* Hands out the next _seq_no of index `name` (0 for a new index) and marks
  * the counter dirty for the open transaction. */
 int64_t store_seq_take(struct store_seq *t, const char *name);
+/* Makes sure the next _seq_no of `name` is above seq_no (replaying). */
+void store_seq_bump(struct store_seq *t, const char *name, int64_t seq_no);
 /* Dirty counters, to persist before COMMIT. */
 struct store_seq_entry *store_seq_dirty(const struct store_seq *t);
 /* After COMMIT: the dirty counters become the committed ones. */
@@ -170,18 +179,83 @@ void store_groups_commit(struct store_groups *g);
 /* Forgets the pairs added since the last commit. */
 void store_groups_rollback(struct store_groups *g);
 
+/* ---- store_journal.c ---- */
+struct store_jnl {
+    char *dir;        /* data_dir/journal */
+    int fd;           /* the file appended to, or -1 */
+    size_t size;      /* its length after the last complete record */
+    int sync;         /* fdatasync each record (durability full) */
+    int64_t *segs;    /* first ids of the files, ascending */
+    size_t nsegs, capsegs;
+    int64_t last_id;  /* the highest id read back at open */
+    struct buf rec;   /* the record being built */
+    uint32_t count;
+};
+
+typedef int (*store_jnl_fn)(void *ud, struct store_job *doc, int64_t id, int64_t seq, int64_t at);
+/* Opens data_dir/journal (created if missing) and calls fn for every
+ * document with id > after in the records found, in order (doc is freed
+ * after the call). Returns 0, GK_EIO or GK_ESTORE (a damaged record
+ * before the end of a file, or fn's failure). */
+int store_jnl_open(struct store_jnl *j, const char *data_dir, int sync, int64_t after,
+                   store_jnl_fn fn, void *ud);
+void store_jnl_set_sync(struct store_jnl *j, int sync);
+/* Starts the record of a group; adds one document to it. */
+void store_jnl_begin(struct store_jnl *j);
+void store_jnl_add(struct store_jnl *j, const struct store_job *d, int64_t id, int64_t seq,
+                   int64_t at);
+/* Fills in the record's header (magic, length, CRC, count): store_jnl_commit
+ * does it; exposed for the fuzz target, which makes records in memory. */
+void store_jnl_seal(struct store_jnl *j);
+/* Reads the records of one file's bytes: fn for every document with id >
+ * after, j->last_id raised to the largest id. *good: the length of the whole
+ * records read (a record cut short or failing its CRC ends the scan, as a
+ * torn tail). Returns 0, GK_EINVAL (a record whose CRC holds does not
+ * decode) or fn's failure. */
+int store_jnl_scan(struct store_jnl *j, const unsigned char *data, size_t size, int64_t after,
+                   store_jnl_fn fn, void *ud, size_t *good);
+/* Appends the record (when it holds a document) and syncs it. first_id is
+ * its first document's id. Returns 0, GK_EFULL or GK_ESTORE (nothing of
+ * the record is left in the file). */
+int store_jnl_commit(struct store_jnl *j, int64_t first_id);
+/* Takes back the record just committed (its transaction failed after). */
+void store_jnl_undo(struct store_jnl *j);
+/* Deletes the files holding only documents with id <= moved. */
+void store_jnl_moved(struct store_jnl *j, int64_t moved, int64_t next_id);
+void store_jnl_close(struct store_jnl *j);
+
 /* ---- store_db.c: the write connection and its prepared statements ---- */
 #define STORE_RET_NSTMT 12
+#define STORE_MOVE_DOCS 16384  /* a move once the hot database holds this many documents */
+#define STORE_MOVE_MS   600000 /* or once its oldest is this old */
+#define STORE_MOVE_RETRY_MS 1000 /* a failed move is tried again after this */
 
 struct store_db {
     sqlite3 *db;
     sqlite3_stmt *begin, *commit, *rollback;
     sqlite3_stmt *ins_doc, *ins_meas, *put_index, *put_health, *put_group, *put_r1m, *put_r1h;
-    sqlite3_stmt *idem_get, *idem_put, *idem_sweep; /* store_idem.c's */
+    sqlite3_stmt *idem_get, *idem_put, *idem_sweep, *idem_sweep_hot; /* store_idem.c's */
     sqlite3_stmt *ret[STORE_RET_NSTMT]; /* store_retain.c's, prepared on first use */
     struct store_roll_map r1m, r1h;     /* the open transaction's rollups */
     struct store_groups groups;
     int last_err; /* of the last transaction, to log a run of failures once */
+    /* The hot tier (store_move.c): documents are committed to the journal
+     * and the hot database, and moved into gasket.db a generation at a
+     * time. Ids <= moved_id and rollup rows of generations <= moved_gen
+     * are in gasket.db; the hot rows of the generation moved before that
+     * are deleted at each move (readers may still be looking at them). */
+    char *hot_path;
+    struct store_jnl jnl;
+    int64_t next_id;    /* the next docs.id */
+    int64_t moved_id, moved_gen, gen;
+    size_t move_docs;   /* a move at this many documents in the hot tier */
+    int64_t move_ms;    /* or once its oldest is this old */
+    int64_t prev_moved; /* moved_id before the last move: hot rows <= it are gone */
+    size_t gen_docs;    /* documents of generation gen */
+    int64_t gen_first_ms; /* clock_mono_ms of its first document */
+    int64_t retry_ms;   /* a failed move is not tried again before this */
+    int move_err;       /* of the last move (0: it worked) */
+    int pinged;         /* a health row waits in the hot database */
 };
 
 /* Opens path, sets the pragmas, checks or creates the schema (v3), prepares
@@ -201,6 +275,37 @@ int store_db_run(struct store_db *d, struct store_seq *seq, struct store_job *fi
                  struct store_job *end);
 /* Maps an SQLite result to GK_EFULL (disk or quota full) or GK_ESTORE. */
 int store_db_err(sqlite3 *db, int rc);
+/* Inside the open transaction: inserts j under id and seq_no into the hot
+ * database (document, measurements, group, key; rollups accumulated). */
+int store_db_put(struct store_db *d, struct store_seq *seq, struct store_job *j, int64_t id,
+                 int64_t seq_no, int64_t at);
+/* Writes the accumulated rollups and counters (when rc is SQLITE_OK) and
+ * clears the accumulators; returns rc or the first failure. */
+int store_db_finish(struct store_db *d, struct store_seq *seq, int rc);
+
+/* ---- store_move.c ---- */
+/* The hot database's file: a tmpfs (/dev/shm) when there is one, else
+ * data_dir. Freed by the caller. */
+char *store_hot_path(const char *data_dir);
+/* Creates the hot database afresh, attached as "hot", with its tables. */
+int store_hot_create(struct store_db *d);
+/* Reads the journal back into the hot database (at open). */
+int store_hot_replay(struct store_db *d, struct store_seq *seq, const char *data_dir,
+                     int sync);
+/* 1 when a move is due (enough documents, or old enough). */
+int store_move_due(const struct store_db *d, int64_t now_ms);
+/* Moves the hot generation into gasket.db in one transaction (durable at
+ * its commit), then forgets the journal files and hot rows it no longer
+ * needs. Returns 0, GK_EFULL or GK_ESTORE. */
+int store_db_move(struct store_db *d);
+/* Milliseconds until the next move is due (-1: none pending). */
+int64_t store_move_wait_ms(const struct store_db *d, int64_t now_ms);
+/* The SQL readers run on their connection after ATTACHing the hot
+ * database as "hot": temporary views named as gasket.db's tables that
+ * show both (docs, measurements, rollup_1m, rollup_1h, groups, indices). */
+extern const char store_view_sql[];
+/* Deletes the hot database's files (at close). */
+void store_hot_remove(const char *path);
 
 /* ---- store_idem.c ---- */
 
@@ -283,6 +388,7 @@ struct store {
     uv_timer_t idem_timer; /* the sweeps of old idempotency keys */
     int nhandles; /* open handles; s is freed at 0 with no read left */
     char *path;   /* of gasket.db */
+    char *hot_path; /* of the hot database (readers attach it) */
     uv_thread_t thread;
     uv_mutex_t mu;
     uv_cond_t cv;

@@ -69,8 +69,21 @@ void store_pool_destroy(struct store_pool *p)
     uv_mutex_destroy(&p->mu);
 }
 
+/* Attaches the hot database and puts the views over both files in front
+ * of gasket.db's tables (store_move.c). */
+static int reader_see_hot(sqlite3 *db, const char *hot_path)
+{
+    sqlite3_stmt *st;
+    int rc = sqldb_prepare(db, "ATTACH ?1 AS hot", &st);
+    if (rc != SQLITE_OK) return rc;
+    sqlite3_bind_text(st, 1, hot_path, -1, SQLITE_STATIC);
+    rc = sqldb_run(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? sqldb_exec(db, store_view_sql, NULL, 0) : rc;
+}
+
 /* Opens one read-only connection; NULL (logged) on failure. */
-static sqlite3 *reader_open(const char *path)
+static sqlite3 *reader_open(const char *path, const char *hot_path)
 {
     sqlite3 *db = NULL;
     char why[600];
@@ -80,12 +93,17 @@ static sqlite3 *reader_open(const char *path)
     if (sqldb_open(&db, path, SQLDB_READONLY, 5000,
                    "PRAGMA cache_size=-16384; PRAGMA mmap_size=268435456", why, sizeof why) != 0)
         log_error("store: cannot open a reader on %s", why);
+    if (db && reader_see_hot(db, hot_path) != SQLITE_OK) {
+        log_error("store: a reader cannot see the hot tier %s: %s", hot_path, sqlite3_errmsg(db));
+        sqlite3_close(db);
+        db = NULL;
+    }
     return db;
 }
 
 /* Worker thread: an idle connection, a new one, or NULL when closing or
  * when opening failed. */
-static sqlite3 *pool_take(struct store_pool *p, const char *path)
+static sqlite3 *pool_take(struct store_pool *p, const char *path, const char *hot_path)
 {
     uv_mutex_lock(&p->mu);
     while (!p->closing && p->nidle == 0 && p->nopen >= STORE_READERS)
@@ -97,7 +115,7 @@ static sqlite3 *pool_take(struct store_pool *p, const char *path)
     else if (!p->closing)
         open_new = ++p->nopen;
     uv_mutex_unlock(&p->mu);
-    if (!open_new || (db = reader_open(path)) != NULL) return db;
+    if (!open_new || (db = reader_open(path, hot_path)) != NULL) return db;
     uv_mutex_lock(&p->mu);
     p->nopen--;
     uv_cond_signal(&p->cv);
@@ -150,7 +168,7 @@ static void read_work(void *arg)
 {
     struct read_req *r = arg;
     yield_to_ingest();
-    sqlite3 *db = pool_take(&r->s->pool, r->s->path);
+    sqlite3 *db = pool_take(&r->s->pool, r->s->path, r->s->hot_path);
     if (!db) {
         r->status = GK_ESTORE;
         return;

@@ -68,6 +68,7 @@ struct store_retain_pass {
     size_t npairs, pos;
     uint64_t docs, meas, rollups, txns;
     int status;
+    int hot_checked; /* the hot tier was looked at (moved when it held expired documents) */
 };
 
 /* ---- writer thread ---- */
@@ -259,11 +260,38 @@ static int step_txn(struct store_db *d, struct store_retain_pass *p, int *ran)
     return SQLITE_OK;
 }
 
+/* 1 when the hot tier holds a document the pass deletes: it is moved
+ * into gasket.db first (a back-filled document may be old on arrival). */
+static int hot_expired(struct store_db *d, const struct store_retain_pass *p)
+{
+    sqlite3_stmt *st;
+    int found = 0;
+    if (sqldb_prepare(d->db, "SELECT 1 FROM hot.docs WHERE idx = ?1 AND ts < ?2 AND id > ?3",
+                      &st) != SQLITE_OK)
+        return 1;
+    for (size_t i = 0; i < p->nix && !found; i++) {
+        sqlite3_bind_text(st, 1, p->ix[i].index, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, p->ix[i].cutoff);
+        sqlite3_bind_int64(st, 3, d->moved_id);
+        found = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
 int store_retain_step(struct store_db *d, struct store_retain_pass *p)
 {
     if (ret_prepare(d) != SQLITE_OK) {
         p->status = GK_ESTORE;
         return 0;
+    }
+    if (!p->hot_checked) {
+        p->hot_checked = 1;
+        if (hot_expired(d, p) && store_db_move(d) != 0) {
+            p->status = GK_ESTORE;
+            return 0;
+        }
     }
     int ran = 0;
     while (!ran && p->cur < p->nix) {

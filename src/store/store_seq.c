@@ -86,6 +86,19 @@ int64_t store_seq_take(struct store_seq *t, const char *name)
     return e->next++;
 }
 
+void store_seq_bump(struct store_seq *t, const char *name, int64_t seq_no)
+{
+    struct store_seq_entry *e = t->last;
+    if (!e || strcmp(e->name, name) != 0) e = t->last = seq_get(t, name);
+    if (e->next > seq_no) return;
+    e->next = seq_no + 1;
+    if (!e->dirty) {
+        e->dirty = 1;
+        e->dirty_next = t->dirty;
+        t->dirty = e;
+    }
+}
+
 struct store_seq_entry *store_seq_dirty(const struct store_seq *t)
 {
     return t->dirty;

@@ -141,7 +141,19 @@ class Daemon:
     def post(self, body, **kw):
         return self.request("POST", "/gasdetector", body, **kw)
 
+    def flush(self):
+        """POST /_flush: the hot tier moved into gasket.db (with the admin
+        key, or the plain one when the daemon has no admin key)."""
+        for key in (ADMIN, KEY):
+            status, _, body = self.request("POST", "/_flush", key=key)
+            if status == 200:
+                return json.loads(body)
+        raise AssertionError("POST /_flush: %d %r" % (status, body))
+
     def db(self):
+        """gasket.db read-only; a running daemon flushes its hot tier first."""
+        if self.proc and self.proc.poll() is None:
+            self.flush()
         return sqlite3.connect("file:%s?mode=ro" % (self.data / "gasket.db"), uri=True,
                                timeout=10)
 
@@ -169,10 +181,14 @@ def daemon_factory(tmp_path):
         return d.start() if start else d
 
     yield make
-    for d in started:
+    for d in started:  # SIGTERM first: a stopped gasketd removes its hot tier's file
         if d.proc and d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait(10)
+            d.proc.terminate()
+            try:
+                d.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                d.proc.kill()
+                d.proc.wait(10)
 
 
 @pytest.fixture

@@ -210,8 +210,9 @@ def test_defaults_refuse_strangers_and_print_a_working_sub_line(tmp_path):
     names = sorted(f.name for f in data.iterdir())
     for must in ("gasket.db", "mqtt.db", "alarms.db", "alarms.json", "apikey"):
         assert must in names, names
-    for f in data.iterdir():
-        assert stat.S_IMODE(f.stat().st_mode) == 0o600, (f, oct(f.stat().st_mode))
+    for f in data.rglob("*"):  # the store's journal/ is a folder: 0700
+        want = 0o700 if f.is_dir() else 0o600
+        assert stat.S_IMODE(f.stat().st_mode) == want, (f, oct(f.stat().st_mode))
     # the next start does not print the key again
     (tmp_path / "out.txt").write_text("")
     p, text = start_bare(tmp_path)
@@ -236,8 +237,9 @@ def test_existing_data_dir_made_private(daemon_factory, tmp_path):
     assert d.post(SEED, key=key)[0] == 200
     assert d.stop() == 0
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
-    files = {f.name: stat.S_IMODE(f.stat().st_mode) for f in data.iterdir()}
+    files = {f.name: stat.S_IMODE(f.stat().st_mode) for f in data.rglob("*")}
     assert "gasket.db" in files and "apikey" in files, files
+    assert files.pop("journal") == 0o700, files
     assert all(m == 0o600 for m in files.values()), files
     d.start()
     text = d.wait_log("is kept in")

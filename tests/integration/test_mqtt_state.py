@@ -36,7 +36,8 @@ def mqtt_db(d):
 
 
 class StoreLock:
-    """A write transaction on gasket.db held by this process."""
+    """A write transaction on gasket.db held by this process: the store writer
+    stalls (its transactions take gasket.db's write lock with the hot tier's)."""
 
     def __init__(self, d):
         self.c = sqlite3.connect(str(d.data / "gasket.db"), timeout=10, isolation_level=None)

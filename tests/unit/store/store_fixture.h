@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "store/store.h"
+#include "hot_view.h"
 
 struct rec {
     int calls;
@@ -79,6 +81,7 @@ static inline sqlite3 *fx_db(const char *dir)
         return NULL;
     }
     sqlite3_busy_timeout(db, 5000);
+    fx_see_hot(db, dir);
     return db;
 }
 
@@ -122,7 +125,8 @@ static inline long long fx_q_dir(const char *dir, const char *sql)
     " UNION ALL SELECT idx, IFNULL(groupid, ''), CAST(x'ff' AS TEXT),"                             \
     " ts - ((ts % " w ") + " w ") % " w ", count(*), NULL, NULL, NULL"                             \
     " FROM docs GROUP BY 1, 2, 3, 4) AS a"                                                         \
-    " FULL JOIN " tab " AS r USING(idx, grp, name, t)"                                             \
+    " FULL JOIN (SELECT idx, grp, name, t, sum(n) AS n, min(mn) AS mn, max(mx) AS mx,"            \
+    " sum(sm) AS sm FROM " tab " GROUP BY 1, 2, 3, 4) AS r USING(idx, grp, name, t)"                                             \
     " WHERE r.n IS NOT a.n OR r.mn IS NOT a.mn OR r.mx IS NOT a.mx"                                \
     " OR (a.sm IS NULL) IS NOT (r.sm IS NULL)"                                                     \
     " OR NOT abs(r.sm - a.sm) <= 1e-9 * max(1.0, abs(a.sm))"

@@ -20,6 +20,7 @@
 
 #include "core/err.h"
 #include "store/store.h"
+#include "hot_view.h"
 #include "test.h"
 
 #define NMEAS 4
@@ -113,6 +114,7 @@ static long long q_int(const char *dir, const char *sql)
         sqlite3_close(db);
         return -2;
     }
+    fx_see_hot(db, dir);
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
         if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);

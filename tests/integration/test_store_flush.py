@@ -1,0 +1,79 @@
+"""Issue 12, the hot tier: readings wait in a database on /dev/shm (safe in
+data_dir/journal) and reach gasket.db a generation at a time; searches see
+both; POST /_flush and /{index}/_flush move them now, for a write key."""
+import glob
+import json
+import os
+import sqlite3
+import stat
+
+from conftest import ADMIN, SEED
+
+DEV = "dev-key-0123456789abcdef0000"  # posts /gasdetector: writes gasdetect only
+SCOPES = ("[route /gasdetector]\n[route /sensors]\nindex = other\n"
+          "[apikey dev]\nkey = %s\nroutes = /gasdetector\n" % DEV)
+FLUSHED = {"_shards": {"total": 1, "successful": 1, "failed": 0}}
+
+
+def in_gasket_db(d):
+    """Documents in gasket.db itself, read without flushing."""
+    c = sqlite3.connect("file:%s?mode=ro" % (d.data / "gasket.db"), uri=True, timeout=10)
+    try:
+        return c.execute("select count(*) from docs").fetchone()[0]
+    finally:
+        c.close()
+
+
+def hot_files():
+    return set(glob.glob("/dev/shm/gasket-%d-*.hot" % os.getuid()))
+
+
+def test_flush_moves_the_hot_tier_for_a_write_key(daemon_factory):
+    before = hot_files()
+    d = daemon_factory(extra=SCOPES)
+    mine = hot_files() - before
+    assert len(mine) == 1, mine  # the hot tier: RAM, the daemon's alone
+    assert stat.S_IMODE(os.stat(mine.pop()).st_mode) == 0o600
+    ids = [json.loads(d.post(dict(SEED, groupid=str(i)), key=DEV)[2])["_id"] for i in range(5)]
+    assert in_gasket_db(d) == 0  # acknowledged, in the journal and the hot tier
+    assert len(os.listdir(d.data / "journal")) == 1
+    # searches see the hot tier
+    st, _, body = d.request("GET", "/gasdetect/_count", key=DEV)
+    assert st == 200 and json.loads(body)["count"] == 5
+    # who may flush: a key that may write the index; /_flush: a key that may write
+    assert d.request("POST", "/_flush", key=None)[0] == 403
+    assert d.request("POST", "/_flush", key="unknown-key-0123456789abcdef")[0] == 403
+    assert d.request("POST", "/other/_flush", key=DEV)[0] == 403
+    assert d.request("PUT", "/gasdetect/_flush", key=DEV)[0] == 405
+    assert in_gasket_db(d) == 0
+    st, _, body = d.request("POST", "/gasdetect/_flush", key=DEV)
+    assert st == 200 and json.loads(body) == FLUSHED
+    assert in_gasket_db(d) == 5
+    assert os.listdir(d.data / "journal") == []  # the moved readings' journal file is gone
+    # nothing counted twice after the move, and the next reading goes on
+    st, _, body = d.request("POST", "/gasdetect/_search", {"size": 10}, key=DEV)
+    hits = json.loads(body)["hits"]
+    assert hits["total"]["value"] == 5 and sorted(h["_id"] for h in hits["hits"]) == sorted(ids)
+    assert d.post(SEED, key=DEV)[0] == 200
+    st, _, body = d.request("GET", "/_flush", key=ADMIN)
+    assert st == 200 and json.loads(body) == FLUSHED
+    assert in_gasket_db(d) == 6
+    assert d.stop() == 0
+    assert not (hot_files() - before)  # a stopped gasketd leaves no hot file
+
+
+def test_stop_moves_and_start_reads_the_journal_back(daemon_factory):
+    d = daemon_factory()
+    assert d.post(SEED)[0] == 200
+    assert d.stop() == 0
+    assert in_gasket_db(d) == 1  # stopping moved it
+    d.start()
+    assert d.post(dict(SEED, groupid="9"))[0] == 200
+    d.kill9()
+    assert in_gasket_db(d) == 1  # the second reading is in the journal only
+    d.start()
+    d.wait_log("1 documents read back from the journal")
+    st, _, body = d.request("GET", "/gasdetect/_count")
+    assert json.loads(body)["count"] == 2
+    assert d.stop() == 0
+    assert in_gasket_db(d) == 2
