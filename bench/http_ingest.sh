@@ -33,9 +33,10 @@
 #   influxdb-1dev      influxdb, the same
 # After each gasketd run the documents in gasket.db are counted: every 200 wrk
 # saw must be a committed row (count taken after the warm-up and after the
-# timed run, each once the count has stopped moving).
+# timed run, each after POST /_flush and once the count has stopped moving).
 # Bytes written per reading: write_bytes of /proc/PID/io (what the server sent
-# to the block layer: WAL, checkpoints, TSM files) over the timed run (taken
+# to the block layer: journal, WAL, checkpoints, TSM files) over the timed run,
+# the move of its readings into gasket.db by /_flush included (taken
 # after the settled counts for gasketd) divided by the 2xx answers wrk saw;
 # none for nginx (it stores nothing).
 #
@@ -202,8 +203,14 @@ start_influx_probed() {
 }
 
 # db_count NAME: rows in the target's docs table once the count has stopped
-# moving (replies of a run's last requests may still be committing).
+# moving (replies of a run's last requests may still be committing), after
+# POST /_flush has moved the hot tier into gasket.db: the bytes that move
+# writes are counted with the readings of the run it follows.
 db_count() {
+    local st
+    st=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "x-api-key: $API_KEY" \
+        "$(url_of "$1" | sed 's|/gasdetector$|/_flush|')")
+    [ "$st" = 200 ] || die "$1: POST /_flush got $st"
     "$PY" - "$TMP/$1/data/gasket.db" <<'EOF'
 import sqlite3, sys, time
 db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True, timeout=10)
