@@ -122,20 +122,28 @@ static void on_close(uv_handle_t *h)
 
 /* ---- writer thread ---- */
 
-/* Waits for jobs (or until a move of the hot tier is due); returns all of
- * them, or NULL when stopping with none left or when the wait ended for a
- * move (*stop tells which). */
+/* The mover's call when a move ended: the writer may be waiting for it. */
+static void writer_wake(void *ud)
+{
+    struct store *s = ud;
+    uv_mutex_lock(&s->mu);
+    uv_cond_signal(&s->cv);
+    uv_mutex_unlock(&s->mu);
+}
+
+/* Waits for jobs (or until the hot tier needs the writer: a move due or
+ * ended); returns all of them, or NULL when stopping with none left or when
+ * the wait ended for the hot tier (*stop tells which). */
 static struct store_job *writer_take(struct store *s, enum store_durability *dur, int *stop)
 {
     uv_mutex_lock(&s->mu);
     while (!s->queue && !s->stopping) {
         int64_t now = (int64_t)clock_mono_ms(), wait = store_move_wait_ms(&s->db, now);
-        if (wait < 0) {
-            uv_cond_wait(&s->cv, &s->mu);
-        } else if (wait == 0 ||
-                   uv_cond_timedwait(&s->cv, &s->mu, (uint64_t)wait * 1000000u) == UV_ETIMEDOUT) {
+        if (wait == 0) break;
+        if (wait < 0)
+            uv_cond_wait(&s->cv, &s->mu); /* jobs, stopping or the mover wake it */
+        else if (uv_cond_timedwait(&s->cv, &s->mu, (uint64_t)wait * 1000000u) == UV_ETIMEDOUT)
             break;
-        }
     }
     *stop = s->stopping && !s->queue;
     struct store_job *jobs = s->queue;
@@ -165,6 +173,7 @@ static struct store_job *writer_background(struct store *s, struct store_job *j)
     uv_mutex_lock(&s->mu);
     int stopping = s->stopping;
     uv_mutex_unlock(&s->mu);
+    store_move_wait(&s->db); /* they write gasket.db: not while the mover does */
     int more = !stopping && (j->kind == STORE_JOB_RETAIN ? store_retain_step(&s->db, j->pass)
                                                          : store_idem_sweep_step(&s->db, j->sweep));
     if (more) {
@@ -184,11 +193,12 @@ static int is_background(const struct store_job *j)
     return j->kind == STORE_JOB_RETAIN || j->kind == STORE_JOB_SWEEP || j->kind == STORE_JOB_FLUSH;
 }
 
-/* A flush: everything hot is moved into gasket.db before the answer. */
+/* A flush: everything hot is moved into gasket.db before the answer (the
+ * writer waits for the moves meanwhile). */
 static struct store_job *writer_flush(struct store *s, struct store_job *j)
 {
     struct store_job *rest = j->next;
-    j->ack.status = store_db_move(&s->db);
+    j->ack.status = store_move_all(&s->db);
     writer_finish(s, j, j);
     return rest;
 }
@@ -232,12 +242,12 @@ static void writer_main(void *arg)
         if (dur != s->cur_dur && store_db_set_durability(&s->db, dur) == 0) s->cur_dur = dur;
         while (jobs) {
             jobs = writer_group(s, jobs);
-            if (store_move_due(&s->db, (int64_t)clock_mono_ms())) store_db_move(&s->db);
+            store_move_tick(&s->db, (int64_t)clock_mono_ms());
         }
-        if (store_move_due(&s->db, (int64_t)clock_mono_ms())) store_db_move(&s->db);
+        store_move_tick(&s->db, (int64_t)clock_mono_ms());
     }
     /* at close, everything hot goes into gasket.db: the journal is left empty */
-    store_db_move(&s->db);
+    store_move_all(&s->db);
 }
 
 /* ---- loop thread: API ---- */
@@ -303,6 +313,7 @@ int store_open(struct store **out, uv_loop_t *loop, const struct store_options *
     store_idem_init(s);
     s->idem_window_ms = opt->idem_window_ms > 0 ? opt->idem_window_ms : s->idem_window_ms;
     rc = store_db_open(&s->db, s->path, opt, &s->seq);
+    if (rc == 0) rc = store_mover_start(&s->db, s->path, opt->max_pages, writer_wake, s);
     if (rc == 0) {
         s->hot_path = xstrdup(s->db.hot_path);
         store_idem_load(s);

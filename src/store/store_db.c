@@ -1,16 +1,17 @@
 /* store_db.c: the store's SQLite write connection.
  *
  * Opens gasket.db in WAL mode, checks the schema version (PRAGMA
- * user_version 4; a file of version 3 is upgraded in place, in the
- * transaction that checks it, by adding the idem table; an unversioned file
- * holding the old layout and a file of the unreleased version 2 are
- * refused, an empty one is given the tables of store.h), prepares every statement
- * once, and runs one group of jobs as one transaction (BEGIN IMMEDIATE ...
- * COMMIT): documents, their measurements, new groups, then the rollups the
- * group accumulated (one upsert per bucket, measurements and document
- * counts alike), then the _seq_no counters. Any
- * failure rolls all of it back. Used by the writer thread only; text is
- * bound SQLITE_STATIC from the job's own copy. */
+ * user_version 5; a file of version 3 or 4 is upgraded in place after a
+ * backup copy; an unversioned file holding the old layout and a file of the
+ * unreleased version 2 are refused, an empty one is given the tables of
+ * store.h), attaches the two hot files (store_move.c), prepares every
+ * statement once, and runs one group of jobs as one transaction (BEGIN ...
+ * COMMIT) on the current hot file: documents, their measurements, new
+ * groups, then the rollups the group accumulated (one upsert per bucket,
+ * measurements and document counts alike), then the _seq_no counters; the
+ * journal record of the group is synced before the COMMIT. Any failure
+ * rolls all of it back. Used by the writer thread only; text is bound
+ * SQLITE_STATIC from the job's own copy. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -75,13 +76,31 @@ static const char schema_sql[] =
     " n = n + excluded.n, mn = min(mn, excluded.mn), mx = max(mx, excluded.mx),"                   \
     " sm = sm + excluded.sm"
 
-/* The prepared statements, in the order of struct store_db's members: a
- * group of documents is written into the hot database (store_move.c); an
- * idempotency key is looked up in both. */
+/* The prepared statements, in the order of struct store_db's members. The
+ * writer's transactions are deferred: a group of documents writes only the
+ * current hot file (store_move.c), so gasket.db stays free for the mover;
+ * an idempotency key is looked up in all three files. */
 static const char *const stmt_sql[] = {
-    "BEGIN IMMEDIATE",
+    "BEGIN",
     "COMMIT",
     "ROLLBACK",
+    "SELECT doc, seq, fp FROM hot0.idem WHERE key = ?1"
+    " UNION ALL SELECT doc, seq, fp FROM hot1.idem WHERE key = ?1"
+    " UNION ALL SELECT doc, seq, fp FROM main.idem WHERE key = ?1 LIMIT 1",
+    "DELETE FROM main.idem WHERE doc IN (SELECT doc FROM main.idem ORDER BY doc LIMIT ?2)"
+    " AND at < ?1",
+};
+#define NSTMT (sizeof stmt_sql / sizeof stmt_sql[0])
+
+static sqlite3_stmt **stmt_slot(struct store_db *d, size_t i)
+{
+    sqlite3_stmt **slots[] = {&d->begin, &d->commit, &d->rollback, &d->idem_get, &d->idem_sweep};
+    _Static_assert(sizeof slots / sizeof slots[0] == NSTMT, "one slot per statement");
+    return slots[i];
+}
+
+/* The statements of one hot file, "hot." standing for hot0. or hot1. */
+static const char *const hot_sql[] = {
     "INSERT INTO hot.docs(id, idx, seq, ts, groupid, source) VALUES(?6, ?1, ?2, ?3, ?4, ?5)",
     "INSERT INTO hot.measurements(idx, grp, name, ts, doc, value) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     "INSERT INTO hot.indices(name, next_seq) VALUES(?1, ?2)"
@@ -91,22 +110,28 @@ static const char *const stmt_sql[] = {
     "INSERT OR IGNORE INTO hot.groups(idx, grp) VALUES(?1, ?2)",
     HOT_ROLLUP_UPSERT("rollup_1m"),
     HOT_ROLLUP_UPSERT("rollup_1h"),
-    "SELECT doc, seq, fp FROM hot.idem WHERE key = ?1"
-    " UNION ALL SELECT doc, seq, fp FROM main.idem WHERE key = ?1 LIMIT 1",
     "INSERT INTO hot.idem(doc, key, seq, fp, at) VALUES(?1, ?2, ?3, ?4, ?5)",
-    "DELETE FROM main.idem WHERE doc IN (SELECT doc FROM main.idem ORDER BY doc LIMIT ?2)"
-    " AND at < ?1",
     "DELETE FROM hot.idem WHERE at < ?1 RETURNING doc",
+    /* without WHERE: SQLite's truncate optimisation drops the pages at once */
+    "DELETE FROM hot.docs",
+    "DELETE FROM hot.measurements",
+    "DELETE FROM hot.rollup_1m",
+    "DELETE FROM hot.rollup_1h",
+    "DELETE FROM hot.groups",
+    "DELETE FROM hot.indices",
+    "DELETE FROM hot.health",
+    "DELETE FROM hot.idem",
 };
-#define NSTMT (sizeof stmt_sql / sizeof stmt_sql[0])
+#define NHOT (sizeof hot_sql / sizeof hot_sql[0])
 
-static sqlite3_stmt **stmt_slot(struct store_db *d, size_t i)
+static sqlite3_stmt **hot_slot(struct store_hot_stmts *h, size_t i)
 {
-    sqlite3_stmt **slots[] = {&d->begin,    &d->commit,    &d->rollback,   &d->ins_doc,
-                              &d->ins_meas, &d->put_index, &d->put_health, &d->put_group,
-                              &d->put_r1m,  &d->put_r1h,   &d->idem_get,   &d->idem_put,
-                              &d->idem_sweep, &d->idem_sweep_hot};
-    _Static_assert(sizeof slots / sizeof slots[0] == NSTMT, "one slot per statement");
+    sqlite3_stmt **slots[] = {&h->ins_doc,     &h->ins_meas,    &h->put_index,   &h->put_health,
+                              &h->put_group,   &h->put_r1m,     &h->put_r1h,     &h->idem_put,
+                              &h->idem_sweep,  &h->truncate[0], &h->truncate[1], &h->truncate[2],
+                              &h->truncate[3], &h->truncate[4], &h->truncate[5], &h->truncate[6],
+                              &h->truncate[7]};
+    _Static_assert(sizeof slots / sizeof slots[0] == NHOT, "one slot per statement");
     return slots[i];
 }
 
@@ -244,21 +269,31 @@ static int db_load(struct store_db *d, struct store_seq *seq)
         log_error("store: reading the marks of the hot tier: %s", sqlite3_errmsg(d->db));
         return SQLITE_ERROR;
     }
-    d->prev_moved = d->moved_id;
     d->gen = d->moved_gen + 1;
+    d->w = &d->hs[d->gen & 1];
     d->next_id = (top > d->moved_id ? top : d->moved_id) + 1;
     return SQLITE_OK;
 }
 
+static int prepare(struct store_db *d, const char *sql, sqlite3_stmt **st)
+{
+    if (sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK)
+        return SQLITE_OK;
+    log_error("store: preparing \"%s\": %s", sql, sqlite3_errmsg(d->db));
+    return SQLITE_ERROR;
+}
+
 static int db_prepare(struct store_db *d)
 {
-    for (size_t i = 0; i < NSTMT; i++) {
-        if (sqlite3_prepare_v3(d->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, stmt_slot(d, i),
-                               NULL) != SQLITE_OK) {
-            log_error("store: preparing \"%s\": %s", stmt_sql[i], sqlite3_errmsg(d->db));
-            return SQLITE_ERROR;
+    for (size_t i = 0; i < NSTMT; i++)
+        if (prepare(d, stmt_sql[i], stmt_slot(d, i)) != SQLITE_OK) return SQLITE_ERROR;
+    for (int n = 0; n < 2; n++)
+        for (size_t i = 0; i < NHOT; i++) {
+            char *sql = store_hot_sql(hot_sql[i], n);
+            int rc = prepare(d, sql, hot_slot(&d->hs[n], i));
+            free(sql);
+            if (rc != SQLITE_OK) return rc;
         }
-    }
     return SQLITE_OK;
 }
 
@@ -287,8 +322,9 @@ int store_db_open(struct store_db *d, const char *path, const struct store_optio
         return GK_ESTORE;
     }
     if (opt->max_pages) { /* the quota holds for what is hot too */
-        char sql[64];
-        snprintf(sql, sizeof sql, "PRAGMA hot.max_page_count=%u", opt->max_pages);
+        char sql[96];
+        snprintf(sql, sizeof sql, "PRAGMA hot0.max_page_count=%u; PRAGMA hot1.max_page_count=%u",
+                 opt->max_pages, opt->max_pages);
         if (db_exec(d, sql) != SQLITE_OK) {
             store_db_close(d);
             return GK_ESTORE;
@@ -304,10 +340,16 @@ int store_db_open(struct store_db *d, const char *path, const struct store_optio
 
 void store_db_close(struct store_db *d)
 {
+    store_mover_stop(d);
     for (size_t i = 0; i < NSTMT; i++) {
         sqlite3_finalize(*stmt_slot(d, i));
         *stmt_slot(d, i) = NULL;
     }
+    for (int n = 0; n < 2; n++)
+        for (size_t i = 0; i < NHOT; i++) {
+            sqlite3_finalize(*hot_slot(&d->hs[n], i));
+            *hot_slot(&d->hs[n], i) = NULL;
+        }
     for (size_t i = 0; i < STORE_RET_NSTMT; i++) {
         sqlite3_finalize(d->ret[i]);
         d->ret[i] = NULL;
@@ -329,6 +371,7 @@ int store_db_set_durability(struct store_db *d, enum store_durability dur)
     /* gasket.db is written by moves only, each one durable at its commit;
      * what a reading's acknowledgement waits for is the journal's sync */
     store_jnl_set_sync(&d->jnl, dur == STORE_DURABILITY_FULL);
+    d->durability = (int)dur; /* the mover's connection takes it at its next move */
     const char *sql =
         dur == STORE_DURABILITY_NORMAL ? "PRAGMA main.synchronous=NORMAL" : "PRAGMA main.synchronous=FULL";
     return db_exec(d, sql) == SQLITE_OK ? 0 : GK_ESTORE;
@@ -339,7 +382,7 @@ int store_db_set_durability(struct store_db *d, enum store_durability dur)
  * document under STORE_DOCS_NAME. */
 static int put_meas(struct store_db *d, const struct store_job *j, const char *grp, int64_t id)
 {
-    sqlite3_stmt *st = d->ins_meas;
+    sqlite3_stmt *st = d->w->ins_meas;
     uint32_t hig = store_roll_hash_ig(j->index, grp);
     int64_t t = store_roll_floor(j->ts_ms, STORE_MINUTE_MS);
     sqlite3_bind_text(st, 1, j->index, -1, SQLITE_STATIC);
@@ -361,9 +404,10 @@ static int put_meas(struct store_db *d, const struct store_job *j, const char *g
 static int put_group(struct store_db *d, const char *idx, const char *grp)
 {
     if (!store_groups_add(&d->groups, idx, grp)) return SQLITE_OK;
-    sqlite3_bind_text(d->put_group, 1, idx, -1, SQLITE_STATIC);
-    sqlite3_bind_text(d->put_group, 2, grp, -1, SQLITE_STATIC);
-    return sqldb_run(d->put_group);
+    sqlite3_stmt *st = d->w->put_group;
+    sqlite3_bind_text(st, 1, idx, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, grp, -1, SQLITE_STATIC);
+    return sqldb_run(st);
 }
 
 /* Inserts j's document (with its measurements, group and key), or nothing
@@ -371,7 +415,7 @@ static int put_group(struct store_db *d, const char *idx, const char *grp)
 int store_db_put(struct store_db *d, struct store_seq *seq, struct store_job *j, int64_t id,
                  int64_t seq_no, int64_t at)
 {
-    sqlite3_stmt *st = d->ins_doc;
+    sqlite3_stmt *st = d->w->ins_doc;
     const char *grp = j->groupid ? j->groupid : "";
     if (j->source_len > INT_MAX || j->idem_len > INT_MAX) return SQLITE_TOOBIG;
     sqlite3_bind_text(st, 1, j->index, -1, SQLITE_STATIC);
@@ -422,14 +466,14 @@ static int put_ping(struct store_db *d, const struct store_job *j)
     if (d->jnl.dir && statvfs(d->jnl.dir, &fs) == 0 &&
         (uint64_t)fs.f_bavail * fs.f_frsize < STORE_PING_ROOM)
         return SQLITE_FULL;
-    sqlite3_bind_int64(d->put_health, 1, j->ts_ms);
+    sqlite3_bind_int64(d->w->put_health, 1, j->ts_ms);
     d->pinged = 1;
-    return sqldb_run(d->put_health);
+    return sqldb_run(d->w->put_health);
 }
 
 static int put_seqs(struct store_db *d, const struct store_seq *seq)
 {
-    sqlite3_stmt *st = d->put_index;
+    sqlite3_stmt *st = d->w->put_index;
     for (struct store_seq_entry *e = store_seq_dirty(seq); e; e = e->dirty_next) {
         sqlite3_bind_text(st, 1, e->name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, e->next);
@@ -473,8 +517,8 @@ static int flush_rollups(struct store_db *d)
         store_roll_add(&d->r1h, store_roll_hash_ig(e->idx, e->grp), e->idx, e->grp, e->name,
                        store_roll_floor(e->t, STORE_HOUR_MS), e->n, e->mn, e->mx, e->sm);
     }
-    int rc = put_rollups(d->put_r1m, &d->r1m, d->gen);
-    return rc == SQLITE_OK ? put_rollups(d->put_r1h, &d->r1h, d->gen) : rc;
+    int rc = put_rollups(d->w->put_r1m, &d->r1m, d->gen);
+    return rc == SQLITE_OK ? put_rollups(d->w->put_r1h, &d->r1h, d->gen) : rc;
 }
 
 int store_db_finish(struct store_db *d, struct store_seq *seq, int rc)

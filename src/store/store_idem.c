@@ -60,7 +60,7 @@ int store_idem_check(struct store_db *d, struct store_job *j)
 int store_idem_put(struct store_db *d, const struct store_job *j, int64_t id, int64_t seq_no,
                    int64_t now_ms)
 {
-    sqlite3_stmt *st = d->idem_put;
+    sqlite3_stmt *st = d->w->idem_put;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_blob(st, 2, j->idem_key, (int)j->idem_len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, seq_no);
@@ -77,8 +77,8 @@ int store_idem_sweep_step(struct store_db *d, struct store_idem_sweep *p)
         sqlite3_bind_int(d->idem_sweep, 2, SWEEP_BATCH);
         rc = sqldb_run(d->idem_sweep);
         n = sqlite3_changes(d->db);
-        if (rc == SQLITE_OK) { /* a key already moved into main was counted there */
-            sqlite3_stmt *st = d->idem_sweep_hot;
+        for (int f = 0; f < 2 && rc == SQLITE_OK; f++) { /* a key moved was counted in main */
+            sqlite3_stmt *st = d->hs[f].idem_sweep;
             sqlite3_bind_int64(st, 1, p->cutoff);
             while ((rc = sqlite3_step(st)) == SQLITE_ROW)
                 n += sqlite3_column_int64(st, 0) > d->moved_id;
@@ -251,7 +251,8 @@ void store_idem_load(struct store *s)
     sqlite3_stmt *st;
     if (sqldb_prepare(s->db.db,
                       "WITH k AS (SELECT key, doc, seq, fp, at FROM main.idem UNION ALL"
-                      " SELECT key, doc, seq, fp, at FROM hot.idem)"
+                      " SELECT key, doc, seq, fp, at FROM hot0.idem UNION ALL"
+                      " SELECT key, doc, seq, fp, at FROM hot1.idem)"
                       " SELECT key, doc, seq, fp, at FROM k WHERE doc >= coalesce(("
                       "SELECT doc FROM k ORDER BY doc DESC LIMIT 1 OFFSET ?1), 0) ORDER BY doc",
                       &st) != SQLITE_OK) {

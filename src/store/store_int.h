@@ -230,27 +230,58 @@ void store_jnl_close(struct store_jnl *j);
 #define STORE_MOVE_MS   600000 /* or once its oldest is this old */
 #define STORE_MOVE_RETRY_MS 1000 /* a failed move is tried again after this */
 
+/* The statements that write one of the two hot files (hot0, hot1). */
+struct store_hot_stmts {
+    sqlite3_stmt *ins_doc, *ins_meas, *put_index, *put_health, *put_group, *put_r1m, *put_r1h;
+    sqlite3_stmt *idem_put, *idem_sweep; /* store_idem.c's */
+    sqlite3_stmt *truncate[8];           /* empty every table (store_move.c) */
+};
+
+/* The mover (store_move.c): a thread with its own connection that copies a
+ * sealed generation from its hot file into gasket.db, while the writer
+ * goes on writing the next generation into the other file. */
+struct store_mover {
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    sqlite3 *db;
+    void (*wake)(void *ud); /* called when a move ends (the writer may wait) */
+    void *wake_ud;
+    int running; /* the thread was started */
+    /* under mu */
+    int state; /* STORE_MOVER_IDLE, _BUSY (a job handed over), _DONE, _STOP */
+    int64_t lo, hi, gen; /* the job: documents lo < id <= hi, rollups of gen */
+    int sync;            /* PRAGMA synchronous of gasket.db for it: 2 FULL, 1 NORMAL */
+    int rc;              /* its result: 0, GK_EFULL or GK_ESTORE */
+    uint64_t ms;         /* how long it took */
+    char why[256];       /* what failed */
+};
+enum { STORE_MOVER_IDLE, STORE_MOVER_BUSY, STORE_MOVER_DONE, STORE_MOVER_STOP };
+
 struct store_db {
     sqlite3 *db;
     sqlite3_stmt *begin, *commit, *rollback;
-    sqlite3_stmt *ins_doc, *ins_meas, *put_index, *put_health, *put_group, *put_r1m, *put_r1h;
-    sqlite3_stmt *idem_get, *idem_put, *idem_sweep, *idem_sweep_hot; /* store_idem.c's */
+    sqlite3_stmt *idem_get, *idem_sweep; /* store_idem.c's */
+    struct store_hot_stmts hs[2];        /* per hot file */
+    struct store_hot_stmts *w;           /* the file generation gen is written into */
     sqlite3_stmt *ret[STORE_RET_NSTMT]; /* store_retain.c's, prepared on first use */
     struct store_roll_map r1m, r1h;     /* the open transaction's rollups */
     struct store_groups groups;
     int last_err; /* of the last transaction, to log a run of failures once */
     /* The hot tier (store_move.c): documents are committed to the journal
-     * and the hot database, and moved into gasket.db a generation at a
-     * time. Ids <= moved_id and rollup rows of generations <= moved_gen
-     * are in gasket.db; the hot rows of the generation moved before that
-     * are deleted at each move (readers may still be looking at them). */
-    char *hot_path;
+     * and to hot file gen & 1, and moved into gasket.db a generation at a
+     * time by the mover. Ids <= moved_id and rollup rows of generations
+     * <= moved_gen are in gasket.db. */
+    char *hot_path; /* the hot files' common name: <hot_path>0 and <hot_path>1 */
     struct store_jnl jnl;
+    struct store_mover mv;
+    int durability;     /* enum store_durability: the moves' too */
     int64_t next_id;    /* the next docs.id */
     int64_t moved_id, moved_gen, gen;
+    int sealed;         /* generation gen - 1 is sealed and not moved yet */
+    int64_t sealed_hi;  /* its last id */
     size_t move_docs;   /* a move at this many documents in the hot tier */
     int64_t move_ms;    /* or once its oldest is this old */
-    int64_t prev_moved; /* moved_id before the last move: hot rows <= it are gone */
     size_t gen_docs;    /* documents of generation gen */
     int64_t gen_first_ms; /* clock_mono_ms of its first document */
     int64_t retry_ms;   /* a failed move is not tried again before this */
@@ -284,27 +315,41 @@ int store_db_put(struct store_db *d, struct store_seq *seq, struct store_job *j,
 int store_db_finish(struct store_db *d, struct store_seq *seq, int rc);
 
 /* ---- store_move.c ---- */
-/* The hot database's file: a tmpfs (/dev/shm) when there is one, else
- * data_dir. Freed by the caller. */
+/* The hot files' common name: on a tmpfs (/dev/shm) when there is one,
+ * else in data_dir. Freed by the caller. */
 char *store_hot_path(const char *data_dir);
-/* Creates the hot database afresh, attached as "hot", with its tables. */
+/* sql with every "hot." made "hot<n>." (freed by the caller). */
+char *store_hot_sql(const char *sql, int n);
+/* ATTACHes <path>0 and <path>1 as hot0 and hot1. */
+int store_hot_attach(sqlite3 *db, const char *path);
+/* Creates both hot files afresh, attached, with their tables. */
 int store_hot_create(struct store_db *d);
-/* Reads the journal back into the hot database (at open). */
+/* Reads the journal back into the hot tier (at open). */
 int store_hot_replay(struct store_db *d, struct store_seq *seq, const char *data_dir,
                      int sync);
-/* 1 when a move is due (enough documents, or old enough). */
-int store_move_due(const struct store_db *d, int64_t now_ms);
-/* Moves the hot generation into gasket.db in one transaction (durable at
- * its commit), then forgets the journal files and hot rows it no longer
- * needs. Returns 0, GK_EFULL or GK_ESTORE. */
-int store_db_move(struct store_db *d);
-/* Milliseconds until the next move is due (-1: none pending). */
-int64_t store_move_wait_ms(const struct store_db *d, int64_t now_ms);
-/* The SQL readers run on their connection after ATTACHing the hot
- * database as "hot": temporary views named as gasket.db's tables that
- * show both (docs, measurements, rollup_1m, rollup_1h, groups, indices). */
+/* Starts the mover: its connection to path (with both hot files) and its
+ * thread; wake(ud) runs on it after each move. Returns 0 or GK_ESTORE. */
+int store_mover_start(struct store_db *d, const char *path, unsigned max_pages,
+                      void (*wake)(void *), void *ud);
+/* Stops the thread and closes its connection (a move under way ends first). */
+void store_mover_stop(struct store_db *d);
+/* The writer's turn (between groups): collects a move that ended, and hands
+ * the mover the current generation when a move is due and the mover is
+ * free. Never waits. */
+void store_move_tick(struct store_db *d, int64_t now_ms);
+/* Waits until every document committed so far is in gasket.db (a flush,
+ * retention, close). Returns 0, GK_EFULL or GK_ESTORE. */
+int store_move_all(struct store_db *d);
+/* Waits for a move under way to end (before the writer writes gasket.db). */
+void store_move_wait(struct store_db *d);
+/* Milliseconds until the writer should call store_move_tick (-1: nothing
+ * to wait for but a move under way, whose end wakes it). */
+int64_t store_move_wait_ms(struct store_db *d, int64_t now_ms);
+/* The SQL readers run on their connection after store_hot_attach:
+ * temporary views named as gasket.db's tables that show gasket.db and both
+ * hot files (docs, measurements, rollup_1m, rollup_1h, groups, indices). */
 extern const char store_view_sql[];
-/* Deletes the hot database's files (at close). */
+/* Deletes both hot files (at close). */
 void store_hot_remove(const char *path);
 
 /* ---- store_idem.c ---- */

@@ -5,26 +5,35 @@
  * each written twice (WAL, then checkpoint): tens of kilobytes per reading.
  * Now a group commit appends one record to the journal (store_journal.c)
  * and syncs it (the acknowledgement waits for that, and only that), and
- * writes the same rows into the hot database: a SQLite file with
- * gasket.db's tables, kept on a tmpfs (/dev/shm) so that its pages never
- * reach a disk. Every STORE_MOVE_DOCS documents or STORE_MOVE_MS, and at
- * close, the writer moves the hot generation into gasket.db in one
+ * writes the same rows into a hot file: a SQLite database with gasket.db's
+ * tables, kept on a tmpfs (/dev/shm) so that its pages never reach a disk.
+ *
+ * Generations: documents are written a generation at a time, generation g
+ * into hot file g & 1 (attached as hot0 and hot1). Every move_docs
+ * documents or move_ms, at close and on a flush, the writer seals its
+ * generation: it empties the other file (which held generation g - 1,
+ * moved already) and goes on writing g + 1 there, while the mover, a thread
+ * with a connection of its own, copies generation g into gasket.db in one
  * transaction, durable at its commit, which writes each page once for
- * thousands of readings; then the journal files that held only moved
- * documents are deleted. At open the hot database is made afresh and the
- * journal's documents not moved yet are read back into it.
+ * thousands of readings. The writer never waits for a move (it seals the
+ * next generation only once the mover is free), so a move costs the
+ * acknowledgements nothing; the mover never writes a hot file, and the
+ * writer's transactions never write gasket.db (retention and sweeps wait
+ * for the move under way first). Once a move has committed, the journal
+ * files that held only moved documents are deleted. At open both hot files
+ * are made afresh and the journal's documents not moved yet are read back.
  *
  * Marks (gasket.db's meta table, written in the move's transaction):
  * `moved` (every document with id <= it is in gasket.db) and `gen` (the
- * rollup rows of every generation <= it are). Readers see both files
- * through temporary views named as the tables (store_view_sql): the hot
- * rows count only above the marks, read in the same statement as them, so
- * a reader never counts a document twice nor misses one while a move
- * commits. The hot rows a move copied are deleted at the next move, not at
- * once, for a reader that took gasket.db's snapshot just before the move
- * committed and the hot file's just after.
+ * rollup rows of every generation <= it are). Readers see the three files
+ * through temporary views named as the tables (store_view_sql): hot rows
+ * count only above the marks, read in the same transaction as them, so a
+ * reader never counts a document twice nor misses one while a move
+ * commits; a hot file is emptied only a whole generation after its rows
+ * were moved.
  *
- * Writer thread only, except store_view_sql and store_hot_path. */
+ * Writer thread, except the mover's thread, store_view_sql, store_hot_path
+ * and store_hot_attach. */
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
@@ -35,6 +44,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -45,6 +55,7 @@
 
 #define SHM_DIR "/dev/shm"
 
+/* "hot." stands for hot0. and hot1. (store_hot_sql) */
 static const char hot_schema_sql[] =
     "PRAGMA hot.journal_mode=WAL;"
     "PRAGMA hot.synchronous=OFF;"
@@ -70,22 +81,43 @@ static const char hot_schema_sql[] =
 
 #define ABOVE_MOVED "(SELECT v FROM main.meta WHERE k = 'moved')"
 #define ABOVE_GEN   "(SELECT v FROM main.meta WHERE k = 'gen')"
+#define COLS_DOCS   "id, idx, seq, ts, groupid, source"
+#define COLS_MEAS   "idx, grp, name, ts, doc, value"
+#define COLS_ROLL   "idx, grp, name, t, n, mn, mx, sm"
+#define HOT_ROWS(cols, t, where)                                                                   \
+    " UNION ALL SELECT " cols " FROM hot0." t " WHERE " where                                      \
+    " UNION ALL SELECT " cols " FROM hot1." t " WHERE " where
 #define ROLLUP_VIEW(t)                                                                             \
-    "CREATE TEMP VIEW " t " AS SELECT idx, grp, name, t, n, mn, mx, sm FROM main." t               \
-    " UNION ALL SELECT idx, grp, name, t, n, mn, mx, sm FROM hot." t " WHERE gen > " ABOVE_GEN ";"
+    "CREATE TEMP VIEW " t " AS SELECT " COLS_ROLL " FROM main." t                                  \
+    HOT_ROWS(COLS_ROLL, t, "gen > " ABOVE_GEN) ";"
 
 const char store_view_sql[] =
-    "CREATE TEMP VIEW docs AS SELECT id, idx, seq, ts, groupid, source FROM main.docs"
-    " UNION ALL SELECT id, idx, seq, ts, groupid, source FROM hot.docs"
-    " WHERE id > " ABOVE_MOVED ";"
-    "CREATE TEMP VIEW measurements AS SELECT idx, grp, name, ts, doc, value FROM main.measurements"
-    " UNION ALL SELECT idx, grp, name, ts, doc, value FROM hot.measurements"
-    " WHERE doc > " ABOVE_MOVED ";" ROLLUP_VIEW("rollup_1m") ROLLUP_VIEW("rollup_1h")
+    "CREATE TEMP VIEW docs AS SELECT " COLS_DOCS " FROM main.docs"
+    HOT_ROWS(COLS_DOCS, "docs", "id > " ABOVE_MOVED) ";"
+    "CREATE TEMP VIEW measurements AS SELECT " COLS_MEAS " FROM main.measurements"
+    HOT_ROWS(COLS_MEAS, "measurements", "doc > " ABOVE_MOVED) ";"
+    ROLLUP_VIEW("rollup_1m") ROLLUP_VIEW("rollup_1h")
     "CREATE TEMP VIEW groups AS SELECT idx, grp FROM main.groups"
-    " UNION SELECT idx, grp FROM hot.groups;"
+    " UNION SELECT idx, grp FROM hot0.groups UNION SELECT idx, grp FROM hot1.groups;"
     "CREATE TEMP VIEW indices AS SELECT name, max(next_seq) AS next_seq FROM"
-    " (SELECT name, next_seq FROM main.indices UNION ALL SELECT name, next_seq FROM hot.indices)"
+    " (SELECT name, next_seq FROM main.indices UNION ALL SELECT name, next_seq FROM hot0.indices"
+    " UNION ALL SELECT name, next_seq FROM hot1.indices)"
     " GROUP BY name;";
+
+char *store_hot_sql(const char *sql, int n)
+{
+    struct buf b = {0};
+    for (const char *p = sql, *h; *p; p = h + 4) {
+        if (!(h = strstr(p, "hot."))) {
+            buf_append(&b, p, strlen(p));
+            break;
+        }
+        buf_append(&b, p, (size_t)(h - p));
+        buf_printf(&b, "hot%d.", n);
+    }
+    buf_append(&b, "", 1);
+    return b.data;
+}
 
 /* ---- the hot database's file ---- */
 
@@ -95,7 +127,7 @@ char *store_hot_path(const char *data_dir)
     struct stat st;
     if (realpath(data_dir, real) && stat(SHM_DIR, &st) == 0 && S_ISDIR(st.st_mode) &&
         access(SHM_DIR, W_OK | X_OK) == 0) {
-        /* one file per data folder: the next start of the same folder
+        /* one name per data folder: the next start of the same folder
          * finds (and replaces) what a killed gasketd left */
         uint64_t h = map_fnv64(MAP_FNV64_OFFSET, real, strlen(real));
         size_t n = sizeof SHM_DIR + 48;
@@ -103,9 +135,9 @@ char *store_hot_path(const char *data_dir)
         snprintf(p, n, SHM_DIR "/gasket-%u-%016" PRIx64 ".hot", (unsigned)getuid(), h);
         return p;
     }
-    size_t n = strlen(data_dir) + sizeof "/hot.db";
+    size_t n = strlen(data_dir) + sizeof "/gasket.hot";
     char *p = xmalloc(n);
-    snprintf(p, n, "%s/hot.db", data_dir);
+    snprintf(p, n, "%s/gasket.hot", data_dir);
     return p;
 }
 
@@ -113,31 +145,43 @@ void store_hot_remove(const char *path)
 {
     static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
     char p[PATH_MAX + 16];
-    for (size_t i = 0; i < sizeof sfx / sizeof *sfx; i++) {
-        snprintf(p, sizeof p, "%s%s", path, sfx[i]);
-        if (unlink(p) != 0 && errno != ENOENT)
-            log_warn("store: cannot delete %s: %s", p, strerror(errno));
+    for (int f = 0; f < 2; f++)
+        for (size_t i = 0; i < sizeof sfx / sizeof *sfx; i++) {
+            snprintf(p, sizeof p, "%s%d%s", path, f, sfx[i]);
+            if (unlink(p) != 0 && errno != ENOENT)
+                log_warn("store: cannot delete %s: %s", p, strerror(errno));
+        }
+}
+
+int store_hot_attach(sqlite3 *db, const char *path)
+{
+    int rc = SQLITE_OK;
+    for (int f = 0; f < 2 && rc == SQLITE_OK; f++) {
+        char *sql = sqlite3_mprintf("ATTACH '%q%d' AS hot%d", path, f, f);
+        rc = sql ? sqlite3_exec(db, sql, NULL, NULL, NULL) : SQLITE_NOMEM;
+        sqlite3_free(sql);
     }
+    return rc;
 }
 
 int store_hot_create(struct store_db *d)
 {
     store_hot_remove(d->hot_path);
-    sqlite3_stmt *st;
-    int rc = sqldb_prepare(d->db, "ATTACH ?1 AS hot", &st);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, d->hot_path, -1, SQLITE_STATIC);
-        rc = sqldb_run(st);
-        sqlite3_finalize(st);
+    char why[256] = "";
+    int rc = store_hot_attach(d->db, d->hot_path);
+    if (rc != SQLITE_OK) snprintf(why, sizeof why, "%s", sqlite3_errmsg(d->db));
+    for (int f = 0; f < 2 && rc == SQLITE_OK; f++) {
+        char *sql = store_hot_sql(hot_schema_sql, f);
+        rc = sqldb_exec(d->db, sql, why, sizeof why);
+        free(sql);
+        char p[PATH_MAX + 8];
+        snprintf(p, sizeof p, "%s%d", d->hot_path, f);
+        chmod(p, 0600);
     }
-    char why[256];
-    if (rc == SQLITE_OK) rc = sqldb_exec(d->db, hot_schema_sql, why, sizeof why);
-    else snprintf(why, sizeof why, "%s", sqlite3_errmsg(d->db));
     if (rc != SQLITE_OK) {
-        log_error("store: creating %s: %s", d->hot_path, why);
+        log_error("store: creating %s0 and 1: %s", d->hot_path, why);
         return GK_ESTORE;
     }
-    chmod(d->hot_path, 0600);
     return 0;
 }
 
@@ -183,114 +227,270 @@ int store_hot_replay(struct store_db *d, struct store_seq *seq, const char *data
     return 0;
 }
 
-/* ---- the move ---- */
-
-int store_move_due(const struct store_db *d, int64_t now_ms)
-{
-    if (d->gen_docs == 0 || now_ms < d->retry_ms) return 0;
-    return d->gen_docs >= d->move_docs || now_ms - d->gen_first_ms >= d->move_ms ||
-           d->move_err != 0;
-}
-
-int64_t store_move_wait_ms(const struct store_db *d, int64_t now_ms)
-{
-    if (d->gen_docs == 0) return -1;
-    int64_t at = d->move_err ? d->retry_ms : d->gen_first_ms + d->move_ms;
-    return at > now_ms ? at - now_ms : 0;
-}
-
-static int exec_f(struct store_db *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int exec_f(struct store_db *d, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *sql = sqlite3_vmprintf(fmt, ap);
-    va_end(ap);
-    int rc = sql ? sqlite3_exec(d->db, sql, NULL, NULL, NULL) : SQLITE_NOMEM;
-    sqlite3_free(sql);
-    return rc;
-}
+/* ---- the mover's thread ---- */
 
 #define ROLLUP_MOVE(t)                                                                             \
     "INSERT INTO main." t "(idx, grp, name, t, n, mn, mx, sm)"                                     \
-    " SELECT idx, grp, name, t, n, mn, mx, sm FROM hot." t " WHERE gen = %3$lld"                     \
+    " SELECT idx, grp, name, t, n, mn, mx, sm FROM hot%4$d." t " WHERE gen = %3$lld"                 \
     " ORDER BY idx, grp, name, t ON CONFLICT(idx, grp, name, t) DO UPDATE SET"                     \
     " n = n + excluded.n, mn = min(mn, excluded.mn), mx = max(mx, excluded.mx),"                   \
     " sm = sm + excluded.sm;"
 
-/* The move of generation ?gen (documents lo < id <= hi), one transaction. */
+/* The move of generation %3 (documents %1 < id <= %2) from hot file %4,
+ * one transaction. A deferred BEGIN: it takes gasket.db's write lock, and
+ * only reads the hot file, which the writer goes on writing meanwhile. */
 static const char move_sql[] =
-    "BEGIN IMMEDIATE;"
+    "BEGIN;"
     "INSERT INTO main.docs(id, idx, seq, ts, groupid, source)"
-    " SELECT id, idx, seq, ts, groupid, source FROM hot.docs"
+    " SELECT id, idx, seq, ts, groupid, source FROM hot%4$d.docs"
     " WHERE id > %1$lld AND id <= %2$lld ORDER BY id;"
     "INSERT INTO main.measurements(idx, grp, name, ts, doc, value)"
-    " SELECT idx, grp, name, ts, doc, value FROM hot.measurements"
+    " SELECT idx, grp, name, ts, doc, value FROM hot%4$d.measurements"
     " WHERE doc > %1$lld AND doc <= %2$lld ORDER BY idx, grp, name, ts, doc;"
     ROLLUP_MOVE("rollup_1m") ROLLUP_MOVE("rollup_1h")
-    "INSERT OR IGNORE INTO main.groups(idx, grp) SELECT idx, grp FROM hot.groups;"
-    "INSERT INTO main.idem(doc, key, seq, fp, at) SELECT doc, key, seq, fp, at FROM hot.idem"
+    "INSERT OR IGNORE INTO main.groups(idx, grp) SELECT idx, grp FROM hot%4$d.groups;"
+    "INSERT INTO main.idem(doc, key, seq, fp, at) SELECT doc, key, seq, fp, at FROM hot%4$d.idem"
     " WHERE doc > %1$lld AND doc <= %2$lld;"
-    "INSERT INTO main.indices(name, next_seq) SELECT name, next_seq FROM hot.indices WHERE 1"
+    "INSERT INTO main.indices(name, next_seq) SELECT name, next_seq FROM hot%4$d.indices WHERE 1"
     " ON CONFLICT(name) DO UPDATE SET next_seq = max(next_seq, excluded.next_seq);"
-    "INSERT INTO main.health(id, at) SELECT id, at FROM hot.health WHERE 1"
+    "INSERT INTO main.health(id, at) SELECT id, at FROM hot%4$d.health WHERE 1"
     " ON CONFLICT(id) DO UPDATE SET at = excluded.at;"
     "UPDATE main.meta SET v = %2$lld WHERE k = 'moved';"
     "UPDATE main.meta SET v = %3$lld WHERE k = 'gen';"
     "COMMIT;";
 
-static int move_txn(struct store_db *d, long long lo, long long hi, long long gen)
+static int move_txn(struct store_mover *m, long long lo, long long hi, long long gen)
 {
     char sql[sizeof move_sql + 400];
-    snprintf(sql, sizeof sql, move_sql, lo, hi, gen);
-    int rc = sqlite3_exec(d->db, sql, NULL, NULL, NULL);
-    if (rc != SQLITE_OK && !sqlite3_get_autocommit(d->db)) sqlite3_exec(d->db, "ROLLBACK", 0, 0, 0);
-    return rc;
+    snprintf(sql, sizeof sql, move_sql, lo, hi, gen, (int)(gen & 1));
+    int rc = sqlite3_exec(m->db, sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK) return 0;
+    snprintf(m->why, sizeof m->why, "%s (%s)", sqlite3_errstr(rc), sqlite3_errmsg(m->db));
+    int err = store_db_err(m->db, rc);
+    if (!sqlite3_get_autocommit(m->db)) sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+    return err;
 }
 
-int store_db_move(struct store_db *d)
+static void mover_main(void *arg)
 {
-    int64_t now = (int64_t)clock_mono_ms();
-    long long lo = d->moved_id, hi = d->next_id - 1, gen = d->gen;
-    if (d->gen_docs == 0 && hi <= lo && !d->pinged) return 0;
-    uint64_t t0 = clock_mono_ms();
-    int rc = move_txn(d, lo, hi, gen);
-    if (rc != SQLITE_OK) {
-        int err = store_db_err(d->db, rc);
-        log_msg(err != d->move_err ? LOG_ERROR : LOG_DEBUG,
-                "store: moving %zu documents into gasket.db failed: %s (%s); they stay in the "
-                "journal, tried again in %d ms",
-                d->gen_docs, sqlite3_errstr(rc), sqlite3_errmsg(d->db), STORE_MOVE_RETRY_MS);
-        d->move_err = err;
-        d->retry_ms = now + STORE_MOVE_RETRY_MS;
-        return err;
+    struct store_mover *m = arg;
+    int sync = 0; /* the connection's PRAGMA synchronous as last set */
+    uv_mutex_lock(&m->mu);
+    for (;;) {
+        while (m->state != STORE_MOVER_BUSY && m->state != STORE_MOVER_STOP)
+            uv_cond_wait(&m->cv, &m->mu);
+        if (m->state == STORE_MOVER_STOP) break;
+        long long lo = m->lo, hi = m->hi, gen = m->gen;
+        int want = m->sync;
+        uv_mutex_unlock(&m->mu);
+        uint64_t t0 = clock_mono_ms();
+        int rc = 0;
+        if (want != sync) {
+            rc = sqlite3_exec(m->db,
+                              want == 2 ? "PRAGMA main.synchronous=FULL"
+                                        : "PRAGMA main.synchronous=NORMAL",
+                              NULL, NULL, NULL) == SQLITE_OK
+                     ? 0
+                     : GK_ESTORE;
+            if (rc == 0) sync = want;
+            else snprintf(m->why, sizeof m->why, "%s", sqlite3_errmsg(m->db));
+        }
+        if (rc == 0) rc = move_txn(m, lo, hi, gen);
+        uv_mutex_lock(&m->mu);
+        m->rc = rc;
+        m->ms = clock_mono_ms() - t0;
+        m->state = STORE_MOVER_DONE;
+        uv_cond_broadcast(&m->cv);
+        uv_mutex_unlock(&m->mu);
+        m->wake(m->wake_ud);
+        uv_mutex_lock(&m->mu);
+    }
+    uv_mutex_unlock(&m->mu);
+}
+
+int store_mover_start(struct store_db *d, const char *path, unsigned max_pages,
+                      void (*wake)(void *), void *ud)
+{
+    struct store_mover *m = &d->mv;
+    char why[600], pragmas[96] = "PRAGMA cache_size=-16384";
+    if (max_pages) /* the quota binds the moves: they are what writes gasket.db */
+        snprintf(pragmas, sizeof pragmas, "PRAGMA cache_size=-16384; PRAGMA max_page_count=%u",
+                 max_pages);
+    if (sqldb_open(&m->db, path, SQLDB_WAL, 5000, pragmas, why, sizeof why) != 0) {
+        log_error("store: the mover cannot open %s", why);
+        return GK_ESTORE;
+    }
+    if (store_hot_attach(m->db, d->hot_path) != SQLITE_OK) {
+        log_error("store: the mover cannot attach the hot tier: %s", sqlite3_errmsg(m->db));
+        sqlite3_close(m->db);
+        m->db = NULL;
+        return GK_ESTORE;
+    }
+    m->wake = wake;
+    m->wake_ud = ud;
+    m->state = STORE_MOVER_IDLE;
+    uv_mutex_init(&m->mu);
+    uv_cond_init(&m->cv);
+    if (uv_thread_create(&m->thread, mover_main, m) != 0) {
+        log_error("store: cannot start the mover's thread");
+        uv_cond_destroy(&m->cv);
+        uv_mutex_destroy(&m->mu);
+        sqlite3_close(m->db);
+        m->db = NULL;
+        return GK_ESTORE;
+    }
+    m->running = 1;
+    return 0;
+}
+
+void store_mover_stop(struct store_db *d)
+{
+    struct store_mover *m = &d->mv;
+    if (m->running) {
+        uv_mutex_lock(&m->mu);
+        while (m->state == STORE_MOVER_BUSY)
+            uv_cond_wait(&m->cv, &m->mu);
+        m->state = STORE_MOVER_STOP;
+        uv_cond_broadcast(&m->cv);
+        uv_mutex_unlock(&m->mu);
+        uv_thread_join(&m->thread);
+        uv_cond_destroy(&m->cv);
+        uv_mutex_destroy(&m->mu);
+        m->running = 0;
+    }
+    if (m->db && sqlite3_close(m->db) != SQLITE_OK)
+        log_error("store: closing the mover's connection: %s", sqlite3_errmsg(m->db));
+    m->db = NULL;
+}
+
+/* ---- the writer's side ---- */
+
+static int mover_state(struct store_db *d)
+{
+    if (!d->mv.running) return STORE_MOVER_STOP;
+    uv_mutex_lock(&d->mv.mu);
+    int st = d->mv.state;
+    uv_mutex_unlock(&d->mv.mu);
+    return st;
+}
+
+/* Hands the sealed generation (d->mv.lo, hi, gen) to the mover. */
+static void submit(struct store_db *d)
+{
+    uv_mutex_lock(&d->mv.mu);
+    d->mv.sync = d->durability == STORE_DURABILITY_FULL ? 2 : 1;
+    d->mv.state = STORE_MOVER_BUSY;
+    uv_cond_broadcast(&d->mv.cv);
+    uv_mutex_unlock(&d->mv.mu);
+}
+
+/* Takes the result of a move that ended (nothing when none did). */
+static void collect(struct store_db *d)
+{
+    struct store_mover *m = &d->mv;
+    if (!m->running) return;
+    uv_mutex_lock(&m->mu);
+    int done = m->state == STORE_MOVER_DONE, rc = m->rc;
+    if (done) m->state = STORE_MOVER_IDLE;
+    uv_mutex_unlock(&m->mu);
+    if (!done) return;
+    if (rc != 0) {
+        log_msg(rc != d->move_err ? LOG_ERROR : LOG_DEBUG,
+                "store: moving documents %lld to %lld into gasket.db failed: %s; they stay in "
+                "the journal, tried again in %d ms",
+                (long long)m->lo + 1, (long long)m->hi, m->why, STORE_MOVE_RETRY_MS);
+        d->move_err = rc;
+        d->retry_ms = (int64_t)clock_mono_ms() + STORE_MOVE_RETRY_MS;
+        return;
     }
     if (d->move_err) log_info("store: moves into gasket.db work again");
-    log_debug("store: moved %zu documents (ids to %lld) into gasket.db in %" PRIu64 " ms",
-              d->gen_docs, hi, clock_mono_ms() - t0);
+    log_debug("store: moved documents %lld to %lld into gasket.db in %" PRIu64 " ms",
+              (long long)m->lo + 1, (long long)m->hi, m->ms);
     d->move_err = 0;
-    /* the rows moved last time: no reader can need them any more */
-    rc = exec_f(d,
-                "BEGIN;"
-                "DELETE FROM hot.docs WHERE id <= %lld;"
-                "DELETE FROM hot.measurements WHERE doc <= %lld;"
-                "DELETE FROM hot.idem WHERE doc <= %lld;"
-                "DELETE FROM hot.rollup_1m WHERE gen <= %lld;"
-                "DELETE FROM hot.rollup_1h WHERE gen <= %lld;"
-                "COMMIT;",
-                (long long)d->prev_moved, (long long)d->prev_moved, (long long)d->prev_moved,
-                (long long)d->moved_gen, (long long)d->moved_gen);
+    d->sealed = 0;
+    d->moved_id = m->hi;
+    d->moved_gen = m->gen;
+    store_jnl_moved(&d->jnl, d->moved_id, d->next_id);
+}
+
+/* Seals generation gen and hands it to the mover (which is free, with no
+ * sealed generation left): the other hot file, whose generation is moved,
+ * is emptied and takes generation gen + 1. Returns 0 or GK_ESTORE. */
+static int seal(struct store_db *d)
+{
+    struct store_hot_stmts *next = &d->hs[(d->gen + 1) & 1];
+    int rc = sqldb_run(d->begin);
+    for (size_t i = 0; rc == SQLITE_OK && i < sizeof next->truncate / sizeof *next->truncate; i++)
+        rc = sqldb_run(next->truncate[i]);
+    if (rc == SQLITE_OK) rc = sqldb_run(d->commit);
     if (rc != SQLITE_OK) {
-        log_warn("store: clearing the hot database: %s", sqlite3_errmsg(d->db));
-        if (!sqlite3_get_autocommit(d->db)) sqlite3_exec(d->db, "ROLLBACK", 0, 0, 0);
+        log_error("store: emptying a hot file: %s", sqlite3_errmsg(d->db));
+        if (!sqlite3_get_autocommit(d->db)) sqldb_run(d->rollback);
+        return GK_ESTORE;
     }
-    d->prev_moved = lo;
-    d->moved_id = hi;
-    d->moved_gen = gen;
-    d->gen = gen + 1;
+    d->mv.lo = d->moved_id;
+    d->mv.hi = d->next_id - 1;
+    d->mv.gen = d->gen;
+    d->sealed = 1;
+    d->gen++;
+    d->w = next;
     d->gen_docs = 0;
     d->pinged = 0;
-    store_jnl_moved(&d->jnl, hi, d->next_id);
+    submit(d);
     return 0;
+}
+
+static int move_due(const struct store_db *d, int64_t now_ms)
+{
+    return d->gen_docs > 0 &&
+           (d->gen_docs >= d->move_docs || now_ms - d->gen_first_ms >= d->move_ms);
+}
+
+void store_move_tick(struct store_db *d, int64_t now_ms)
+{
+    collect(d);
+    if (mover_state(d) != STORE_MOVER_IDLE) return;
+    if (d->sealed) {
+        if (now_ms >= d->retry_ms) submit(d);
+    } else if (move_due(d, now_ms)) {
+        seal(d);
+    }
+}
+
+int64_t store_move_wait_ms(struct store_db *d, int64_t now_ms)
+{
+    int st = mover_state(d);
+    if (st == STORE_MOVER_DONE) return 0;
+    if (st != STORE_MOVER_IDLE) return -1; /* its end wakes the writer */
+    int64_t at = d->sealed ? d->retry_ms
+                 : d->gen_docs > 0 ? d->gen_first_ms + d->move_ms
+                                   : -1;
+    if (at < 0) return -1;
+    return at > now_ms ? at - now_ms : 0;
+}
+
+void store_move_wait(struct store_db *d)
+{
+    struct store_mover *m = &d->mv;
+    if (!m->running) return;
+    uv_mutex_lock(&m->mu);
+    while (m->state == STORE_MOVER_BUSY)
+        uv_cond_wait(&m->cv, &m->mu);
+    uv_mutex_unlock(&m->mu);
+    collect(d);
+}
+
+int store_move_all(struct store_db *d)
+{
+    if (!d->mv.running) return GK_ESTORE;
+    store_move_wait(d);
+    if (d->sealed) { /* a failed move: once more, now */
+        submit(d);
+        store_move_wait(d);
+        if (d->sealed) return d->move_err;
+    }
+    if (d->gen_docs == 0 && !d->pinged) return 0;
+    if (seal(d) != 0) return GK_ESTORE;
+    store_move_wait(d);
+    return d->sealed ? d->move_err : 0;
 }

@@ -69,16 +69,11 @@ void store_pool_destroy(struct store_pool *p)
     uv_mutex_destroy(&p->mu);
 }
 
-/* Attaches the hot database and puts the views over both files in front
+/* Attaches the hot files and puts the views over the three files in front
  * of gasket.db's tables (store_move.c). */
 static int reader_see_hot(sqlite3 *db, const char *hot_path)
 {
-    sqlite3_stmt *st;
-    int rc = sqldb_prepare(db, "ATTACH ?1 AS hot", &st);
-    if (rc != SQLITE_OK) return rc;
-    sqlite3_bind_text(st, 1, hot_path, -1, SQLITE_STATIC);
-    rc = sqldb_run(st);
-    sqlite3_finalize(st);
+    int rc = store_hot_attach(db, hot_path);
     return rc == SQLITE_OK ? sqldb_exec(db, store_view_sql, NULL, 0) : rc;
 }
 

@@ -266,7 +266,9 @@ static int hot_expired(struct store_db *d, const struct store_retain_pass *p)
 {
     sqlite3_stmt *st;
     int found = 0;
-    if (sqldb_prepare(d->db, "SELECT 1 FROM hot.docs WHERE idx = ?1 AND ts < ?2 AND id > ?3",
+    if (sqldb_prepare(d->db,
+                      "SELECT 1 FROM hot0.docs WHERE idx = ?1 AND ts < ?2 AND id > ?3"
+                      " UNION ALL SELECT 1 FROM hot1.docs WHERE idx = ?1 AND ts < ?2 AND id > ?3",
                       &st) != SQLITE_OK)
         return 1;
     for (size_t i = 0; i < p->nix && !found; i++) {
@@ -288,7 +290,7 @@ int store_retain_step(struct store_db *d, struct store_retain_pass *p)
     }
     if (!p->hot_checked) {
         p->hot_checked = 1;
-        if (hot_expired(d, p) && store_db_move(d) != 0) {
+        if (hot_expired(d, p) && store_move_all(d) != 0) {
             p->status = GK_ESTORE;
             return 0;
         }

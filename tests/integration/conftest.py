@@ -141,6 +141,15 @@ class Daemon:
     def post(self, body, **kw):
         return self.request("POST", "/gasdetector", body, **kw)
 
+    def hot_files(self):
+        """The two files of the hot tier (store_hot_path: /dev/shm, named by
+        FNV-1a 64 of the data folder's real path)."""
+        h = 14695981039346656037
+        for b in os.path.realpath(self.data).encode():
+            h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+        base = "/dev/shm/gasket-%d-%016x.hot" % (os.getuid(), h)
+        return [base + "0", base + "1"]
+
     def flush(self):
         """POST /_flush: the hot tier moved into gasket.db (with the admin
         key, or the plain one when the daemon has no admin key)."""

@@ -36,11 +36,14 @@ def mqtt_db(d):
 
 
 class StoreLock:
-    """A write transaction on gasket.db held by this process: the store writer
-    stalls (its transactions take gasket.db's write lock with the hot tier's)."""
+    """A write transaction on both hot files held by this process: the store
+    writer stalls (its group commits write the hot tier), and fails its
+    transactions after its busy timeout of 5 s."""
 
     def __init__(self, d):
-        self.c = sqlite3.connect(str(d.data / "gasket.db"), timeout=10, isolation_level=None)
+        hot0, hot1 = d.hot_files()
+        self.c = sqlite3.connect(hot0, timeout=10, isolation_level=None)
+        self.c.execute("ATTACH ? AS h1", (hot1,))
         self.c.execute("BEGIN IMMEDIATE")
 
     def release(self):

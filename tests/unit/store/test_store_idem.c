@@ -181,17 +181,17 @@ static void test_sweep(void)
     put(s, "p\nb", 1, 2, &r[1]);
     put(s, "p\nc", 1, 3, &r[2]);
     uv_run(&loop, UV_RUN_DEFAULT);
-    /* the keys are in the hot tier while the store is open */
-    CHECK_EQ_INT(fx_q_dir(dir, "UPDATE hot.idem SET at = at - 10000 WHERE doc < " /* a and b */
-                               "(SELECT max(doc) FROM hot.idem) RETURNING 0"),
+    /* the keys are in the hot tier while the store is open: generation 1 is in hot1 */
+    CHECK_EQ_INT(fx_q_dir(dir, "UPDATE hot1.idem SET at = at - 10000 WHERE doc < " /* a and b */
+                               "(SELECT max(doc) FROM hot1.idem) RETURNING 0"),
                  0);
     uv_timer_init(&loop, &t);
     uv_timer_start(&t, on_timer, 1600, 0); /* keeps the loop running past one pass */
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM (SELECT key FROM main.idem"
-                               " UNION ALL SELECT key FROM hot.idem)"),
+                               " UNION ALL SELECT key FROM hot1.idem)"),
                  1);
-    CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM hot.idem WHERE key = CAST('p' || char(10) || 'c'"
+    CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM hot1.idem WHERE key = CAST('p' || char(10) || 'c'"
                                " AS BLOB)"),
                  1);
     uv_close((uv_handle_t *)&t, NULL);

@@ -74,7 +74,7 @@ static void read_fn(sqlite3 *db, void *arg)
     /* neither file can be written through a reader (docs is a view there) */
     r->write_rc = sqlite3_exec(db, "DELETE FROM main.docs", NULL, NULL, NULL) & 0xff;
     if (r->write_rc == SQLITE_READONLY)
-        r->write_rc = sqlite3_exec(db, "DELETE FROM hot.docs", NULL, NULL, NULL) & 0xff;
+        r->write_rc = sqlite3_exec(db, "DELETE FROM hot1.docs", NULL, NULL, NULL) & 0xff;
     unnote_db();
 }
 

@@ -256,9 +256,9 @@ static void test_rollback(void)
                  ok);
     check_rollups(dir);
     /* make room behind the store's back (rollups now stale, not checked);
-     * the rows are in the hot tier, not moved yet */
-    CHECK_EQ_INT(fx_q_dir(dir, "DELETE FROM hot.docs WHERE seq < 8"), -1);
-    CHECK_EQ_INT(fx_q_dir(dir, "DELETE FROM hot.measurements WHERE doc <= 8"), -1);
+     * the rows are in the hot tier, not moved yet (generation 1: hot1) */
+    CHECK_EQ_INT(fx_q_dir(dir, "DELETE FROM hot1.docs WHERE seq < 8"), -1);
+    CHECK_EQ_INT(fx_q_dir(dir, "DELETE FROM hot1.measurements WHERE doc <= 8"), -1);
     CHECK_EQ_INT(append_one(&loop, s, "new", 5000), 0);
     CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM groups WHERE grp = 'new'"), 1);
     fx_close(&loop, s);
@@ -276,7 +276,7 @@ static void test_groups_known(void)
     struct store *s = fx_open(&loop, dir, 0, 0);
     CHECK_EQ_INT(append_one(&loop, s, "g1", 1), 0);
     CHECK_EQ_INT(append_one(&loop, s, NULL, 2), 0);
-    CHECK_EQ_INT(fx_q_dir(dir, "DELETE FROM hot.groups WHERE grp = 'g1'"), -1); /* not moved yet */
+    CHECK_EQ_INT(fx_q_dir(dir, "DELETE FROM hot1.groups WHERE grp = 'g1'"), -1); /* not moved yet */
     CHECK_EQ_INT(append_one(&loop, s, "g1", 3), 0);
     CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM groups WHERE grp = 'g1'"), 0);
     fx_close(&loop, s);
