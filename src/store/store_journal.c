@@ -398,7 +398,7 @@ int store_jnl_open(struct store_jnl *j, const char *data_dir, int sync, int64_t 
         j->segs[j->nsegs++] = first;
     }
     closedir(dir);
-    qsort(j->segs, j->nsegs, sizeof *j->segs, cmp_i64);
+    if (j->nsegs) qsort(j->segs, j->nsegs, sizeof *j->segs, cmp_i64); /* segs may be NULL */
     for (size_t i = 0; i < j->nsegs; i++) {
         int rc = replay_file(j, j->segs[i], after, fn, ud);
         if (rc != 0) return rc;

@@ -197,6 +197,8 @@ static int replay_doc(void *ud, struct store_job *doc, int64_t id, int64_t seq_n
 {
     struct replay *r = ud;
     int rc = store_db_put(r->d, r->seq, doc, id, seq_no, at);
+    /* the rollups it added point into doc, freed after this call: written now */
+    rc = store_db_finish(r->d, r->seq, rc);
     if (rc != SQLITE_OK) {
         log_error("store: replaying document %" PRId64 ": %s", id, sqlite3_errmsg(r->d->db));
         return GK_ESTORE;
@@ -211,7 +213,6 @@ int store_hot_replay(struct store_db *d, struct store_seq *seq, const char *data
     struct replay r = {.d = d, .seq = seq};
     int rc = sqldb_run(d->begin) == SQLITE_OK ? 0 : GK_ESTORE;
     if (rc == 0) rc = store_jnl_open(&d->jnl, data_dir, sync, d->moved_id, replay_doc, &r);
-    if (rc == 0 && store_db_finish(d, seq, SQLITE_OK) != SQLITE_OK) rc = GK_ESTORE;
     if (rc == 0 && sqldb_run(d->commit) != SQLITE_OK) rc = GK_ESTORE;
     if (rc != 0) {
         if (!sqlite3_get_autocommit(d->db)) sqldb_run(d->rollback);

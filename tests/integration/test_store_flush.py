@@ -67,12 +67,23 @@ def test_stop_moves_and_start_reads_the_journal_back(daemon_factory):
     assert d.stop() == 0
     assert in_gasket_db(d) == 1  # stopping moved it
     d.start()
-    assert d.post(dict(SEED, groupid="9"))[0] == 200
+    for g in range(12):
+        assert d.post(dict(SEED, groupid="g%d" % (g % 4)))[0] == 200
     d.kill9()
-    assert in_gasket_db(d) == 1  # the second reading is in the journal only
+    assert in_gasket_db(d) == 1  # the later readings are in the journal only
     d.start()
-    d.wait_log("1 documents read back from the journal")
+    d.wait_log("12 documents read back from the journal")
     st, _, body = d.request("GET", "/gasdetect/_count")
-    assert json.loads(body)["count"] == 2
+    assert json.loads(body)["count"] == 13
     assert d.stop() == 0
-    assert in_gasket_db(d) == 2
+    assert in_gasket_db(d) == 13
+    # the rollups of the readings read back are those of their measurements
+    c = sqlite3.connect("file:%s?mode=ro" % (d.data / "gasket.db"), uri=True)
+    meas = c.execute("select grp, name, count(*) from measurements group by 1, 2").fetchall()
+    roll = c.execute("select grp, name, sum(n) from rollup_1m where name <> cast(x'ff' as text)"
+                     " group by 1, 2").fetchall()
+    docs = c.execute("select grp, sum(n) from rollup_1h where name = cast(x'ff' as text)"
+                     " group by 1").fetchall()
+    c.close()
+    assert sorted(meas) == sorted(roll) and len(meas) >= 5 * 4
+    assert sorted(docs) == [("2", 1), ("g0", 3), ("g1", 3), ("g2", 3), ("g3", 3)]
