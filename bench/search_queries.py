@@ -37,6 +37,7 @@ import calendar
 import http.client
 import json
 import math
+import re
 import statistics
 import sys
 import time
@@ -94,13 +95,28 @@ class Client:
                     raise
 
 
+UNIT_MS = {"h": 3600000, "d": 86400000}
+
+
+def pin(text, now_ms, influx):
+    """text with each `now-14d` (InfluxQL: `now()-14d`) made that instant,
+    so that both systems cut a range at the same millisecond (check mode:
+    queries sent a few seconds apart would otherwise cut at different
+    points, and a range's first bucket would differ)."""
+    if now_ms is None:
+        return text
+    pat = r"now\(\)-(\d+)([hd])" if influx else r'"now-(\d+)([hd])"'
+    fmt = "%dms" if influx else "%d"
+    return re.sub(pat, lambda m: fmt % (now_ms - int(m.group(1)) * UNIT_MS[m.group(2)]), text)
+
+
 class Gasket:
-    def __init__(self, port, key, group):
+    def __init__(self, port, key, group, now_ms=None):
         self.c = Client(port)
         self.h = {"Content-Type": "application/json", "x-api-key": key}
         self.bodies = {}
         for q, (ep, dsl) in GQ.items():
-            dsl = json.loads(json.dumps(dsl).replace('"17"', json.dumps(group)))
+            dsl = json.loads(pin(json.dumps(dsl).replace('"17"', json.dumps(group)), now_ms, False))
             self.bodies[q] = ("/gasdetect/" + ep, json.dumps(dsl).encode())
 
     def raw(self, q):
@@ -112,10 +128,10 @@ class Gasket:
 
 
 class Influx:
-    def __init__(self, port, group):
+    def __init__(self, port, group, now_ms=None):
         self.c = Client(port)
         self.urls = {q: "/query?" + urllib.parse.urlencode(
-            {"db": "gas", "epoch": "ms", "q": s.replace("'17'", "'%s'" % group)})
+            {"db": "gas", "epoch": "ms", "q": pin(s.replace("'17'", "'%s'" % group), now_ms, True)})
             for q, s in IQ.items()}
 
     def raw(self, q):
@@ -225,7 +241,8 @@ def diff(gm, im):
 
 
 def check(a):
-    g, i = Gasket(a.gport, a.key, a.group), Influx(a.iport, a.group)
+    now_ms = int(time.time() * 1000)
+    g, i = Gasket(a.gport, a.key, a.group, now_ms), Influx(a.iport, a.group, now_ms)
     bad = 0
     for q in "abcd":
         rg, ri = REDUCE[q]

@@ -34,7 +34,9 @@
  *
  * Writer thread, except the mover's thread, store_view_sql, store_hot_path
  * and store_hot_attach. */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -127,12 +129,13 @@ char *store_hot_path(const char *data_dir)
     struct stat st;
     if (realpath(data_dir, real) && stat(SHM_DIR, &st) == 0 && S_ISDIR(st.st_mode) &&
         access(SHM_DIR, W_OK | X_OK) == 0) {
-        /* one name per data folder: the next start of the same folder
-         * finds (and replaces) what a killed gasketd left */
+        /* named by the data folder and the process: what a killed
+         * gasketd left is found by the next start (store_hot_sweep) */
         uint64_t h = map_fnv64(MAP_FNV64_OFFSET, real, strlen(real));
-        size_t n = sizeof SHM_DIR + 48;
+        size_t n = sizeof SHM_DIR + 64;
         char *p = xmalloc(n);
-        snprintf(p, n, SHM_DIR "/gasket-%u-%016" PRIx64 ".hot", (unsigned)getuid(), h);
+        snprintf(p, n, SHM_DIR "/gasket-%u-%016" PRIx64 "-%ld.hot", (unsigned)getuid(), h,
+                 (long)getpid());
         return p;
     }
     size_t n = strlen(data_dir) + sizeof "/gasket.hot";
@@ -153,6 +156,36 @@ void store_hot_remove(const char *path)
         }
 }
 
+/* Deletes the hot files in SHM_DIR of this user's gasketd processes that
+ * are gone (killed: a stopped one deletes its own), whatever their data
+ * folder: they are never read again, and they hold RAM. */
+static void store_hot_sweep(void)
+{
+    DIR *dir = opendir(SHM_DIR);
+    if (!dir) return;
+    char prefix[32];
+    int plen = snprintf(prefix, sizeof prefix, "gasket-%u-", (unsigned)getuid());
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        const char *name = e->d_name, *q;
+        char *end;
+        if (strncmp(name, prefix, (size_t)plen) != 0 || strlen(name) < (size_t)plen + 17 ||
+            name[plen + 16] != '-')
+            continue;
+        long pid = strtol(name + plen + 17, &end, 10);
+        if (pid <= 0 || end == name + plen + 17 || strncmp(end, ".hot", 4) != 0) continue;
+        q = end + 4;
+        if ((*q != '0' && *q != '1') || (q[1] && strcmp(q + 1, "-wal") && strcmp(q + 1, "-shm") &&
+                                         strcmp(q + 1, "-journal")))
+            continue;
+        if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, SHM_DIR "/%s", name);
+        if (unlink(p) == 0) log_info("store: deleted %s, left by a gasketd that is gone", p);
+    }
+    closedir(dir);
+}
+
 int store_hot_attach(sqlite3 *db, const char *path)
 {
     int rc = SQLITE_OK;
@@ -166,6 +199,7 @@ int store_hot_attach(sqlite3 *db, const char *path)
 
 int store_hot_create(struct store_db *d)
 {
+    store_hot_sweep();
     store_hot_remove(d->hot_path);
     char why[256] = "";
     int rc = store_hot_attach(d->db, d->hot_path);

@@ -143,11 +143,11 @@ class Daemon:
 
     def hot_files(self):
         """The two files of the hot tier (store_hot_path: /dev/shm, named by
-        FNV-1a 64 of the data folder's real path)."""
+        FNV-1a 64 of the data folder's real path and the process id)."""
         h = 14695981039346656037
         for b in os.path.realpath(self.data).encode():
             h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-        base = "/dev/shm/gasket-%d-%016x.hot" % (os.getuid(), h)
+        base = "/dev/shm/gasket-%d-%016x-%d.hot" % (os.getuid(), h, self.proc.pid)
         return [base + "0", base + "1"]
 
     def flush(self):

@@ -1,11 +1,14 @@
 """Issue 12, the hot tier: readings wait in a database on /dev/shm (safe in
 data_dir/journal) and reach gasket.db a generation at a time; searches see
 both; POST /_flush and /{index}/_flush move them now, for a write key."""
+import calendar
 import glob
 import json
 import os
+import random
 import sqlite3
 import stat
+import time
 
 from conftest import ADMIN, SEED
 
@@ -61,6 +64,19 @@ def test_flush_moves_the_hot_tier_for_a_write_key(daemon_factory):
     assert not (mine & hot_files())  # a stopped gasketd leaves no hot file
 
 
+def test_hot_files_of_a_killed_daemon_are_deleted_by_the_next(daemon_factory):
+    d = daemon_factory()
+    first = d.hot_files()
+    assert all(os.path.exists(f) for f in first)
+    d.kill9()
+    assert all(os.path.exists(f) for f in first)  # RAM held until someone deletes them
+    d.start()
+    assert not any(os.path.exists(f) for f in first)
+    assert "left by a gasketd that is gone" in d.log_text()
+    assert all(os.path.exists(f) for f in d.hot_files())
+    assert d.stop() == 0
+
+
 def test_stop_moves_and_start_reads_the_journal_back(daemon_factory):
     d = daemon_factory()
     assert d.post(SEED)[0] == 200
@@ -87,3 +103,50 @@ def test_stop_moves_and_start_reads_the_journal_back(daemon_factory):
     c.close()
     assert sorted(meas) == sorted(roll) and len(meas) >= 5 * 4
     assert sorted(docs) == [("2", 1), ("g0", 3), ("g1", 3), ("g2", 3), ("g3", 3)]
+
+
+def test_rollup_answers_hold_across_moves(daemon_factory):
+    """A move every 40 readings, then a flush and 10 more: the hourly
+    buckets of 600 readings are in gasket.db and in a hot file at once, and
+    the rollup path answers as the readings do, before and after a flush."""
+    d = daemon_factory(extra="[server]\ntimezone = UTC\nflush_docs = 40\n")
+    rng = random.Random(12)
+    start = (int(time.time()) // 3600 - 8) * 3600
+    day = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))  # noqa: E731
+    docs = [{"groupid": "g%d" % (i % 7), "date": day(start + rng.randrange(6 * 3600)),
+             "no2": {"value": round(rng.uniform(0, 100), 2)}} for i in range(600)]
+    for k in list(range(0, 590, 50)) + [590]:
+        if k == 590:
+            d.flush()
+        part = docs[k:min(k + 50, 590)] if k < 590 else docs[590:]
+        body = "".join('{"index":{}}\n' + json.dumps(doc) + "\n" for doc in part)
+        st, _, reply = d.request("POST", "/gasdetect/_bulk", body,
+                                 headers={"Content-Type": "application/x-ndjson"})
+        assert st == 200 and not json.loads(reply)["errors"]
+    assert in_gasket_db(d) == 590  # the last 10 are in a hot file
+    want = {}
+    for doc in docs:
+        hour = calendar.timegm(time.strptime(doc["date"], "%Y-%m-%d %H:%M:%S"))
+        b = want.setdefault((doc["groupid"], hour // 3600 * 3600 * 1000), [])
+        b.append(doc["no2"]["value"])
+    query = {"size": 0, "query": {"range": {"date": {"gte": day(start), "lt": day(start + 6 * 3600)}}},
+             "aggs": {"g": {"terms": {"field": "groupid", "size": 10},
+                            "aggs": {"h": {"date_histogram": {"field": "date", "fixed_interval": "1h"},
+                                           "aggs": {"avg": {"avg": {"field": "no2.value"}},
+                                                    "max": {"max": {"field": "no2.value"}}}}}}}}
+
+    def answer():
+        st, _, body = d.request("POST", "/gasdetect/_search", query)
+        assert st == 200, body
+        got = {}
+        for g in json.loads(body)["aggregations"]["g"]["buckets"]:
+            for h in g["h"]["buckets"]:
+                if h["doc_count"]:
+                    got[(g["key"], h["key"])] = (h["doc_count"], round(h["avg"]["value"], 6),
+                                                 h["max"]["value"])
+        return got
+
+    expected = {k: (len(v), round(sum(v) / len(v), 6), max(v)) for k, v in want.items()}
+    assert answer() == expected
+    assert d.flush() and answer() == expected
+    assert d.stop() == 0
