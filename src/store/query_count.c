@@ -122,14 +122,36 @@ static int leaf_class(const struct qnode *n, double mn, double mx)
 }
 
 /* The class of the current rollup row of st for the leaves. */
-static int row_class(const struct qcount *k, sqlite3_stmt *st)
+/* One bucket's rollup, its rows merged: gasket.db and each hot file may
+ * hold a row of the same bucket (store_move.c). */
+struct krow {
+    int64_t t, n;
+    double mn, mx;
+    int null; /* a row without min and max: never written so, read raw */
+};
+
+/* Adds the statement's current row to r (r->n == 0: r starts with it). */
+static void krow_add(struct krow *r, sqlite3_stmt *st)
+{
+    double mn = sqlite3_column_double(st, 1), mx = sqlite3_column_double(st, 2);
+    int null = sqlite3_column_type(st, 1) == SQLITE_NULL;
+    if (r->n == 0) {
+        *r = (struct krow){.t = sqlite3_column_int64(st, 0), .mn = mn, .mx = mx, .null = null};
+    } else {
+        r->mn = mn < r->mn ? mn : r->mn;
+        r->mx = mx > r->mx ? mx : r->mx;
+        r->null |= null;
+    }
+    r->n += sqlite3_column_int64(st, 3);
+}
+
+static int row_class(const struct qcount *k, const struct krow *r)
 {
     if (k->cj.nmeas == 0) return K_ALL;
-    if (sqlite3_column_type(st, 1) == SQLITE_NULL) return K_SOME; /* never written so */
-    double mn = sqlite3_column_double(st, 1), mx = sqlite3_column_double(st, 2);
+    if (r->null) return K_SOME;
     int cls = K_ALL;
     for (size_t i = 0; i < k->cj.nmeas && cls != K_NONE; i++) {
-        int c = leaf_class(k->cj.meas[i], mn, mx);
+        int c = leaf_class(k->cj.meas[i], r->mn, r->mx);
         if (c < cls) cls = c;
     }
     return cls;
@@ -145,13 +167,14 @@ static int in_groups(const struct qconj *cj, const char *grp)
 
 /* ---- statements -------------------------------------------------------- */
 
-/* One row per bucket in time order, though a bucket may have a row in
- * gasket.db and one in the hot tier (store_move.c). */
+/* The rows of a bucket in time order (several for a bucket in gasket.db
+ * and the hot tier: merged by tier_count; a GROUP BY through the views
+ * would sort them all in a temporary table first). */
 static const char *const roll_sql[2] = {
-    "SELECT t, min(mn), max(mx), sum(n) FROM rollup_1m"
-    " WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t >= ?4 AND t < ?5 GROUP BY t ORDER BY t",
-    "SELECT t, min(mn), max(mx), sum(n) FROM rollup_1h"
-    " WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t >= ?4 AND t < ?5 GROUP BY t ORDER BY t",
+    "SELECT t, mn, mx, n FROM rollup_1m"
+    " WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t >= ?4 AND t < ?5 ORDER BY t",
+    "SELECT t, mn, mx, n FROM rollup_1h"
+    " WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t >= ?4 AND t < ?5 ORDER BY t",
 };
 
 /* Documents of a group: grp "" is docs.groupid "" or NULL (?3 unused). */
@@ -254,10 +277,15 @@ static int64_t tier_count(struct qcount *k, const char *grp, const struct qregio
     sqlite3_stmt *st = k->roll[r->tier == QX_HOUR];
     int64_t n = 0, run0 = 0, run1 = 0; /* [run0, run1): units to read raw */
     bind_range(k, st, grp, r->from, r->to);
-    while (qx_step(k->x, st) == SQLITE_ROW) {
-        int64_t t = sqlite3_column_int64(st, 0);
-        int cls = row_class(k, st);
-        if (cls == K_ALL) n += sqlite3_column_int64(st, 3);
+    int more = qx_step(k->x, st) == SQLITE_ROW;
+    while (more) {
+        struct krow b = {0};
+        krow_add(&b, st);
+        while ((more = qx_step(k->x, st) == SQLITE_ROW) && sqlite3_column_int64(st, 0) == b.t)
+            krow_add(&b, st);
+        int64_t t = b.t;
+        int cls = row_class(k, &b);
+        if (cls == K_ALL) n += b.n;
         if (cls != K_SOME) continue;
         if (t != run1) {
             if (run0 < run1) n += raw_count(k, grp, run0, run1);

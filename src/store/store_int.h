@@ -318,6 +318,8 @@ int store_db_finish(struct store_db *d, struct store_seq *seq, int rc);
 /* The hot files' common name: on a tmpfs (/dev/shm) when there is one,
  * else in data_dir. Freed by the caller. */
 char *store_hot_path(const char *data_dir);
+/* The tables of a hot file, "hot." standing for its schema name. */
+extern const char store_hot_schema_sql[];
 /* sql with every "hot." made "hot<n>." (freed by the caller). */
 char *store_hot_sql(const char *sql, int n);
 /* ATTACHes <path>0 and <path>1 as hot0 and hot1. */

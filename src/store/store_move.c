@@ -58,7 +58,7 @@
 #define SHM_DIR "/dev/shm"
 
 /* "hot." stands for hot0. and hot1. (store_hot_sql) */
-static const char hot_schema_sql[] =
+const char store_hot_schema_sql[] =
     "PRAGMA hot.journal_mode=WAL;"
     "PRAGMA hot.synchronous=OFF;"
     "CREATE TABLE hot.docs(id INTEGER PRIMARY KEY, idx TEXT NOT NULL, seq INTEGER NOT NULL,"
@@ -205,7 +205,7 @@ int store_hot_create(struct store_db *d)
     int rc = store_hot_attach(d->db, d->hot_path);
     if (rc != SQLITE_OK) snprintf(why, sizeof why, "%s", sqlite3_errmsg(d->db));
     for (int f = 0; f < 2 && rc == SQLITE_OK; f++) {
-        char *sql = store_hot_sql(hot_schema_sql, f);
+        char *sql = store_hot_sql(store_hot_schema_sql, f);
         rc = sqldb_exec(d->db, sql, why, sizeof why);
         free(sql);
         char p[PATH_MAX + 8];

@@ -26,4 +26,23 @@ static inline void fx_see_hot(sqlite3 *db, const char *dir)
     free(hot);
 }
 
+/* Makes db (gasket.db of a closed store, opened read-write) look as a
+ * store reader's connection does with an empty hot tier: two in-memory hot
+ * schemas and the views over the three. */
+static inline int fx_reader_views(sqlite3 *db)
+{
+    int rc = SQLITE_OK;
+    for (int f = 0; f < 2 && rc == SQLITE_OK; f++) {
+        char *sql = sqlite3_mprintf("ATTACH ':memory:' AS hot%d", f);
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+        sqlite3_free(sql);
+        char *schema = store_hot_sql(store_hot_schema_sql, f);
+        if (rc == SQLITE_OK) rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
+        free(schema);
+    }
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, store_view_sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) fprintf(stderr, "fx_reader_views: %s\n", sqlite3_errmsg(db));
+    return rc;
+}
+
 #endif

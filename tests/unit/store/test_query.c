@@ -24,6 +24,7 @@
 #include "store/query.h"
 #include "store/query_int.h"
 #include "store/store.h"
+#include "hot_view.h"
 #include "test.h"
 
 /* ---- the fixture ------------------------------------------------------- */
@@ -133,7 +134,9 @@ static sqlite3 *open_ro(const char *dir)
     char path[512];
     sqlite3 *db = NULL;
     snprintf(path, sizeof path, "%s/gasket.db", dir);
-    CHECK_EQ_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    /* read-write for the in-memory hot schemas only: nothing writes gasket.db */
+    CHECK_EQ_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    CHECK_EQ_INT(fx_reader_views(db), SQLITE_OK);
     return db;
 }
 
