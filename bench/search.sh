@@ -220,7 +220,7 @@ disk() {
     row=$(awk -v t="$t" -v b="$blocks" -v a="$bytes" -v d="$docs" -v bulk="$bulk" -v src="$src" \
         -v n="$(wc -l <<<"$files")" -v w="$waited" -v st="$state" -v sh="$shards" -v g="$gens" 'BEGIN {
         b *= 512
-        printf "DISK target=%s bytes=%d apparent=%d files=%d docs=%d per_doc=%.1f ndjson=%d source=%d ratio=%.3f ratio_source=%.3f waited=%s state=%s", \
+        printf "DISK target=%s bytes=%.0f apparent=%.0f files=%d docs=%d per_doc=%.1f ndjson=%.0f source=%.0f ratio=%.3f ratio_source=%.3f waited=%s state=%s", \
             t, b, a, n, d, b / d, bulk, src, b / bulk, b / src, w, st
         if (sh != "") printf " shards=%s generations=%s", sh, g
     }')
