@@ -7,12 +7,14 @@ across any migration of the store."""
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from conftest import GASKETD
 from raw_json import raw_sources
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -60,9 +62,9 @@ def measurement_stats(index, gas):
     return {k: (n, sum(v) / len(v), max(v)) for k, (n, v) in groups.items() if v}
 
 
-def test_datadir_v4_opens_intact(daemon_factory, tmp_path):
-    d = upgraded(daemon_factory, tmp_path)
-    # every document, _source byte for byte, and the counts
+def check_documents(d):
+    """Every document of the fixture, _source byte for byte, the counts, and
+    its measurements (per group of each gas, avg and max)."""
     for index, count in EXPECTED["count"].items():
         body = call(d, "POST", "/%s/_search" % index, {"size": 1000, "query": {"match_all": {}}})
         hits = json.loads(body)["hits"]
@@ -84,6 +86,11 @@ def test_datadir_v4_opens_intact(daemon_factory, tmp_path):
         assert got.keys() == want.keys() and len(want) == 3
         for k, (n, avg, mx) in want.items():
             assert got[k] == (n, pytest.approx(avg, rel=1e-12), mx), (gas, k)
+
+
+def test_datadir_v4_opens_intact(daemon_factory, tmp_path):
+    d = upgraded(daemon_factory, tmp_path)
+    check_documents(d)
     # the alarms, acknowledged one included
     assert json.loads(call(d, "GET", "/alarms")) == EXPECTED["alarms"]
     # retained messages to a new subscriber; the persistent session's queued message
@@ -117,4 +124,45 @@ def test_datadir_v4_idempotency_key_kept(daemon_factory, tmp_path):
     assert (r["_id"], r["_seq_no"], r["result"]) == (
         idem["reply"]["_id"], idem["reply"]["_seq_no"], "created")
     assert json.loads(call(d, "GET", "/gasdetect/_count"))["count"] == EXPECTED["count"]["gasdetect"]
+    assert d.stop() == 0
+
+
+def test_kill9_during_the_upgrade_loses_nothing(daemon_factory, tmp_path):
+    """gasketd killed while it copies and upgrades the fixture (made large
+    enough that the copy takes ~0.3 s: 120,000 more documents in an index of
+    their own, written as schema 4 holds them): the next start upgrades it
+    again and nothing is lost."""
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURES / "datadir-v4", data)
+    os.chmod(data, 0o700)
+    for f in data.iterdir():
+        os.chmod(f, 0o600)
+    n = 120000
+    with sqlite3.connect(data / "gasket.db") as c:
+        assert c.execute("pragma user_version").fetchone()[0] == 4
+        c.executemany("INSERT INTO docs(idx, seq, ts, groupid, source) VALUES('filler', ?, ?, 'f', ?)",
+                      ((i, 1700000000000 + i, '{"groupid":"f","pad":"%s"}' % ("x" * 800))
+                       for i in range(n)))
+        c.execute("INSERT INTO indices VALUES('filler', ?)", (n,))
+        c.execute("INSERT INTO groups VALUES('filler', 'f')")
+    ini = (FIXTURES / "datadir-v4.ini").read_text().replace("DATA_DIR", str(data))
+    d = daemon_factory(ini=ini, start=False)
+    d.conf.write_text(d.ini)
+    log = open(d.log, "ab")
+    p = subprocess.Popen([GASKETD, "-c", str(d.conf)], stdout=log, stderr=log,
+                         cwd=d.dir)
+    try:
+        deadline = time.time() + 30
+        while "copying it to" not in d.log.read_text() and time.time() < deadline:
+            time.sleep(0.005)
+        assert "copying it to" in d.log.read_text()
+    finally:
+        p.kill()
+        p.wait(10)
+        log.close()
+    d.start()
+    d.key = (data / "apikey").read_text().strip()
+    assert "upgrading schema 4 to 5" in d.log_text()  # again, from the start
+    check_documents(d)
+    assert json.loads(call(d, "GET", "/filler/_count"))["count"] == n
     assert d.stop() == 0
