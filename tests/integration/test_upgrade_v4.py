@@ -140,11 +140,17 @@ def test_kill9_during_the_upgrade_loses_nothing(daemon_factory, tmp_path):
     n = 120000
     with sqlite3.connect(data / "gasket.db") as c:
         assert c.execute("pragma user_version").fetchone()[0] == 4
+        ts = [1700000000000 + 10 * i for i in range(n)]
         c.executemany("INSERT INTO docs(idx, seq, ts, groupid, source) VALUES('filler', ?, ?, 'f', ?)",
-                      ((i, 1700000000000 + i, '{"groupid":"f","pad":"%s"}' % ("x" * 800))
-                       for i in range(n)))
+                      ((i, t, '{"groupid":"f","pad":"%s"}' % ("x" * 800)) for i, t in enumerate(ts)))
         c.execute("INSERT INTO indices VALUES('filler', ?)", (n,))
         c.execute("INSERT INTO groups VALUES('filler', 'f')")
+        for table, unit in (("rollup_1m", 60000), ("rollup_1h", 3600000)):  # document counts
+            counts = {}
+            for t in ts:
+                counts[t - t % unit] = counts.get(t - t % unit, 0) + 1
+            c.executemany("INSERT INTO %s(idx, grp, name, t, n) VALUES('filler', 'f',"
+                          " CAST(x'ff' AS TEXT), ?, ?)" % table, counts.items())
     ini = (FIXTURES / "datadir-v4.ini").read_text().replace("DATA_DIR", str(data))
     d = daemon_factory(ini=ini, start=False)
     d.conf.write_text(d.ini)
