@@ -18,10 +18,12 @@
  *     str idempotency key (len ~0: none), u64 fingerprint, i64 at
  *   (str: u32 length + bytes; little-endian as the machine writes it: a
  *   journal is read back by the machine that wrote it).
- * A record cut short or damaged ends its file: replay stops there and the
+ * A record cut short at the end of the newest file ends the replay, and the
  * file is truncated to the records before it (a crash in the middle of an
  * append leaves exactly that; the documents of such a record were never
- * acknowledged). Writer thread only. */
+ * acknowledged). A bad record anywhere else (whole records after it, or an
+ * older file) is damage: at durability full the start is refused and the
+ * file left as it is (replay_file). Writer thread only. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -335,9 +337,31 @@ int store_jnl_scan(struct store_jnl *j, const unsigned char *data, size_t size, 
     return 0;
 }
 
-/* Reads one file; returns 0 or GK_ESTORE. A torn tail is cut off. */
+/* 1 when a whole record (magic, length within the data, CRC) starts at
+ * some byte of data[from, size). */
+static int record_after(const unsigned char *data, size_t size, size_t from)
+{
+    for (size_t at = from; at + JNL_HEAD <= size; at++) {
+        uint32_t magic, len, crc;
+        memcpy(&magic, data + at, 4);
+        if (magic != JNL_MAGIC) continue;
+        memcpy(&len, data + at + 4, 4);
+        memcpy(&crc, data + at + 8, 4);
+        if (len <= size - at - JNL_HEAD && (uint32_t)crc32(0, data + at + JNL_HEAD, len) == crc)
+            return 1;
+    }
+    return 0;
+}
+
+/* Reads one file (last: the newest); returns 0 or GK_ESTORE. A torn tail
+ * is cut off: what an append cut short by a crash leaves. At durability
+ * full each record was synced before the next was written, so a bad record
+ * with whole records after it, or in a file older than the newest, is
+ * damage, not a torn append: it is left as it is and the start refused
+ * (cutting it would delete acknowledged readings). At normal the page
+ * cache may have written later pages before earlier ones: cut, as said. */
 static int replay_file(struct store_jnl *j, int64_t first, int64_t after, store_jnl_fn fn,
-                       void *ud)
+                       void *ud, int last)
 {
     char *p = seg_path(j, first);
     int fd = open(p, O_RDWR | O_CLOEXEC);
@@ -357,7 +381,13 @@ static int replay_file(struct store_jnl *j, int64_t first, int64_t after, store_
         log_error("store: journal %s: the record at byte %zu does not decode", p, good);
         rc = GK_ESTORE;
     }
-    if (rc == 0 && good < size) {
+    if (rc == 0 && good < size && j->sync && (!last || record_after(data, size, good + 1))) {
+        log_error("store: journal %s is damaged at byte %zu (%s): acknowledged readings may be "
+                  "in it, so it is left as it is. Keep a copy of it, then move it out of the "
+                  "journal folder to start without its readings",
+                  p, good, last ? "whole records follow" : "a newer journal file exists");
+        rc = GK_ESTORE;
+    } else if (rc == 0 && good < size) {
         log_warn("store: journal %s: %zu bytes of an unfinished record at its end cut off", p,
                  size - good);
         if (ftruncate(fd, (off_t)good) != 0) rc = GK_ESTORE;
@@ -400,7 +430,7 @@ int store_jnl_open(struct store_jnl *j, const char *data_dir, int sync, int64_t 
     closedir(dir);
     if (j->nsegs) qsort(j->segs, j->nsegs, sizeof *j->segs, cmp_i64); /* segs may be NULL */
     for (size_t i = 0; i < j->nsegs; i++) {
-        int rc = replay_file(j, j->segs[i], after, fn, ud);
+        int rc = replay_file(j, j->segs[i], after, fn, ud, i + 1 == j->nsegs);
         if (rc != 0) return rc;
     }
     return 0;
