@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "store/query_int.h"
+#include "store/store_int.h"
 
 void qsql_free(struct qsql *s)
 {
@@ -518,8 +519,8 @@ static int index_ts(struct qx *x, const char *agg, int64_t *v)
 {
     static const char *const from[] = {
         "main.docs WHERE idx = ",
-        "hot0.docs WHERE id > (SELECT v FROM main.meta WHERE k = 'moved') AND idx = ",
-        "hot1.docs WHERE id > (SELECT v FROM main.meta WHERE k = 'moved') AND idx = "};
+        "hot0.docs WHERE id > " STORE_MOVED_MARK " AND idx = ",
+        "hot1.docs WHERE id > " STORE_MOVED_MARK " AND idx = "};
     struct qsql s = {0};
     qsql_add(&s, "SELECT ");
     qsql_add(&s, agg);

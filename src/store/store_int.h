@@ -279,7 +279,6 @@ struct store_db {
     int64_t next_id;    /* the next docs.id */
     int64_t moved_id, moved_gen, gen;
     int sealed;         /* generation gen - 1 is sealed and not moved yet */
-    int64_t sealed_hi;  /* its last id */
     size_t move_docs;   /* a move at this many documents in the hot tier */
     int64_t move_ms;    /* or once its oldest is this old */
     size_t gen_docs;    /* documents of generation gen */
@@ -347,6 +346,9 @@ void store_move_wait(struct store_db *d);
 /* Milliseconds until the writer should call store_move_tick (-1: nothing
  * to wait for but a move under way, whose end wakes it). */
 int64_t store_move_wait_ms(struct store_db *d, int64_t now_ms);
+/* Every document with an id up to this mark is in gasket.db (SQL: the
+ * hot rows a reader counts are the ones above it). */
+#define STORE_MOVED_MARK "(SELECT v FROM main.meta WHERE k = 'moved')"
 /* The SQL readers run on their connection after store_hot_attach:
  * temporary views named as gasket.db's tables that show gasket.db and both
  * hot files (docs, measurements, rollup_1m, rollup_1h, groups, indices). */

@@ -128,6 +128,26 @@ static int err_of(int e)
     return e == ENOSPC || e == EDQUOT ? GK_EFULL : GK_ESTORE;
 }
 
+/* Notes the file of documents from first on. */
+static void segs_add(struct store_jnl *j, int64_t first)
+{
+    if (j->nsegs == j->capsegs) {
+        j->capsegs = j->capsegs ? 2 * j->capsegs : 8;
+        j->segs = xrealloc(j->segs, j->capsegs * sizeof *j->segs);
+    }
+    j->segs[j->nsegs++] = first;
+}
+
+/* Cuts the file being appended to back to its last complete record (or
+ * gives it up when that fails: the next commit starts a new file). */
+static void rewind_to_size(struct store_jnl *j)
+{
+    if (ftruncate(j->fd, (off_t)j->size) != 0 || lseek(j->fd, (off_t)j->size, SEEK_SET) < 0) {
+        close(j->fd);
+        j->fd = -1;
+    }
+}
+
 /* Opens a new file for documents from first on. */
 static int seg_start(struct store_jnl *j, int64_t first)
 {
@@ -143,11 +163,7 @@ static int seg_start(struct store_jnl *j, int64_t first)
     if (j->fd >= 0) close(j->fd);
     j->fd = fd;
     j->size = 0;
-    if (j->nsegs == j->capsegs) {
-        j->capsegs = j->capsegs ? 2 * j->capsegs : 8;
-        j->segs = xrealloc(j->segs, j->capsegs * sizeof *j->segs);
-    }
-    j->segs[j->nsegs++] = first;
+    segs_add(j, first);
     /* the directory entry must survive a power cut too */
     if (j->sync) {
         int dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -186,21 +202,13 @@ int store_jnl_commit(struct store_jnl *j, int64_t first_id)
         return 0;
     }
     log_error("store: writing the journal: %s", strerror(e));
-    /* leave no torn record behind: later records would be unreachable */
-    if (ftruncate(j->fd, (off_t)j->size) != 0 || lseek(j->fd, (off_t)j->size, SEEK_SET) < 0) {
-        close(j->fd);
-        j->fd = -1;
-    }
+    rewind_to_size(j); /* no torn record behind: later records would be unreachable */
     return err_of(e);
 }
 
 void store_jnl_undo(struct store_jnl *j)
 {
-    if (j->fd < 0 || j->count == 0) return;
-    if (ftruncate(j->fd, (off_t)j->size) != 0 || lseek(j->fd, (off_t)j->size, SEEK_SET) < 0) {
-        close(j->fd);
-        j->fd = -1;
-    }
+    if (j->fd >= 0 && j->count > 0) rewind_to_size(j);
 }
 
 /* ---- reading back ---- */
@@ -421,11 +429,7 @@ int store_jnl_open(struct store_jnl *j, const char *data_dir, int sync, int64_t 
         char *end;
         long long first = strtoll(e->d_name, &end, 10);
         if (end == e->d_name || strcmp(end, ".log") != 0) continue;
-        if (j->nsegs == j->capsegs) {
-            j->capsegs = j->capsegs ? 2 * j->capsegs : 8;
-            j->segs = xrealloc(j->segs, j->capsegs * sizeof *j->segs);
-        }
-        j->segs[j->nsegs++] = first;
+        segs_add(j, first);
     }
     closedir(dir);
     if (j->nsegs) qsort(j->segs, j->nsegs, sizeof *j->segs, cmp_i64); /* segs may be NULL */

@@ -81,7 +81,6 @@ const char store_hot_schema_sql[] =
     "CREATE TABLE hot.idem(doc INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE,"
     " seq INTEGER NOT NULL, fp INTEGER NOT NULL, at INTEGER NOT NULL);";
 
-#define ABOVE_MOVED "(SELECT v FROM main.meta WHERE k = 'moved')"
 #define ABOVE_GEN   "(SELECT v FROM main.meta WHERE k = 'gen')"
 #define COLS_DOCS   "id, idx, seq, ts, groupid, source"
 #define COLS_MEAS   "idx, grp, name, ts, doc, value"
@@ -95,9 +94,9 @@ const char store_hot_schema_sql[] =
 
 const char store_view_sql[] =
     "CREATE TEMP VIEW docs AS SELECT " COLS_DOCS " FROM main.docs"
-    HOT_ROWS(COLS_DOCS, "docs", "id > " ABOVE_MOVED) ";"
+    HOT_ROWS(COLS_DOCS, "docs", "id > " STORE_MOVED_MARK) ";"
     "CREATE TEMP VIEW measurements AS SELECT " COLS_MEAS " FROM main.measurements"
-    HOT_ROWS(COLS_MEAS, "measurements", "doc > " ABOVE_MOVED) ";"
+    HOT_ROWS(COLS_MEAS, "measurements", "doc > " STORE_MOVED_MARK) ";"
     ROLLUP_VIEW("rollup_1m") ROLLUP_VIEW("rollup_1h")
     "CREATE TEMP VIEW groups AS SELECT idx, grp FROM main.groups"
     " UNION SELECT idx, grp FROM hot0.groups UNION SELECT idx, grp FROM hot1.groups;"
