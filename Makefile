@@ -17,7 +17,7 @@ CC      ?= gcc
 PKG_CONFIG ?= pkg-config
 PYTHON  ?= /usr/bin/python3
 
-PKGS    := libuv openssl jansson sqlite3 inih lua5.4 zlib
+PKGS    := libuv openssl jansson sqlite3 inih lua5.4 zlib libzstd
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -Isrc \
            $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lhttp_parser -lwslay -lpthread -lm

@@ -26,7 +26,7 @@ arm64 | armhf) ;;
 esac
 
 DEV="libuv1-dev libssl-dev libjansson-dev libsqlite3-dev liblua5.4-dev libinih-dev
-zlib1g-dev libcurl4-openssl-dev libmosquitto-dev"
+zlib1g-dev libcurl4-openssl-dev libmosquitto-dev libzstd-dev"
 want="crossbuild-essential-$ARCH pkgconf:$ARCH qemu-user-static binfmt-support
 libhttp-parser-dev libwslay-dev libhttp-parser2.9:$ARCH libwslay1:$ARCH"
 for p in $DEV; do want="$want $p:$ARCH"; done

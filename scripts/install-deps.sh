@@ -15,9 +15,9 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 BUILD="gcc make pkg-config libuv1-dev libssl-dev libhttp-parser-dev libwslay-dev
 libjansson-dev libsqlite3-dev liblua5.4-dev libinih-dev libcurl4-openssl-dev
-libmosquitto-dev zlib1g-dev"
+libmosquitto-dev zlib1g-dev libzstd-dev"
 TEST="clang libclang-rt-14-dev curl openssl python3 python3-pytest python3-paho-mqtt
-mosquitto-clients chromium fonts-nanum"
+mosquitto-clients chromium fonts-nanum python3-zstandard"
 BENCH="wrk nginx-light mosquitto influxdb"
 
 want="$BUILD $TEST"

@@ -55,9 +55,13 @@ static int64_t ceil_to(int64_t v, int64_t t)
     return -q_floordiv(-v, t) * t;
 }
 
-static size_t minute_pieces(int64_t from, int64_t to, struct qregion *r)
+static size_t minute_pieces(int64_t from, int64_t to, int minutes, struct qregion *r)
 {
     size_t n = 0;
+    if (!minutes) {
+        if (from < to) r[n++] = (struct qregion){0, from, to};
+        return n;
+    }
     int64_t m0 = ceil_to(from, QX_MINUTE), m1 = q_floordiv(to, QX_MINUTE) * QX_MINUTE;
     if (m0 >= m1) {
         if (from < to) r[n++] = (struct qregion){0, from, to};
@@ -69,14 +73,32 @@ static size_t minute_pieces(int64_t from, int64_t to, struct qregion *r)
     return n;
 }
 
-size_t qx_regions(int64_t lo, int64_t hi, int64_t tier, struct qregion *r)
+int qx_minutes_kept(struct qx *x)
 {
-    if (tier != QX_HOUR) return minute_pieces(lo, hi, r);
+    if (x->minutes == 0) {
+        sqlite3_stmt *st;
+        x->minutes = 1;
+        if (sqlite3_prepare_v2(x->db, "SELECT 1 FROM main.rollup_off WHERE idx = ?1 AND level = '1m'",
+                               -1, &st, NULL) != SQLITE_OK) {
+            x->failed = 1;
+            return 0;
+        }
+        sqlite3_bind_text(st, 1, x->q->index, -1, SQLITE_STATIC);
+        if (qx_step(x, st) == SQLITE_ROW) x->minutes = -1;
+        sqlite3_finalize(st);
+    }
+    return x->minutes > 0;
+}
+
+size_t qx_regions(struct qx *x, int64_t lo, int64_t hi, int64_t tier, struct qregion *r)
+{
+    int m = qx_minutes_kept(x);
+    if (tier != QX_HOUR) return minute_pieces(lo, hi, m, r);
     int64_t h0 = ceil_to(lo, QX_HOUR), h1 = q_floordiv(hi, QX_HOUR) * QX_HOUR;
-    if (h0 >= h1) return minute_pieces(lo, hi, r);
-    size_t n = minute_pieces(lo, h0, r);
+    if (h0 >= h1) return minute_pieces(lo, hi, m, r);
+    size_t n = minute_pieces(lo, h0, m, r);
     r[n++] = (struct qregion){QX_HOUR, h0, h1};
-    return n + minute_pieces(h1, hi, r + n);
+    return n + minute_pieces(h1, hi, m, r + n);
 }
 
 /* ---- eligibility and classification ------------------------------------ */
@@ -215,7 +237,7 @@ static void plan_range(struct qcount *k)
         k->empty = 1;
         return;
     }
-    k->nrg = qx_regions(lo, hi, QX_HOUR, k->rg);
+    k->nrg = qx_regions(k->x, lo, hi, QX_HOUR, k->rg);
 }
 
 struct qcount *qcount_new(struct qx *x, const struct qnode *root)

@@ -254,6 +254,7 @@ struct qx {
     size_t nbuckets; /* buckets in the reply so far */
     size_t nlive;    /* buckets built while collecting */
     size_t mem;      /* bytes of aggregation state charged (qx_charge) */
+    int minutes;     /* qx_minutes_kept: 0 not looked up yet, 1 kept, -1 not */
 };
 
 /* Charges bytes of aggregation state to the request's memory budget;
@@ -381,11 +382,17 @@ struct qregion {
     int64_t tier, from, to;
 };
 
+/* 1 when gasket.db keeps the 1-minute rollups of the query's index; 0
+ * when the mover stopped keeping them (main.rollup_off: they summarised
+ * about one reading per minute, so the raw rows are as quick). */
+int qx_minutes_kept(struct qx *x);
+
 /* Cuts [lo, hi) into whole hours (when tier is QX_HOUR), whole minutes at
  * their edges and raw pieces for the partial minutes at the very edges, in
  * time order; returns the number of pieces written to r (at most
- * QX_MAX_REGIONS). */
-size_t qx_regions(int64_t lo, int64_t hi, int64_t tier, struct qregion *r);
+ * QX_MAX_REGIONS). Without 1-minute rollups (qx_minutes_kept), what is not
+ * whole hours is one raw piece. */
+size_t qx_regions(struct qx *x, int64_t lo, int64_t hi, int64_t tier, struct qregion *r);
 
 /* The number of documents of the index matching root, also narrowed to
  * groupid grp when grp is not NULL, counted from the rollups: returns 1

@@ -260,7 +260,7 @@ static void fill(struct qx *x, const char **names, size_t nnames, const struct r
                  int64_t tier, struct qstate *root)
 {
     struct qregion rg[QX_MAX_REGIONS];
-    size_t nrg = qx_regions(sc->lo, sc->hi, tier, rg);
+    size_t nrg = qx_regions(x, sc->lo, sc->hi, tier, rg);
     sqlite3_stmt *st[6] = {NULL};
     for (int i = 0; i < 6; i++)
         if (sqlite3_prepare_v2(x->db, region_sql[i], -1, &st[i], NULL) != SQLITE_OK) x->failed = 1;

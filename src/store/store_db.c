@@ -1,7 +1,7 @@
 /* store_db.c: the store's SQLite write connection.
  *
  * Opens gasket.db in WAL mode, checks the schema version (PRAGMA
- * user_version 5; a file of version 3 or 4 is upgraded in place after a
+ * user_version 6; a file of version 3, 4 or 5 is upgraded in place after a
  * backup copy; an unversioned file holding the old layout and a file of the
  * unreleased version 2 are refused, an empty one is given the tables of
  * store.h), attaches the two hot files (store_move.c), prepares every
@@ -29,7 +29,7 @@
 #include "core/sqldb.h"
 #include "store/store_int.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 #define STORE_PING_ROOM (64u << 10) /* bytes free the journal needs to look healthy */
 
 /* What version 4 adds to version 3: the idempotency keys (store_idem.c). */
@@ -44,6 +44,16 @@
     "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);"                     \
     "INSERT OR IGNORE INTO meta(k, v) VALUES('moved', coalesce((SELECT max(id) FROM docs), 0));"   \
     "INSERT OR IGNORE INTO meta(k, v) VALUES('gen', 0);"
+
+/* What version 6 adds to version 5: the zstd dictionaries documents are
+ * compressed with (store_zip.c; `upto`: the index's documents moved before
+ * it, compressed up to `done` so far), and the rollup levels gasket.db no
+ * longer keeps for an index (store_move.c; level '1m'). */
+#define V6_SQL                                                                                     \
+    "CREATE TABLE IF NOT EXISTS dicts(id INTEGER PRIMARY KEY, idx TEXT NOT NULL,"                  \
+    " dict BLOB NOT NULL, upto INTEGER NOT NULL, done INTEGER NOT NULL);"                          \
+    "CREATE TABLE IF NOT EXISTS rollup_off(idx TEXT NOT NULL, level TEXT NOT NULL,"                \
+    " PRIMARY KEY(idx, level)) WITHOUT ROWID;"
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS docs(id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -67,7 +77,7 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS indices(name TEXT PRIMARY KEY,"
     " next_seq INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS health(id INTEGER PRIMARY KEY,"
-    " at INTEGER NOT NULL);" IDEM_SQL META_SQL "PRAGMA user_version = 5;";
+    " at INTEGER NOT NULL);" IDEM_SQL META_SQL V6_SQL "PRAGMA user_version = 6;";
 
 /* A bucket of the open generation (?9) in the hot database. */
 #define HOT_ROLLUP_UPSERT(table)                                                                   \
@@ -166,17 +176,18 @@ static int64_t db_int(struct store_db *d, const char *sql)
     return sqldb_int(d->db, sql, -1);
 }
 
-/* Inside the open transaction: accepts version 5, upgrades versions 3 and
- * 4, creates version 5 in an empty file, refuses anything else (logged). */
+/* Inside the open transaction: accepts version 6, upgrades versions 3 to
+ * 5, creates version 6 in an empty file, refuses anything else (logged). */
 static int db_check_version(struct store_db *d, const char *path)
 {
     int64_t ver = db_int(d, "PRAGMA user_version");
     if (ver == SCHEMA_VERSION) return SQLITE_OK;
-    if (ver == 3 || ver == 4) {
-        log_info("store: %s: upgrading schema %" PRId64 " to 5%s", path, ver,
-                 ver == 3 ? " (idempotency keys, the hot tier's marks)" : " (the hot tier's marks)");
+    if (ver >= 3 && ver <= 5) {
+        log_info("store: %s: upgrading schema %" PRId64 " to 6 (%s%scompressed documents, rollup levels)", path,
+                 ver, ver == 3 ? "idempotency keys, " : "", ver <= 4 ? "the hot tier's marks, " : "");
         int rc = ver == 3 ? db_exec(d, IDEM_SQL) : SQLITE_OK;
-        return rc == SQLITE_OK ? db_exec(d, META_SQL "PRAGMA user_version = 5;") : rc;
+        if (rc == SQLITE_OK && ver <= 4) rc = db_exec(d, META_SQL);
+        return rc == SQLITE_OK ? db_exec(d, V6_SQL "PRAGMA user_version = 6;") : rc;
     }
     if (ver == 0) {
         int64_t old = db_int(d, "SELECT count(*) FROM sqlite_master WHERE name = 'docs'");
@@ -230,7 +241,7 @@ static int db_backup(struct store_db *d, const char *path, int64_t ver)
 static int db_schema(struct store_db *d, const char *path)
 {
     int64_t ver = db_int(d, "PRAGMA user_version");
-    if ((ver == 3 || ver == 4) && db_backup(d, path, ver) != SQLITE_OK) return SQLITE_ERROR;
+    if (ver >= 3 && ver <= 5 && db_backup(d, path, ver) != SQLITE_OK) return SQLITE_ERROR;
     if (db_exec(d, "BEGIN IMMEDIATE") != SQLITE_OK) return SQLITE_ERROR;
     int rc = db_check_version(d, path);
     if (rc == SQLITE_OK) rc = db_exec(d, "COMMIT");

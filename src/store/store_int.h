@@ -190,6 +190,7 @@ struct store_jnl {
     int64_t last_id;  /* the highest id read back at open */
     struct buf rec;   /* the record being built */
     uint32_t count;
+    void *zc;         /* ZSTD_CCtx for records, made on first use */
 };
 
 typedef int (*store_jnl_fn)(void *ud, struct store_job *doc, int64_t id, int64_t seq, int64_t at);
@@ -204,8 +205,9 @@ void store_jnl_set_sync(struct store_jnl *j, int sync);
 void store_jnl_begin(struct store_jnl *j);
 void store_jnl_add(struct store_jnl *j, const struct store_job *d, int64_t id, int64_t seq,
                    int64_t at);
-/* Fills in the record's header (magic, length, CRC, count): store_jnl_commit
- * does it; exposed for the fuzz target, which makes records in memory. */
+/* Fills in the record's header (magic, length, CRC, count) and compresses
+ * it when that makes it smaller: store_jnl_commit does it; exposed for the
+ * fuzz target, which makes records in memory (store_jnl_close frees). */
 void store_jnl_seal(struct store_jnl *j);
 /* Reads the records of one file's bytes: fn for every document with id >
  * after, j->last_id raised to the largest id. *good: the length of the whole
@@ -255,6 +257,7 @@ struct store_mover {
     int rc;              /* its result: 0, GK_EFULL or GK_ESTORE */
     uint64_t ms;         /* how long it took */
     char why[256];       /* what failed */
+    struct store_zip *zip; /* the mover's compressor (store_zip.c) */
 };
 enum { STORE_MOVER_IDLE, STORE_MOVER_BUSY, STORE_MOVER_DONE, STORE_MOVER_STOP };
 
@@ -349,12 +352,33 @@ int64_t store_move_wait_ms(struct store_db *d, int64_t now_ms);
 /* Every document with an id up to this mark is in gasket.db (SQL: the
  * hot rows a reader counts are the ones above it). */
 #define STORE_MOVED_MARK "(SELECT v FROM main.meta WHERE k = 'moved')"
-/* The SQL readers run on their connection after store_hot_attach:
+/* The SQL readers run on their connection after store_hot_attach and
+ * store_zip_reader:
  * temporary views named as gasket.db's tables that show gasket.db and both
  * hot files (docs, measurements, rollup_1m, rollup_1h, groups, indices). */
 extern const char store_view_sql[];
 /* Deletes both hot files (at close). */
 void store_hot_remove(const char *path);
+
+/* ---- store_zip.c ---- */
+
+struct store_zip;
+struct store_zip *store_zip_new(void);
+void store_zip_free(struct store_zip *z);
+/* Registers gk_zip(idx, source) on the mover's connection. */
+int store_zip_writer(sqlite3 *db, struct store_zip *z);
+/* Before a move of hot file `hot`'s documents lo < id <= hi: loads the
+ * dictionaries of gasket.db, and trains one for each index of the
+ * generation that has none and enough documents. */
+int store_zip_prepare(struct store_zip *z, sqlite3 *db, int hot, int64_t lo, int64_t hi);
+/* In the move's transaction: stores the new dictionaries, and compresses
+ * the next slice of documents moved before their index had one. */
+int store_zip_save(struct store_zip *z, sqlite3 *db);
+/* After the move committed. */
+void store_zip_saved(struct store_zip *z);
+/* Registers gk_unzip(source) (the document as posted) on a connection
+ * that reads gasket.db: the views use it. */
+int store_zip_reader(sqlite3 *db);
 
 /* ---- store_idem.c ---- */
 

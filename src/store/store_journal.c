@@ -17,7 +17,11 @@
  *     str source, u32 n, n x (str name, f64 value),
  *     str idempotency key (len ~0: none), u64 fingerprint, i64 at
  *   (str: u32 length + bytes; little-endian as the machine writes it: a
- *   journal is read back by the machine that wrote it).
+ *   journal is read back by the machine that wrote it);
+ * or, when that is smaller (it nearly always is: a group of seed readings
+ * takes a tenth of its bytes), the same payload compressed:
+ *   u32 magic "GKJ2", u32 length, u32 CRC-32 of what follows,
+ *   u32 the payload's length, one zstd frame of the payload.
  * A record cut short at the end of the newest file ends the replay, and the
  * file is truncated to the records before it (a crash in the middle of an
  * append leaves exactly that; the documents of such a record were never
@@ -34,13 +38,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "store/store_int.h"
 
-#define JNL_MAGIC 0x314a4b47u /* "GKJ1" */
+#define JNL_MAGIC  0x314a4b47u /* "GKJ1" */
+#define JNL_ZMAGIC 0x324a4b47u /* "GKJ2" */
+#define JNL_ZLEVEL 1
+#define JNL_ZMIN   128          /* payloads shorter than this stay as they are */
+#define JNL_ZMAX   (256u << 20) /* a payload longer than this does not decode */
 #define JNL_HEAD  12
 #define JNL_NONE  0xffffffffu
 #define JNL_SEGMENT_BYTES (8u << 20) /* a new file once one is this long */
@@ -175,15 +184,40 @@ static int seg_start(struct store_jnl *j, int64_t first)
     return 0;
 }
 
-void store_jnl_seal(struct store_jnl *j)
+static void put_head(char *r, uint32_t magic, uint32_t len)
 {
-    char *r = j->rec.data;
-    uint32_t len = (uint32_t)(j->rec.len - JNL_HEAD), magic = JNL_MAGIC, count = j->count;
-    memcpy(r + JNL_HEAD, &count, 4);
     uint32_t crc = (uint32_t)crc32(0, (const Bytef *)r + JNL_HEAD, len);
     memcpy(r, &magic, 4);
     memcpy(r + 4, &len, 4);
     memcpy(r + 8, &crc, 4);
+}
+
+/* Compresses the payload of the record in rec into a GKJ2 record there,
+ * when that is smaller. */
+static void compress_rec(struct store_jnl *j, uint32_t len)
+{
+    if (len < JNL_ZMIN) return;
+    if (!j->zc && !(j->zc = ZSTD_createCCtx())) return; /* kept as it is */
+    size_t cap = JNL_HEAD + 4 + ZSTD_compressBound(len);
+    char *z = xmalloc(cap);
+    size_t n = ZSTD_compressCCtx(j->zc, z + JNL_HEAD + 4, cap - JNL_HEAD - 4,
+                                 j->rec.data + JNL_HEAD, len, JNL_ZLEVEL);
+    if (!ZSTD_isError(n) && n + 4 < len) {
+        memcpy(z + JNL_HEAD, &len, 4);
+        put_head(z, JNL_ZMAGIC, (uint32_t)n + 4);
+        buf_reset(&j->rec);
+        buf_append(&j->rec, z, JNL_HEAD + 4 + n);
+    }
+    free(z);
+}
+
+void store_jnl_seal(struct store_jnl *j)
+{
+    char *r = j->rec.data;
+    uint32_t len = (uint32_t)(j->rec.len - JNL_HEAD), count = j->count;
+    memcpy(r + JNL_HEAD, &count, 4);
+    put_head(r, JNL_MAGIC, len);
+    compress_rec(j, len);
 }
 
 int store_jnl_commit(struct store_jnl *j, int64_t first_id)
@@ -307,6 +341,24 @@ static struct store_job *decode_doc(struct rd *r, int64_t *id, int64_t *seq, int
     return j;
 }
 
+/* The payload of the GKJ2 record r holds (r set to read it), or NULL
+ * when it does not decompress to the length it gives. */
+static unsigned char *unzip_payload(struct rd *r)
+{
+    uint32_t raw_len;
+    get(r, &raw_len, 4);
+    if (r->bad || raw_len > JNL_ZMAX || raw_len < 4) return NULL;
+    unsigned char *raw = xmalloc(raw_len);
+    size_t n = ZSTD_decompress(raw, raw_len, r->p, (size_t)(r->end - r->p));
+    if (ZSTD_isError(n) || n != raw_len) {
+        free(raw);
+        return NULL;
+    }
+    r->p = raw;
+    r->end = raw + raw_len;
+    return raw;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -324,10 +376,12 @@ int store_jnl_scan(struct store_jnl *j, const unsigned char *data, size_t size, 
         memcpy(&magic, h, 4);
         memcpy(&len, h + 4, 4);
         memcpy(&crc, h + 8, 4);
-        if (magic != JNL_MAGIC || len > size - *good - JNL_HEAD ||
+        if ((magic != JNL_MAGIC && magic != JNL_ZMAGIC) || len > size - *good - JNL_HEAD ||
             (uint32_t)crc32(0, h + JNL_HEAD, len) != crc)
             break;
         struct rd r = {.p = h + JNL_HEAD, .end = h + JNL_HEAD + len};
+        unsigned char *raw = NULL;
+        if (magic == JNL_ZMAGIC && !(raw = unzip_payload(&r))) return GK_EINVAL;
         uint32_t count;
         get(&r, &count, 4);
         for (uint32_t i = 0; i < count && rc == 0 && !r.bad; i++) {
@@ -338,8 +392,10 @@ int store_jnl_scan(struct store_jnl *j, const unsigned char *data, size_t size, 
             if (id > j->last_id) j->last_id = id;
             free(d);
         }
+        int bad = r.bad || r.p != r.end;
+        free(raw);
         if (rc != 0) return rc;
-        if (r.bad || r.p != r.end) return GK_EINVAL;
+        if (bad) return GK_EINVAL;
         *good += JNL_HEAD + len;
     }
     return 0;
@@ -352,7 +408,7 @@ static int record_after(const unsigned char *data, size_t size, size_t from)
     for (size_t at = from; at + JNL_HEAD <= size; at++) {
         uint32_t magic, len, crc;
         memcpy(&magic, data + at, 4);
-        if (magic != JNL_MAGIC) continue;
+        if (magic != JNL_MAGIC && magic != JNL_ZMAGIC) continue;
         memcpy(&len, data + at + 4, 4);
         memcpy(&crc, data + at + 8, 4);
         if (len <= size - at - JNL_HEAD && (uint32_t)crc32(0, data + at + JNL_HEAD, len) == crc)
@@ -470,6 +526,7 @@ void store_jnl_moved(struct store_jnl *j, int64_t moved, int64_t next_id)
 void store_jnl_close(struct store_jnl *j)
 {
     if (j->fd >= 0) close(j->fd);
+    ZSTD_freeCCtx(j->zc);
     free(j->segs);
     free(j->dir);
     buf_free(&j->rec);

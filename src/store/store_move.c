@@ -93,7 +93,8 @@ const char store_hot_schema_sql[] =
     HOT_ROWS(COLS_ROLL, t, "gen > " ABOVE_GEN) ";"
 
 const char store_view_sql[] =
-    "CREATE TEMP VIEW docs AS SELECT " COLS_DOCS " FROM main.docs"
+    "CREATE TEMP VIEW docs AS SELECT id, idx, seq, ts, groupid, gk_unzip(source) AS source"
+    " FROM main.docs"
     HOT_ROWS(COLS_DOCS, "docs", "id > " STORE_MOVED_MARK) ";"
     "CREATE TEMP VIEW measurements AS SELECT " COLS_MEAS " FROM main.measurements"
     HOT_ROWS(COLS_MEAS, "measurements", "doc > " STORE_MOVED_MARK) ";"
@@ -263,25 +264,42 @@ int store_hot_replay(struct store_db *d, struct store_seq *seq, const char *data
 
 /* ---- the mover's thread ---- */
 
-#define ROLLUP_MOVE(t)                                                                             \
+#define ROLLUP_MOVE(t, kept)                                                                       \
     "INSERT INTO main." t "(idx, grp, name, t, n, mn, mx, sm)"                                     \
-    " SELECT idx, grp, name, t, n, mn, mx, sm FROM hot%4$d." t " WHERE gen = %3$lld"                 \
+    " SELECT idx, grp, name, t, n, mn, mx, sm FROM hot%4$d." t " WHERE gen = %3$lld" kept           \
     " ORDER BY idx, grp, name, t ON CONFLICT(idx, grp, name, t) DO UPDATE SET"                     \
     " n = n + excluded.n, mn = min(mn, excluded.mn), mx = max(mx, excluded.mx),"                   \
     " sm = sm + excluded.sm;"
 
+/* Rollups earn their place: an index whose 1-minute rollups of a
+ * generation summarise less than 1.5 readings a row on average (over at
+ * least MINUTES_MIN_ROWS rows: devices posting about once a minute or less)
+ * stops keeping them in gasket.db (rollup_off; queries read the raw rows
+ * instead, as many, query_count.c), for good: its rows already there are
+ * deleted a few groups a move. The hot files keep them (RAM). */
+#define MINUTES_MIN_ROWS "64"
+#define MINUTES_OFF                                                                                \
+    "INSERT OR IGNORE INTO main.rollup_off(idx, level) SELECT idx, '1m' FROM hot%4$d.rollup_1m"    \
+    " WHERE gen = %3$lld GROUP BY idx"                                                             \
+    " HAVING count(*) >= " MINUTES_MIN_ROWS " AND sum(n) < 1.5 * count(*);"                        \
+    "DELETE FROM main.rollup_1m WHERE (idx, grp) IN (SELECT DISTINCT r.idx, r.grp"                 \
+    " FROM main.rollup_off o JOIN main.rollup_1m r ON r.idx = o.idx WHERE o.level = '1m' LIMIT 16);"
+#define MINUTES_KEPT                                                                               \
+    " AND idx NOT IN (SELECT idx FROM main.rollup_off WHERE level = '1m')"
+
 /* The move of generation %3 (documents %1 < id <= %2) from hot file %4,
- * one transaction. A deferred BEGIN: it takes gasket.db's write lock, and
- * only reads the hot file, which the writer goes on writing meanwhile. */
+ * in one transaction after store_zip_save. A deferred BEGIN: it takes
+ * gasket.db's write lock, and only reads the hot file, which the writer
+ * goes on writing meanwhile. Documents are compressed on the way
+ * (store_zip.c). */
 static const char move_sql[] =
-    "BEGIN;"
     "INSERT INTO main.docs(id, idx, seq, ts, groupid, source)"
-    " SELECT id, idx, seq, ts, groupid, source FROM hot%4$d.docs"
+    " SELECT id, idx, seq, ts, groupid, gk_zip(idx, source) FROM hot%4$d.docs"
     " WHERE id > %1$lld AND id <= %2$lld ORDER BY id;"
     "INSERT INTO main.measurements(idx, grp, name, ts, doc, value)"
     " SELECT idx, grp, name, ts, doc, value FROM hot%4$d.measurements"
     " WHERE doc > %1$lld AND doc <= %2$lld ORDER BY idx, grp, name, ts, doc;"
-    ROLLUP_MOVE("rollup_1m") ROLLUP_MOVE("rollup_1h")
+    MINUTES_OFF ROLLUP_MOVE("rollup_1m", MINUTES_KEPT) ROLLUP_MOVE("rollup_1h", "")
     "INSERT OR IGNORE INTO main.groups(idx, grp) SELECT idx, grp FROM hot%4$d.groups;"
     "INSERT INTO main.idem(doc, key, seq, fp, at) SELECT doc, key, seq, fp, at FROM hot%4$d.idem"
     " WHERE doc > %1$lld AND doc <= %2$lld;"
@@ -297,8 +315,15 @@ static int move_txn(struct store_mover *m, long long lo, long long hi, long long
 {
     char sql[sizeof move_sql + 400];
     snprintf(sql, sizeof sql, move_sql, lo, hi, gen, (int)(gen & 1));
-    int rc = sqlite3_exec(m->db, sql, NULL, NULL, NULL);
-    if (rc == SQLITE_OK) return 0;
+    /* dictionaries trained outside the transaction: it holds the lock */
+    int rc = store_zip_prepare(m->zip, m->db, (int)(gen & 1), lo, hi);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(m->db, "BEGIN", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) rc = store_zip_save(m->zip, m->db);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(m->db, sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK) {
+        store_zip_saved(m->zip);
+        return 0;
+    }
     snprintf(m->why, sizeof m->why, "%s (%s)", sqlite3_errstr(rc), sqlite3_errmsg(m->db));
     int err = store_db_err(m->db, rc);
     if (!sqlite3_get_autocommit(m->db)) sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
@@ -354,10 +379,11 @@ int store_mover_start(struct store_db *d, const char *path, unsigned max_pages,
         log_error("store: the mover cannot open %s", why);
         return GK_ESTORE;
     }
-    if (store_hot_attach(m->db, d->hot_path) != SQLITE_OK) {
+    m->zip = store_zip_new();
+    if (store_hot_attach(m->db, d->hot_path) != SQLITE_OK ||
+        store_zip_writer(m->db, m->zip) != SQLITE_OK) {
         log_error("store: the mover cannot attach the hot tier: %s", sqlite3_errmsg(m->db));
-        sqlite3_close(m->db);
-        m->db = NULL;
+        store_mover_stop(d);
         return GK_ESTORE;
     }
     m->wake = wake;
@@ -369,8 +395,7 @@ int store_mover_start(struct store_db *d, const char *path, unsigned max_pages,
         log_error("store: cannot start the mover's thread");
         uv_cond_destroy(&m->cv);
         uv_mutex_destroy(&m->mu);
-        sqlite3_close(m->db);
-        m->db = NULL;
+        store_mover_stop(d);
         return GK_ESTORE;
     }
     m->running = 1;
@@ -395,6 +420,8 @@ void store_mover_stop(struct store_db *d)
     if (m->db && sqlite3_close(m->db) != SQLITE_OK)
         log_error("store: closing the mover's connection: %s", sqlite3_errmsg(m->db));
     m->db = NULL;
+    store_zip_free(m->zip);
+    m->zip = NULL;
 }
 
 /* ---- the writer's side ---- */

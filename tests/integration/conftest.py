@@ -12,6 +12,7 @@ import subprocess
 import time
 
 import pytest
+import zstandard
 from pathlib import Path
 
 GASKETD = os.environ.get("GASKETD") or os.path.join(
@@ -167,8 +168,22 @@ class Daemon:
                                timeout=10)
 
     def docs(self):
+        """(id, idx, seq, groupid, source) of every document in gasket.db,
+        sources as posted: a compressed one (a zstd frame made with one of
+        the dicts table's dictionaries) read back by python3-zstandard."""
         with self.db() as c:
-            return c.execute("select id, idx, seq, groupid, source from docs order by id").fetchall()
+            rows = c.execute("select id, idx, seq, groupid, source from docs order by id").fetchall()
+            dicts = dict(c.execute("select id, dict from dicts"))
+        return [r[:4] + (unzip(r[4], dicts),) for r in rows]
+
+
+def unzip(source, dicts):
+    """A document of gasket.db as posted (store_zip.c's format)."""
+    if isinstance(source, str):
+        return source
+    params = zstandard.get_frame_parameters(source)
+    d = zstandard.ZstdCompressionDict(dicts[params.dict_id])
+    return zstandard.ZstdDecompressor(dict_data=d).decompress(source).decode()
 
 
 def base_ini(tmp_path, extra="", key=True):

@@ -1211,11 +1211,14 @@ static sqlite3 *roll_db;
 
 /* Random docs over ~2 days around the end of US daylight time
  * (2021-11-07T06:00Z), 4 groups; some docs lack no2, every one has co;
- * index "rollnull" also has docs without groupid. */
+ * index "rollnull" also has docs without groupid. Both are sparse (about
+ * one reading every 4 minutes): gasket.db does not keep their 1-minute
+ * rollups. "rolldense" has each reading of "roll" three times within 1.4 s
+ * (other values): it keeps them. */
 static void roll_open(void)
 {
     enum { N = 700 };
-    static struct fdoc d[N];
+    static struct fdoc d[N], dense[3 * N];
     static const char *const g[4] = {"a", "b", "c", "d"};
     char tmpl[] = "/tmp/gasket-qroll-XXXXXX";
     unsigned seed = 12345;
@@ -1236,6 +1239,13 @@ static void roll_open(void)
     }
     roll_dir = strdup(mkdtemp(tmpl));
     write_docs(roll_dir, "roll", d, N);
+    for (int i = 0; i < 3 * N; i++) {
+        dense[i] = d[i / 3];
+        dense[i].ts += i % 3 * 700;
+        dense[i].co += i % 3;
+        if (i % 3 == 2) dense[i].no2 *= 0.5;
+    }
+    write_docs(roll_dir, "rolldense", dense, 3 * N);
     for (int i = 0; i < N; i += 7)
         d[i].grp = NULL;
     write_docs(roll_dir, "rollnull", d, N);
@@ -1244,6 +1254,22 @@ static void roll_open(void)
         d[i].no2 = pv[i];
     write_docs(roll_dir, "pct", d, 3);
     roll_db = open_ro(roll_dir);
+    sqlite3_stmt *st;
+    CHECK_EQ_INT(sqlite3_prepare_v2(roll_db,
+                                    "SELECT group_concat(idx) FROM (SELECT idx FROM main.rollup_off"
+                                    " WHERE level = '1m' ORDER BY idx)",
+                                    -1, &st, NULL),
+                 SQLITE_OK);
+    CHECK_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+    CHECK_EQ_STR((const char *)sqlite3_column_text(st, 0), "roll,rollnull");
+    sqlite3_finalize(st);
+    CHECK_EQ_INT(sqlite3_prepare_v2(roll_db,
+                                    "SELECT count(*) FROM main.rollup_1m WHERE idx = 'roll'", -1,
+                                    &st, NULL),
+                 SQLITE_OK);
+    CHECK_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+    CHECK_EQ_INT(sqlite3_column_int(st, 0), 0);
+    sqlite3_finalize(st);
 }
 
 static void roll_close(void)
@@ -1376,10 +1402,13 @@ static void test_rollup_equals_raw(void)
         "\"avg\":{\"field\":\"no2.value\"}}}}}}}}",
     };
     for (size_t i = 0; i < sizeof eligible / sizeof eligible[0]; i++) {
-        int rollups = 0;
-        CHECK(same_as_raw("roll", QUERY_SEARCH, eligible[i], &rollups));
-        if (rollups == 0) fprintf(stderr, "  no rollups for %s\n", eligible[i]);
-        CHECK(rollups > 0);
+        static const char *const idx[2] = {"roll", "rolldense"};
+        for (int k = 0; k < 2; k++) {
+            int rollups = 0;
+            CHECK(same_as_raw(idx[k], QUERY_SEARCH, eligible[i], &rollups));
+            if (rollups == 0) fprintf(stderr, "  no rollups for %s\n", eligible[i]);
+            CHECK(rollups > 0);
+        }
     }
 }
 
@@ -1495,8 +1524,8 @@ static void test_rollup_counts_equal_raw(void)
     };
     int rollups;
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
-        static const char *const idx[2] = {"roll", "rollnull"};
-        for (int k = 0; k < 2; k++) {
+        static const char *const idx[3] = {"roll", "rollnull", "rolldense"};
+        for (int k = 0; k < 3; k++) {
             char body[1024];
             CHECK(same_as_raw(idx[k], QUERY_COUNT, counts[i], &rollups));
             CHECK(last_fast.counts > 0);
@@ -1525,6 +1554,8 @@ static void test_rollup_counts_equal_raw(void)
     };
     for (size_t i = 0; i < sizeof hists / sizeof hists[0]; i++) {
         CHECK(same_as_raw("roll", QUERY_SEARCH, hists[i], &rollups));
+        CHECK(rollups > 0);
+        CHECK(same_as_raw("rolldense", QUERY_SEARCH, hists[i], &rollups));
         CHECK(rollups > 0);
         CHECK(same_as_raw("rollnull", QUERY_SEARCH, hists[i], &rollups));
     }

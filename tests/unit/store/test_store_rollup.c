@@ -67,7 +67,7 @@ static void test_floor(void)
     CHECK_EQ_INT(store_roll_floor(INT64_MAX, 60000), INT64_MAX - INT64_MAX % 60000);
 }
 
-/* A fresh file gets version 5 and every table; the old layout, the
+/* A fresh file gets version 6 and every table; the old layout, the
  * unreleased version 2 and newer versions are refused (the upgrade of
  * version 3: test_store_idem.c). */
 static void test_schema(void)
@@ -77,17 +77,18 @@ static void test_schema(void)
     uv_loop_init(&loop);
     struct store *s = fx_open(&loop, dir, 0, 0);
     fx_close(&loop, s);
-    CHECK_EQ_INT(fx_q_dir(dir, "PRAGMA user_version"), 5);
+    CHECK_EQ_INT(fx_q_dir(dir, "PRAGMA user_version"), 6);
     CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM sqlite_master WHERE name IN ('docs',"
                                " 'measurements', 'rollup_1m', 'rollup_1h', 'groups', 'indices',"
-                               " 'health', 'docs_idx_ts', 'docs_idx_grp_ts', 'idem', 'meta')"),
-                 11);
-    /* reopening a version 5 file works */
+                               " 'health', 'docs_idx_ts', 'docs_idx_grp_ts', 'idem', 'meta',"
+                               " 'dicts')"),
+                 12);
+    /* reopening a version 6 file works */
     s = fx_open(&loop, dir, 0, 0);
     fx_close(&loop, s);
 
     struct store_options opt = {.dir = dir};
-    static const char *const refused[] = {"PRAGMA user_version = 6", "PRAGMA user_version = 2"};
+    static const char *const refused[] = {"PRAGMA user_version = 7", "PRAGMA user_version = 2"};
     for (int i = 0; i < 2; i++) {
         CHECK_EQ_INT(fx_q_dir(dir, refused[i]), -1);
         s = (struct store *)&loop;
@@ -167,6 +168,55 @@ static void test_no_group_nan(void)
                                " AND name = CAST(x'ff' AS TEXT)"),
                  -1);
     CHECK_EQ_INT(fx_q_dir(dir, FX_ROLLUP_1M_DIFF), 2);
+    fx_rm_dir(dir);
+}
+
+/* n documents of index "m", 4 groups, one every `gap` ms from t0. */
+static void append_spaced(uv_loop_t *loop, struct store *s, int64_t t0, int64_t gap, int n,
+                          struct rec *r)
+{
+    static const char *const groups[] = {"g0", "g1", "g2", "g3"};
+    for (int i = 0; i < n; i++) {
+        struct store_meas m[2] = {{"co", i * 0.25}, {"no2", 100 - i * 0.125}};
+        struct store_doc d = {.index = "m",
+                              .source = "{}",
+                              .source_len = 2,
+                              .ts_ms = t0 + i * gap,
+                              .groupid = groups[i % 4],
+                              .nmeas = 2,
+                              .meas = m};
+        store_append(s, &d, fx_on_ack, &r[i]);
+    }
+    uv_run(loop, UV_RUN_DEFAULT);
+}
+
+/* An index whose readings come about once a minute or less stops keeping
+ * 1-minute rollups in gasket.db (its rows already there are deleted);
+ * hourly rollups stay, exact. A dense index keeps both. */
+static void test_minutes_earn_their_place(void)
+{
+    static struct rec r[600];
+    uv_loop_t loop;
+    char *dir = fx_make_dir();
+    uv_loop_init(&loop);
+    struct store *s = fx_open(&loop, dir, 0, 0);
+    append_spaced(&loop, s, 0, 5000, 300, r); /* 12 a minute, 3 per group */
+    fx_close(&loop, s);
+    CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM main.rollup_off"), 0);
+    CHECK(fx_q_dir(dir, "SELECT count(*) FROM main.rollup_1m WHERE idx = 'm'") > 0);
+    check_rollups(dir);
+
+    s = fx_open(&loop, dir, 0, 0);
+    append_spaced(&loop, s, 3600000, 300000, 300, r + 300); /* one in 5 minutes */
+    fx_close(&loop, s);
+    CHECK_EQ_INT(uv_loop_close(&loop), 0);
+    for (int i = 0; i < 600; i++)
+        CHECK_EQ_INT(r[i].status, 0);
+    CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM main.rollup_off WHERE idx = 'm'"
+                               " AND level = '1m'"),
+                 1);
+    CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM main.rollup_1m"), 0);
+    CHECK_EQ_INT(fx_q_dir(dir, FX_ROLLUP_1H_DIFF), 0);
     fx_rm_dir(dir);
 }
 
@@ -299,5 +349,6 @@ int main(void)
     RUN(test_rollups_random);
     RUN(test_rollback);
     RUN(test_groups_known);
+    RUN(test_minutes_earn_their_place);
     TEST_MAIN_END();
 }
