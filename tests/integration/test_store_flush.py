@@ -8,9 +8,12 @@ import os
 import random
 import sqlite3
 import stat
+import struct
 import time
+import zlib
 
 from conftest import ADMIN, SEED
+from raw_json import raw_sources
 
 DEV = "dev-key-0123456789abcdef0000"  # posts /gasdetector: writes gasdetect only
 SCOPES = ("[route /gasdetector]\n[route /sensors]\nindex = other\n"
@@ -193,3 +196,48 @@ def test_a_damaged_record_before_others_refuses_the_start(daemon_factory):
     assert st in (200, 404)
     assert d.stop() == 0
 
+
+
+def gkj1_record(docs):
+    """A journal record as the previous release wrote it (store schema 5:
+    "GKJ1", uncompressed; store_journal.c): docs are (id, seq, ts, index,
+    groupid, source, {name: value})."""
+    def s(b):
+        return struct.pack("<I", len(b)) + b
+    payload = struct.pack("<I", len(docs))
+    for id_, seq, ts, idx, grp, src, meas in docs:
+        payload += struct.pack("<qqq", id_, seq, ts) + s(idx.encode()) + s(grp.encode()) + s(src.encode())
+        payload += struct.pack("<I", len(meas))
+        for name, v in meas.items():
+            payload += s(name.encode()) + struct.pack("<d", v)
+        payload += struct.pack("<I", 0xFFFFFFFF) + struct.pack("<Qq", 0, ts)  # no key
+    return b"GKJ1" + struct.pack("<II", len(payload), zlib.crc32(payload)) + payload
+
+
+def test_journal_records_are_compressed_and_old_ones_read_back(daemon_factory):
+    """A journal left by the previous release (uncompressed records, e.g.
+    after a crash) is read back; the records this one writes are
+    compressed ("GKJ2"), a fraction of the bytes, and read back too."""
+    d = daemon_factory(start=False)
+    (d.data / "journal").mkdir(parents=True)
+    src = '{"groupid":"old","no2":{"value":"26.20"},"date":"2021-09-03 18:14:49"}'
+    old = [(i, i - 1, 1630660489000 + i, "gasdetect", "old", src, {"no2": 26.2}) for i in (1, 2, 3)]
+    (d.data / "journal" / ("%020d.log" % 1)).write_bytes(gkj1_record(old[:2]) + gkj1_record(old[2:]))
+    d.start()
+    d.wait_log("3 documents read back from the journal")
+    lines = "".join('{"index":{"_index":"gasdetect"}}\n%s\n' % json.dumps(dict(SEED, groupid="n%d" % i))
+                    for i in range(20))
+    st, _, reply = d.request("POST", "/_bulk", lines.encode(), headers={"Content-Type": "application/x-ndjson"})
+    assert st == 200 and json.loads(reply)["errors"] is False, reply
+    d.kill9()
+    # the new record: in a file of its own (a start never appends to an old one)
+    (f,) = [f for f in (d.data / "journal").iterdir() if f.name != "%020d.log" % 1]
+    new = f.read_bytes()
+    assert new[:4] == b"GKJ2" and len(new) < len(lines) // 4, (new[:4], len(new), len(lines))
+    d.start()
+    d.wait_log("23 documents read back from the journal")
+    st, _, reply = d.request("POST", "/gasdetect/_search", {"size": 100, "sort": [{"date": "asc"}]})
+    hits = json.loads(reply)["hits"]["hits"]
+    assert sorted(h["_source"]["groupid"] for h in hits) == sorted(["old"] * 3 + ["n%d" % i for i in range(20)])
+    assert raw_sources(reply.decode())[:3] == [src] * 3
+    assert d.stop() == 0
