@@ -101,7 +101,7 @@ int qx_index_exists(struct qx *x, const char *index)
     qsql_text(&s, index);
     sqlite3_stmt *st = qx_prepare(x, &s);
     int found = st && qx_step(x, st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    qx_done(x, st);
     qsql_free(&s);
     return found;
 }
@@ -150,6 +150,7 @@ int query_exec(const struct query *q, sqlite3 *db, json_t **reply)
     uint64_t start = clock_mono_ms();
     struct qx x = {.q = q, .db = db};
     *reply = NULL;
+    qx_start(&x);
     int own_txn = sqlite3_get_autocommit(db);
     if (own_txn && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) x.failed = 1;
     /* the index check runs before the deadline applies: a late request
@@ -159,6 +160,7 @@ int query_exec(const struct query *q, sqlite3 *db, json_t **reply)
     sqlite3_progress_handler(db, 1000, qx_deadline_passed, &x);
     if (found) *reply = q->kind == QUERY_COUNT ? count_reply(&x) : search_reply(&x, start);
     sqlite3_progress_handler(db, 0, NULL, NULL);
+    qx_finish(&x);
     if (own_txn && !sqlite3_get_autocommit(db)) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     json_decref(x.failed || x.bad || !found ? *reply : NULL);
     if (x.failed)

@@ -748,7 +748,7 @@ static struct qstate **raw_scan(struct qx *x, struct qagg *const *aggs, size_t n
         for (size_t i = 0; i < n; i++)
             collect(x, st[i], &r);
     }
-    sqlite3_finalize(stmt);
+    qx_done(x, stmt);
     qsql_free(&sc.sql);
     return st;
 }

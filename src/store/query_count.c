@@ -232,22 +232,18 @@ struct qcount *qcount_new(struct qx *x, const struct qnode *root)
     if (!k->empty) plan_range(k);
     if (k->empty) return k;
     for (int i = 0; i < 2; i++)
-        if (sqlite3_prepare_v2(x->db, roll_sql[i], -1, &k->roll[i], NULL) != SQLITE_OK)
-            x->failed = 1;
-    if (cj.nmeas)
-        k->raw = values_stmt(k);
-    else if (sqlite3_prepare_v2(x->db, docs_sql, -1, &k->raw, NULL) != SQLITE_OK)
-        x->failed = 1;
-    if (!k->raw) x->failed = 1;
+        k->roll[i] = qx_stmt(x, roll_sql[i], -1);
+    k->raw = cj.nmeas ? values_stmt(k) : qx_stmt(x, docs_sql, -1);
+    if (!k->raw || !k->roll[0] || !k->roll[1]) x->failed = 1;
     return k;
 }
 
 void qcount_free(struct qcount *k)
 {
     if (!k) return;
-    sqlite3_finalize(k->roll[0]);
-    sqlite3_finalize(k->roll[1]);
-    sqlite3_finalize(k->raw);
+    qx_done(k->x, k->roll[0]);
+    qx_done(k->x, k->roll[1]);
+    qx_done(k->x, k->raw);
     free(k);
 }
 
@@ -320,7 +316,7 @@ static int64_t all_groups(struct qcount *k)
     sqlite3_stmt *st = qx_prepare(k->x, &s);
     while (st && qx_step(k->x, st) == SQLITE_ROW)
         n += qcount_group(k, (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
+    qx_done(k->x, st);
     qsql_free(&s);
     return n;
 }
@@ -345,7 +341,7 @@ int64_t qx_ctx_count(struct qx *x, const struct qctx *c)
     qsql_ctx_cond(&s, x->q, c);
     sqlite3_stmt *st = qx_prepare(x, &s);
     n = st && qx_step(x, st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    qx_done(x, st);
     qsql_free(&s);
     return n;
 }
