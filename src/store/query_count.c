@@ -32,6 +32,7 @@
 #include "core/mem.h"
 #include "store/query_int.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 #define MAX_GROUPS 256 /* values of the query's groupid terms, at most */
 
@@ -177,11 +178,19 @@ static const char *const roll_sql[2] = {
     " WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t >= ?4 AND t < ?5 ORDER BY t",
 };
 
+/* The sum of count(*) of each file's documents matching `where`: each
+ * count is read from the file's (idx, groupid, ts) index alone. Through
+ * the docs view, SQLite would read every column of every matching row,
+ * the source included. */
+#define DOCS_COUNT(where)                                                                          \
+    "(SELECT sum(c) FROM (SELECT count(*) AS c FROM main.docs WHERE " where                        \
+    " UNION ALL SELECT count(*) FROM hot0.docs WHERE id > " STORE_MOVED_MARK " AND " where         \
+    " UNION ALL SELECT count(*) FROM hot1.docs WHERE id > " STORE_MOVED_MARK " AND " where "))"
+
 /* Documents of a group: grp "" is docs.groupid "" or NULL (?3 unused). */
 static const char docs_sql[] =
-    "SELECT (SELECT count(*) FROM docs WHERE idx = ?1 AND groupid = ?2 AND ts >= ?4 AND ts < ?5)"
-    " + (SELECT count(*) FROM docs"
-    " WHERE ?2 = '' AND idx = ?1 AND groupid IS NULL AND ts >= ?4 AND ts < ?5)";
+    "SELECT " DOCS_COUNT("idx = ?1 AND groupid = ?2 AND ts >= ?4 AND ts < ?5")
+    " + " DOCS_COUNT("?2 = '' AND idx = ?1 AND groupid IS NULL AND ts >= ?4 AND ts < ?5");
 
 /* The raw count of values of the measurement matching every leaf. */
 static sqlite3_stmt *values_stmt(struct qcount *k)
