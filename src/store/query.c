@@ -324,8 +324,34 @@ int query_cat_indices(sqlite3 *db, int verbose, query_cat_keep_fn keep, void *ke
     return rc == SQLITE_DONE ? 0 : GK_ESTORE;
 }
 
+/* Replaces each date histogram's buckets held as compact text (a raw
+ * string under "buckets": query_agg.c) by their values, so that they are
+ * indented as the rest. A raw `_source` is never under "buckets". */
+static void expand_buckets(json_t *v)
+{
+    const char *key;
+    json_t *m;
+    size_t i;
+    void *tmp;
+    if (json_is_array(v))
+        json_array_foreach(v, i, m) expand_buckets(m);
+    if (!json_is_object(v)) return;
+    json_object_foreach_safe(v, tmp, key, m) {
+        const char *s = json_string_value(m);
+        size_t n = json_string_length(m);
+        if (strcmp(key, "buckets") == 0 && s && n > 1 && s[0] == '\0') {
+            json_error_t err;
+            json_t *b = json_loadb(s + 1, n - 1, 0, &err);
+            if (b) json_object_set_new(v, key, b);
+        } else {
+            expand_buckets(m);
+        }
+    }
+}
+
 char *query_dump(const json_t *reply, size_t flags)
 {
     int indent = (int)(flags & JSON_MAX_INDENT); /* JSON_INDENT(n) or compact */
+    if (indent) expand_buckets((json_t *)reply); /* the same values, laid out */
     return json_text(reply, JSON_WRITE_RAW_NUL | JSON_WRITE_INDENT(indent));
 }

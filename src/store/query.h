@@ -99,7 +99,10 @@ int query_scan(const struct query *q, sqlite3 *db, int64_t after, size_t max, ui
  * reals as short as core/json.c writes them), with every unfiltered
  * `_source` spliced in as the stored text itself, byte for byte. Use it
  * instead of json_dumps() on replies: such a `_source` is held in the tree as a string starting with a NUL (a
- * character no stored document can hold). The caller frees the text. */
+ * character no stored document can hold), and so are a date histogram's
+ * buckets (their compact text; with JSON_INDENT, the reply's buckets are
+ * first replaced by their values, so reply is changed, not its meaning).
+ * The caller frees the text. */
 char *query_dump(const json_t *reply, size_t flags);
 
 /* GET /{index}/_doc/{id}: 0 with {"_index","_id","_version":1,
