@@ -28,12 +28,18 @@ static void put(struct fout *o, const char *s, size_t n)
         if (o->len + 1 < o->cap) o->p[o->len] = s[i];
 }
 
-/* v >= 0 with at least minw digits. */
+/* v >= 0 with at least minw digits (written without snprintf: a
+ * histogram's reply formats thousands of keys). */
 static void put_num(struct fout *o, int64_t v, int minw)
 {
-    char buf[32];
-    int n = snprintf(buf, sizeof buf, "%0*lld", minw, (long long)v);
-    put(o, buf, (size_t)n);
+    char buf[32], *p = buf + sizeof buf;
+    uint64_t u = v < 0 ? 0 : (uint64_t)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    while (buf + sizeof buf - p < minw && p > buf)
+        *--p = '0';
+    put(o, p, (size_t)(buf + sizeof buf - p));
 }
 
 static int num_digits(int64_t v)
@@ -104,8 +110,8 @@ static bool letter_limits(char c, int cnt, size_t *maxw)
 
 static void put_fraction(struct fout *o, unsigned ms, int cnt)
 {
-    char buf[16];
-    snprintf(buf, sizeof buf, "%03u000000", ms);
+    char buf[9] = {(char)('0' + ms / 100 % 10), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10),
+                   '0', '0', '0', '0', '0', '0'};
     put(o, buf, (size_t)cnt);
 }
 
