@@ -145,6 +145,15 @@ static uint64_t deadline_of(const struct query *q, uint64_t start)
     return d;
 }
 
+/* BEGIN or COMMIT, a kept statement too. */
+static int txn(struct qx *x, const char *sql)
+{
+    sqlite3_stmt *st = qx_stmt(x, sql, -1);
+    int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+    qx_done(x, st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 int query_exec(const struct query *q, sqlite3 *db, json_t **reply)
 {
     uint64_t start = clock_mono_ms();
@@ -152,7 +161,7 @@ int query_exec(const struct query *q, sqlite3 *db, json_t **reply)
     *reply = NULL;
     qx_start(&x);
     int own_txn = sqlite3_get_autocommit(db);
-    if (own_txn && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) x.failed = 1;
+    if (own_txn && txn(&x, "BEGIN") != SQLITE_OK) x.failed = 1;
     /* the index check runs before the deadline applies: a late request
      * still gets its not-found answer or a reply marked timed_out */
     int found = !x.failed && qx_index_exists(&x, q->index);
@@ -160,8 +169,8 @@ int query_exec(const struct query *q, sqlite3 *db, json_t **reply)
     sqlite3_progress_handler(db, 1000, qx_deadline_passed, &x);
     if (found) *reply = q->kind == QUERY_COUNT ? count_reply(&x) : search_reply(&x, start);
     sqlite3_progress_handler(db, 0, NULL, NULL);
+    if (own_txn && !sqlite3_get_autocommit(db)) txn(&x, "COMMIT");
     qx_finish(&x);
-    if (own_txn && !sqlite3_get_autocommit(db)) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     json_decref(x.failed || x.bad || !found ? *reply : NULL);
     if (x.failed)
         *reply = server_error();
