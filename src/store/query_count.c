@@ -45,7 +45,8 @@ struct qcount {
     int empty;        /* nothing matches: 0 for every group */
     struct qregion rg[QX_MAX_REGIONS];
     size_t nrg;
-    sqlite3_stmt *roll[2]; /* rollup_1m, rollup_1h rows of ?2, ?3 in [?4, ?5) */
+    sqlite3_stmt *roll[2]; /* rollup_1m, rollup_1h rows of ?2, ?3 in [?4, ?5)
+                            * (without leaves: their sum, sum_sql) */
     sqlite3_stmt *raw;     /* matching raw rows of group ?2 in [?4, ?5) */
 };
 
@@ -178,6 +179,21 @@ static const char *const roll_sql[2] = {
     " WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t >= ?4 AND t < ?5 ORDER BY t",
 };
 
+/* The documents of one (group, name) in whole units of a tier, when no
+ * leaf needs a unit's min and max: one sum, rows never leave SQLite. The
+ * hours are summed per file (the hot rows above the `gen` mark, as in
+ * store_move.c's rollup views), each from the file's primary key: ~5x
+ * faster than through the view, whose three ordered rows are merged. */
+#define GEN_MARK "(SELECT v FROM main.meta WHERE k = 'gen')"
+#define HOUR_SUM(file, above)                                                                      \
+    "SELECT sum(n) AS s FROM " file ".rollup_1h WHERE " above "idx = ?1 AND grp = ?2 AND name = ?3" \
+    " AND t >= ?4 AND t < ?5"
+static const char *const sum_sql[2] = {
+    "SELECT sum(n) FROM rollup_1m WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t >= ?4 AND t < ?5",
+    "SELECT sum(s) FROM (" HOUR_SUM("main", "") " UNION ALL " HOUR_SUM("hot0", "gen > " GEN_MARK " AND ")
+    " UNION ALL " HOUR_SUM("hot1", "gen > " GEN_MARK " AND ") ")",
+};
+
 /* The sum of count(*) of each file's documents matching `where`: each
  * count is read from the file's (idx, groupid, ts) index alone. Through
  * the docs view, SQLite would read every column of every matching row,
@@ -192,6 +208,7 @@ static const char docs_sql[] =
     "SELECT " DOCS_COUNT("idx = ?1 AND groupid = ?2 AND ts >= ?4 AND ts < ?5")
     " + " DOCS_COUNT("?2 = '' AND idx = ?1 AND groupid IS NULL AND ts >= ?4 AND ts < ?5");
 
+/* The raw count of values of the measurement matching every leaf. */
 /* The raw count of values of the measurement matching every leaf. */
 static sqlite3_stmt *values_stmt(struct qcount *k)
 {
@@ -241,7 +258,7 @@ struct qcount *qcount_new(struct qx *x, const struct qnode *root)
     if (!k->empty) plan_range(k);
     if (k->empty) return k;
     for (int i = 0; i < 2; i++)
-        k->roll[i] = qx_stmt(x, roll_sql[i], -1);
+        k->roll[i] = qx_stmt(x, cj.nmeas ? roll_sql[i] : sum_sql[i], -1);
     k->raw = cj.nmeas ? values_stmt(k) : qx_stmt(x, docs_sql, -1);
     if (!k->raw || !k->roll[0] || !k->roll[1]) x->failed = 1;
     return k;
@@ -282,6 +299,11 @@ static int64_t tier_count(struct qcount *k, const char *grp, const struct qregio
     sqlite3_stmt *st = k->roll[r->tier == QX_HOUR];
     int64_t n = 0, run0 = 0, run1 = 0; /* [run0, run1): units to read raw */
     bind_range(k, st, grp, r->from, r->to);
+    if (k->cj.nmeas == 0) { /* every unit counts whole */
+        n = qx_step(k->x, st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_reset(st);
+        return n;
+    }
     int more = qx_step(k->x, st) == SQLITE_ROW;
     while (more) {
         struct krow b = {0};
