@@ -647,7 +647,7 @@ static json_t *dh_json(struct qx *x, struct qstate *s)
     struct dhtext text, *w = dh_text_ok(s) ? &text : NULL;
     json_t *arr = w ? NULL : json_array();
     size_t n = s->nb, cnt;
-    int64_t lo, hi;
+    int64_t lo = 0, hi = -1; /* set by dh_range when it finds buckets */
     if (w) dh_text_init(w, s);
     if (a->min_doc_count > 0) {
         size_t keep = 0;
@@ -658,6 +658,7 @@ static json_t *dh_json(struct qx *x, struct qstate *s)
                 if (v[i]->n >= a->min_doc_count) dh_add(x, s, v[i], arr, w);
     } else if (dh_range(x, s, v, n, &lo, &hi, &cnt) == 0 && count_buckets(x, cnt) == 0) {
         size_t j = 0;
+        if (w) buf_reserve(&w->out, cnt * (80 + 24 * a->nsubs)); /* ~ a bucket's text */
         for (int64_t k = lo; cnt > 0 && k <= hi; k = qx_dh_next(a, k)) {
             while (j < n && v[j]->ki < k) /* off the sequence: never expected */
                 dh_add(x, s, v[j++], arr, w);
