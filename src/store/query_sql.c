@@ -668,37 +668,36 @@ int qx_step(struct qx *x, sqlite3_stmt *st)
  * and of each hot file apart (store_move.c's tables, the hot ones above
  * the `moved` mark as in its docs view): one aggregate per table, so that
  * SQLite answers each from its (idx, ts) index. Through the docs view it
- * would read every entry of the index (seconds for a million documents). */
-static int index_ts(struct qx *x, const char *agg, int64_t *v)
+ * would read every entry of the index (seconds for a million documents).
+ * A hot file holds one generation: moved (every id up to the mark: it
+ * adds nothing) or not yet (every id over it: its index answers alone);
+ * the mark is checked against the file's first and last id, as the
+ * aggregate over "id > mark" walks the whole index when no row passes
+ * (a moved generation's 16,384 documents, read twice per request). */
+#define HOT_TS(f, agg)                                                                             \
+    "SELECT CASE WHEN (SELECT max(id) FROM " f ".docs) <= " STORE_MOVED_MARK " THEN NULL"           \
+    " WHEN (SELECT min(id) FROM " f ".docs) > " STORE_MOVED_MARK                                   \
+    " THEN (SELECT " agg "(ts) FROM " f ".docs WHERE idx = ?1)"                                    \
+    " ELSE (SELECT " agg "(ts) FROM " f ".docs WHERE id > " STORE_MOVED_MARK " AND idx = ?1) END"
+#define INDEX_TS(agg)                                                                              \
+    "SELECT " agg "(v) FROM (SELECT " agg "(ts) AS v FROM main.docs WHERE idx = ?1"               \
+    " UNION ALL " HOT_TS("hot0", agg) " UNION ALL " HOT_TS("hot1", agg) ")"
+
+static int index_ts(struct qx *x, int want_max, int64_t *v)
 {
-    static const char *const from[] = {
-        "main.docs WHERE idx = ",
-        "hot0.docs WHERE id > " STORE_MOVED_MARK " AND idx = ",
-        "hot1.docs WHERE id > " STORE_MOVED_MARK " AND idx = "};
-    struct qsql s = {0};
-    qsql_add(&s, "SELECT ");
-    qsql_add(&s, agg);
-    qsql_add(&s, "(v) FROM (");
-    for (size_t i = 0; i < sizeof from / sizeof *from; i++) {
-        qsql_add(&s, i ? " UNION ALL SELECT " : "SELECT ");
-        qsql_add(&s, agg);
-        qsql_add(&s, "(ts) AS v FROM ");
-        qsql_add(&s, from[i]);
-        qsql_text(&s, x->q->index);
-    }
-    qsql_add(&s, ")");
-    sqlite3_stmt *st = qx_prepare(x, &s);
+    static const char *const sql[2] = {INDEX_TS("min"), INDEX_TS("max")};
+    sqlite3_stmt *st = qx_stmt(x, sql[want_max], -1);
+    if (st) sqlite3_bind_text(st, 1, x->q->index, -1, SQLITE_STATIC);
     int found = st && qx_step(x, st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
     if (found) *v = sqlite3_column_int64(st, 0);
     qx_done(x, st);
-    qsql_free(&s);
     return found;
 }
 
 int qx_clamp_to_index(struct qx *x, int64_t *lo, int64_t *hi)
 {
     int64_t first, last;
-    if (!index_ts(x, "min", &first) || !index_ts(x, "max", &last)) return 0;
+    if (!index_ts(x, 0, &first) || !index_ts(x, 1, &last)) return 0;
     if (*lo < first) *lo = first;
     if (*hi > last) *hi = last + 1;
     return *lo < *hi;
