@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#define ISO_PATTERN "uuuu-MM-dd'T'HH:mm:ss.SSSXXX" /* date_optional_time */
 #define FMT_MAX_OUT 63 /* dt_format_check admits patterns that fit 64 bytes */
 
 /* The fields of the instant being formatted. */
@@ -28,12 +29,18 @@ static void put(struct fout *o, const char *s, size_t n)
         if (o->len + 1 < o->cap) o->p[o->len] = s[i];
 }
 
-/* v >= 0 with at least minw digits. */
+/* v >= 0 with at least minw digits (written without snprintf: a
+ * histogram's reply formats thousands of keys). */
 static void put_num(struct fout *o, int64_t v, int minw)
 {
-    char buf[32];
-    int n = snprintf(buf, sizeof buf, "%0*lld", minw, (long long)v);
-    put(o, buf, (size_t)n);
+    char buf[32], *p = buf + sizeof buf;
+    uint64_t u = v < 0 ? 0 : (uint64_t)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    while (buf + sizeof buf - p < minw && p > buf)
+        *--p = '0';
+    put(o, p, (size_t)(buf + sizeof buf - p));
 }
 
 static int num_digits(int64_t v)
@@ -104,8 +111,8 @@ static bool letter_limits(char c, int cnt, size_t *maxw)
 
 static void put_fraction(struct fout *o, unsigned ms, int cnt)
 {
-    char buf[16];
-    snprintf(buf, sizeof buf, "%03u000000", ms);
+    char buf[9] = {(char)('0' + ms / 100 % 10), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10),
+                   '0', '0', '0', '0', '0', '0'};
     put(o, buf, (size_t)cnt);
 }
 
@@ -203,7 +210,7 @@ static const char *fmt_walk(const char *p, size_t n, const struct fctx *f, struc
 static const char *named_pattern(const char *s, size_t n)
 {
     static const char *const t[][2] = {
-        {"date_optional_time", "uuuu-MM-dd'T'HH:mm:ss.SSSXXX"},
+        {"date_optional_time", ISO_PATTERN},
         {"date_time", "uuuu-MM-dd'T'HH:mm:ss.SSSXXX"},
         {"date_time_no_millis", "uuuu-MM-dd'T'HH:mm:ssXXX"},
         {"basic_date", "uuuuMMdd"},
@@ -300,6 +307,25 @@ static void put_epoch(struct fout *o, int64_t ms, bool seconds)
     put(o, buf, (size_t)n);
 }
 
+/* ISO_PATTERN of f (a year in 0..9999) without walking the pattern: the
+ * key of every date histogram bucket by default. */
+static void put_iso(struct fout *o, const struct fctx *f)
+{
+    char b[23] = "0000-00-00T00:00:00.000";
+    unsigned y = (unsigned)f->y, v[6] = {f->mo, f->d, f->h, f->mi, f->s, 0};
+    for (int i = 3; i >= 0; i--, y /= 10)
+        b[i] = (char)('0' + y % 10);
+    for (int i = 0; i < 5; i++) {
+        b[5 + 3 * i] = (char)('0' + v[i] / 10);
+        b[6 + 3 * i] = (char)('0' + v[i] % 10);
+    }
+    b[20] = (char)('0' + f->ms / 100);
+    b[21] = (char)('0' + f->ms / 10 % 10);
+    b[22] = (char)('0' + f->ms % 10);
+    put(o, b, sizeof b);
+    put_offset(o, f->off, 3, true);
+}
+
 int dt_format(int64_t ms, const struct tz *zone, const char *pattern, char *out, size_t outlen,
               char *err, size_t errlen)
 {
@@ -315,6 +341,8 @@ int dt_format(int64_t ms, const struct tz *zone, const char *pattern, char *out,
     fctx_of(ms, zone, &f);
     if (is_name(pattern, n, "epoch_millis") || is_name(pattern, n, "epoch_second"))
         put_epoch(&o, f.epoch_ms, pattern[6] == 's');
+    else if (named && strcmp(named, ISO_PATTERN) == 0 && f.y >= 0 && f.y <= 9999)
+        put_iso(&o, &f);
     else
         why = named ? fmt_walk(named, strlen(named), &f, &o, &maxw)
                     : fmt_walk(pattern, n, &f, &o, &maxw);

@@ -101,7 +101,7 @@ int qx_index_exists(struct qx *x, const char *index)
     qsql_text(&s, index);
     sqlite3_stmt *st = qx_prepare(x, &s);
     int found = st && qx_step(x, st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    qx_done(x, st);
     qsql_free(&s);
     return found;
 }
@@ -145,13 +145,23 @@ static uint64_t deadline_of(const struct query *q, uint64_t start)
     return d;
 }
 
+/* BEGIN or COMMIT, a kept statement too. */
+static int txn(struct qx *x, const char *sql)
+{
+    sqlite3_stmt *st = qx_stmt(x, sql, -1);
+    int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+    qx_done(x, st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 int query_exec(const struct query *q, sqlite3 *db, json_t **reply)
 {
     uint64_t start = clock_mono_ms();
     struct qx x = {.q = q, .db = db};
     *reply = NULL;
+    qx_start(&x);
     int own_txn = sqlite3_get_autocommit(db);
-    if (own_txn && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) x.failed = 1;
+    if (own_txn && txn(&x, "BEGIN") != SQLITE_OK) x.failed = 1;
     /* the index check runs before the deadline applies: a late request
      * still gets its not-found answer or a reply marked timed_out */
     int found = !x.failed && qx_index_exists(&x, q->index);
@@ -159,7 +169,8 @@ int query_exec(const struct query *q, sqlite3 *db, json_t **reply)
     sqlite3_progress_handler(db, 1000, qx_deadline_passed, &x);
     if (found) *reply = q->kind == QUERY_COUNT ? count_reply(&x) : search_reply(&x, start);
     sqlite3_progress_handler(db, 0, NULL, NULL);
-    if (own_txn && !sqlite3_get_autocommit(db)) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (own_txn && !sqlite3_get_autocommit(db)) txn(&x, "COMMIT");
+    qx_finish(&x);
     json_decref(x.failed || x.bad || !found ? *reply : NULL);
     if (x.failed)
         *reply = server_error();
@@ -322,8 +333,34 @@ int query_cat_indices(sqlite3 *db, int verbose, query_cat_keep_fn keep, void *ke
     return rc == SQLITE_DONE ? 0 : GK_ESTORE;
 }
 
+/* Replaces each date histogram's buckets held as compact text (a raw
+ * string under "buckets": query_agg.c) by their values, so that they are
+ * indented as the rest. A raw `_source` is never under "buckets". */
+static void expand_buckets(json_t *v)
+{
+    const char *key;
+    json_t *m;
+    size_t i;
+    void *tmp;
+    if (json_is_array(v))
+        json_array_foreach(v, i, m) expand_buckets(m);
+    if (!json_is_object(v)) return;
+    json_object_foreach_safe(v, tmp, key, m) {
+        const char *s = json_string_value(m);
+        size_t n = json_string_length(m);
+        if (strcmp(key, "buckets") == 0 && s && n > 1 && s[0] == '\0') {
+            json_error_t err;
+            json_t *b = json_loadb(s + 1, n - 1, 0, &err);
+            if (b) json_object_set_new(v, key, b);
+        } else {
+            expand_buckets(m);
+        }
+    }
+}
+
 char *query_dump(const json_t *reply, size_t flags)
 {
     int indent = (int)(flags & JSON_MAX_INDENT); /* JSON_INDENT(n) or compact */
+    if (indent) expand_buckets((json_t *)reply); /* the same values, laid out */
     return json_text(reply, JSON_WRITE_RAW_NUL | JSON_WRITE_INDENT(indent));
 }

@@ -72,6 +72,19 @@ int query_parse(struct query **out, enum query_kind kind, const char *index, con
 int query_exec(const struct query *q, sqlite3 *db, json_t **reply);
 void query_free(struct query *q);
 
+/* Statements of queries on a store reader's connection: query_conn_keep
+ * marks db as a connection that keeps the statements its queries prepared
+ * (reset, found again by the next query of the same SQL text: a prepare
+ * through the hot tier's views costs tens of microseconds);
+ * query_conn_idle, between two reads, resets them, finalizes the oldest
+ * past a few dozen and finalizes any left running (returns how many were:
+ * a statement not given back, which would pin a snapshot);
+ * query_conn_forget finalizes them all and unmarks db, before it is
+ * closed. Any thread (a connection is used by one thread at a time). */
+void query_conn_keep(sqlite3 *db);
+int query_conn_idle(sqlite3 *db);
+void query_conn_forget(sqlite3 *db);
+
 /* One page of an export: the documents of q's index matching its query
  * whose _id is over after, in _id order, at most max: row(ud, id, source
  * text, length) for each (a non-zero return stops the page). Runs until
@@ -86,7 +99,10 @@ int query_scan(const struct query *q, sqlite3 *db, int64_t after, size_t max, ui
  * reals as short as core/json.c writes them), with every unfiltered
  * `_source` spliced in as the stored text itself, byte for byte. Use it
  * instead of json_dumps() on replies: such a `_source` is held in the tree as a string starting with a NUL (a
- * character no stored document can hold). The caller frees the text. */
+ * character no stored document can hold), and so are a date histogram's
+ * buckets (their compact text; with JSON_INDENT, the reply's buckets are
+ * first replaced by their values, so reply is changed, not its meaning).
+ * The caller frees the text. */
 char *query_dump(const json_t *reply, size_t flags);
 
 /* GET /{index}/_doc/{id}: 0 with {"_index","_id","_version":1,

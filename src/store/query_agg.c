@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json.h"
 #include "core/mem.h"
 #include "store/query_int.h"
 
@@ -482,6 +483,133 @@ static json_t *dh_bucket(struct qx *x, struct qstate *s, struct qbucket *b)
     return subs_json(x, s, b, o);
 }
 
+/* ---- date histogram buckets as text ------------------------------------- */
+
+/* A histogram whose sub-aggregations are all metrics has its buckets
+ * written as JSON text at once, the bytes dh_bucket's objects would print
+ * as (held as a raw string: query_dump): a reply of thousands of buckets
+ * costs a fraction of the objects' allocations, and an empty bucket's
+ * metrics are printed once. When it does not apply (sub-aggregations that
+ * are not metrics, a sub named as a member of the bucket or as another
+ * sub, buckets filled by a callback), the buckets are objects. */
+#define DH_TEXT_SUBS 16
+
+struct dhtext {
+    struct buf out;
+    size_t n;                      /* buckets written */
+    struct buf name[DH_TEXT_SUBS]; /* ,"<name>": of each sub */
+    char *empty[DH_TEXT_SUBS];     /* each sub's reply for no values */
+};
+
+static int dh_text_ok(const struct qstate *s)
+{
+    static const char *const own[] = {"key_as_string", "key", "doc_count"};
+    const struct qagg *a = s->p->a;
+    if (s->fill || a->nsubs > DH_TEXT_SUBS) return 0;
+    for (size_t i = 0; i < a->nsubs; i++) {
+        const struct qagg *m = a->subs[i];
+        if (m->kind < QA_AVG || m->kind > QA_PCT) return 0;
+        for (size_t k = 0; k < 3; k++)
+            if (strcmp(m->name, own[k]) == 0) return 0;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(m->name, a->subs[j]->name) == 0) return 0;
+    }
+    return 1;
+}
+
+/* v's compact text appended to b (v consumed; NULL: nothing). */
+static void put_json(struct buf *b, json_t *v)
+{
+    json_write(b, v, JSON_WRITE_RAW_NUL);
+    json_decref(v);
+}
+
+static void dh_text_init(struct dhtext *w, const struct qstate *s)
+{
+    const struct qagg *a = s->p->a;
+    memset(w, 0, sizeof *w);
+    buf_putc(&w->out, '\0'); /* raw: query_dump */
+    buf_putc(&w->out, '[');
+    for (size_t i = 0; i < a->nsubs; i++) {
+        struct qmetric none = {0};
+        struct buf e = {0};
+        buf_putc(&w->name[i], ',');
+        put_json(&w->name[i], json_string(a->subs[i]->name));
+        buf_putc(&w->name[i], ':');
+        json_t *r = metric_json(a->subs[i], &none);
+        if (r) put_json(&e, r);
+        buf_putc(&e, '\0');
+        w->empty[i] = r ? buf_steal(&e) : (buf_free(&e), NULL);
+    }
+}
+
+/* v >= 0 or not, in decimal. */
+static void put_int(struct buf *b, int64_t v)
+{
+    char d[24], *p = d + sizeof d;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0) *--p = '-';
+    buf_append(b, p, (size_t)(d + sizeof d - p));
+}
+
+/* 1 when s has a byte that a JSON string escapes. */
+static int needs_escape(const char *s)
+{
+    for (; *s; s++)
+        if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20) return 1;
+    return 0;
+}
+
+static void dh_text_bucket(struct dhtext *w, struct qstate *s, struct qbucket *b)
+{
+    const struct qagg *a = s->p->a;
+    char ks[64], err[64];
+    if (dt_format(b->ki, a->zone, a->format, ks, sizeof ks, err, sizeof err) < 0) ks[0] = '\0';
+    buf_puts(&w->out, w->n++ ? ",{\"key_as_string\":" : "{\"key_as_string\":");
+    if (needs_escape(ks)) {
+        put_json(&w->out, json_string(ks));
+    } else {
+        buf_putc(&w->out, '"');
+        buf_puts(&w->out, ks);
+        buf_putc(&w->out, '"');
+    }
+    buf_puts(&w->out, ",\"key\":");
+    put_int(&w->out, b->ki);
+    buf_puts(&w->out, ",\"doc_count\":");
+    put_int(&w->out, b->n);
+    for (size_t i = 0; i < a->nsubs; i++) {
+        struct qstate *sub = b->subs ? b->subs[i] : NULL;
+        json_t *r = sub ? metric_json(a->subs[i], &sub->m) : NULL;
+        if (!(sub ? r != NULL : w->empty[i] != NULL)) continue;
+        buf_append(&w->out, w->name[i].data, w->name[i].len);
+        if (r)
+            put_json(&w->out, r);
+        else
+            buf_puts(&w->out, w->empty[i]);
+    }
+    buf_putc(&w->out, '}');
+}
+
+/* The buckets as a raw string (w's buffers freed). */
+static json_t *dh_text_end(struct dhtext *w, size_t nsubs)
+{
+    for (size_t i = 0; i < nsubs; i++) {
+        buf_free(&w->name[i]);
+        free(w->empty[i]);
+    }
+    if (w->n == 0) {
+        buf_free(&w->out);
+        return json_array();
+    }
+    buf_putc(&w->out, ']');
+    json_t *r = json_stringn_nocheck(w->out.data, w->out.len);
+    buf_free(&w->out);
+    return r;
+}
+
 /* The keys [lo, hi] of the filled histogram, or -1 past the limit. */
 static int dh_range(struct qx *x, struct qstate *s, struct qbucket **v, size_t n, int64_t *lo,
                     int64_t *hi, size_t *count)
@@ -500,37 +628,50 @@ static int dh_range(struct qx *x, struct qstate *s, struct qbucket **v, size_t n
     return 0;
 }
 
+/* Adds b to the reply's buckets: an object to arr, or text to w. */
+static void dh_add(struct qx *x, struct qstate *s, struct qbucket *b, json_t *arr,
+                   struct dhtext *w)
+{
+    if (w)
+        dh_text_bucket(w, s, b);
+    else
+        json_array_append_new(arr, dh_bucket(x, s, b));
+}
+
 static json_t *dh_json(struct qx *x, struct qstate *s)
 {
     const struct qagg *a = s->p->a;
     struct qbucket **v = xmalloc((s->nb + 1) * sizeof *v);
     if (s->nb) memcpy(v, s->b, s->nb * sizeof *v);
     qsort(v, s->nb, sizeof *v, ki_cmp);
-    json_t *arr = json_array();
+    struct dhtext text, *w = dh_text_ok(s) ? &text : NULL;
+    json_t *arr = w ? NULL : json_array();
     size_t n = s->nb, cnt;
-    int64_t lo, hi;
+    int64_t lo = 0, hi = -1; /* set by dh_range when it finds buckets */
+    if (w) dh_text_init(w, s);
     if (a->min_doc_count > 0) {
         size_t keep = 0;
         for (size_t i = 0; i < n; i++)
             keep += v[i]->n >= a->min_doc_count;
         if (count_buckets(x, keep) == 0)
             for (size_t i = 0; i < n; i++)
-                if (v[i]->n >= a->min_doc_count) json_array_append_new(arr, dh_bucket(x, s, v[i]));
+                if (v[i]->n >= a->min_doc_count) dh_add(x, s, v[i], arr, w);
     } else if (dh_range(x, s, v, n, &lo, &hi, &cnt) == 0 && count_buckets(x, cnt) == 0) {
         size_t j = 0;
+        if (w) buf_reserve(&w->out, cnt * (80 + 24 * a->nsubs)); /* ~ a bucket's text */
         for (int64_t k = lo; cnt > 0 && k <= hi; k = qx_dh_next(a, k)) {
             while (j < n && v[j]->ki < k) /* off the sequence: never expected */
-                json_array_append_new(arr, dh_bucket(x, s, v[j++]));
+                dh_add(x, s, v[j++], arr, w);
             struct qbucket empty = {.ki = k};
             struct qbucket *b = j < n && v[j]->ki == k ? v[j++] : &empty;
-            json_array_append_new(arr, dh_bucket(x, s, b));
+            dh_add(x, s, b, arr, w);
             for (size_t i = 0; b == &empty && empty.subs && i < a->nsubs; i++)
                 qs_free(empty.subs[i]);
             if (b == &empty) free(empty.subs);
         }
     }
     free(v);
-    return json_pack("{s:o}", "buckets", arr);
+    return json_pack("{s:o}", "buckets", w ? dh_text_end(w, a->nsubs) : arr);
 }
 
 /* ---- top_hits ---------------------------------------------------------- */
@@ -748,7 +889,7 @@ static struct qstate **raw_scan(struct qx *x, struct qagg *const *aggs, size_t n
         for (size_t i = 0; i < n; i++)
             collect(x, st[i], &r);
     }
-    sqlite3_finalize(stmt);
+    qx_done(x, stmt);
     qsql_free(&sc.sql);
     return st;
 }

@@ -70,7 +70,7 @@ static void group_counts_rollup(struct qx *x, struct qstate *st, const struct qc
         struct qctx one = {.root = c->root, .grp = g};
         bucket_count(x, st, g, g[0] ? qcount_group(k, g) : qx_ctx_count(x, &one));
     }
-    sqlite3_finalize(stmt);
+    qx_done(x, stmt);
     qsql_free(&s);
 }
 
@@ -96,7 +96,7 @@ static void group_counts(struct qx *x, struct qstate *st, const struct qctx *c)
         bucket_count(x, st, (const char *)sqlite3_column_text(stmt, 0),
                      sqlite3_column_int64(stmt, 1));
     }
-    sqlite3_finalize(stmt);
+    qx_done(x, stmt);
     qsql_free(&s);
 }
 

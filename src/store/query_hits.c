@@ -249,7 +249,7 @@ void qx_load_sources(struct qx *x, struct qrow *rows, size_t n)
         }
         sqlite3_reset(st);
     }
-    sqlite3_finalize(st);
+    qx_done(x, st);
     qsql_free(&s);
 }
 
@@ -388,7 +388,7 @@ static json_t *max_score(struct qx *x, const struct qctx *ctx)
     json_t *r = json_null();
     if (st && qx_step(x, st) == SQLITE_ROW && sqlite3_column_int64(st, 1) > 0)
         r = json_real((float)sqlite3_column_double(st, 0));
-    sqlite3_finalize(st);
+    qx_done(x, st);
     qsql_free(&s);
     return r;
 }
@@ -411,7 +411,7 @@ json_t *qx_hits(struct qx *x, const struct qctx *c, const struct qsort *sorts, s
     sqlite3_stmt *st = qx_prepare(x, &s);
     struct qrow *rows = NULL;
     size_t n = st ? hits_read(x, st, &hp, &rows) : 0;
-    sqlite3_finalize(st);
+    qx_done(x, st);
     qsql_free(&s);
     if (hp.by_date) qx_rows_sort(rows, n, hp.sorts, hp.nsorts);
     size_t lo = (size_t)from < n ? (size_t)from : n;
@@ -488,7 +488,7 @@ int64_t qx_count(struct qx *x, const struct qnode *root, int64_t limit)
     qsql_add(&s, ")");
     sqlite3_stmt *st = qx_prepare(x, &s);
     n = st && qx_step(x, st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    qx_done(x, st);
     qsql_free(&s);
     return n;
 }

@@ -255,6 +255,14 @@ struct qx {
     size_t nlive;    /* buckets built while collecting */
     size_t mem;      /* bytes of aggregation state charged (qx_charge) */
     int minutes;     /* qx_minutes_kept: 0 not looked up yet, 1 kept, -1 not */
+    /* statements (qx_stmt): those handed out and not given back yet, and
+     * those this request prepared (finalized by qx_finish unless the
+     * connection keeps them: query_conn_keep) */
+    int cache, keep;
+    struct qstmts {
+        sqlite3_stmt **v;
+        size_t n, cap;
+    } out, made;
 };
 
 /* Charges bytes of aggregation state to the request's memory budget;
@@ -282,7 +290,22 @@ int qx_deadline_passed(void *x);
  * database error, which sets x->failed). */
 int qx_index_exists(struct qx *x, const char *index);
 
-/* Prepares and binds s. Returns the statement or NULL (x->failed set). */
+/* Statements: after qx_start, a statement given back (qx_done) is reset
+ * and found again by the next qx_stmt of the same SQL text, in this
+ * request and, on a connection that keeps them (query_conn_keep), in the
+ * next ones: a prepare through the views costs tens of microseconds. */
+void qx_start(struct qx *x);
+/* Finalizes the statements of the request, unless the connection keeps
+ * them; frees the lists. */
+void qx_finish(struct qx *x);
+/* The statement of sql (len bytes), reused or prepared; NULL (x->failed
+ * set) on an error. No deadline check, no bindings. */
+sqlite3_stmt *qx_stmt(struct qx *x, const char *sql, int len);
+/* Gives st back (NULL: nothing): reset with its bindings cleared when
+ * cached, else finalized. */
+void qx_done(struct qx *x, sqlite3_stmt *st);
+/* Prepares (qx_stmt) and binds s. Returns the statement or NULL (x->failed
+ * or x->timed_out set). */
 sqlite3_stmt *qx_prepare(struct qx *x, struct qsql *s);
 /* sqlite3_step with the deadline: SQLITE_ROW, or SQLITE_DONE at the end,
  * when the deadline passed (x->timed_out) or on an error (x->failed). */

@@ -117,7 +117,7 @@ static int scope_all_groups(struct qx *x, struct rscope *sc, int by_group)
         if (g[0] == '\0' && by_group) ok = 0; /* "" holds docs without groupid too */
         scope_add(sc, g);
     }
-    sqlite3_finalize(st);
+    qx_done(x, st);
     qsql_free(&s);
     sc->all = 1;
     return ok;
@@ -263,12 +263,12 @@ static void fill(struct qx *x, const char **names, size_t nnames, const struct r
     size_t nrg = qx_regions(x, sc->lo, sc->hi, tier, rg);
     sqlite3_stmt *st[6] = {NULL};
     for (int i = 0; i < 6; i++)
-        if (sqlite3_prepare_v2(x->db, region_sql[i], -1, &st[i], NULL) != SQLITE_OK) x->failed = 1;
+        if (!(st[i] = qx_stmt(x, region_sql[i], -1))) x->failed = 1;
     for (size_t i = 0; i < nnames && !x->failed; i++)
         read_name(x, st, sc, rg, nrg, names[i], root);
     if (!x->failed) read_name(x, st + 3, sc, rg, nrg, NULL, root);
     for (int i = 0; i < 6; i++)
-        sqlite3_finalize(st[i]);
+        qx_done(x, st[i]);
 }
 
 json_t *qx_rollup_agg(struct qx *x, const struct qagg *a, const struct qctx *c)

@@ -10,6 +10,7 @@ int query_scan(const struct query *q, sqlite3 *db, int64_t after, size_t max, ui
                int (*row)(void *ud, int64_t id, const char *src, size_t len), void *ud)
 {
     struct qx x = {.q = q, .db = db, .deadline = deadline};
+    qx_start(&x);
     sqlite3_progress_handler(db, 1000, qx_deadline_passed, &x);
     int found = qx_index_exists(&x, q->index);
     if (found && !x.failed && !x.timed_out) {
@@ -32,10 +33,11 @@ int query_scan(const struct query *q, sqlite3 *db, int64_t after, size_t max, ui
             if (row(ud, sqlite3_column_int64(st, 0), src ? src : "", src ? len : 0) != 0)
                 break;
         }
-        sqlite3_finalize(st);
+        qx_done(&x, st);
         qsql_free(&s);
     }
     sqlite3_progress_handler(db, 0, NULL, NULL);
+    qx_finish(&x);
     if (x.failed)
         return GK_ESTORE;
     if (x.timed_out)

@@ -6,6 +6,7 @@
  * never spliced into the text: each one is bound (?1, ?2, ...). Conditions
  * may be NULL where SQL says so; NOT and sums wrap them in IFNULL. This
  * file also runs statements under the request's deadline. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -466,23 +467,176 @@ void qsql_score(struct qsql *s, const struct qnode *n, int *constant, double *sc
 
 /* ---- statements -------------------------------------------------------- */
 
-sqlite3_stmt *qx_prepare(struct qx *x, struct qsql *s)
+/* Statements are cached in the connection itself: a statement given back
+ * is reset and stays in SQLite's list of the connection's statements
+ * (sqlite3_next_stmt, newest first), found again by its SQL text. One
+ * handed out (x->out) is never handed out twice: a plan may hold several
+ * of the same text at once (a count per group inside a count). */
+
+#define QX_KEEP_MAX 48 /* statements a connection keeps between reads */
+
+static pthread_mutex_t keep_mu = PTHREAD_MUTEX_INITIALIZER;
+static sqlite3 **keep_db;
+static size_t keep_n, keep_cap;
+
+static int kept(sqlite3 *db)
+{
+    int found = 0;
+    pthread_mutex_lock(&keep_mu);
+    for (size_t i = 0; i < keep_n && !found; i++)
+        found = keep_db[i] == db;
+    pthread_mutex_unlock(&keep_mu);
+    return found;
+}
+
+void query_conn_keep(sqlite3 *db)
+{
+    pthread_mutex_lock(&keep_mu);
+    if (keep_n == keep_cap) {
+        keep_cap = keep_cap ? 2 * keep_cap : 8;
+        keep_db = xrealloc(keep_db, keep_cap * sizeof *keep_db);
+    }
+    keep_db[keep_n++] = db;
+    pthread_mutex_unlock(&keep_mu);
+}
+
+void query_conn_forget(sqlite3 *db)
 {
     sqlite3_stmt *st;
-    if (x->timed_out || qx_deadline_passed(x)) {
-        x->timed_out = 1;
-        return NULL;
+    while ((st = sqlite3_next_stmt(db, NULL)) != NULL)
+        sqlite3_finalize(st);
+    pthread_mutex_lock(&keep_mu);
+    for (size_t i = 0; i < keep_n; i++)
+        if (keep_db[i] == db) {
+            keep_db[i] = keep_db[--keep_n];
+            break;
+        }
+    if (keep_n == 0) {
+        free(keep_db);
+        keep_db = NULL;
+        keep_cap = 0;
     }
-    int rc = sqlite3_prepare_v2(x->db, s->sql.data, (int)s->sql.len, &st, NULL);
+    pthread_mutex_unlock(&keep_mu);
+}
+
+int query_conn_idle(sqlite3 *db)
+{
+    int running = 0, n = 0;
+    sqlite3_stmt *st = sqlite3_next_stmt(db, NULL), *next;
+    for (; st; st = next) {
+        next = sqlite3_next_stmt(db, st);
+        running += sqlite3_stmt_busy(st) != 0;
+        if (sqlite3_stmt_busy(st) || ++n > QX_KEEP_MAX) {
+            sqlite3_finalize(st);
+        } else {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+        }
+    }
+    return running;
+}
+
+static void stmts_add(struct qstmts *l, sqlite3_stmt *st)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = st;
+}
+
+/* Removes st from l; 0 when it was not there. */
+static int stmts_remove(struct qstmts *l, sqlite3_stmt *st)
+{
+    for (size_t i = l->n; i-- > 0;)
+        if (l->v[i] == st) {
+            l->v[i] = l->v[--l->n];
+            return 1;
+        }
+    return 0;
+}
+
+static int stmts_has(const struct qstmts *l, sqlite3_stmt *st)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->v[i] == st) return 1;
+    return 0;
+}
+
+void qx_start(struct qx *x)
+{
+    x->cache = 1;
+    x->keep = kept(x->db);
+}
+
+void qx_finish(struct qx *x)
+{
+    for (size_t i = 0; !x->keep && i < x->made.n; i++)
+        sqlite3_finalize(x->made.v[i]);
+    free(x->out.v);
+    free(x->made.v);
+    x->out = x->made = (struct qstmts){0};
+    x->cache = 0;
+}
+
+/* A statement of the connection with this SQL text, not handed out. */
+static sqlite3_stmt *stmt_find(struct qx *x, const char *sql, int len)
+{
+    for (sqlite3_stmt *st = sqlite3_next_stmt(x->db, NULL); st; st = sqlite3_next_stmt(x->db, st)) {
+        const char *t = sqlite3_sql(st);
+        if (t && t[0] == sql[0] && strncmp(t, sql, (size_t)len) == 0 && t[len] == '\0' &&
+            !sqlite3_stmt_busy(st) && !stmts_has(&x->out, st) &&
+            (x->keep || stmts_has(&x->made, st)))
+            return st;
+    }
+    return NULL;
+}
+
+sqlite3_stmt *qx_stmt(struct qx *x, const char *sql, int len)
+{
+    if (len < 0) len = (int)strlen(sql);
+    sqlite3_stmt *st = x->cache ? stmt_find(x, sql, len) : NULL;
+    if (st) {
+        stmts_add(&x->out, st);
+        return st;
+    }
+    int rc = sqlite3_prepare_v3(x->db, sql, len, x->cache ? SQLITE_PREPARE_PERSISTENT : 0, &st,
+                                NULL);
     if (rc != SQLITE_OK) {
         if (rc == SQLITE_INTERRUPT) {
             x->timed_out = 1;
         } else {
-            log_error("query: cannot prepare: %s (%s)", sqlite3_errmsg(x->db), s->sql.data);
+            log_error("query: cannot prepare: %s (%.*s)", sqlite3_errmsg(x->db), len, sql);
             x->failed = 1;
         }
         return NULL;
     }
+    if (x->cache) {
+        stmts_add(&x->out, st);
+        stmts_add(&x->made, st);
+    }
+    return st;
+}
+
+void qx_done(struct qx *x, sqlite3_stmt *st)
+{
+    if (!st) return;
+    if (!stmts_remove(&x->out, st)) {
+        sqlite3_finalize(st);
+        return;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+sqlite3_stmt *qx_prepare(struct qx *x, struct qsql *s)
+{
+    if (x->timed_out || qx_deadline_passed(x)) {
+        x->timed_out = 1;
+        return NULL;
+    }
+    sqlite3_stmt *st = qx_stmt(x, s->sql.data, (int)s->sql.len);
+    if (!st) return NULL;
     for (size_t i = 0; i < s->nb; i++) {
         const struct qbind *b = &s->b[i];
         int at = (int)i + 1;
@@ -514,37 +668,36 @@ int qx_step(struct qx *x, sqlite3_stmt *st)
  * and of each hot file apart (store_move.c's tables, the hot ones above
  * the `moved` mark as in its docs view): one aggregate per table, so that
  * SQLite answers each from its (idx, ts) index. Through the docs view it
- * would read every entry of the index (seconds for a million documents). */
-static int index_ts(struct qx *x, const char *agg, int64_t *v)
+ * would read every entry of the index (seconds for a million documents).
+ * A hot file holds one generation: moved (every id up to the mark: it
+ * adds nothing) or not yet (every id over it: its index answers alone);
+ * the mark is checked against the file's first and last id, as the
+ * aggregate over "id > mark" walks the whole index when no row passes
+ * (a moved generation's 16,384 documents, read twice per request). */
+#define HOT_TS(f, agg)                                                                             \
+    "SELECT CASE WHEN (SELECT max(id) FROM " f ".docs) <= " STORE_MOVED_MARK " THEN NULL"           \
+    " WHEN (SELECT min(id) FROM " f ".docs) > " STORE_MOVED_MARK                                   \
+    " THEN (SELECT " agg "(ts) FROM " f ".docs WHERE idx = ?1)"                                    \
+    " ELSE (SELECT " agg "(ts) FROM " f ".docs WHERE id > " STORE_MOVED_MARK " AND idx = ?1) END"
+#define INDEX_TS(agg)                                                                              \
+    "SELECT " agg "(v) FROM (SELECT " agg "(ts) AS v FROM main.docs WHERE idx = ?1"               \
+    " UNION ALL " HOT_TS("hot0", agg) " UNION ALL " HOT_TS("hot1", agg) ")"
+
+static int index_ts(struct qx *x, int want_max, int64_t *v)
 {
-    static const char *const from[] = {
-        "main.docs WHERE idx = ",
-        "hot0.docs WHERE id > " STORE_MOVED_MARK " AND idx = ",
-        "hot1.docs WHERE id > " STORE_MOVED_MARK " AND idx = "};
-    struct qsql s = {0};
-    qsql_add(&s, "SELECT ");
-    qsql_add(&s, agg);
-    qsql_add(&s, "(v) FROM (");
-    for (size_t i = 0; i < sizeof from / sizeof *from; i++) {
-        qsql_add(&s, i ? " UNION ALL SELECT " : "SELECT ");
-        qsql_add(&s, agg);
-        qsql_add(&s, "(ts) AS v FROM ");
-        qsql_add(&s, from[i]);
-        qsql_text(&s, x->q->index);
-    }
-    qsql_add(&s, ")");
-    sqlite3_stmt *st = qx_prepare(x, &s);
+    static const char *const sql[2] = {INDEX_TS("min"), INDEX_TS("max")};
+    sqlite3_stmt *st = qx_stmt(x, sql[want_max], -1);
+    if (st) sqlite3_bind_text(st, 1, x->q->index, -1, SQLITE_STATIC);
     int found = st && qx_step(x, st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
     if (found) *v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    qsql_free(&s);
+    qx_done(x, st);
     return found;
 }
 
 int qx_clamp_to_index(struct qx *x, int64_t *lo, int64_t *hi)
 {
     int64_t first, last;
-    if (!index_ts(x, "min", &first) || !index_ts(x, "max", &last)) return 0;
+    if (!index_ts(x, 0, &first) || !index_ts(x, 1, &last)) return 0;
     if (*lo < first) *lo = first;
     if (*hi > last) *hi = last + 1;
     return *lo < *hi;

@@ -31,6 +31,7 @@
 #include "core/mem.h"
 #include "core/sqldb.h"
 #include "core/workpool.h"
+#include "store/query.h"
 #include "store/store_int.h"
 
 struct read_req {
@@ -48,6 +49,13 @@ void store_pool_init(struct store_pool *p)
     uv_cond_init(&p->cv);
 }
 
+/* Closes a reader, with the statements its queries kept. */
+static void reader_close(sqlite3 *db)
+{
+    query_conn_forget(db);
+    sqlite3_close(db);
+}
+
 void store_pool_close(struct store_pool *p)
 {
     sqlite3 *idle[STORE_READERS];
@@ -60,7 +68,7 @@ void store_pool_close(struct store_pool *p)
     uv_cond_broadcast(&p->cv);
     uv_mutex_unlock(&p->mu);
     for (int i = 0; i < n; i++)
-        sqlite3_close(idle[i]);
+        reader_close(idle[i]);
 }
 
 void store_pool_destroy(struct store_pool *p)
@@ -94,6 +102,7 @@ static sqlite3 *reader_open(const char *path, const char *hot_path)
         sqlite3_close(db);
         db = NULL;
     }
+    if (db) query_conn_keep(db);
     return db;
 }
 
@@ -130,20 +139,16 @@ static void pool_give(struct store_pool *p, sqlite3 *db)
         p->idle[p->nidle++] = db;
     uv_cond_signal(&p->cv);
     uv_mutex_unlock(&p->mu);
-    if (closing) sqlite3_close(db);
+    if (closing) reader_close(db);
 }
 
-/* Finalizes what fn left behind, so that the next read starts clean (an
- * open statement would pin an old snapshot of the database). */
+/* Resets the statements the queries keep and finalizes any that fn left
+ * running, so that the next read starts clean (an open statement would
+ * pin an old snapshot of the database). */
 static void reader_reset(sqlite3 *db)
 {
-    sqlite3_stmt *st;
-    int n = 0;
-    while ((st = sqlite3_next_stmt(db, NULL)) != NULL) {
-        sqlite3_finalize(st);
-        n++;
-    }
-    if (n) log_error("store: a read left %d statement(s) unfinalized", n);
+    int n = query_conn_idle(db);
+    if (n) log_error("store: a read left %d statement(s) running", n);
     if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 

@@ -1562,6 +1562,78 @@ static void test_rollup_counts_equal_raw(void)
 #undef NY_RANGE
 }
 
+/* ---- statements kept on a connection and raw bucket text --------------- */
+
+static int stmt_count(sqlite3 *db)
+{
+    int n = 0;
+    for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL); st; st = sqlite3_next_stmt(db, st))
+        n++;
+    return n;
+}
+
+/* The reply's text as query_dump writes it ("took" cut off). */
+static char *reply_text(sqlite3 *db, const char *body, size_t flags)
+{
+    struct query_env env = {.zone = tz_utc(), .now_ms = INT64_C(1636329600000)};
+    struct query *q = NULL;
+    json_t *reply = NULL;
+    CHECK_EQ_INT(query_parse(&q, QUERY_SEARCH, "roll", body, strlen(body), &env, &reply), 0);
+    CHECK_EQ_INT(query_exec(q, db, &reply), 0);
+    query_free(q);
+    json_object_set_new(reply, "took", json_integer(0));
+    char *text = query_dump(reply, flags);
+    json_decref(reply);
+    return text;
+}
+
+#define KEEP_BODY                                                                                  \
+    "{\"size\":0,\"aggs\":{\"g\":{\"terms\":{\"field\":\"groupid\"},\"aggs\":{\"last\":{"         \
+    "\"top_hits\":{\"size\":1,\"sort\":[{\"date\":\"desc\"}]}},\"h\":{\"date_histogram\":{"       \
+    "\"field\":\"date\",\"fixed_interval\":\"1h\"},\"aggs\":{\"a\":{\"avg\":{\"field\":"         \
+    "\"no2.value\"}},\"s\":{\"stats\":{\"field\":\"co.value\"}}}}}}}}"
+
+/* A connection that keeps statements answers as one that does not, keeps
+ * them reset between queries, and has none left once forgotten; one that
+ * does not keep them has none left after a query. */
+static void test_kept_statements(void)
+{
+    char *plain = reply_text(roll_db, KEEP_BODY, JSON_COMPACT);
+    CHECK_EQ_INT(stmt_count(roll_db), 0);
+    query_conn_keep(roll_db);
+    char *first = reply_text(roll_db, KEEP_BODY, JSON_COMPACT);
+    int kept = stmt_count(roll_db);
+    CHECK(kept > 0);
+    CHECK_EQ_INT(query_conn_idle(roll_db), 0);
+    char *again = reply_text(roll_db, KEEP_BODY, JSON_COMPACT);
+    CHECK_EQ_INT(stmt_count(roll_db), kept); /* found again, none prepared twice */
+    CHECK_EQ_STR(first, plain);
+    CHECK_EQ_STR(again, plain);
+    query_conn_forget(roll_db);
+    CHECK_EQ_INT(stmt_count(roll_db), 0);
+    free(plain);
+    free(first);
+    free(again);
+}
+
+/* Histogram buckets written as text read back as the same values when
+ * laid out (?pretty), one member per line. */
+static void test_bucket_text_pretty(void)
+{
+    char *compact = reply_text(roll_db, KEEP_BODY, JSON_COMPACT);
+    char *pretty = reply_text(roll_db, KEEP_BODY, JSON_INDENT(2));
+    json_t *a = json_loads(compact, 0, NULL), *b = json_loads(pretty, 0, NULL);
+    CHECK(a && b && json_equal(a, b));
+    CHECK(json_array_size(at(b, "aggregations.g.buckets.0.h.buckets")) > 24);
+    CHECK(strstr(pretty, "\n                \"key_as_string\": \"2021-11-06T01:00:00.000Z\",\n"
+                         "                \"key\": 1636160400000,\n") != NULL);
+    CHECK(strstr(compact, "{\"key_as_string\":\"2021-11-0") != NULL);
+    json_decref(a);
+    json_decref(b);
+    free(compact);
+    free(pretty);
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 int main(void)
@@ -1599,6 +1671,8 @@ int main(void)
     RUN(test_fast_plans_equal_raw);
     RUN(test_rollup_counts_equal_raw);
     RUN(test_percentiles_by_hand);
+    RUN(test_kept_statements);
+    RUN(test_bucket_text_pretty);
     roll_close();
     fx_close();
     TEST_MAIN_END();
