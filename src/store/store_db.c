@@ -297,6 +297,14 @@ static int db_prepare(struct store_db *d)
     return SQLITE_OK;
 }
 
+/* The page cache of each hot file (KiB, negative as PRAGMA cache_size takes
+ * it): a transaction's dirty pages stay in it until COMMIT (with SQLite's
+ * default of 2 MiB a batch of documents spilled them into the WAL
+ * mid-transaction and read them back), and the pages a batch inserts into
+ * are still there for the next one. Taken as the file grows, given back
+ * when the connection closes. */
+#define STORE_HOT_CACHE "-65536"
+
 int store_db_open(struct store_db *d, const char *path, const struct store_options *opt,
                   struct store_seq *seq)
 {
@@ -318,6 +326,11 @@ int store_db_open(struct store_db *d, const char *path, const struct store_optio
     if (db_pragmas(d, opt) != SQLITE_OK || db_schema(d, path) != SQLITE_OK ||
         store_hot_create(d) != 0 || store_db_set_durability(d, opt->durability) != 0 ||
         db_prepare(d) != SQLITE_OK || db_load(d, seq) != SQLITE_OK) {
+        store_db_close(d);
+        return GK_ESTORE;
+    }
+    if (db_exec(d, "PRAGMA hot0.cache_size=" STORE_HOT_CACHE ";"
+                   "PRAGMA hot1.cache_size=" STORE_HOT_CACHE) != SQLITE_OK) {
         store_db_close(d);
         return GK_ESTORE;
     }
