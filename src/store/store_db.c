@@ -376,6 +376,7 @@ void store_db_close(struct store_db *d)
     store_jnl_close(&d->jnl);
     store_roll_free(&d->r1m);
     store_roll_free(&d->r1h);
+    store_meas_rows_free(&d->mrows);
     store_groups_free(&d->groups);
 }
 
@@ -390,27 +391,41 @@ int store_db_set_durability(struct store_db *d, enum store_durability dur)
     return db_exec(d, sql) == SQLITE_OK ? 0 : GK_ESTORE;
 }
 
-/* Inserts the document's measurements and adds them to the minute
- * rollups (NaN, stored as NULL, is left out of the rollups), with one
- * document under STORE_DOCS_NAME. */
-static int put_meas(struct store_db *d, const struct store_job *j, const char *grp, int64_t id)
+/* Queues the document's measurements for put_meas_rows and adds them to
+ * the minute rollups (NaN, stored as NULL, is left out of the rollups),
+ * with one document under STORE_DOCS_NAME. */
+static void add_meas(struct store_db *d, const struct store_job *j, const char *grp, int64_t id)
 {
-    sqlite3_stmt *st = d->w->ins_meas;
     uint32_t hig = store_roll_hash_ig(j->index, grp);
     int64_t t = store_roll_floor(j->ts_ms, STORE_MINUTE_MS);
-    sqlite3_bind_text(st, 1, j->index, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, grp, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, j->ts_ms);
-    sqlite3_bind_int64(st, 5, id);
     for (size_t i = 0; i < j->nmeas; i++) {
         double v = j->meas[i].value;
-        sqlite3_bind_text(st, 3, j->meas[i].name, -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 6, v);
-        int rc = sqldb_run(st);
-        if (rc != SQLITE_OK) return rc;
-        if (!isnan(v)) store_roll_add(&d->r1m, hig, j->index, grp, j->meas[i].name, t, 1, v, v, v);
+        const char *name = j->meas[i].name;
+        struct store_meas_row row = {.idx = j->index, .grp = grp, .name = name, .ts = j->ts_ms,
+                                     .doc = id, .value = v,
+                                     .series = store_roll_hash_series(hig, name)};
+        store_meas_rows_add(&d->mrows, &row);
+        if (!isnan(v)) store_roll_add(&d->r1m, hig, j->index, grp, name, t, 1, v, v, v);
     }
     store_roll_add(&d->r1m, hig, j->index, grp, STORE_DOCS_NAME, t, 1, NAN, NAN, NAN);
+}
+
+/* Inserts the transaction's measurements, a series at a time. */
+static int put_meas_rows(struct store_db *d)
+{
+    sqlite3_stmt *st = d->w->ins_meas;
+    store_meas_rows_sort(&d->mrows);
+    for (size_t i = 0; i < d->mrows.len; i++) {
+        const struct store_meas_row *r = &d->mrows.v[i];
+        sqlite3_bind_text(st, 1, r->idx, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, r->grp, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, r->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, r->ts);
+        sqlite3_bind_int64(st, 5, r->doc);
+        sqlite3_bind_double(st, 6, r->value);
+        int rc = sqldb_run(st);
+        if (rc != SQLITE_OK) return rc;
+    }
     return SQLITE_OK;
 }
 
@@ -443,7 +458,7 @@ int store_db_put(struct store_db *d, struct store_seq *seq, struct store_job *j,
     int rc = sqldb_run(st);
     if (rc != SQLITE_OK) return rc;
     rc = put_group(d, j->index, grp);
-    if (rc == SQLITE_OK) rc = put_meas(d, j, grp, id);
+    if (rc == SQLITE_OK) add_meas(d, j, grp, id);
     if (rc == SQLITE_OK && j->idem_key) rc = store_idem_put(d, j, id, seq_no, at);
     if (rc == SQLITE_OK) store_seq_bump(seq, j->index, seq_no);
     if (d->gen_docs++ == 0) d->gen_first_ms = (int64_t)clock_mono_ms();
@@ -525,6 +540,7 @@ static int put_rollups(sqlite3_stmt *st, const struct store_roll_map *m, int64_t
 /* Folds the transaction's minutes into hours and writes both. */
 static int flush_rollups(struct store_db *d)
 {
+    store_roll_sort(&d->r1m); /* and so the hours come in order too */
     for (size_t i = 0; i < d->r1m.len; i++) {
         const struct store_roll_ent *e = &d->r1m.ents[i];
         store_roll_add(&d->r1h, store_roll_hash_ig(e->idx, e->grp), e->idx, e->grp, e->name,
@@ -536,8 +552,10 @@ static int flush_rollups(struct store_db *d)
 
 int store_db_finish(struct store_db *d, struct store_seq *seq, int rc)
 {
+    if (rc == SQLITE_OK) rc = put_meas_rows(d);
     if (rc == SQLITE_OK) rc = flush_rollups(d);
     if (rc == SQLITE_OK) rc = put_seqs(d, seq);
+    d->mrows.len = 0;
     store_roll_clear(&d->r1m);
     store_roll_clear(&d->r1h);
     return rc;

@@ -140,6 +140,7 @@ struct store_roll_ent {
     const char *idx, *grp, *name;
     int64_t t;
     uint32_t hash, slot;
+    uint32_t series; /* hash of (idx, grp, name): store_roll_sort's order */
     int64_t n;
     double mn, mx, sm;
 };
@@ -160,6 +161,33 @@ void store_roll_add(struct store_roll_map *m, uint32_t hash_ig, const char *idx,
                     const char *name, int64_t t, int64_t n, double mn, double mx, double sm);
 /* Forgets every bucket (keeps the memory). */
 void store_roll_clear(struct store_roll_map *m);
+/* Orders the buckets by series (index, group, name: grouped, in no
+ * particular order of series) and time, so that their upserts go through
+ * the b-tree a series at a time. m takes no store_roll_add after it, only
+ * store_roll_clear. */
+void store_roll_sort(struct store_roll_map *m);
+/* Hash of a series (idx, grp, name) from store_roll_hash_ig's. */
+uint32_t store_roll_hash_series(uint32_t hash_ig, const char *name);
+
+/* The open transaction's measurement rows, inserted together before COMMIT
+ * in the same series-grouped order (every row is inserted all the same:
+ * the order only keeps the b-tree pages one series touches together).
+ * The strings are borrowed from the transaction's jobs. */
+struct store_meas_row {
+    const char *idx, *grp, *name;
+    int64_t ts, doc;
+    double value;
+    uint32_t series;
+};
+
+struct store_meas_rows {
+    struct store_meas_row *v;
+    size_t len, cap;
+};
+
+void store_meas_rows_add(struct store_meas_rows *r, const struct store_meas_row *row);
+void store_meas_rows_sort(struct store_meas_rows *r);
+void store_meas_rows_free(struct store_meas_rows *r);
 
 /* The (index, group) pairs present in the `groups` table, plus those
  * inserted by the open transaction (pending until commit or rollback). */
@@ -266,6 +294,7 @@ struct store_db {
     struct store_hot_stmts *w;           /* the file generation gen is written into */
     sqlite3_stmt *ret[STORE_RET_NSTMT]; /* store_retain.c's, prepared on first use */
     struct store_roll_map r1m, r1h;     /* the open transaction's rollups */
+    struct store_meas_rows mrows;       /* and its measurements */
     struct store_groups groups;
     int last_err; /* of the last transaction, to log a run of failures once */
     /* The hot tier (store_move.c): documents are committed to the journal

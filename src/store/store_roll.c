@@ -52,10 +52,15 @@ uint32_t store_roll_hash_ig(const char *idx, const char *grp)
     return fnv(fnv(MAP_FNV32_OFFSET, idx), grp);
 }
 
-static uint32_t roll_hash(uint32_t hash_ig, const char *name, int64_t t)
+uint32_t store_roll_hash_series(uint32_t hash_ig, const char *name)
+{
+    return fnv(hash_ig, name);
+}
+
+static uint32_t roll_hash(uint32_t series, int64_t t)
 {
     uint64_t k = (uint64_t)t * 0x9e3779b97f4a7c15u;
-    return fnv(hash_ig, name) ^ (uint32_t)(k >> 32);
+    return series ^ (uint32_t)(k >> 32);
 }
 
 static void roll_grow(struct store_roll_map *m)
@@ -82,7 +87,7 @@ static int roll_same(const struct store_roll_ent *e, uint32_t h, const char *idx
 void store_roll_add(struct store_roll_map *m, uint32_t hash_ig, const char *idx, const char *grp,
                     const char *name, int64_t t, int64_t n, double mn, double mx, double sm)
 {
-    uint32_t h = roll_hash(hash_ig, name, t);
+    uint32_t series = store_roll_hash_series(hash_ig, name), h = roll_hash(series, t);
     size_t j = h & (m->nslots - 1);
     for (; m->slots[j]; j = (j + 1) & (m->nslots - 1)) {
         struct store_roll_ent *e = &m->ents[m->slots[j] - 1];
@@ -102,6 +107,7 @@ void store_roll_add(struct store_roll_map *m, uint32_t hash_ig, const char *idx,
                                               .name = name,
                                               .t = t,
                                               .hash = h,
+                                              .series = series,
                                               .slot = (uint32_t)j,
                                               .n = n,
                                               .mn = mn,
@@ -116,6 +122,52 @@ void store_roll_clear(struct store_roll_map *m)
     for (size_t i = 0; i < m->len; i++)
         m->slots[m->ents[i].slot] = 0;
     m->len = 0;
+}
+
+static int cmp_series_t(uint32_t sa, int64_t ta, uint32_t sb, int64_t tb)
+{
+    if (sa != sb) return sa < sb ? -1 : 1;
+    return ta < tb ? -1 : ta > tb;
+}
+
+static int roll_cmp(const void *a, const void *b)
+{
+    const struct store_roll_ent *x = a, *y = b;
+    return cmp_series_t(x->series, x->t, y->series, y->t);
+}
+
+void store_roll_sort(struct store_roll_map *m)
+{
+    qsort(m->ents, m->len, sizeof *m->ents, roll_cmp); /* each keeps its slot, for clear */
+}
+
+/* ---- measurement rows ---- */
+
+void store_meas_rows_add(struct store_meas_rows *r, const struct store_meas_row *row)
+{
+    if (r->len == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 256;
+        r->v = xrealloc(r->v, r->cap * sizeof *r->v);
+    }
+    r->v[r->len++] = *row;
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+    const struct store_meas_row *x = a, *y = b;
+    int c = cmp_series_t(x->series, x->ts, y->series, y->ts);
+    return c ? c : (x->doc > y->doc) - (x->doc < y->doc);
+}
+
+void store_meas_rows_sort(struct store_meas_rows *r)
+{
+    qsort(r->v, r->len, sizeof *r->v, row_cmp);
+}
+
+void store_meas_rows_free(struct store_meas_rows *r)
+{
+    free(r->v);
+    memset(r, 0, sizeof *r);
 }
 
 /* ---- known (index, group) pairs ---- */
