@@ -310,6 +310,7 @@ int store_db_open(struct store_db *d, const char *path, const struct store_optio
 {
     memset(d, 0, sizeof(*d));
     d->jnl.fd = -1;
+    store_series_init(&d->series);
     store_roll_init(&d->r1m);
     store_roll_init(&d->r1h);
     store_groups_init(&d->groups);
@@ -377,6 +378,7 @@ void store_db_close(struct store_db *d)
     store_roll_free(&d->r1m);
     store_roll_free(&d->r1h);
     store_meas_rows_free(&d->mrows);
+    store_series_free(&d->series);
     store_groups_free(&d->groups);
 }
 
@@ -400,14 +402,22 @@ static void add_meas(struct store_db *d, const struct store_job *j, const char *
     int64_t t = store_roll_floor(j->ts_ms, STORE_MINUTE_MS);
     for (size_t i = 0; i < j->nmeas; i++) {
         double v = j->meas[i].value;
-        const char *name = j->meas[i].name;
-        struct store_meas_row row = {.idx = j->index, .grp = grp, .name = name, .ts = j->ts_ms,
-                                     .doc = id, .value = v,
-                                     .series = store_roll_hash_series(hig, name)};
-        store_meas_rows_add(&d->mrows, &row);
-        if (!isnan(v)) store_roll_add(&d->r1m, hig, j->index, grp, name, t, 1, v, v, v);
+        uint32_t s = store_series_get(&d->series, hig, j->index, grp, j->meas[i].name);
+        store_meas_rows_add(&d->mrows,
+                            &(struct store_meas_row){.series = s, .ts = j->ts_ms, .doc = id,
+                                                     .value = v});
+        if (!isnan(v)) store_roll_add(&d->r1m, s, t, 1, v, v, v);
     }
-    store_roll_add(&d->r1m, hig, j->index, grp, STORE_DOCS_NAME, t, 1, NAN, NAN, NAN);
+    uint32_t docs = store_series_get(&d->series, hig, j->index, grp, STORE_DOCS_NAME);
+    store_roll_add(&d->r1m, docs, t, 1, NAN, NAN, NAN);
+}
+
+/* Binds series s's index, group and name to parameters 1, 2 and 3. */
+static void bind_series(sqlite3_stmt *st, const struct store_series *s)
+{
+    sqlite3_bind_text(st, 1, s->idx, s->ilen, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, s->grp, s->glen, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, s->name, s->nlen, SQLITE_STATIC);
 }
 
 /* Inserts the transaction's measurements, a series at a time. */
@@ -417,9 +427,7 @@ static int put_meas_rows(struct store_db *d)
     store_meas_rows_sort(&d->mrows);
     for (size_t i = 0; i < d->mrows.len; i++) {
         const struct store_meas_row *r = &d->mrows.v[i];
-        sqlite3_bind_text(st, 1, r->idx, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, r->grp, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, r->name, -1, SQLITE_STATIC);
+        bind_series(st, &d->series.v[r->series]);
         sqlite3_bind_int64(st, 4, r->ts);
         sqlite3_bind_int64(st, 5, r->doc);
         sqlite3_bind_double(st, 6, r->value);
@@ -513,17 +521,17 @@ static int put_seqs(struct store_db *d, const struct store_seq *seq)
 
 /* Upserts every bucket of m, once each (a document count with NULL
  * mn, mx and sm). */
-static int put_rollups(sqlite3_stmt *st, const struct store_roll_map *m, int64_t gen)
+static int put_rollups(sqlite3_stmt *st, const struct store_series_set *ss,
+                       const struct store_roll_map *m, int64_t gen)
 {
     sqlite3_bind_int64(st, 9, gen);
     for (size_t i = 0; i < m->len; i++) {
         const struct store_roll_ent *e = &m->ents[i];
-        sqlite3_bind_text(st, 1, e->idx, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, e->grp, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, e->name, -1, SQLITE_STATIC);
+        const struct store_series *s = &ss->v[e->series];
+        bind_series(st, s);
         sqlite3_bind_int64(st, 4, e->t);
         sqlite3_bind_int64(st, 5, e->n);
-        if (strcmp(e->name, STORE_DOCS_NAME) == 0) {
+        if (strcmp(s->name, STORE_DOCS_NAME) == 0) {
             for (int k = 6; k <= 8; k++)
                 sqlite3_bind_null(st, k);
         } else {
@@ -543,11 +551,11 @@ static int flush_rollups(struct store_db *d)
     store_roll_sort(&d->r1m); /* and so the hours come in order too */
     for (size_t i = 0; i < d->r1m.len; i++) {
         const struct store_roll_ent *e = &d->r1m.ents[i];
-        store_roll_add(&d->r1h, store_roll_hash_ig(e->idx, e->grp), e->idx, e->grp, e->name,
-                       store_roll_floor(e->t, STORE_HOUR_MS), e->n, e->mn, e->mx, e->sm);
+        store_roll_add(&d->r1h, e->series, store_roll_floor(e->t, STORE_HOUR_MS), e->n, e->mn,
+                       e->mx, e->sm);
     }
-    int rc = put_rollups(d->w->put_r1m, &d->r1m, d->gen);
-    return rc == SQLITE_OK ? put_rollups(d->w->put_r1h, &d->r1h, d->gen) : rc;
+    int rc = put_rollups(d->w->put_r1m, &d->series, &d->r1m, d->gen);
+    return rc == SQLITE_OK ? put_rollups(d->w->put_r1h, &d->series, &d->r1h, d->gen) : rc;
 }
 
 int store_db_finish(struct store_db *d, struct store_seq *seq, int rc)
@@ -558,6 +566,7 @@ int store_db_finish(struct store_db *d, struct store_seq *seq, int rc)
     d->mrows.len = 0;
     store_roll_clear(&d->r1m);
     store_roll_clear(&d->r1h);
+    store_series_clear(&d->series);
     return rc;
 }
 
