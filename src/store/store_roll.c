@@ -178,7 +178,8 @@ static int roll_cmp(const void *a, const void *b)
 
 void store_roll_sort(struct store_roll_map *m)
 {
-    qsort(m->ents, m->len, sizeof *m->ents, roll_cmp); /* each keeps its slot, for clear */
+    if (m->len > 1) /* each keeps its slot, for clear */
+        qsort(m->ents, m->len, sizeof *m->ents, roll_cmp);
 }
 
 /* ---- measurement rows ---- */
@@ -201,7 +202,7 @@ static int row_cmp(const void *a, const void *b)
 
 void store_meas_rows_sort(struct store_meas_rows *r)
 {
-    qsort(r->v, r->len, sizeof *r->v, row_cmp);
+    if (r->len > 1) qsort(r->v, r->len, sizeof *r->v, row_cmp);
 }
 
 void store_meas_rows_free(struct store_meas_rows *r)
