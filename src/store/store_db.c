@@ -303,7 +303,7 @@ static int db_prepare(struct store_db *d)
  * mid-transaction and read them back), and the pages a batch inserts into
  * are still there for the next one. Taken as the file grows, given back
  * when the connection closes. */
-#define STORE_HOT_CACHE "-65536"
+#define STORE_HOT_CACHE "-32768"
 
 int store_db_open(struct store_db *d, const char *path, const struct store_options *opt,
                   struct store_seq *seq)
