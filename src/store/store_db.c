@@ -6,9 +6,10 @@
  * unreleased version 2 are refused, an empty one is given the tables of
  * store.h), attaches the two hot files (store_move.c), prepares every
  * statement once, and runs one group of jobs as one transaction (BEGIN ...
- * COMMIT) on the current hot file: documents, their measurements, new
- * groups, then the rollups the group accumulated (one upsert per bucket,
- * measurements and document counts alike), then the _seq_no counters; the
+ * COMMIT) on the current hot file: documents and new groups, then the
+ * measurements and the rollups the group accumulated (one upsert per
+ * bucket, measurements and document counts alike; both sorted by series
+ * and time, store_roll.c), then the _seq_no counters; the
  * journal record of the group is synced before the COMMIT. Any failure
  * rolls all of it back. Used by the writer thread only; text is bound
  * SQLITE_STATIC from the job's own copy. */

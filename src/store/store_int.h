@@ -353,11 +353,12 @@ int store_db_run(struct store_db *d, struct store_seq *seq, struct store_job *fi
 /* Maps an SQLite result to GK_EFULL (disk or quota full) or GK_ESTORE. */
 int store_db_err(sqlite3 *db, int rc);
 /* Inside the open transaction: inserts j under id and seq_no into the hot
- * database (document, measurements, group, key; rollups accumulated). */
+ * database (document, group, key; measurements and rollups accumulated,
+ * written by store_db_finish: j must live until then). */
 int store_db_put(struct store_db *d, struct store_seq *seq, struct store_job *j, int64_t id,
                  int64_t seq_no, int64_t at);
-/* Writes the accumulated rollups and counters (when rc is SQLITE_OK) and
- * clears the accumulators; returns rc or the first failure. */
+/* Writes the accumulated measurements, rollups and counters (when rc is
+ * SQLITE_OK) and clears the accumulators; returns rc or the first failure. */
 int store_db_finish(struct store_db *d, struct store_seq *seq, int rc);
 
 /* ---- store_move.c ---- */
