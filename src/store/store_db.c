@@ -6,9 +6,10 @@
  * unreleased version 2 are refused, an empty one is given the tables of
  * store.h), attaches the two hot files (store_move.c), prepares every
  * statement once, and runs one group of jobs as one transaction (BEGIN ...
- * COMMIT) on the current hot file: documents, their measurements, new
- * groups, then the rollups the group accumulated (one upsert per bucket,
- * measurements and document counts alike), then the _seq_no counters; the
+ * COMMIT) on the current hot file: documents and new groups, then the
+ * measurements and the rollups the group accumulated (one upsert per
+ * bucket, measurements and document counts alike; both sorted by series
+ * and time, store_roll.c), then the _seq_no counters; the
  * journal record of the group is synced before the COMMIT. Any failure
  * rolls all of it back. Used by the writer thread only; text is bound
  * SQLITE_STATIC from the job's own copy. */
@@ -308,11 +309,20 @@ static int db_prepare(struct store_db *d)
     return SQLITE_OK;
 }
 
+/* The page cache of each hot file (KiB, negative as PRAGMA cache_size takes
+ * it): a transaction's dirty pages stay in it until COMMIT (with SQLite's
+ * default of 2 MiB a batch of documents spilled them into the WAL
+ * mid-transaction and read them back), and the pages a batch inserts into
+ * are still there for the next one. Taken as the file grows, given back
+ * when the connection closes. */
+#define STORE_HOT_CACHE "-32768"
+
 int store_db_open(struct store_db *d, const char *path, const struct store_options *opt,
                   struct store_seq *seq)
 {
     memset(d, 0, sizeof(*d));
     d->jnl.fd = -1;
+    store_series_init(&d->series);
     store_roll_init(&d->r1m);
     store_roll_init(&d->r1h);
     store_groups_init(&d->groups);
@@ -329,6 +339,11 @@ int store_db_open(struct store_db *d, const char *path, const struct store_optio
     if (db_pragmas(d, opt) != SQLITE_OK || db_schema(d, path) != SQLITE_OK ||
         store_hot_create(d) != 0 || store_db_set_durability(d, opt->durability) != 0 ||
         db_prepare(d) != SQLITE_OK || db_load(d, seq) != SQLITE_OK) {
+        store_db_close(d);
+        return GK_ESTORE;
+    }
+    if (db_exec(d, "PRAGMA hot0.cache_size=" STORE_HOT_CACHE ";"
+                   "PRAGMA hot1.cache_size=" STORE_HOT_CACHE) != SQLITE_OK) {
         store_db_close(d);
         return GK_ESTORE;
     }
@@ -374,6 +389,8 @@ void store_db_close(struct store_db *d)
     store_jnl_close(&d->jnl);
     store_roll_free(&d->r1m);
     store_roll_free(&d->r1h);
+    store_meas_rows_free(&d->mrows);
+    store_series_free(&d->series);
     store_groups_free(&d->groups);
 }
 
@@ -388,27 +405,47 @@ int store_db_set_durability(struct store_db *d, enum store_durability dur)
     return db_exec(d, sql) == SQLITE_OK ? 0 : GK_ESTORE;
 }
 
-/* Inserts the document's measurements and adds them to the minute
- * rollups (NaN, stored as NULL, is left out of the rollups), with one
- * document under STORE_DOCS_NAME. */
-static int put_meas(struct store_db *d, const struct store_job *j, const char *grp, int64_t id)
+/* Queues the document's measurements for put_meas_rows and adds them to
+ * the minute rollups (NaN, stored as NULL, is left out of the rollups),
+ * with one document under STORE_DOCS_NAME. */
+static void add_meas(struct store_db *d, const struct store_job *j, const char *grp, int64_t id)
 {
-    sqlite3_stmt *st = d->w->ins_meas;
     uint32_t hig = store_roll_hash_ig(j->index, grp);
     int64_t t = store_roll_floor(j->ts_ms, STORE_MINUTE_MS);
-    sqlite3_bind_text(st, 1, j->index, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, grp, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, j->ts_ms);
-    sqlite3_bind_int64(st, 5, id);
     for (size_t i = 0; i < j->nmeas; i++) {
         double v = j->meas[i].value;
-        sqlite3_bind_text(st, 3, j->meas[i].name, -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 6, v);
+        uint32_t s = store_series_get(&d->series, hig, j->index, grp, j->meas[i].name);
+        store_meas_rows_add(&d->mrows,
+                            &(struct store_meas_row){.series = s, .ts = j->ts_ms, .doc = id,
+                                                     .value = v});
+        if (!isnan(v)) store_roll_add(&d->r1m, s, t, 1, v, v, v);
+    }
+    uint32_t docs = store_series_get(&d->series, hig, j->index, grp, STORE_DOCS_NAME);
+    store_roll_add(&d->r1m, docs, t, 1, NAN, NAN, NAN);
+}
+
+/* Binds series s's index, group and name to parameters 1, 2 and 3. */
+static void bind_series(sqlite3_stmt *st, const struct store_series *s)
+{
+    sqlite3_bind_text(st, 1, s->idx, s->ilen, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, s->grp, s->glen, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, s->name, s->nlen, SQLITE_STATIC);
+}
+
+/* Inserts the transaction's measurements, a series at a time. */
+static int put_meas_rows(struct store_db *d)
+{
+    sqlite3_stmt *st = d->w->ins_meas;
+    store_meas_rows_sort(&d->mrows);
+    for (size_t i = 0; i < d->mrows.len; i++) {
+        const struct store_meas_row *r = &d->mrows.v[i];
+        bind_series(st, &d->series.v[r->series]);
+        sqlite3_bind_int64(st, 4, r->ts);
+        sqlite3_bind_int64(st, 5, r->doc);
+        sqlite3_bind_double(st, 6, r->value);
         int rc = sqldb_run(st);
         if (rc != SQLITE_OK) return rc;
-        if (!isnan(v)) store_roll_add(&d->r1m, hig, j->index, grp, j->meas[i].name, t, 1, v, v, v);
     }
-    store_roll_add(&d->r1m, hig, j->index, grp, STORE_DOCS_NAME, t, 1, NAN, NAN, NAN);
     return SQLITE_OK;
 }
 
@@ -441,7 +478,7 @@ int store_db_put(struct store_db *d, struct store_seq *seq, struct store_job *j,
     int rc = sqldb_run(st);
     if (rc != SQLITE_OK) return rc;
     rc = put_group(d, j->index, grp);
-    if (rc == SQLITE_OK) rc = put_meas(d, j, grp, id);
+    if (rc == SQLITE_OK) add_meas(d, j, grp, id);
     if (rc == SQLITE_OK && j->idem_key) rc = store_idem_put(d, j, id, seq_no, at);
     if (rc == SQLITE_OK) store_seq_bump(seq, j->index, seq_no);
     if (d->gen_docs++ == 0) d->gen_first_ms = (int64_t)clock_mono_ms();
@@ -496,17 +533,17 @@ static int put_seqs(struct store_db *d, const struct store_seq *seq)
 
 /* Upserts every bucket of m, once each (a document count with NULL
  * mn, mx and sm). */
-static int put_rollups(sqlite3_stmt *st, const struct store_roll_map *m, int64_t gen)
+static int put_rollups(sqlite3_stmt *st, const struct store_series_set *ss,
+                       const struct store_roll_map *m, int64_t gen)
 {
     sqlite3_bind_int64(st, 9, gen);
     for (size_t i = 0; i < m->len; i++) {
         const struct store_roll_ent *e = &m->ents[i];
-        sqlite3_bind_text(st, 1, e->idx, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, e->grp, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, e->name, -1, SQLITE_STATIC);
+        const struct store_series *s = &ss->v[e->series];
+        bind_series(st, s);
         sqlite3_bind_int64(st, 4, e->t);
         sqlite3_bind_int64(st, 5, e->n);
-        if (strcmp(e->name, STORE_DOCS_NAME) == 0) {
+        if (strcmp(s->name, STORE_DOCS_NAME) == 0) {
             for (int k = 6; k <= 8; k++)
                 sqlite3_bind_null(st, k);
         } else {
@@ -523,21 +560,25 @@ static int put_rollups(sqlite3_stmt *st, const struct store_roll_map *m, int64_t
 /* Folds the transaction's minutes into hours and writes both. */
 static int flush_rollups(struct store_db *d)
 {
+    store_roll_sort(&d->r1m); /* and so the hours come in order too */
     for (size_t i = 0; i < d->r1m.len; i++) {
         const struct store_roll_ent *e = &d->r1m.ents[i];
-        store_roll_add(&d->r1h, store_roll_hash_ig(e->idx, e->grp), e->idx, e->grp, e->name,
-                       store_roll_floor(e->t, STORE_HOUR_MS), e->n, e->mn, e->mx, e->sm);
+        store_roll_add(&d->r1h, e->series, store_roll_floor(e->t, STORE_HOUR_MS), e->n, e->mn,
+                       e->mx, e->sm);
     }
-    int rc = put_rollups(d->w->put_r1m, &d->r1m, d->gen);
-    return rc == SQLITE_OK ? put_rollups(d->w->put_r1h, &d->r1h, d->gen) : rc;
+    int rc = put_rollups(d->w->put_r1m, &d->series, &d->r1m, d->gen);
+    return rc == SQLITE_OK ? put_rollups(d->w->put_r1h, &d->series, &d->r1h, d->gen) : rc;
 }
 
 int store_db_finish(struct store_db *d, struct store_seq *seq, int rc)
 {
+    if (rc == SQLITE_OK) rc = put_meas_rows(d);
     if (rc == SQLITE_OK) rc = flush_rollups(d);
     if (rc == SQLITE_OK) rc = put_seqs(d, seq);
+    d->mrows.len = 0;
     store_roll_clear(&d->r1m);
     store_roll_clear(&d->r1h);
+    store_series_clear(&d->series);
     return rc;
 }
 

@@ -134,18 +134,43 @@ void store_seq_rollback(struct store_seq *t);
 /* ts floored to a multiple of w (also for negative ts). */
 int64_t store_roll_floor(int64_t ts, int64_t w);
 
-/* One accumulated bucket. The key strings are borrowed (from the jobs of the
- * open transaction) and must outlive the next store_roll_clear(). */
-struct store_roll_ent {
+/* A series (index, group, name) of the open transaction. The strings are
+ * borrowed from the job that named it first and must outlive the next
+ * store_series_clear(). */
+struct store_series {
     const char *idx, *grp, *name;
+    int ilen, glen, nlen;
+    uint32_t hash;
+};
+
+struct store_series_set {
+    struct store_series *v; /* numbered from 0 in the order first named */
+    size_t len, cap;
+    uint32_t *slots; /* 1 + index into v; 0: free */
+    size_t nslots;
+};
+
+void store_series_init(struct store_series_set *s);
+void store_series_free(struct store_series_set *s);
+/* Hash of the (idx, grp) prefix of a series, computed once per document. */
+uint32_t store_roll_hash_ig(const char *idx, const char *grp);
+/* The number of series (idx, grp, name), added if new. */
+uint32_t store_series_get(struct store_series_set *s, uint32_t hash_ig, const char *idx,
+                          const char *grp, const char *name);
+/* Forgets every series (keeps the memory). */
+void store_series_clear(struct store_series_set *s);
+
+/* One accumulated bucket of a series (a number of the transaction's
+ * series set). */
+struct store_roll_ent {
+    uint32_t series, slot;
     int64_t t;
-    uint32_t hash, slot;
     int64_t n;
     double mn, mx, sm;
 };
 
 struct store_roll_map {
-    struct store_roll_ent *ents; /* in insertion order */
+    struct store_roll_ent *ents; /* in insertion order, until store_roll_sort */
     size_t len, cap;
     uint32_t *slots; /* 1 + index into ents; 0: free */
     size_t nslots;
@@ -153,13 +178,33 @@ struct store_roll_map {
 
 void store_roll_init(struct store_roll_map *m);
 void store_roll_free(struct store_roll_map *m);
-/* Hash of the (idx, grp) prefix of a key, computed once per document. */
-uint32_t store_roll_hash_ig(const char *idx, const char *grp);
-/* Merges (n, mn, mx, sm) into the bucket (idx, grp, name, t). */
-void store_roll_add(struct store_roll_map *m, uint32_t hash_ig, const char *idx, const char *grp,
-                    const char *name, int64_t t, int64_t n, double mn, double mx, double sm);
+/* Merges (n, mn, mx, sm) into the bucket (series, t). */
+void store_roll_add(struct store_roll_map *m, uint32_t series, int64_t t, int64_t n, double mn,
+                    double mx, double sm);
 /* Forgets every bucket (keeps the memory). */
 void store_roll_clear(struct store_roll_map *m);
+/* Orders the buckets by series and time, so that their upserts go through
+ * the b-tree a series at a time. m takes no store_roll_add after it, only
+ * store_roll_clear. */
+void store_roll_sort(struct store_roll_map *m);
+
+/* The open transaction's measurement rows, inserted together before COMMIT
+ * in the same order (every row is inserted all the same: the order only
+ * keeps the b-tree pages one series touches together). */
+struct store_meas_row {
+    uint32_t series;
+    int64_t ts, doc;
+    double value;
+};
+
+struct store_meas_rows {
+    struct store_meas_row *v;
+    size_t len, cap;
+};
+
+void store_meas_rows_add(struct store_meas_rows *r, const struct store_meas_row *row);
+void store_meas_rows_sort(struct store_meas_rows *r);
+void store_meas_rows_free(struct store_meas_rows *r);
 
 /* The (index, group) pairs present in the `groups` table, plus those
  * inserted by the open transaction (pending until commit or rollback). */
@@ -268,7 +313,9 @@ struct store_db {
     struct store_hot_stmts hs[2];        /* per hot file */
     struct store_hot_stmts *w;           /* the file generation gen is written into */
     sqlite3_stmt *ret[STORE_RET_NSTMT]; /* store_retain.c's, prepared on first use */
-    struct store_roll_map r1m, r1h;     /* the open transaction's rollups */
+    struct store_series_set series;     /* the open transaction's series, */
+    struct store_roll_map r1m, r1h;     /* rollups */
+    struct store_meas_rows mrows;       /* and measurements */
     struct store_groups groups;
     int last_err; /* of the last transaction, to log a run of failures once */
     /* The hot tier (store_move.c): documents are committed to the journal
@@ -309,11 +356,12 @@ int store_db_run(struct store_db *d, struct store_seq *seq, struct store_job *fi
 /* Maps an SQLite result to GK_EFULL (disk or quota full) or GK_ESTORE. */
 int store_db_err(sqlite3 *db, int rc);
 /* Inside the open transaction: inserts j under id and seq_no into the hot
- * database (document, measurements, group, key; rollups accumulated). */
+ * database (document, group, key; measurements and rollups accumulated,
+ * written by store_db_finish: j must live until then). */
 int store_db_put(struct store_db *d, struct store_seq *seq, struct store_job *j, int64_t id,
                  int64_t seq_no, int64_t at);
-/* Writes the accumulated rollups and counters (when rc is SQLITE_OK) and
- * clears the accumulators; returns rc or the first failure. */
+/* Writes the accumulated measurements, rollups and counters (when rc is
+ * SQLITE_OK) and clears the accumulators; returns rc or the first failure. */
 int store_db_finish(struct store_db *d, struct store_seq *seq, int rc);
 
 /* ---- store_move.c ---- */

@@ -1,15 +1,19 @@
 /* store_roll.c: the writer's in-memory rollup accumulators and known groups.
  *
- * During one transaction the writer adds every measurement to a map keyed
- * by (index, group, name, minute); before COMMIT store_db.c folds the
- * minutes into hours and upserts each bucket once, so a transaction of
- * thousands of measurements writes only a few rollup rows. The map borrows
- * its key strings from the transaction's jobs and is cleared after it.
+ * During one transaction the writer names every series (index, group,
+ * name) once in a series set, which borrows the strings of the first job
+ * that names it (with their lengths), and refers to it by number after
+ * that; it adds every measurement to a map keyed by (series, minute) and
+ * keeps its row for later; before COMMIT store_db.c inserts the rows, folds
+ * the minutes into hours and upserts each bucket once, all sorted by
+ * series and time, so that the b-tree pages of a series are touched
+ * together, and a transaction of thousands of measurements writes only a
+ * few rollup rows. All three are cleared after the transaction.
  *
  * The group set mirrors the `groups` table so that INSERT OR IGNORE runs
  * only for a pair never seen; pairs added by a transaction that rolls back
- * are forgotten again (see store_int.h). Both are open-addressing tables
- * with FNV-1a hashes; writer thread only. */
+ * are forgotten again (see store_int.h). The sets and maps are
+ * open-addressing tables with FNV-1a hashes; writer thread only. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +35,69 @@ int64_t store_roll_floor(int64_t ts, int64_t w)
     return t;
 }
 
+/* ---- series ---- */
+
+void store_series_init(struct store_series_set *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->nslots = 256;
+    s->slots = xcalloc(s->nslots, sizeof(*s->slots));
+}
+
+void store_series_free(struct store_series_set *s)
+{
+    free(s->v);
+    free(s->slots);
+    memset(s, 0, sizeof(*s));
+}
+
+uint32_t store_roll_hash_ig(const char *idx, const char *grp)
+{
+    return fnv(fnv(MAP_FNV32_OFFSET, idx), grp);
+}
+
+static void series_grow(struct store_series_set *s)
+{
+    free(s->slots);
+    s->nslots *= 2;
+    s->slots = xcalloc(s->nslots, sizeof(*s->slots));
+    for (size_t i = 0; i < s->len; i++) {
+        size_t j = s->v[i].hash & (s->nslots - 1);
+        while (s->slots[j])
+            j = (j + 1) & (s->nslots - 1);
+        s->slots[j] = (uint32_t)i + 1;
+    }
+}
+
+uint32_t store_series_get(struct store_series_set *s, uint32_t hash_ig, const char *idx,
+                          const char *grp, const char *name)
+{
+    uint32_t h = fnv(hash_ig, name);
+    size_t j = h & (s->nslots - 1);
+    for (; s->slots[j]; j = (j + 1) & (s->nslots - 1)) {
+        const struct store_series *e = &s->v[s->slots[j] - 1];
+        if (e->hash == h && strcmp(e->name, name) == 0 && strcmp(e->grp, grp) == 0 &&
+            strcmp(e->idx, idx) == 0)
+            return s->slots[j] - 1;
+    }
+    if (s->len == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 64;
+        s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
+    }
+    s->v[s->len] = (struct store_series){.idx = idx, .grp = grp, .name = name, .hash = h,
+                                         .ilen = (int)strlen(idx), .glen = (int)strlen(grp),
+                                         .nlen = (int)strlen(name)};
+    s->slots[j] = (uint32_t)++s->len;
+    if (s->len * 2 > s->nslots) series_grow(s);
+    return (uint32_t)(s->len - 1);
+}
+
+void store_series_clear(struct store_series_set *s)
+{
+    if (s->len) memset(s->slots, 0, s->nslots * sizeof(*s->slots));
+    s->len = 0;
+}
+
 /* ---- rollup buckets ---- */
 
 void store_roll_init(struct store_roll_map *m)
@@ -47,15 +114,10 @@ void store_roll_free(struct store_roll_map *m)
     memset(m, 0, sizeof(*m));
 }
 
-uint32_t store_roll_hash_ig(const char *idx, const char *grp)
+static uint32_t roll_hash(uint32_t series, int64_t t)
 {
-    return fnv(fnv(MAP_FNV32_OFFSET, idx), grp);
-}
-
-static uint32_t roll_hash(uint32_t hash_ig, const char *name, int64_t t)
-{
-    uint64_t k = (uint64_t)t * 0x9e3779b97f4a7c15u;
-    return fnv(hash_ig, name) ^ (uint32_t)(k >> 32);
+    uint64_t k = ((uint64_t)t ^ ((uint64_t)series << 32)) * 0x9e3779b97f4a7c15u;
+    return (uint32_t)(k >> 32);
 }
 
 static void roll_grow(struct store_roll_map *m)
@@ -64,7 +126,7 @@ static void roll_grow(struct store_roll_map *m)
     m->nslots *= 2;
     m->slots = xcalloc(m->nslots, sizeof(*m->slots));
     for (size_t i = 0; i < m->len; i++) {
-        size_t j = m->ents[i].hash & (m->nslots - 1);
+        size_t j = roll_hash(m->ents[i].series, m->ents[i].t) & (m->nslots - 1);
         while (m->slots[j])
             j = (j + 1) & (m->nslots - 1);
         m->slots[j] = (uint32_t)i + 1;
@@ -72,21 +134,13 @@ static void roll_grow(struct store_roll_map *m)
     }
 }
 
-static int roll_same(const struct store_roll_ent *e, uint32_t h, const char *idx, const char *grp,
-                     const char *name, int64_t t)
+void store_roll_add(struct store_roll_map *m, uint32_t series, int64_t t, int64_t n, double mn,
+                    double mx, double sm)
 {
-    return e->hash == h && e->t == t && strcmp(e->name, name) == 0 && strcmp(e->grp, grp) == 0 &&
-           strcmp(e->idx, idx) == 0;
-}
-
-void store_roll_add(struct store_roll_map *m, uint32_t hash_ig, const char *idx, const char *grp,
-                    const char *name, int64_t t, int64_t n, double mn, double mx, double sm)
-{
-    uint32_t h = roll_hash(hash_ig, name, t);
-    size_t j = h & (m->nslots - 1);
+    size_t j = roll_hash(series, t) & (m->nslots - 1);
     for (; m->slots[j]; j = (j + 1) & (m->nslots - 1)) {
         struct store_roll_ent *e = &m->ents[m->slots[j] - 1];
-        if (!roll_same(e, h, idx, grp, name, t)) continue;
+        if (e->series != series || e->t != t) continue;
         e->n += n;
         e->sm += sm;
         if (mn < e->mn) e->mn = mn;
@@ -97,16 +151,8 @@ void store_roll_add(struct store_roll_map *m, uint32_t hash_ig, const char *idx,
         m->cap = m->cap ? m->cap * 2 : 64;
         m->ents = xrealloc(m->ents, m->cap * sizeof(*m->ents));
     }
-    m->ents[m->len] = (struct store_roll_ent){.idx = idx,
-                                              .grp = grp,
-                                              .name = name,
-                                              .t = t,
-                                              .hash = h,
-                                              .slot = (uint32_t)j,
-                                              .n = n,
-                                              .mn = mn,
-                                              .mx = mx,
-                                              .sm = sm};
+    m->ents[m->len] = (struct store_roll_ent){
+        .series = series, .t = t, .slot = (uint32_t)j, .n = n, .mn = mn, .mx = mx, .sm = sm};
     m->slots[j] = (uint32_t)++m->len;
     if (m->len * 2 > m->nslots) roll_grow(m);
 }
@@ -116,6 +162,53 @@ void store_roll_clear(struct store_roll_map *m)
     for (size_t i = 0; i < m->len; i++)
         m->slots[m->ents[i].slot] = 0;
     m->len = 0;
+}
+
+static int cmp_series_t(uint32_t sa, int64_t ta, uint32_t sb, int64_t tb)
+{
+    if (sa != sb) return sa < sb ? -1 : 1;
+    return ta < tb ? -1 : ta > tb;
+}
+
+static int roll_cmp(const void *a, const void *b)
+{
+    const struct store_roll_ent *x = a, *y = b;
+    return cmp_series_t(x->series, x->t, y->series, y->t);
+}
+
+void store_roll_sort(struct store_roll_map *m)
+{
+    if (m->len > 1) /* each keeps its slot, for clear */
+        qsort(m->ents, m->len, sizeof *m->ents, roll_cmp);
+}
+
+/* ---- measurement rows ---- */
+
+void store_meas_rows_add(struct store_meas_rows *r, const struct store_meas_row *row)
+{
+    if (r->len == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 256;
+        r->v = xrealloc(r->v, r->cap * sizeof *r->v);
+    }
+    r->v[r->len++] = *row;
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+    const struct store_meas_row *x = a, *y = b;
+    int c = cmp_series_t(x->series, x->ts, y->series, y->ts);
+    return c ? c : (x->doc > y->doc) - (x->doc < y->doc);
+}
+
+void store_meas_rows_sort(struct store_meas_rows *r)
+{
+    if (r->len > 1) qsort(r->v, r->len, sizeof *r->v, row_cmp);
+}
+
+void store_meas_rows_free(struct store_meas_rows *r)
+{
+    free(r->v);
+    memset(r, 0, sizeof *r);
 }
 
 /* ---- known (index, group) pairs ---- */
