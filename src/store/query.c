@@ -202,7 +202,7 @@ int query_get_doc(sqlite3 *db, const char *index, const char *id, json_t **reply
         return x.failed ? GK_ESTORE : GK_ENOTFOUND;
     }
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "SELECT seq, source FROM docs WHERE id = ?1 AND idx = ?2", -1,
+    int rc = sqlite3_prepare_v2(db, "SELECT seq, gk_unzip(source) FROM docs WHERE id = ?1 AND idx = ?2", -1,
                                 &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, parse_id(id));

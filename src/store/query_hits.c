@@ -239,7 +239,7 @@ json_t *qx_hit(const struct query *q, const struct qrow *r, const struct qsort *
 void qx_load_sources(struct qx *x, struct qrow *rows, size_t n)
 {
     struct qsql s = {0};
-    qsql_add(&s, "SELECT source FROM docs WHERE id = ?1");
+    qsql_add(&s, "SELECT gk_unzip(source) FROM docs WHERE id = ?1");
     sqlite3_stmt *st = qx_prepare(x, &s);
     for (size_t i = 0; st && i < n; i++) {
         sqlite3_bind_int64(st, 1, rows[i].id);

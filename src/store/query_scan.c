@@ -15,7 +15,7 @@ int query_scan(const struct query *q, sqlite3 *db, int64_t after, size_t max, ui
     int found = qx_index_exists(&x, q->index);
     if (found && !x.failed && !x.timed_out) {
         struct qsql s = {0};
-        qsql_add(&s, "SELECT d.id, d.source FROM docs d WHERE d.idx = ");
+        qsql_add(&s, "SELECT d.id, gk_unzip(d.source) FROM docs d WHERE d.idx = ");
         qsql_text(&s, q->index);
         qsql_add(&s, " AND d.id > ");
         qsql_int(&s, after);

@@ -2,7 +2,8 @@
  *
  * A query node becomes a WHERE condition over the docs row `d`; fields
  * become SQL values of that row (a measurement is one primary-key lookup
- * in `measurements`, a keyword a json_extract of the source). Values are
+ * in `measurements`, a keyword a json_extract of the source, read back
+ * as posted by gk_unzip: store_zip.c). Values are
  * never spliced into the text: each one is bound (?1, ?2, ...). Conditions
  * may be NULL where SQL says so; NOT and sums wrap them in IFNULL. This
  * file also runs statements under the request's deadline. */
@@ -70,10 +71,10 @@ static void meas_of_doc(struct qsql *s, const struct qfield *f)
  * booleans as true/false, objects and arrays as no value. */
 static void keyword_of_doc(struct qsql *s, const struct qfield *f)
 {
-    qsql_add(s, "(CASE json_type(d.source, ");
+    qsql_add(s, "(CASE json_type(gk_unzip(d.source), ");
     qsql_text(s, f->arg);
     qsql_add(s, ") WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'object' THEN NULL"
-                " WHEN 'array' THEN NULL ELSE CAST(json_extract(d.source, ");
+                " WHEN 'array' THEN NULL ELSE CAST(json_extract(gk_unzip(d.source), ");
     qsql_text(s, f->arg);
     qsql_add(s, ") AS TEXT) END)");
 }
@@ -196,9 +197,9 @@ static void exists_cond(struct qsql *s, const struct qfield *f)
         qsql_add(s, " AND m.value IS NOT NULL)");
         break;
     case QF_KEYWORD:
-        qsql_add(s, "IFNULL(json_type(d.source, ");
+        qsql_add(s, "IFNULL(json_type(gk_unzip(d.source), ");
         qsql_text(s, f->arg);
-        qsql_add(s, ") NOT IN ('null', 'array') OR json_array_length(d.source, ");
+        qsql_add(s, ") NOT IN ('null', 'array') OR json_array_length(gk_unzip(d.source), ");
         qsql_text(s, f->arg);
         qsql_add(s, ") > 0, 0)");
         break;

@@ -424,8 +424,9 @@ int store_zip_prepare(struct store_zip *z, sqlite3 *db, int hot, int64_t lo, int
 int store_zip_save(struct store_zip *z, sqlite3 *db);
 /* After the move committed. */
 void store_zip_saved(struct store_zip *z);
-/* Registers gk_unzip(source) (the document as posted) on a connection
- * that reads gasket.db: the views use it. */
+/* Registers gk_unzip(source) (the document as posted; text as it is) on a
+ * connection that reads gasket.db: every read of docs.source goes through
+ * it. */
 int store_zip_reader(sqlite3 *db);
 
 /* ---- store_idem.c ---- */

@@ -93,8 +93,7 @@ const char store_hot_schema_sql[] =
     HOT_ROWS(COLS_ROLL, t, "gen > " ABOVE_GEN) ";"
 
 const char store_view_sql[] =
-    "CREATE TEMP VIEW docs AS SELECT id, idx, seq, ts, groupid, gk_unzip(source) AS source"
-    " FROM main.docs"
+    "CREATE TEMP VIEW docs AS SELECT " COLS_DOCS " FROM main.docs"
     HOT_ROWS(COLS_DOCS, "docs", "id > " STORE_MOVED_MARK) ";"
     "CREATE TEMP VIEW measurements AS SELECT " COLS_MEAS " FROM main.measurements"
     HOT_ROWS(COLS_MEAS, "measurements", "doc > " STORE_MOVED_MARK) ";"

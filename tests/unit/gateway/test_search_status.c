@@ -11,6 +11,7 @@
 #include "core/err.h"
 #include "gateway/search.h"
 #include "store/query.h"
+#include "store/store_int.h"
 #include "test.h"
 
 static void test_each_code(void)
@@ -74,6 +75,7 @@ static void test_scan_codes(void)
 {
     sqlite3 *db;
     CHECK_EQ_INT(sqlite3_open(":memory:", &db), SQLITE_OK);
+    CHECK_EQ_INT(store_zip_reader(db), SQLITE_OK); /* what a store reader has */
     CHECK_EQ_INT(
         sqlite3_exec(db,
                      "CREATE TABLE indices(name TEXT);"

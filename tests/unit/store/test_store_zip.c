@@ -62,7 +62,7 @@ static int same_sources(sqlite3 *db, int from, int to)
 {
     sqlite3_stmt *st;
     int same = 0;
-    if (sqlite3_prepare_v2(db, "SELECT source FROM docs WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT gk_unzip(source) FROM docs WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
         return -1;
     for (int i = from; i < to; i++) {
         sqlite3_bind_int64(st, 1, atoll(docs[i].r.id));
@@ -113,13 +113,13 @@ static void test_compressed(void)
     CHECK_EQ_INT(same_sources(db, 0, 610), 610);
     /* what queries do with a source works on the documents as posted */
     CHECK_EQ_INT(fx_q(db, "SELECT count(*) FROM docs WHERE idx = 'z'"
-                          " AND json_extract(source, '$.no2.sensorid') = '0000'"),
+                          " AND json_extract(gk_unzip(source), '$.no2.sensorid') = '0000'"),
                  600);
     /* a damaged document is an error, never another document */
     CHECK_EQ_INT(fx_q(db, "UPDATE main.docs SET source = substr(source, 1, 20) WHERE id = 1"
                           " RETURNING 0"),
                  0);
-    CHECK_EQ_INT(fx_q(db, "SELECT length(source) FROM docs WHERE id = 1"), -2);
+    CHECK_EQ_INT(fx_q(db, "SELECT length(gk_unzip(source)) FROM docs WHERE id = 1"), -2);
     sqlite3_close(db);
     uv_loop_close(&loop);
     fx_rm_dir(dir);
