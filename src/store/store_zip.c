@@ -190,7 +190,6 @@ static int train(struct store_zip *z, sqlite3 *db, const char *idx, int hot, int
         zd->len = len;
         zd->upto = lo;
         if (dict) log_info("store: index %s: a %zu-byte dictionary from %u documents", idx, len, s.n);
-        else free(dict), zd->raw = NULL;
     }
     buf_free(&s.all);
     free(s.sizes);
