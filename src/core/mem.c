@@ -5,9 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void oom(size_t n)
+_Noreturn void xoom(size_t n)
 {
-    fprintf(stderr, "gasket: out of memory allocating %zu bytes\n", n);
+    if (n)
+        fprintf(stderr, "gasket: out of memory allocating %zu bytes\n", n);
+    else
+        fprintf(stderr, "gasket: out of memory\n");
     abort();
 }
 
@@ -15,7 +18,7 @@ void *xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
     if (!p)
-        oom(n);
+        xoom(n);
     return p;
 }
 
@@ -23,7 +26,7 @@ void *xcalloc(size_t count, size_t n)
 {
     void *p = calloc(count ? count : 1, n ? n : 1);
     if (!p)
-        oom(count * n);
+        xoom(count * n);
     return p;
 }
 
@@ -31,7 +34,7 @@ void *xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
     if (!q)
-        oom(n);
+        xoom(n);
     return q;
 }
 

@@ -14,5 +14,8 @@ void *xcalloc(size_t count, size_t n);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+/* The same end for memory a library allocates itself (a zstd context):
+ * the message, then abort(). n: the bytes asked for, 0 when unknown. */
+_Noreturn void xoom(size_t n);
 
 #endif

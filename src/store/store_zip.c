@@ -49,12 +49,6 @@
 #define ZIP_SLICE      50000
 #define ZIP_FIRST_ID   32768 /* zstd reserves the dictIDs below */
 
-static void oom(void)
-{
-    log_error("store: out of memory for zstd");
-    abort();
-}
-
 struct zdict {
     int64_t id;
     ZSTD_CDict *cd; /* NULL: training failed, documents stay as posted */
@@ -67,13 +61,14 @@ struct store_zip {
     struct map dicts; /* index -> struct zdict */
     ZSTD_CCtx *cctx;
     int64_t next_id;
+    int loaded; /* gasket.db's dictionaries are in dicts (only this mover adds any) */
 };
 
 struct store_zip *store_zip_new(void)
 {
     struct store_zip *z = xcalloc(1, sizeof *z);
     z->cctx = ZSTD_createCCtx();
-    if (!z->cctx) oom();
+    if (!z->cctx) xoom(0);
     z->next_id = ZIP_FIRST_ID;
     return z;
 }
@@ -110,22 +105,24 @@ static struct zdict *add_dict(struct store_zip *z, const char *idx, int64_t id, 
     return zd;
 }
 
-/* Loads the dictionaries gasket.db has that the map does not. */
+/* Loads gasket.db's dictionaries, once: this mover is the only one that
+ * adds any afterwards (the newest of an index wins). */
 static int load_dicts(struct store_zip *z, sqlite3 *db)
 {
+    if (z->loaded) return SQLITE_OK;
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(db, "SELECT idx, id, dict FROM main.dicts ORDER BY id", -1, &st,
                                 NULL);
     if (rc != SQLITE_OK) return rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *idx = (const char *)sqlite3_column_text(st, 0);
-        struct zdict *have = map_get(&z->dicts, idx, strlen(idx));
-        if (have && have->id >= sqlite3_column_int64(st, 1)) continue;
-        if (have) free_dict(NULL, NULL, map_del(&z->dicts, idx, strlen(idx)));
+        struct zdict *older = map_del(&z->dicts, idx, strlen(idx));
+        if (older) free_dict(NULL, NULL, older);
         add_dict(z, idx, sqlite3_column_int64(st, 1), sqlite3_column_blob(st, 2),
                  (size_t)sqlite3_column_bytes(st, 2));
     }
     sqlite3_finalize(st);
+    z->loaded = rc == SQLITE_DONE;
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
@@ -395,7 +392,7 @@ int store_zip_reader(sqlite3 *db)
 {
     struct unzip *u = xcalloc(1, sizeof *u);
     u->dctx = ZSTD_createDCtx();
-    if (!u->dctx) oom();
+    if (!u->dctx) xoom(0);
     return sqlite3_create_function_v2(db, "gk_unzip", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, u,
                                       unzip_fn, NULL, NULL, unzip_free);
 }
