@@ -9,6 +9,7 @@ date histograms by minute and by hour, through the rollups and through the
 raw values), the alarms, the retained and queued MQTT messages, the
 idempotency keys, and that new documents continue the ids and the rules
 their state."""
+import copy
 import datetime
 import json
 import os
@@ -62,6 +63,16 @@ class Fixture:
         d = daemon_factory(ini=self.ini(data))
         d.key = (data / "apikey").read_text().strip()
         return d
+
+    def plus(self, docs):
+        """This fixture with documents posted to it since ({_index, _id,
+        _source, ts} each): what the checks expect once they are in."""
+        fx = copy.copy(self)
+        fx.expected = dict(self.expected)
+        fx.expected["docs"] = sorted(self.expected["docs"] + docs, key=lambda x: (x["_index"], int(x["_id"])))
+        fx.expected["count"] = {index: n + sum(1 for x in docs if x["_index"] == index)
+                                for index, n in self.expected["count"].items()}
+        return fx
 
     def docs(self, index):
         return [x for x in self.expected["docs"] if x["_index"] == index]
