@@ -267,7 +267,17 @@ static uint64_t get_varint_long(struct rd *r)
 
 static inline uint64_t get_varint(struct rd *r)
 {
-    if (r->p < r->end && *r->p < 0x80) return *r->p++;
+    const uint8_t *q = r->p;
+    if (r->end - q >= 2) {
+        if (q[0] < 0x80) {
+            r->p = q + 1;
+            return q[0];
+        }
+        if (q[1] < 0x80 && q[1]) {
+            r->p = q + 2;
+            return (q[0] & 0x7fu) | (uint64_t)q[1] << 7;
+        }
+    }
     return get_varint_long(r);
 }
 
