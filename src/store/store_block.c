@@ -37,7 +37,10 @@
  *        where t is x's count of trailing zero bytes and m = 8 - t - its
  *        leading zero bytes (x = 0: the byte 0 alone)
  * Nothing follows. The decoder refuses anything the encoder does not write
- * save a decimal s larger than needed.
+ * save in the values: a raw block whose values the decimal mode could
+ * hold, a decimal s larger than needed, another k giving the same double
+ * (two can, above 2^52). Every point still has one ts, doc and bitmap
+ * encoding, and a raw or none block one encoding in all.
  *
  * Pure: no I/O, no allocation but the output buffer's growth. */
 #include <assert.h>
@@ -134,7 +137,9 @@ static uint8_t *put_keys(uint8_t *o, const struct mpoint *p, size_t n)
 }
 
 /* Whether v is dec_value(k, s) for some |k| < DEC_K_LIM, bit for bit; sets
- * *k. v * 10^s rounded is k or a neighbour (it is off by 2 ulps at most). */
+ * *k. v * 10^s is k with two roundings' error (below 1 under 2^52, and an
+ * integer above), so rounded it is k or a neighbour; a miss would only cost
+ * the decimal mode, never exactness. */
 static int dec_fit(double v, unsigned s, int64_t *k)
 {
     double x = v * p10[s];
@@ -267,7 +272,17 @@ static uint64_t get_varint_long(struct rd *r)
 
 static inline uint64_t get_varint(struct rd *r)
 {
-    if (r->p < r->end && *r->p < 0x80) return *r->p++;
+    const uint8_t *q = r->p;
+    if (r->end - q >= 2) {
+        if (q[0] < 0x80) {
+            r->p = q + 1;
+            return q[0];
+        }
+        if (q[1] < 0x80 && q[1]) {
+            r->p = q + 2;
+            return (q[0] & 0x7fu) | (uint64_t)q[1] << 7;
+        }
+    }
     return get_varint_long(r);
 }
 

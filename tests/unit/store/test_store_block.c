@@ -138,6 +138,13 @@ static void test_gas_readings(void)
     CHECK_EQ_INT(MODE(round_trip(p, 2)), DECIMAL);
     series(p, 1, fine + 2, 1);
     CHECK_EQ_INT(MODE(round_trip(p, 1)), DECIMAL);
+    /* k / 10^s whose v * 10^s rounds to k's neighbour */
+    const double near[] = {(double)4241730586038571 / 1e11, (double)-2770584332923387 / 1e7,
+                           (double)3908771367311963 / 1e8, (double)4441795170778061 / 1e3};
+    for (int i = 0; i < 4; i++) {
+        series(p, 1, near + i, 1);
+        CHECK_EQ_INT(MODE(round_trip(p, 1)), DECIMAL);
+    }
     const double too_fine[] = {1e-16, 9007199254740992.0, 1e300, 0.1 + 0.2};
     for (int i = 0; i < 4; i++) {
         series(p, 1, too_fine + i, 1);
@@ -569,12 +576,21 @@ static void test_bad_values(void)
     const uint8_t nulls[] = {0x15, 2, 0, 2, 0, 2, 0x02, 0, 6};
     CHECK_EQ_INT(dec(nulls, sizeof nulls, out), 2);
     CHECK(!out[0].has && out[1].has && out[1].value == 3.0);
-    const uint8_t maps[] = {0x03, 0x00, 0x06, 0x82};
+    const uint8_t maps[] = {0x06, 0x82};
     for (size_t i = 0; i < sizeof maps; i++) {
         memcpy(v, nulls, sizeof nulls);
         v[6] = maps[i];
         CHECK_EQ_INT(dec(v, sizeof nulls, out), -1);
     }
+    const uint8_t all_set[] = {0x15, 2, 0, 2, 0, 2, 0x03, 0, 6, 2}; /* 3.0, 4.0 */
+    CHECK_EQ_INT(dec(all_set, sizeof all_set, out), -1);
+    const uint8_t no_nulls[] = {0x11, 2, 0, 2, 0, 2, 0, 6, 2};
+    CHECK_EQ_INT(dec(no_nulls, sizeof no_nulls, out), 2);
+    CHECK(out[0].value == 3.0 && out[1].value == 4.0);
+    const uint8_t all_clear[] = {0x15, 2, 0, 2, 0, 2, 0x00, 0};
+    CHECK_EQ_INT(dec(all_clear, sizeof all_clear, out), -1);
+    const uint8_t none_with_map[] = {0x16, 2, 0, 2, 0, 2, 0x02};
+    CHECK_EQ_INT(dec(none_with_map, sizeof none_with_map, out), -1);
 }
 
 int main(void)
