@@ -47,12 +47,19 @@ int sqldb_open(sqlite3 **out, const char *path, int flags, int busy_ms, const ch
     return 0;
 }
 
+int sqldb_owned(sqlite3_stmt *st)
+{
+    const char *sql = sqlite3_sql(st);
+    return sql && strncmp(sql, SQLDB_OWNED, sizeof SQLDB_OWNED - 1) == 0;
+}
+
 void sqldb_close(sqlite3 *db)
 {
-    sqlite3_stmt *st;
     if (!db) return;
-    while ((st = sqlite3_next_stmt(db, NULL)) != NULL)
-        sqlite3_finalize(st);
+    for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL), *next; st; st = next) {
+        next = sqlite3_next_stmt(db, st);
+        if (!sqldb_owned(st)) sqlite3_finalize(st);
+    }
     sqlite3_close(db);
 }
 
@@ -81,8 +88,7 @@ int sqldb_each(sqlite3 *db, const char *sql, void (*row)(void *ud, sqlite3_stmt 
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return rc;
+    if (rc != SQLITE_OK) return rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         row(ud, st);
     sqlite3_finalize(st);

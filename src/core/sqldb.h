@@ -24,8 +24,15 @@ enum sqldb_flags {
  * GK_ESTORE with "path: reason" in err (*out NULL). */
 int sqldb_open(sqlite3 **out, const char *path, int flags, int busy_ms, const char *pragmas,
                char *err, size_t errlen);
-/* sqlite3_close(db) (NULL: nothing), finalizing what is still prepared. */
+/* sqlite3_close(db) (NULL: nothing), finalizing what is still prepared,
+ * except the statements a module owns. */
 void sqldb_close(sqlite3 *db);
+/* SQL that starts with this marks a statement owned by a module of the
+ * connection (a virtual table's): whoever walks a connection's statements
+ * (sqlite3_next_stmt) leaves those alone; the module finalizes them when
+ * the connection closes. */
+#define SQLDB_OWNED "/*owned*/"
+int sqldb_owned(sqlite3_stmt *st);
 /* Runs sql (several statements allowed); returns the SQLite result code,
  * with the reason in err (errlen 0: none wanted). */
 int sqldb_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);

@@ -503,9 +503,10 @@ void query_conn_keep(sqlite3 *db)
 
 void query_conn_forget(sqlite3 *db)
 {
-    sqlite3_stmt *st;
-    while ((st = sqlite3_next_stmt(db, NULL)) != NULL)
-        sqlite3_finalize(st);
+    for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL), *next; st; st = next) {
+        next = sqlite3_next_stmt(db, st);
+        if (!sqldb_owned(st)) sqlite3_finalize(st);
+    }
     pthread_mutex_lock(&keep_mu);
     for (size_t i = 0; i < keep_n; i++)
         if (keep_db[i] == db) {
@@ -526,6 +527,7 @@ int query_conn_idle(sqlite3 *db)
     sqlite3_stmt *st = sqlite3_next_stmt(db, NULL), *next;
     for (; st; st = next) {
         next = sqlite3_next_stmt(db, st);
+        if (sqldb_owned(st)) continue;
         running += sqlite3_stmt_busy(st) != 0;
         if (sqlite3_stmt_busy(st) || ++n > QX_KEEP_MAX) {
             sqlite3_finalize(st);
@@ -601,8 +603,8 @@ sqlite3_stmt *qx_stmt(struct qx *x, const char *sql, int len)
         stmts_add(&x->out, st);
         return st;
     }
-    int rc = sqlite3_prepare_v3(x->db, sql, len, x->cache ? SQLITE_PREPARE_PERSISTENT : 0, &st,
-                                NULL);
+    int rc =
+        sqlite3_prepare_v3(x->db, sql, len, x->cache ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL);
     if (rc != SQLITE_OK) {
         if (rc == SQLITE_INTERRUPT) {
             x->timed_out = 1;
@@ -676,12 +678,12 @@ int qx_step(struct qx *x, sqlite3_stmt *st)
  * aggregate over "id > mark" walks the whole index when no row passes
  * (a moved generation's 16,384 documents, read twice per request). */
 #define HOT_TS(f, agg)                                                                             \
-    "SELECT CASE WHEN (SELECT max(id) FROM " f ".docs) <= " STORE_MOVED_MARK " THEN NULL"           \
-    " WHEN (SELECT min(id) FROM " f ".docs) > " STORE_MOVED_MARK                                   \
-    " THEN (SELECT " agg "(ts) FROM " f ".docs WHERE idx = ?1)"                                    \
+    "SELECT CASE WHEN (SELECT max(id) FROM " f ".docs) <= " STORE_MOVED_MARK " THEN NULL"          \
+    " WHEN (SELECT min(id) FROM " f ".docs) > " STORE_MOVED_MARK " THEN (SELECT " agg              \
+    "(ts) FROM " f ".docs WHERE idx = ?1)"                                                         \
     " ELSE (SELECT " agg "(ts) FROM " f ".docs WHERE id > " STORE_MOVED_MARK " AND idx = ?1) END"
 #define INDEX_TS(agg)                                                                              \
-    "SELECT " agg "(v) FROM (SELECT " agg "(ts) AS v FROM main.docs WHERE idx = ?1"               \
+    "SELECT " agg "(v) FROM (SELECT " agg "(ts) AS v FROM main.docs WHERE idx = ?1"                \
     " UNION ALL " HOT_TS("hot0", agg) " UNION ALL " HOT_TS("hot1", agg) ")"
 
 static int index_ts(struct qx *x, int want_max, int64_t *v)

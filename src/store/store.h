@@ -16,19 +16,25 @@
  * failed and was rolled back (nothing of that group is half-written:
  * documents, measurements, groups and rollups go together).
  *
- * Layout in `dir`: gasket.db (+ -wal, -shm), PRAGMA user_version = 4. A file
- * of schema 3 (before idempotency keys) is upgraded in place at open (the
- * idem table is added); a file of the first layout (user_version 0 with a
- * `docs` table) is refused at open ("... was written by an older gasket
- * (schema 1); move it away"), and so is one of the unreleased version 2 (no
- * document-count rollups).
+ * Layout in `dir`: gasket.db (+ -wal, -shm), PRAGMA user_version = 7, and
+ * the journal (store_journal.c); the newest documents also in the hot
+ * files (store_move.c). A file of schema 3 to 6 is upgraded in place at
+ * open after a backup copy (store_db.c); a file of the first layout
+ * (user_version 0 with a `docs` table) is refused at open ("... was
+ * written by an older gasket (schema 1); move it away"), and so is one of
+ * the unreleased version 2 (no document-count rollups). The tables as
+ * readers see them (through the views of store_move.c):
  *   docs(id INTEGER PRIMARY KEY AUTOINCREMENT, idx TEXT, seq INTEGER,
  *        ts INTEGER  -- receive time, ms since the epoch (UTC)
  *        groupid TEXT  -- NULL when the document has none
- *        source TEXT)  -- the document's JSON
+ *        source)  -- the document's JSON, in gasket.db maybe compressed
+ *                    (store_zip.c: read it through gk_unzip)
  *     indexes docs_idx_ts(idx, ts), docs_idx_grp_ts(idx, groupid, ts)
- *   measurements(idx, grp, name, ts, doc, value REAL) WITHOUT ROWID,
- *        primary key (idx, grp, name, ts, doc); doc = docs.id, ts = docs.ts
+ *   measurements(idx, grp, name, ts, doc, value REAL): one row per
+ *        (idx, grp, name, ts, doc); doc = docs.id, ts = docs.ts. In
+ *        gasket.db kept in per-series blocks (mblocks, store_mblk.c) read
+ *        through the virtual table temp.mblk, and the rows of
+ *        main.measurements an older schema wrote until they are converted
  *   rollup_1m(idx, grp, name, t, n, mn, mx, sm) WITHOUT ROWID,
  *        primary key (idx, grp, name, t): per minute bucket t (ts floored
  *        to a multiple of 60000, also below 0) the count, min, max and sum
@@ -102,7 +108,7 @@ struct store_options {
 #define STORE_DOCS_NAME "\xff"
 
 /* A measurement: name is UTF-8 (never STORE_DOCS_NAME); a document holds at
- * most one value per name (the measurements' primary key refuses a second). */
+ * most one value per name (the hot files' measurements primary key refuses a second). */
 struct store_meas {
     const char *name;
     double value;

@@ -1,7 +1,7 @@
 /* store_db.c: the store's SQLite write connection.
  *
  * Opens gasket.db in WAL mode, checks the schema version (PRAGMA
- * user_version 6; a file of version 3, 4 or 5 is upgraded in place after a
+ * user_version 7; a file of version 3 to 6 is upgraded in place after a
  * backup copy; an unversioned file holding the old layout and a file of the
  * unreleased version 2 are refused, an empty one is given the tables of
  * store.h), attaches the two hot files (store_move.c), prepares every
@@ -30,7 +30,7 @@
 #include "core/sqldb.h"
 #include "store/store_int.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION  7
 #define STORE_PING_ROOM (64u << 10) /* bytes free the journal needs to look healthy */
 
 /* What version 4 adds to version 3: the idempotency keys (store_idem.c). */
@@ -56,6 +56,15 @@
     "CREATE TABLE IF NOT EXISTS rollup_off(idx TEXT NOT NULL, level TEXT NOT NULL,"                \
     " PRIMARY KEY(idx, level)) WITHOUT ROWID;"
 
+/* What version 7 adds to version 6: measurements in per-series blocks
+ * (store_mblk.c). The rows of main.measurements an older version wrote
+ * are read as before and converted by later moves, a slice at a time. */
+#define V7_SQL                                                                                     \
+    "CREATE TABLE IF NOT EXISTS mblocks(id INTEGER PRIMARY KEY, idx TEXT NOT NULL,"                \
+    " grp TEXT NOT NULL, name TEXT NOT NULL, t0 INTEGER NOT NULL, d0 INTEGER NOT NULL,"            \
+    " t1 INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL);"                               \
+    "CREATE UNIQUE INDEX IF NOT EXISTS mblocks_key ON mblocks(idx, grp, name, t0, d0);"
+
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS docs(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " idx TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,"
@@ -78,12 +87,13 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS indices(name TEXT PRIMARY KEY,"
     " next_seq INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS health(id INTEGER PRIMARY KEY,"
-    " at INTEGER NOT NULL);" IDEM_SQL META_SQL V6_SQL "PRAGMA user_version = 6;";
+    " at INTEGER NOT NULL);" IDEM_SQL META_SQL V6_SQL V7_SQL "PRAGMA user_version = 7;";
 
 /* A bucket of the open generation (?9) in the hot database. */
 #define HOT_ROLLUP_UPSERT(table)                                                                   \
     "INSERT INTO hot." table "(gen, idx, grp, name, t, n, mn, mx, sm)"                             \
-    " VALUES(?9, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(idx, grp, name, t, gen) DO UPDATE SET" \
+    " VALUES(?9, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(idx, grp, name, t, gen) DO UPDATE "   \
+    "SET"                                                                                          \
     " n = n + excluded.n, mn = min(mn, excluded.mn), mx = max(mx, excluded.mx),"                   \
     " sm = sm + excluded.sm"
 
@@ -158,8 +168,7 @@ static int db_exec(struct store_db *d, const char *sql)
 {
     char why[256];
     int rc = sqldb_exec(d->db, sql, why, sizeof why);
-    if (rc != SQLITE_OK)
-        log_error("store: %.80s: %s", sql, why);
+    if (rc != SQLITE_OK) log_error("store: %.80s: %s", sql, why);
     return rc;
 }
 
@@ -177,18 +186,21 @@ static int64_t db_int(struct store_db *d, const char *sql)
     return sqldb_int(d->db, sql, -1);
 }
 
-/* Inside the open transaction: accepts version 6, upgrades versions 3 to
- * 5, creates version 6 in an empty file, refuses anything else (logged). */
+/* Inside the open transaction: accepts version 7, upgrades versions 3 to
+ * 6, creates version 7 in an empty file, refuses anything else (logged). */
 static int db_check_version(struct store_db *d, const char *path)
 {
     int64_t ver = db_int(d, "PRAGMA user_version");
     if (ver == SCHEMA_VERSION) return SQLITE_OK;
-    if (ver >= 3 && ver <= 5) {
-        log_info("store: %s: upgrading schema %" PRId64 " to 6 (%s%scompressed documents, rollup levels)", path,
-                 ver, ver == 3 ? "idempotency keys, " : "", ver <= 4 ? "the hot tier's marks, " : "");
+    if (ver >= 3 && ver <= 6) {
+        log_info("store: %s: upgrading schema %" PRId64 " to 7 (%s%s%smeasurement blocks)", path,
+                 ver, ver == 3 ? "idempotency keys, " : "",
+                 ver <= 4 ? "the hot tier's marks, " : "",
+                 ver <= 5 ? "compressed documents, rollup levels, " : "");
         int rc = ver == 3 ? db_exec(d, IDEM_SQL) : SQLITE_OK;
         if (rc == SQLITE_OK && ver <= 4) rc = db_exec(d, META_SQL);
-        return rc == SQLITE_OK ? db_exec(d, V6_SQL "PRAGMA user_version = 6;") : rc;
+        if (rc == SQLITE_OK && ver <= 5) rc = db_exec(d, V6_SQL);
+        return rc == SQLITE_OK ? db_exec(d, V7_SQL "PRAGMA user_version = 7;") : rc;
     }
     if (ver == 0) {
         int64_t old = db_int(d, "SELECT count(*) FROM sqlite_master WHERE name = 'docs'");
@@ -242,7 +254,7 @@ static int db_backup(struct store_db *d, const char *path, int64_t ver)
 static int db_schema(struct store_db *d, const char *path)
 {
     int64_t ver = db_int(d, "PRAGMA user_version");
-    if (ver >= 3 && ver <= 5 && db_backup(d, path, ver) != SQLITE_OK) return SQLITE_ERROR;
+    if (ver >= 3 && ver <= 6 && db_backup(d, path, ver) != SQLITE_OK) return SQLITE_ERROR;
     if (db_exec(d, "BEGIN IMMEDIATE") != SQLITE_OK) return SQLITE_ERROR;
     int rc = db_check_version(d, path);
     if (rc == SQLITE_OK) rc = db_exec(d, "COMMIT");
@@ -376,6 +388,8 @@ void store_db_close(struct store_db *d)
             sqlite3_finalize(*hot_slot(&d->hs[n], i));
             *hot_slot(&d->hs[n], i) = NULL;
         }
+    store_mblk_free(d->ret_mblk);
+    d->ret_mblk = NULL;
     for (size_t i = 0; i < STORE_RET_NSTMT; i++) {
         sqlite3_finalize(d->ret[i]);
         d->ret[i] = NULL;
@@ -400,8 +414,8 @@ int store_db_set_durability(struct store_db *d, enum store_durability dur)
      * what a reading's acknowledgement waits for is the journal's sync */
     store_jnl_set_sync(&d->jnl, dur == STORE_DURABILITY_FULL);
     d->durability = (int)dur; /* the mover's connection takes it at its next move */
-    const char *sql =
-        dur == STORE_DURABILITY_NORMAL ? "PRAGMA main.synchronous=NORMAL" : "PRAGMA main.synchronous=FULL";
+    const char *sql = dur == STORE_DURABILITY_NORMAL ? "PRAGMA main.synchronous=NORMAL"
+                                                     : "PRAGMA main.synchronous=FULL";
     return db_exec(d, sql) == SQLITE_OK ? 0 : GK_ESTORE;
 }
 
@@ -415,9 +429,8 @@ static void add_meas(struct store_db *d, const struct store_job *j, const char *
     for (size_t i = 0; i < j->nmeas; i++) {
         double v = j->meas[i].value;
         uint32_t s = store_series_get(&d->series, hig, j->index, grp, j->meas[i].name);
-        store_meas_rows_add(&d->mrows,
-                            &(struct store_meas_row){.series = s, .ts = j->ts_ms, .doc = id,
-                                                     .value = v});
+        store_meas_rows_add(&d->mrows, &(struct store_meas_row){
+                                           .series = s, .ts = j->ts_ms, .doc = id, .value = v});
         if (!isnan(v)) store_roll_add(&d->r1m, s, t, 1, v, v, v);
     }
     uint32_t docs = store_series_get(&d->series, hig, j->index, grp, STORE_DOCS_NAME);

@@ -226,16 +226,16 @@ void store_groups_rollback(struct store_groups *g);
 
 /* ---- store_journal.c ---- */
 struct store_jnl {
-    char *dir;        /* data_dir/journal */
-    int fd;           /* the file appended to, or -1 */
-    size_t size;      /* its length after the last complete record */
-    int sync;         /* fdatasync each record (durability full) */
-    int64_t *segs;    /* first ids of the files, ascending */
+    char *dir;     /* data_dir/journal */
+    int fd;        /* the file appended to, or -1 */
+    size_t size;   /* its length after the last complete record */
+    int sync;      /* fdatasync each record (durability full) */
+    int64_t *segs; /* first ids of the files, ascending */
     size_t nsegs, capsegs;
-    int64_t last_id;  /* the highest id read back at open */
-    struct buf rec;   /* the record being built */
+    int64_t last_id; /* the highest id read back at open */
+    struct buf rec;  /* the record being built */
     uint32_t count;
-    void *zc;         /* ZSTD_CCtx for records, made on first use */
+    void *zc; /* ZSTD_CCtx for records, made on first use */
 };
 
 typedef int (*store_jnl_fn)(void *ud, struct store_job *doc, int64_t id, int64_t seq, int64_t at);
@@ -272,10 +272,10 @@ void store_jnl_moved(struct store_jnl *j, int64_t moved, int64_t next_id);
 void store_jnl_close(struct store_jnl *j);
 
 /* ---- store_db.c: the write connection and its prepared statements ---- */
-#define STORE_RET_NSTMT 12
-#define STORE_MOVE_DOCS 16384  /* a move once the hot database holds this many documents */
-#define STORE_MOVE_MS   600000 /* or once its oldest is this old */
-#define STORE_MOVE_RETRY_MS 1000 /* a failed move is tried again after this */
+#define STORE_RET_NSTMT     12
+#define STORE_MOVE_DOCS     16384  /* a move once the hot database holds this many documents */
+#define STORE_MOVE_MS       600000 /* or once its oldest is this old */
+#define STORE_MOVE_RETRY_MS 1000   /* a failed move is tried again after this */
 
 /* The statements that write one of the two hot files (hot0, hot1). */
 struct store_hot_stmts {
@@ -296,13 +296,14 @@ struct store_mover {
     void *wake_ud;
     int running; /* the thread was started */
     /* under mu */
-    int state; /* STORE_MOVER_IDLE, _BUSY (a job handed over), _DONE, _STOP */
-    int64_t lo, hi, gen; /* the job: documents lo < id <= hi, rollups of gen */
-    int sync;            /* PRAGMA synchronous of gasket.db for it: 2 FULL, 1 NORMAL */
-    int rc;              /* its result: 0, GK_EFULL or GK_ESTORE */
-    uint64_t ms;         /* how long it took */
-    char why[256];       /* what failed */
-    struct store_zip *zip; /* the mover's compressor (store_zip.c) */
+    int state;               /* STORE_MOVER_IDLE, _BUSY (a job handed over), _DONE, _STOP */
+    int64_t lo, hi, gen;     /* the job: documents lo < id <= hi, rollups of gen */
+    int sync;                /* PRAGMA synchronous of gasket.db for it: 2 FULL, 1 NORMAL */
+    int rc;                  /* its result: 0, GK_EFULL or GK_ESTORE */
+    uint64_t ms;             /* how long it took */
+    char why[256];           /* what failed */
+    struct store_zip *zip;   /* the mover's compressor (store_zip.c) */
+    struct store_mblk *mblk; /* and its measurement blocks (store_mblk.c) */
 };
 enum { STORE_MOVER_IDLE, STORE_MOVER_BUSY, STORE_MOVER_DONE, STORE_MOVER_STOP };
 
@@ -312,10 +313,11 @@ struct store_db {
     sqlite3_stmt *idem_get, *idem_sweep; /* store_idem.c's */
     struct store_hot_stmts hs[2];        /* per hot file */
     struct store_hot_stmts *w;           /* the file generation gen is written into */
-    sqlite3_stmt *ret[STORE_RET_NSTMT]; /* store_retain.c's, prepared on first use */
-    struct store_series_set series;     /* the open transaction's series, */
-    struct store_roll_map r1m, r1h;     /* rollups */
-    struct store_meas_rows mrows;       /* and measurements */
+    sqlite3_stmt *ret[STORE_RET_NSTMT];  /* store_retain.c's, prepared on first use */
+    struct store_mblk *ret_mblk;         /* and its measurement blocks */
+    struct store_series_set series;      /* the open transaction's series, */
+    struct store_roll_map r1m, r1h;      /* rollups */
+    struct store_meas_rows mrows;        /* and measurements */
     struct store_groups groups;
     int last_err; /* of the last transaction, to log a run of failures once */
     /* The hot tier (store_move.c): documents are committed to the journal
@@ -325,17 +327,17 @@ struct store_db {
     char *hot_path; /* the hot files' common name: <hot_path>0 and <hot_path>1 */
     struct store_jnl jnl;
     struct store_mover mv;
-    int durability;     /* enum store_durability: the moves' too */
-    int64_t next_id;    /* the next docs.id */
+    int durability;  /* enum store_durability: the moves' too */
+    int64_t next_id; /* the next docs.id */
     int64_t moved_id, moved_gen, gen;
-    int sealed;         /* generation gen - 1 is sealed and not moved yet */
-    size_t move_docs;   /* a move at this many documents in the hot tier */
-    int64_t move_ms;    /* or once its oldest is this old */
-    size_t gen_docs;    /* documents of generation gen */
+    int sealed;           /* generation gen - 1 is sealed and not moved yet */
+    size_t move_docs;     /* a move at this many documents in the hot tier */
+    int64_t move_ms;      /* or once its oldest is this old */
+    size_t gen_docs;      /* documents of generation gen */
     int64_t gen_first_ms; /* clock_mono_ms of its first document */
-    int64_t retry_ms;   /* a failed move is not tried again before this */
-    int move_err;       /* of the last move (0: it worked) */
-    int pinged;         /* a health row waits in the hot database */
+    int64_t retry_ms;     /* a failed move is not tried again before this */
+    int move_err;         /* of the last move (0: it worked) */
+    int pinged;           /* a health row waits in the hot database */
 };
 
 /* Opens path, sets the pragmas, checks or creates the schema (v3), prepares
@@ -377,8 +379,7 @@ int store_hot_attach(sqlite3 *db, const char *path);
 /* Creates both hot files afresh, attached, with their tables. */
 int store_hot_create(struct store_db *d);
 /* Reads the journal back into the hot tier (at open). */
-int store_hot_replay(struct store_db *d, struct store_seq *seq, const char *data_dir,
-                     int sync);
+int store_hot_replay(struct store_db *d, struct store_seq *seq, const char *data_dir, int sync);
 /* Starts the mover: its connection to path (with both hot files) and its
  * thread; wake(ud) runs on it after each move. Returns 0 or GK_ESTORE. */
 int store_mover_start(struct store_db *d, const char *path, unsigned max_pages,
@@ -400,8 +401,8 @@ int64_t store_move_wait_ms(struct store_db *d, int64_t now_ms);
 /* Every document with an id up to this mark is in gasket.db (SQL: the
  * hot rows a reader counts are the ones above it). */
 #define STORE_MOVED_MARK "(SELECT v FROM main.meta WHERE k = 'moved')"
-/* The SQL readers run on their connection after store_hot_attach and
- * store_zip_reader:
+/* The SQL readers run on their connection after store_hot_attach,
+ * store_zip_reader and store_mblk_reader:
  * temporary views named as gasket.db's tables that show gasket.db and both
  * hot files (docs, measurements, rollup_1m, rollup_1h, groups, indices). */
 extern const char store_view_sql[];
@@ -429,6 +430,29 @@ void store_zip_saved(struct store_zip *z);
  * it. */
 int store_zip_reader(sqlite3 *db);
 
+/* ---- store_mblk.c ---- */
+
+struct mpoint;
+struct store_mblk;
+/* The blocks' writer on a connection to gasket.db (its statements are
+ * prepared on first use); used inside that connection's transactions. */
+struct store_mblk *store_mblk_new(sqlite3 *db);
+void store_mblk_free(struct store_mblk *w);
+/* Adds p[0..n) (n >= 1, sorted by (ts, doc), docs not in the series yet)
+ * to the series (idx, grp, name). */
+int store_mblk_add(struct store_mblk *w, const char *idx, const char *grp, const char *name,
+                   const struct mpoint *p, size_t n);
+/* Deletes the series' points with ts < bound, adding their count to
+ * *deleted. */
+int store_mblk_trim(struct store_mblk *w, const char *idx, const char *grp, const char *name,
+                    int64_t bound, uint64_t *deleted);
+/* In a move's transaction: the measurements of hot file `hot`'s documents
+ * lo < doc <= hi into blocks, then the next slice of legacy rows. */
+int store_mblk_move(struct store_mblk *w, int hot, int64_t lo, int64_t hi);
+/* Registers the module gk_meas on a reader's connection (before
+ * store_view_sql, which makes temp.mblk with it). */
+int store_mblk_reader(sqlite3 *db);
+
 /* ---- store_idem.c ---- */
 
 /* One key the loop thread remembers: in flight (jobs > 0) and/or
@@ -447,7 +471,7 @@ struct store_idem_ent {
 };
 
 struct store_idem_mem {
-    struct map map;                    /* key -> struct store_idem_ent */
+    struct map map; /* key -> struct store_idem_ent */
     struct store_idem_ent *fifo_head, **fifo_tail;
     size_t nfifo;
 };
@@ -508,9 +532,9 @@ struct store {
     uv_async_t async; /* completions of the writer */
     uv_timer_t retain_timer;
     uv_timer_t idem_timer; /* the sweeps of old idempotency keys */
-    int nhandles; /* open handles; s is freed at 0 with no read left */
-    char *path;   /* of gasket.db */
-    char *hot_path; /* of the hot database (readers attach it) */
+    int nhandles;          /* open handles; s is freed at 0 with no read left */
+    char *path;            /* of gasket.db */
+    char *hot_path;        /* of the hot database (readers attach it) */
     uv_thread_t thread;
     uv_mutex_t mu;
     uv_cond_t cv;
@@ -534,8 +558,8 @@ struct store {
     int retain_running; /* a pass is queued or running */
     struct store_idem_mem idem;
     int64_t idem_window_ms;
-    int idem_running; /* a sweep is queued or running */
-    struct workpool *readers; /* the pool store_read() uses */
+    int idem_running;             /* a sweep is queued or running */
+    struct workpool *readers;     /* the pool store_read() uses */
     struct workpool *own_readers; /* readers when the store started it, else NULL */
     /* shared with the workers, under pool.mu */
     struct store_pool pool;

@@ -81,29 +81,40 @@ const char store_hot_schema_sql[] =
     "CREATE TABLE hot.idem(doc INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE,"
     " seq INTEGER NOT NULL, fp INTEGER NOT NULL, at INTEGER NOT NULL);";
 
-#define ABOVE_GEN   "(SELECT v FROM main.meta WHERE k = 'gen')"
-#define COLS_DOCS   "id, idx, seq, ts, groupid, source"
-#define COLS_MEAS   "idx, grp, name, ts, doc, value"
-#define COLS_ROLL   "idx, grp, name, t, n, mn, mx, sm"
+#define ABOVE_GEN "(SELECT v FROM main.meta WHERE k = 'gen')"
+#define COLS_DOCS "id, idx, seq, ts, groupid, source"
+#define COLS_MEAS "idx, grp, name, ts, doc, value"
+#define COLS_ROLL "idx, grp, name, t, n, mn, mx, sm"
 #define HOT_ROWS(cols, t, where)                                                                   \
-    " UNION ALL SELECT " cols " FROM hot0." t " WHERE " where                                      \
-    " UNION ALL SELECT " cols " FROM hot1." t " WHERE " where
+    " UNION ALL SELECT " cols " FROM hot0." t " WHERE " where " UNION ALL SELECT " cols            \
+    " FROM hot1." t " WHERE " where
 #define ROLLUP_VIEW(t)                                                                             \
-    "CREATE TEMP VIEW " t " AS SELECT " COLS_ROLL " FROM main." t                                  \
-    HOT_ROWS(COLS_ROLL, t, "gen > " ABOVE_GEN) ";"
+    "CREATE TEMP VIEW " t " AS SELECT " COLS_ROLL " FROM main." t HOT_ROWS(COLS_ROLL, t,           \
+                                                                           "gen > " ABOVE_GEN) ";"
 
 const char store_view_sql[] =
-    "CREATE TEMP VIEW docs AS SELECT " COLS_DOCS " FROM main.docs"
-    HOT_ROWS(COLS_DOCS, "docs", "id > " STORE_MOVED_MARK) ";"
-    "CREATE TEMP VIEW measurements AS SELECT " COLS_MEAS " FROM main.measurements"
-    HOT_ROWS(COLS_MEAS, "measurements", "doc > " STORE_MOVED_MARK) ";"
-    ROLLUP_VIEW("rollup_1m") ROLLUP_VIEW("rollup_1h")
-    "CREATE TEMP VIEW groups AS SELECT idx, grp FROM main.groups"
-    " UNION SELECT idx, grp FROM hot0.groups UNION SELECT idx, grp FROM hot1.groups;"
-    "CREATE TEMP VIEW indices AS SELECT name, max(next_seq) AS next_seq FROM"
-    " (SELECT name, next_seq FROM main.indices UNION ALL SELECT name, next_seq FROM hot0.indices"
-    " UNION ALL SELECT name, next_seq FROM hot1.indices)"
-    " GROUP BY name;";
+    "CREATE TEMP VIEW docs AS SELECT " COLS_DOCS " FROM main.docs" HOT_ROWS(
+        COLS_DOCS, "docs",
+        "id > " STORE_MOVED_MARK) ";"
+                                  "CREATE VIRTUAL TABLE temp.mblk USING gk_meas;"
+                                  "CREATE TEMP VIEW measurements AS SELECT " COLS_MEAS
+                                  " FROM temp.mblk"
+                                  " UNION ALL SELECT " COLS_MEAS " FROM main.measurements" HOT_ROWS(
+                                      COLS_MEAS, "measurements",
+                                      "doc > " STORE_MOVED_MARK) ";" ROLLUP_VIEW("rollup_1m")
+                                      ROLLUP_VIEW(
+                                          "rollup_1h") "CREATE TEMP VIEW groups AS SELECT idx, grp "
+                                                       "FROM main.groups"
+                                                       " UNION SELECT idx, grp FROM hot0.groups "
+                                                       "UNION SELECT idx, grp FROM hot1.groups;"
+                                                       "CREATE TEMP VIEW indices AS SELECT name, "
+                                                       "max(next_seq) AS next_seq FROM"
+                                                       " (SELECT name, next_seq FROM main.indices "
+                                                       "UNION ALL SELECT name, next_seq FROM "
+                                                       "hot0.indices"
+                                                       " UNION ALL SELECT name, next_seq FROM "
+                                                       "hot1.indices)"
+                                                       " GROUP BY name;";
 
 char *store_hot_sql(const char *sql, int n)
 {
@@ -174,8 +185,8 @@ static void store_hot_sweep(void)
         long pid = strtol(name + plen + 17, &end, 10);
         if (pid <= 0 || end == name + plen + 17 || strncmp(end, ".hot", 4) != 0) continue;
         q = end + 4;
-        if ((*q != '0' && *q != '1') || (q[1] && strcmp(q + 1, "-wal") && strcmp(q + 1, "-shm") &&
-                                         strcmp(q + 1, "-journal")))
+        if ((*q != '0' && *q != '1') ||
+            (q[1] && strcmp(q + 1, "-wal") && strcmp(q + 1, "-shm") && strcmp(q + 1, "-journal")))
             continue;
         if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
         char p[PATH_MAX];
@@ -265,7 +276,7 @@ int store_hot_replay(struct store_db *d, struct store_seq *seq, const char *data
 
 #define ROLLUP_MOVE(t, kept)                                                                       \
     "INSERT INTO main." t "(idx, grp, name, t, n, mn, mx, sm)"                                     \
-    " SELECT idx, grp, name, t, n, mn, mx, sm FROM hot%4$d." t " WHERE gen = %3$lld" kept           \
+    " SELECT idx, grp, name, t, n, mn, mx, sm FROM hot%4$d." t " WHERE gen = %3$lld" kept          \
     " ORDER BY idx, grp, name, t ON CONFLICT(idx, grp, name, t) DO UPDATE SET"                     \
     " n = n + excluded.n, mn = min(mn, excluded.mn), mx = max(mx, excluded.mx),"                   \
     " sm = sm + excluded.sm;"
@@ -282,33 +293,34 @@ int store_hot_replay(struct store_db *d, struct store_seq *seq, const char *data
     " WHERE gen = %3$lld GROUP BY idx"                                                             \
     " HAVING count(*) >= " MINUTES_MIN_ROWS " AND sum(n) < 1.5 * count(*);"                        \
     "DELETE FROM main.rollup_1m WHERE (idx, grp) IN (SELECT DISTINCT r.idx, r.grp"                 \
-    " FROM main.rollup_off o JOIN main.rollup_1m r ON r.idx = o.idx WHERE o.level = '1m' LIMIT 16);"
-#define MINUTES_KEPT                                                                               \
-    " AND idx NOT IN (SELECT idx FROM main.rollup_off WHERE level = '1m')"
+    " FROM main.rollup_off o JOIN main.rollup_1m r ON r.idx = o.idx WHERE o.level = '1m' LIMIT "   \
+    "16);"
+#define MINUTES_KEPT " AND idx NOT IN (SELECT idx FROM main.rollup_off WHERE level = '1m')"
 
 /* The move of generation %3 (documents %1 < id <= %2) from hot file %4,
- * in one transaction after store_zip_save. A deferred BEGIN: it takes
- * gasket.db's write lock, and only reads the hot file, which the writer
- * goes on writing meanwhile. Documents are compressed on the way
- * (store_zip.c). */
+ * in one transaction after store_zip_save, before store_mblk_move. A
+ * deferred BEGIN: it takes gasket.db's write lock, and only reads the hot
+ * file, which the writer goes on writing meanwhile. Documents are
+ * compressed on the way (store_zip.c), measurements put into blocks
+ * (store_mblk.c). */
 static const char move_sql[] =
     "INSERT INTO main.docs(id, idx, seq, ts, groupid, source)"
     " SELECT id, idx, seq, ts, groupid, gk_zip(idx, source) FROM hot%4$d.docs"
-    " WHERE id > %1$lld AND id <= %2$lld ORDER BY id;"
-    "INSERT INTO main.measurements(idx, grp, name, ts, doc, value)"
-    " SELECT idx, grp, name, ts, doc, value FROM hot%4$d.measurements"
-    " WHERE doc > %1$lld AND doc <= %2$lld ORDER BY idx, grp, name, ts, doc;"
-    MINUTES_OFF ROLLUP_MOVE("rollup_1m", MINUTES_KEPT) ROLLUP_MOVE("rollup_1h", "")
-    "INSERT OR IGNORE INTO main.groups(idx, grp) SELECT idx, grp FROM hot%4$d.groups;"
-    "INSERT INTO main.idem(doc, key, seq, fp, at) SELECT doc, key, seq, fp, at FROM hot%4$d.idem"
-    " WHERE doc > %1$lld AND doc <= %2$lld;"
-    "INSERT INTO main.indices(name, next_seq) SELECT name, next_seq FROM hot%4$d.indices WHERE 1"
-    " ON CONFLICT(name) DO UPDATE SET next_seq = max(next_seq, excluded.next_seq);"
-    "INSERT INTO main.health(id, at) SELECT id, at FROM hot%4$d.health WHERE 1"
-    " ON CONFLICT(id) DO UPDATE SET at = excluded.at;"
-    "UPDATE main.meta SET v = %2$lld WHERE k = 'moved';"
-    "UPDATE main.meta SET v = %3$lld WHERE k = 'gen';"
-    "COMMIT;";
+    " WHERE id > %1$lld AND id <= %2$lld ORDER BY id;" MINUTES_OFF ROLLUP_MOVE("rollup_1m",
+                                                                               MINUTES_KEPT)
+        ROLLUP_MOVE(
+            "rollup_1h",
+            "") "INSERT OR IGNORE INTO main.groups(idx, grp) SELECT idx, grp FROM hot%4$d.groups;"
+                "INSERT INTO main.idem(doc, key, seq, fp, at) SELECT doc, key, seq, fp, at FROM "
+                "hot%4$d.idem"
+                " WHERE doc > %1$lld AND doc <= %2$lld;"
+                "INSERT INTO main.indices(name, next_seq) SELECT name, next_seq FROM "
+                "hot%4$d.indices WHERE 1"
+                " ON CONFLICT(name) DO UPDATE SET next_seq = max(next_seq, excluded.next_seq);"
+                "INSERT INTO main.health(id, at) SELECT id, at FROM hot%4$d.health WHERE 1"
+                " ON CONFLICT(id) DO UPDATE SET at = excluded.at;"
+                "UPDATE main.meta SET v = %2$lld WHERE k = 'moved';"
+                "UPDATE main.meta SET v = %3$lld WHERE k = 'gen';";
 
 static int move_txn(struct store_mover *m, long long lo, long long hi, long long gen)
 {
@@ -319,6 +331,8 @@ static int move_txn(struct store_mover *m, long long lo, long long hi, long long
     if (rc == SQLITE_OK) rc = sqlite3_exec(m->db, "BEGIN", NULL, NULL, NULL);
     if (rc == SQLITE_OK) rc = store_zip_save(m->zip, m->db);
     if (rc == SQLITE_OK) rc = sqlite3_exec(m->db, sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK) rc = store_mblk_move(m->mblk, (int)(gen & 1), lo, hi);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL);
     if (rc == SQLITE_OK) {
         store_zip_saved(m->zip);
         return 0;
@@ -350,8 +364,10 @@ static void mover_main(void *arg)
                               NULL, NULL, NULL) == SQLITE_OK
                      ? 0
                      : GK_ESTORE;
-            if (rc == 0) sync = want;
-            else snprintf(m->why, sizeof m->why, "%s", sqlite3_errmsg(m->db));
+            if (rc == 0)
+                sync = want;
+            else
+                snprintf(m->why, sizeof m->why, "%s", sqlite3_errmsg(m->db));
         }
         if (rc == 0) rc = move_txn(m, lo, hi, gen);
         uv_mutex_lock(&m->mu);
@@ -379,6 +395,7 @@ int store_mover_start(struct store_db *d, const char *path, unsigned max_pages,
         return GK_ESTORE;
     }
     m->zip = store_zip_new();
+    m->mblk = store_mblk_new(m->db);
     if (store_hot_attach(m->db, d->hot_path) != SQLITE_OK ||
         store_zip_writer(m->db, m->zip) != SQLITE_OK) {
         log_error("store: the mover cannot attach the hot tier: %s", sqlite3_errmsg(m->db));
@@ -416,6 +433,8 @@ void store_mover_stop(struct store_db *d)
         uv_mutex_destroy(&m->mu);
         m->running = 0;
     }
+    store_mblk_free(m->mblk); /* its statements first */
+    m->mblk = NULL;
     if (m->db && sqlite3_close(m->db) != SQLITE_OK)
         log_error("store: closing the mover's connection: %s", sqlite3_errmsg(m->db));
     m->db = NULL;
@@ -522,9 +541,7 @@ int64_t store_move_wait_ms(struct store_db *d, int64_t now_ms)
     int st = mover_state(d);
     if (st == STORE_MOVER_DONE) return 0;
     if (st != STORE_MOVER_IDLE) return -1; /* its end wakes the writer */
-    int64_t at = d->sealed ? d->retry_ms
-                 : d->gen_docs > 0 ? d->gen_first_ms + d->move_ms
-                                   : -1;
+    int64_t at = d->sealed ? d->retry_ms : d->gen_docs > 0 ? d->gen_first_ms + d->move_ms : -1;
     if (at < 0) return -1;
     return at > now_ms ? at - now_ms : 0;
 }

@@ -83,6 +83,7 @@ static int reader_see_hot(sqlite3 *db, const char *hot_path)
 {
     int rc = store_hot_attach(db, hot_path);
     if (rc == SQLITE_OK) rc = store_zip_reader(db);
+    if (rc == SQLITE_OK) rc = store_mblk_reader(db);
     return rc == SQLITE_OK ? sqldb_exec(db, store_view_sql, NULL, 0) : rc;
 }
 

@@ -11,9 +11,10 @@
  * ingest jobs queued meanwhile commit before the next batch. Per index:
  *   docs phase: the next STORE_RETAIN_BATCH oldest documents (ts < B, B
  *     the ts of the first document left out, capped at the cutoff) and
- *     their measurements, deleted per (group, name) range ts < B; the
+ *     their measurements, deleted per (group, name) range ts < B (the
+ *     rows an older schema wrote, and the blocks: store_mblk_trim); the
  *     (group, name) pairs come from the groups table and a skip-scan of
- *     the measurements' primary key, once per pass.
+ *     the measurements' keys, once per pass.
  *   rollups phase: rows whose bucket ends at or before the cutoff (t + w <=
  *     cutoff), per (group, name) pair of rollup_1h, about STORE_RETAIN_ROWS
  *     rows per transaction; skipped while the cutoff stays in the minute
@@ -38,9 +39,12 @@ static const char *const ret_sql[R_N] = {
     "DELETE FROM rollup_1m WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t <= ?4",
     "DELETE FROM rollup_1h WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t <= ?4",
     "SELECT grp FROM groups WHERE idx = ?1",
-    "SELECT name FROM measurements WHERE idx = ?1 AND grp = ?2 ORDER BY name LIMIT 1",
-    "SELECT name FROM measurements WHERE idx = ?1 AND grp = ?2 AND name > ?3"
-    " ORDER BY name LIMIT 1",
+    /* the names of the legacy rows and of the blocks (store_mblk.c) */
+    "SELECT min(n) FROM (SELECT min(name) AS n FROM measurements WHERE idx = ?1 AND grp = ?2"
+    " UNION ALL SELECT min(name) FROM mblocks WHERE idx = ?1 AND grp = ?2)",
+    "SELECT min(n) FROM (SELECT min(name) AS n FROM measurements WHERE idx = ?1 AND grp = ?2"
+    " AND name > ?3 UNION ALL SELECT min(name) FROM mblocks WHERE idx = ?1 AND grp = ?2"
+    " AND name > ?3)",
     "SELECT name FROM rollup_1h WHERE idx = ?1 AND grp = ?2 ORDER BY name LIMIT 1",
     "SELECT name FROM rollup_1h WHERE idx = ?1 AND grp = ?2 AND name > ?3 ORDER BY name LIMIT 1",
 };
@@ -124,6 +128,7 @@ static int list_names(struct store_retain_pass *p, const char *grp, sqlite3_stmt
         sqlite3_bind_text(st, 2, grp, -1, SQLITE_STATIC);
         if (last) sqlite3_bind_text(st, 3, last, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_NULL) rc = SQLITE_DONE;
         if (rc == SQLITE_ROW) {
             if (p->npairs == *cap) {
                 *cap = *cap ? *cap * 2 : 16;
@@ -185,8 +190,13 @@ static int delete_docs(struct store_db *d, struct store_retain_pass *p, int64_t 
     sqlite3_bind_int64(st, 2, bound);
     rc = sqldb_run(st);
     if (rc == SQLITE_OK) c[0] += (uint64_t)sqlite3_changes(d->db);
-    for (size_t i = 0; rc == SQLITE_OK && i < p->npairs; i++)
-        rc = delete_pair(d, d->ret[R_MEAS], index, &p->pairs[i], bound, &c[1]);
+    if (!d->ret_mblk) d->ret_mblk = store_mblk_new(d->db);
+    for (size_t i = 0; rc == SQLITE_OK && i < p->npairs; i++) {
+        const struct retain_pair *pr = &p->pairs[i];
+        rc = delete_pair(d, d->ret[R_MEAS], index, pr, bound, &c[1]);
+        if (rc == SQLITE_OK)
+            rc = store_mblk_trim(d->ret_mblk, index, pr->grp, pr->name, bound, &c[1]);
+    }
     return rc;
 }
 

@@ -8,6 +8,7 @@ import re
 import signal
 import socket
 import sqlite3
+import struct
 import subprocess
 import time
 
@@ -176,6 +177,114 @@ class Daemon:
             rows = c.execute("select id, idx, seq, groupid, source from docs order by id").fetchall()
             dicts = dict(c.execute("select id, dict from dicts"))
         return [r[:4] + (unzip(r[4], dicts),) for r in rows]
+
+
+    def measurements(self, where="1", args=()):
+        """(idx, grp, name, ts, doc, value) rows of gasket.db's measurements
+        that match `where` (SQL over those columns), in key order."""
+        with self.db() as c:
+            return measurement_rows(c, where, args)
+
+
+M64 = (1 << 64) - 1
+
+
+def _s64(x):
+    x &= M64
+    return x - (1 << 64) if x >> 63 else x
+
+
+def _varint(b, i):
+    x = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        x |= (c & 0x7F) << shift
+        shift += 7
+        if not c & 0x80:
+            return x, i
+
+
+def _zz(b, i):
+    z, i = _varint(b, i)
+    return (z >> 1) ^ (-(z & 1) & M64), i
+
+
+def mblock_points(data):
+    """The points (ts, doc, value or None) of one measurement block,
+    decoded as store_block.c describes its bytes (written here again, apart
+    from gasketd's decoder, so that the tests read what the format says)."""
+    head = data[0]
+    assert head >> 4 == 1 and not head & 0x08, "block version"
+    mode, nulls = head & 3, head & 4
+    n, i = _varint(data, 1)
+    ts, docs = [], []
+    t = d = 0
+    for k in range(n):
+        z, i = _zz(data, i)
+        if k == 0:
+            t = z
+        else:
+            d = (d + z) & M64
+            t = (t + d) & M64
+        ts.append(_s64(t))
+    doc = 0
+    for k in range(n):
+        z, i = _zz(data, i)
+        doc = (doc + z) & M64
+        docs.append(_s64(doc))
+    if nulls:
+        bits = data[i:i + (n + 7) // 8]
+        i += (n + 7) // 8
+        has = [bool(bits[k // 8] >> (k % 8) & 1) for k in range(n)]
+    else:
+        has = [mode != 2] * n
+    values = []
+    if mode == 1:
+        s = data[i]
+        i += 1
+        kv = 0
+        for h in has:
+            if h:
+                z, i = _zz(data, i)
+                kv = _s64(kv + z)
+                values.append(kv / 10 ** s)  # correctly rounded, as C's (double)k / 1e<s>
+            else:
+                values.append(None)
+    elif mode == 0:
+        prev = 0
+        for h in has:
+            if not h:
+                values.append(None)
+                continue
+            b = data[i]
+            i += 1
+            tz, m = b >> 4, b & 15
+            x = int.from_bytes(data[i:i + m], "little") << (8 * tz)
+            i += m
+            prev ^= x
+            values.append(struct.unpack("<d", prev.to_bytes(8, "little"))[0])
+    else:
+        values = [None] * n
+    assert i == len(data), "block length"
+    return list(zip(ts, docs, values))
+
+
+def measurement_rows(c, where="1", args=()):
+    """Measurements of a connection to gasket.db: the blocks (schema 7,
+    store_mblk.c) and the rows an older schema wrote, filtered by `where`."""
+    c.execute("CREATE TEMP TABLE IF NOT EXISTS m_all(idx, grp, name, ts, doc, value)")
+    c.execute("DELETE FROM temp.m_all")
+    rows = []
+    if c.execute("SELECT count(*) FROM sqlite_master WHERE name = 'mblocks'").fetchone()[0]:
+        for idx, grp, name, n, data in c.execute("SELECT idx, grp, name, n, data FROM mblocks"):
+            pts = mblock_points(data)
+            assert len(pts) == n
+            rows += [(idx, grp, name) + p for p in pts]
+    rows += c.execute("SELECT idx, grp, name, ts, doc, value FROM main.measurements").fetchall()
+    c.executemany("INSERT INTO temp.m_all VALUES (?, ?, ?, ?, ?, ?)", rows)
+    return c.execute("SELECT * FROM temp.m_all WHERE %s ORDER BY 1, 2, 3, 4, 5" % where,
+                     args).fetchall()
 
 
 def unzip(source, dicts):

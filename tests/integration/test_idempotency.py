@@ -193,7 +193,7 @@ def test_store_v3_upgraded(daemon_factory, tmp_path):
     data.mkdir()
     shutil.copy(FIXTURE, data / "gasket.db")
     d = daemon_factory()
-    d.wait_log("upgrading schema 3 to 6")
+    d.wait_log("upgrading schema 3 to 7")
     assert (data / "gasket.db.schema3.bak").exists()
     docs = d.docs()
     assert [r[0] for r in docs] == [1, 2, 3, 4, 5]
@@ -205,5 +205,5 @@ def test_store_v3_upgraded(daemon_factory, tmp_path):
     assert st == 200 and json.loads(b)["_id"] == "6" and json.loads(b)["_seq_no"] == 3
     assert post_key(d, "after-upgrade") == (200, b)
     with d.db() as c:
-        assert c.execute("pragma user_version").fetchone()[0] == 6
+        assert c.execute("pragma user_version").fetchone()[0] == 7
     assert d.stop() == 0

@@ -35,8 +35,7 @@ def test_seed_payload_is_stored_with_date(gasketd):
     date = stored.pop("date")
     assert stored == SEED
     assert len(date) == 19 and date[4] == "-" and date[10] == " " and date[13] == ":"
-    with gasketd.db() as c:
-        rows = dict(c.execute("select name, value from measurements where doc = ?", (doc_id,)))
+    rows = {m[2]: m[5] for m in gasketd.measurements("doc = ?", (doc_id,))}
     assert rows == {"co": 26.2, "no2": 0.12, "c2h5oh": 3.5, "h2": 7.75}
     status, _, body = gasketd.post(dict(SEED, groupid=7))
     assert status == 200 and json.loads(body)["_seq_no"] == 1

@@ -78,7 +78,7 @@ def test_kill9_during_the_upgrade_loses_nothing(daemon_factory, tmp_path):
         log.close()
     d.start()
     d.key = (data / "apikey").read_text().strip()
-    assert "upgrading schema 4 to 6" in d.log_text()  # again, from the start
+    assert "upgrading schema 4 to 7" in d.log_text()  # again, from the start
     check_content(d)
     assert json.loads(up.call(d, "GET", "/filler/_count"))["count"] == n
     assert d.stop() == 0

@@ -8,8 +8,11 @@ idempotency key intact, and its series go on. Only content is checked,
 through the HTTP API and MQTT, never a schema: the test holds across any
 migration of the store (upgrade_common.py)."""
 import json
+import sqlite3
+import struct
 
 import upgrade_common as up
+from conftest import measurement_rows
 
 V6 = up.Fixture("datadir-v6")
 GASES = ("no2", "co", "h2", "nh3", "voc", "pulses")
@@ -135,4 +138,45 @@ def test_datadir_v6_series_go_on(daemon_factory, tmp_path):
         check_gasdetect(d, fx)
         check_field(d, fx)
         up.check_alarms(d, fx)  # readings under the rules' levels: no alarm
+    assert d.stop() == 0
+
+
+def bits(rows):
+    """Rows with their value as its IEEE bits: -0.0 is not 0.0."""
+    return sorted(r[:5] + (None if r[5] is None else struct.pack("<d", r[5]),) for r in rows)
+
+
+def test_datadir_v6_measurements_move_into_blocks(daemon_factory, tmp_path):
+    """Schema 7 keeps measurements in per-series blocks (store_mblk.c): the
+    upgrade copies gasket.db first and adds the blocks' table; the rows the
+    fixture's gasketd wrote stay readable as they are until the next move,
+    which converts them (fewer than a slice of 100,000): afterwards no row
+    is left in the old table and the blocks, decoded here by conftest's
+    reader of the block format, hold exactly the fixture's measurements,
+    value for value bit for bit, and the new reading's."""
+    fixture_db = sqlite3.connect("file:%s?mode=ro" % (up.FIXTURES / "datadir-v6" / "gasket.db"), uri=True)
+    before = fixture_db.execute("SELECT idx, grp, name, ts, doc, value FROM measurements").fetchall()
+    fixture_db.close()
+    assert len(before) > 1500
+    d = V6.start(daemon_factory, tmp_path)
+    assert (d.data / "gasket.db.schema6.bak").exists()
+    d.wait_log("upgrading schema 6 to 7")
+    c = sqlite3.connect("file:%s?mode=ro" % (d.data / "gasket.db"), uri=True)
+    assert c.execute("pragma user_version").fetchone()[0] == 7
+    assert c.execute("SELECT count(*) FROM measurements").fetchone()[0] == len(before)
+    c.close()
+    up.check_group_metrics(d, V6, "field", FIELD)  # read from the old rows
+    _, reply = MORE[0]
+    st, _, body = d.request("POST", "/gasdetect/_doc", reply, key=d.key,
+                            headers={"Content-Type": "application/json"})
+    assert st == 201, body
+    doc = int(json.loads(body)["_id"])
+    with d.db() as c:  # flushed: the move converted the old rows
+        assert c.execute("SELECT count(*) FROM main.measurements").fetchone()[0] == 0
+        assert c.execute("SELECT count(*) FROM mblocks").fetchone()[0] > 0
+        after = measurement_rows(c)
+    new = [r for r in after if r[4] == doc]
+    assert sorted((r[2], r[5]) for r in new) == [("co", 26.2), ("no2", 21.5), ("voc", 1.5e300)]
+    assert bits([r for r in after if r[4] != doc]) == bits(before)
+    up.check_group_metrics(d, V6, "field", FIELD)  # and from the blocks
     assert d.stop() == 0

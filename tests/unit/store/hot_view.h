@@ -25,6 +25,11 @@ static inline int fx_reader_views(sqlite3 *db)
         free(schema);
     }
     if (rc == SQLITE_OK) rc = store_zip_reader(db);
+    if (rc == SQLITE_OK) rc = store_mblk_reader(db);
+    if (rc == SQLITE_OK) /* what fx_see_hot made without hot files */
+        rc = sqlite3_exec(db,
+                          "DROP VIEW IF EXISTS temp.measurements; DROP TABLE IF EXISTS temp.mblk",
+                          NULL, NULL, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_exec(db, store_view_sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK) fprintf(stderr, "fx_reader_views: %s\n", sqlite3_errmsg(db));
     return rc;
@@ -32,15 +37,28 @@ static inline int fx_reader_views(sqlite3 *db)
 
 /* While a store is open on dir, its newest rows are in the hot files:
  * attach them and put the readers' views in front (store_move.c), so that
- * a query sees what the store's own readers see. Either way gk_unzip()
- * reads a document of gasket.db back as posted (store_zip.c). */
+ * a query sees what the store's own readers see (without them, gasket.db's
+ * tables, and a view that shows measurements with their blocks,
+ * store_mblk.c).
+ * Either way gk_unzip() reads a document of gasket.db back as posted
+ * (store_zip.c). */
 static inline void fx_see_hot(sqlite3 *db, const char *dir)
 {
     char *hot = store_hot_path(dir);
     char *first = sqlite3_mprintf("%s0", hot);
-    if (store_zip_reader(db) != SQLITE_OK ||
-        (access(first, F_OK) == 0 && (store_hot_attach(db, hot) != SQLITE_OK ||
-                                      sqlite3_exec(db, store_view_sql, NULL, NULL, NULL) != SQLITE_OK)))
+    if (access(first, F_OK) != 0) {
+        /* gasket.db alone: its tables, measurements with their blocks */
+        if (store_zip_reader(db) != SQLITE_OK || store_mblk_reader(db) != SQLITE_OK ||
+            sqlite3_exec(db,
+                         "CREATE VIRTUAL TABLE temp.mblk USING gk_meas;"
+                         "CREATE TEMP VIEW measurements AS SELECT idx, grp, name, ts, doc, value"
+                         " FROM temp.mblk UNION ALL SELECT idx, grp, name, ts, doc, value"
+                         " FROM main.measurements",
+                         NULL, NULL, NULL) != SQLITE_OK)
+            fprintf(stderr, "fx_see_hot: %s\n", sqlite3_errmsg(db));
+    } else if (store_zip_reader(db) != SQLITE_OK || store_mblk_reader(db) != SQLITE_OK ||
+               store_hot_attach(db, hot) != SQLITE_OK ||
+               sqlite3_exec(db, store_view_sql, NULL, NULL, NULL) != SQLITE_OK)
         fprintf(stderr, "fx_see_hot: %s\n", sqlite3_errmsg(db));
     sqlite3_free(first);
     free(hot);

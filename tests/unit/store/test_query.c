@@ -1568,7 +1568,7 @@ static int stmt_count(sqlite3 *db)
 {
     int n = 0;
     for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL); st; st = sqlite3_next_stmt(db, st))
-        n++;
+        n += !sqldb_owned(st); /* gk_meas's are its own (store_mblk.c) */
     return n;
 }
 

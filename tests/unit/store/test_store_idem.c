@@ -238,7 +238,7 @@ static void test_upgrade_v3(void)
     CHECK_EQ_STR(a.id, "6");
     CHECK_EQ_INT(b.dup, 1);
     fx_close(&loop, s);
-    CHECK_EQ_INT(fx_q_dir(dir, "PRAGMA user_version"), 6);
+    CHECK_EQ_INT(fx_q_dir(dir, "PRAGMA user_version"), 7);
     snprintf(path, sizeof path, "%s/gasket.db.schema3.bak", dir); /* the copy made first */
     CHECK_EQ_INT(access(path, F_OK), 0);
     CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM docs"), 6);

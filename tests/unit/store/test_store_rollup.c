@@ -67,7 +67,7 @@ static void test_floor(void)
     CHECK_EQ_INT(store_roll_floor(INT64_MAX, 60000), INT64_MAX - INT64_MAX % 60000);
 }
 
-/* A fresh file gets version 6 and every table; the old layout, the
+/* A fresh file gets version 7 and every table; the old layout, the
  * unreleased version 2 and newer versions are refused (the upgrade of
  * version 3: test_store_idem.c). */
 static void test_schema(void)
@@ -77,18 +77,18 @@ static void test_schema(void)
     uv_loop_init(&loop);
     struct store *s = fx_open(&loop, dir, 0, 0);
     fx_close(&loop, s);
-    CHECK_EQ_INT(fx_q_dir(dir, "PRAGMA user_version"), 6);
+    CHECK_EQ_INT(fx_q_dir(dir, "PRAGMA user_version"), 7);
     CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM sqlite_master WHERE name IN ('docs',"
                                " 'measurements', 'rollup_1m', 'rollup_1h', 'groups', 'indices',"
                                " 'health', 'docs_idx_ts', 'docs_idx_grp_ts', 'idem', 'meta',"
-                               " 'dicts')"),
-                 12);
-    /* reopening a version 6 file works */
+                               " 'dicts', 'rollup_off', 'mblocks', 'mblocks_key')"),
+                 15);
+    /* reopening a version 7 file works */
     s = fx_open(&loop, dir, 0, 0);
     fx_close(&loop, s);
 
     struct store_options opt = {.dir = dir};
-    static const char *const refused[] = {"PRAGMA user_version = 7", "PRAGMA user_version = 2"};
+    static const char *const refused[] = {"PRAGMA user_version = 8", "PRAGMA user_version = 2"};
     for (int i = 0; i < 2; i++) {
         CHECK_EQ_INT(fx_q_dir(dir, refused[i]), -1);
         s = (struct store *)&loop;
