@@ -55,7 +55,8 @@
 #include "core/sqldb.h"
 #include "store/store_int.h"
 
-#define SHM_DIR "/dev/shm"
+#define SHM_DIR             "/dev/shm"
+#define STORE_MOVER_BUSY_MS 5000 /* the mover's busy timeout on gasket.db */
 
 /* "hot." stands for hot0. and hot1. (store_hot_sql) */
 const char store_hot_schema_sql[] =
@@ -322,6 +323,16 @@ static const char move_sql[] =
                 "UPDATE main.meta SET v = %2$lld WHERE k = 'moved';"
                 "UPDATE main.meta SET v = %3$lld WHERE k = 'gen';";
 
+/* After a move: gasket.db's WAL (as large as the move wrote, kept at that
+ * size by SQLite) emptied and cut to nothing when no reader is using it;
+ * else left for the next move. Never waits for a reader. */
+static void wal_truncate(sqlite3 *db)
+{
+    sqlite3_busy_timeout(db, 0);
+    sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    sqlite3_busy_timeout(db, STORE_MOVER_BUSY_MS);
+}
+
 static int move_txn(struct store_mover *m, long long lo, long long hi, long long gen)
 {
     char sql[sizeof move_sql + 400];
@@ -335,6 +346,7 @@ static int move_txn(struct store_mover *m, long long lo, long long hi, long long
     if (rc == SQLITE_OK) rc = sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL);
     if (rc == SQLITE_OK) {
         store_zip_saved(m->zip);
+        wal_truncate(m->db);
         return 0;
     }
     snprintf(m->why, sizeof m->why, "%s (%s)", sqlite3_errstr(rc), sqlite3_errmsg(m->db));
@@ -390,7 +402,7 @@ int store_mover_start(struct store_db *d, const char *path, unsigned max_pages,
     if (max_pages) /* the quota binds the moves: they are what writes gasket.db */
         snprintf(pragmas, sizeof pragmas, "PRAGMA cache_size=-16384; PRAGMA max_page_count=%u",
                  max_pages);
-    if (sqldb_open(&m->db, path, SQLDB_WAL, 5000, pragmas, why, sizeof why) != 0) {
+    if (sqldb_open(&m->db, path, SQLDB_WAL, STORE_MOVER_BUSY_MS, pragmas, why, sizeof why) != 0) {
         log_error("store: the mover cannot open %s", why);
         return GK_ESTORE;
     }
