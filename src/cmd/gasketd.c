@@ -4,6 +4,7 @@
 #include "daemon/daemon.h"
 
 #include <getopt.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,8 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
     const char *path = NULL;
     int check = 0, level = -1, c;
+    /* no global memory statistics: each SQLite allocation took a mutex */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     while ((c = getopt_long(argc, argv, "c:tl:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'c':

@@ -328,6 +328,12 @@ static int db_prepare(struct store_db *d)
  * are still there for the next one. Taken as the file grows, given back
  * when the connection closes. */
 #define STORE_HOT_CACHE "-32768"
+/* Pages of a hot file's WAL before it is copied back into the file
+ * (SQLite's default 1000): a checkpoint copies each page once, however many
+ * commits rewrote it, and with many groups a commit rewrites pages all over
+ * the file (50 groupids: 18.6k -> 20.3k readings/s with 8192, A/B on this
+ * machine). Up to 32 MiB more of RAM per hot file (its WAL, on the tmpfs). */
+#define STORE_HOT_CHECKPOINT "8192"
 
 int store_db_open(struct store_db *d, const char *path, const struct store_options *opt,
                   struct store_seq *seq)
@@ -355,7 +361,8 @@ int store_db_open(struct store_db *d, const char *path, const struct store_optio
         return GK_ESTORE;
     }
     if (db_exec(d, "PRAGMA hot0.cache_size=" STORE_HOT_CACHE ";"
-                   "PRAGMA hot1.cache_size=" STORE_HOT_CACHE) != SQLITE_OK) {
+                   "PRAGMA hot1.cache_size=" STORE_HOT_CACHE ";"
+                   "PRAGMA wal_autocheckpoint=" STORE_HOT_CHECKPOINT) != SQLITE_OK) {
         store_db_close(d);
         return GK_ESTORE;
     }
