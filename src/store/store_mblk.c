@@ -348,6 +348,23 @@ int store_mblk_trim(struct store_mblk *w, const char *idx, const char *grp, cons
     }
 }
 
+/* A measurements row (idx, grp, name, ts, doc, value, in that order):
+ * its series' names, and its point. */
+static int row_series(sqlite3_stmt *st, const char *col[3])
+{
+    for (int i = 0; i < 3; i++)
+        if (!(col[i] = (const char *)sqlite3_column_text(st, i))) return SQLITE_MISMATCH;
+    return SQLITE_OK;
+}
+
+static void row_point(sqlite3_stmt *st, struct mpoint *pt)
+{
+    pt->ts = sqlite3_column_int64(st, 3);
+    pt->doc = sqlite3_column_int64(st, 4);
+    pt->has = sqlite3_column_type(st, 5) != SQLITE_NULL;
+    pt->value = pt->has ? sqlite3_column_double(st, 5) : 0;
+}
+
 /* Reads the rows of st (idx, grp, name, ts, doc, value, in that order)
  * a series at a time into w->series, calling fn on each. */
 static int by_series(struct store_mblk *w, sqlite3_stmt *st,
@@ -358,12 +375,7 @@ static int by_series(struct store_mblk *w, sqlite3_stmt *st,
     w->series.n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *col[3];
-        for (int i = 0; i < 3; i++)
-            col[i] = (const char *)sqlite3_column_text(st, i);
-        if (!col[0] || !col[1] || !col[2]) {
-            rc = SQLITE_MISMATCH;
-            break;
-        }
+        if ((rc = row_series(st, col)) != SQLITE_OK) break;
         if (key[0] &&
             (strcmp(key[0], col[0]) || strcmp(key[1], col[1]) || strcmp(key[2], col[2]))) {
             if ((rc = fn(w, key[0], key[1], key[2])) != SQLITE_OK) break;
@@ -374,11 +386,7 @@ static int by_series(struct store_mblk *w, sqlite3_stmt *st,
                 free(key[i]);
                 key[i] = xstrdup(col[i]);
             }
-        struct mpoint *pt = pts_push(&w->series);
-        pt->ts = sqlite3_column_int64(st, 3);
-        pt->doc = sqlite3_column_int64(st, 4);
-        pt->has = sqlite3_column_type(st, 5) != SQLITE_NULL;
-        pt->value = pt->has ? sqlite3_column_double(st, 5) : 0;
+        row_point(st, pts_push(&w->series));
     }
     if (rc == SQLITE_DONE) rc = w->series.n ? fn(w, key[0], key[1], key[2]) : SQLITE_OK;
     for (int i = 0; i < 3; i++)
@@ -423,12 +431,7 @@ static int convert_legacy(struct store_mblk *w)
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *col[3];
-        for (int i = 0; i < 3; i++)
-            col[i] = (const char *)sqlite3_column_text(st, i);
-        if (!col[0] || !col[1] || !col[2]) {
-            rc = SQLITE_MISMATCH;
-            break;
-        }
+        if ((rc = row_series(st, col)) != SQLITE_OK) break;
         struct legacy_series *cur = nls ? &ls[nls - 1] : NULL;
         if (!cur || strcmp(cur->key[0], col[0]) || strcmp(cur->key[1], col[1]) ||
             strcmp(cur->key[2], col[2])) {
@@ -439,11 +442,7 @@ static int convert_legacy(struct store_mblk *w)
             cur->from = all.n;
             cur->n = 0;
         }
-        struct mpoint *pt = pts_push(&all);
-        pt->ts = sqlite3_column_int64(st, 3);
-        pt->doc = sqlite3_column_int64(st, 4);
-        pt->has = sqlite3_column_type(st, 5) != SQLITE_NULL;
-        pt->value = pt->has ? sqlite3_column_double(st, 5) : 0;
+        row_point(st, pts_push(&all));
         cur->n++;
     }
     sqlite3_reset(st);

@@ -8,31 +8,13 @@
  * reason code each must be refused with. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "core/err.h"
 #include "mqtt/codec.h"
+#include "guard.h"
 #include "test.h"
 
 /* ---- helpers ---- */
-
-static uint8_t *guard_base;
-static size_t guard_size;
-
-/* Copies p[0..n) so that it ends right before an inaccessible page. */
-static const uint8_t *guarded(const void *p, size_t n)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    if (guard_base) munmap(guard_base, guard_size);
-    guard_size = (n + page - 1) / page * page + page;
-    guard_base = mmap(NULL, guard_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (guard_base == MAP_FAILED) abort();
-    mprotect(guard_base + guard_size - page, page, PROT_NONE);
-    uint8_t *dst = guard_base + guard_size - page - n;
-    if (n) memcpy(dst, p, n);
-    return dst;
-}
 
 /* Decodes a guarded copy of b[0..n). */
 static int dec(const void *b, size_t n, int v, uint32_t max, struct mqtt_packet *p, size_t *used)

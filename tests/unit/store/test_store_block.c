@@ -15,32 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "core/buf.h"
 #include "store/store_block.h"
+#include "guard.h"
 #include "test.h"
 
 #define T0      1764210000000LL /* 2025-11-27, epoch ms */
 #define CADENCE 600000LL
-
-static uint8_t *guard_base;
-static size_t guard_size;
-
-/* A copy of p[0..n) ending right before an inaccessible page. */
-static const uint8_t *guarded(const void *p, size_t n)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    if (guard_base) munmap(guard_base, guard_size);
-    guard_size = (n + page - 1) / page * page + page;
-    guard_base = mmap(NULL, guard_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (guard_base == MAP_FAILED) abort();
-    mprotect(guard_base + guard_size - page, page, PROT_NONE);
-    uint8_t *dst = guard_base + guard_size - page - n;
-    if (n) memcpy(dst, p, n);
-    return dst;
-}
 
 static int dec(const void *b, size_t n, struct mpoint *out)
 {
