@@ -10,9 +10,11 @@
  * Table (schema 7): mblocks(id, idx, grp, name, t0, d0, t1, n, data),
  * unique on (idx, grp, name, t0, d0): (t0, d0) the first point's (ts,
  * doc), t1 the last point's ts, n the points. The blocks of a series are
- * disjoint and ordered by (ts, doc); every block but the last of a run
- * written together holds MBLK_MAX points, so a series that grows in time
- * order rewrites only its last block, in place, until it is full.
+ * disjoint and ordered by (ts, doc). New points go into the block before
+ * them when it is not full (or when they fall inside it), in place, with
+ * what overflows into new blocks; otherwise into blocks of their own. So a
+ * series that grows in time order rewrites only its last block until it
+ * is full, and a back-filled point rewrites one block, however old.
  *
  * Writers (the mover's thread and the writer's, each with its own struct
  * store_mblk on its connection, inside their transactions):
@@ -83,7 +85,7 @@ static void pts_merge(struct mpoints *out, const struct mpoint *a, size_t na,
 
 enum {
     W_START, /* the last block at or before a key */
-    W_AFTER, /* the blocks after a key up to a ts */
+    W_NEXT,  /* the key of the first block after a key */
     W_INSERT,
     W_DATA, /* a block's points, its key unchanged */
     W_DELETE,
@@ -97,8 +99,8 @@ enum {
 static const char *const w_sql[W_N] = {
     "SELECT id, t0, d0, t1, n, data FROM main.mblocks WHERE idx = ?1 AND grp = ?2 AND name = ?3"
     " AND (t0, d0) <= (?4, ?5) ORDER BY t0 DESC, d0 DESC LIMIT 1",
-    "SELECT id, t0, d0, t1, n, data FROM main.mblocks WHERE idx = ?1 AND grp = ?2 AND name = ?3"
-    " AND (t0, d0) > (?4, ?5) AND t0 <= ?6 ORDER BY t0, d0",
+    "SELECT t0, d0 FROM main.mblocks WHERE idx = ?1 AND grp = ?2 AND name = ?3"
+    " AND (t0, d0) > (?4, ?5) ORDER BY t0, d0 LIMIT 1",
     "INSERT INTO main.mblocks(idx, grp, name, t0, d0, t1, n, data)"
     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     "UPDATE main.mblocks SET t1 = ?2, n = ?3, data = ?4 WHERE id = ?1",
@@ -119,9 +121,6 @@ struct store_mblk {
     struct mpoints old, merged, series;
     struct buf enc;
     struct mpoint dec[MBLK_MAX];
-    int64_t ids[64]; /* of the blocks a merge rewrites, first ones */
-    int64_t *more;   /* and the rest */
-    size_t nmore_cap;
 };
 
 struct store_mblk *store_mblk_new(sqlite3 *db)
@@ -141,7 +140,6 @@ void store_mblk_free(struct store_mblk *w)
     free(w->old.p);
     free(w->merged.p);
     free(w->series.p);
-    free(w->more);
     buf_free(&w->enc);
     free(w);
 }
@@ -216,90 +214,71 @@ static int block_delete(struct store_mblk *w, int64_t id)
     return sqldb_run(st);
 }
 
-static void id_push(struct store_mblk *w, size_t *n, int64_t id)
+/* The points of p[0..n) that go before the series' next block, with the
+ * block they join: S, the last block at or before p[0]'s key, when it is
+ * not full or p[0] falls inside it (then S and them are written again in
+ * MBLK_MAX chunks, the first keeping S's key and row); otherwise they make
+ * blocks of their own. Returns SQLITE_OK with *used set, or an error. */
+static int add_run(struct store_mblk *w, const char *idx, const char *grp, const char *name,
+                   const struct mpoint *p, size_t n, size_t *used)
 {
-    if (*n < sizeof w->ids / sizeof *w->ids) {
-        w->ids[*n] = id;
-    } else {
-        size_t k = *n - sizeof w->ids / sizeof *w->ids;
-        if (k == w->nmore_cap) {
-            w->nmore_cap = w->nmore_cap ? w->nmore_cap * 2 : 64;
-            w->more = xrealloc(w->more, w->nmore_cap * sizeof(*w->more));
-        }
-        w->more[k] = id;
-    }
-    (*n)++;
-}
-
-static int64_t id_at(const struct store_mblk *w, size_t i)
-{
-    size_t first = sizeof w->ids / sizeof *w->ids;
-    return i < first ? w->ids[i] : w->more[i - first];
-}
-
-/* Adds p[0..n) (sorted by (ts, doc), n >= 1) to the blocks of a series:
- * the blocks its range touches are read, merged with it and written
- * again in MBLK_MAX chunks; a full block before it is left alone. */
-int store_mblk_add(struct store_mblk *w, const char *idx, const char *grp, const char *name,
-                   const struct mpoint *p, size_t n)
-{
-    sqlite3_stmt *st = stmt(w, W_START), *after = stmt(w, W_AFTER);
-    if (!st || !after) return SQLITE_ERROR;
-    size_t nblk = 0;
-    int64_t k0 = INT64_MIN, k1 = INT64_MIN, first_t0 = 0, first_d0 = 0;
+    sqlite3_stmt *st = stmt(w, W_START), *next = stmt(w, W_NEXT);
+    if (!st || !next) return SQLITE_ERROR;
+    int64_t id = 0;
     int rc;
     w->old.n = 0;
     bind_series(st, idx, grp, name);
     sqlite3_bind_int64(st, 4, p[0].ts);
     sqlite3_bind_int64(st, 5, p[0].doc);
     rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        k0 = sqlite3_column_int64(st, 1);
-        k1 = sqlite3_column_int64(st, 2);
-        if (sqlite3_column_int64(st, 4) < MBLK_MAX || sqlite3_column_int64(st, 3) >= p[0].ts) {
-            first_t0 = k0, first_d0 = k1;
-            id_push(w, &nblk, sqlite3_column_int64(st, 0));
-            rc = take_block(w, st, &w->old);
-        } else {
-            rc = SQLITE_OK;
-        }
-    } else if (rc == SQLITE_DONE) {
+    if (rc == SQLITE_ROW &&
+        (sqlite3_column_int64(st, 4) < MBLK_MAX || sqlite3_column_int64(st, 3) >= p[0].ts)) {
+        id = sqlite3_column_int64(st, 0);
+        rc = take_block(w, st, &w->old);
+    } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
         rc = SQLITE_OK;
     }
     sqlite3_reset(st);
     if (rc != SQLITE_OK) return rc;
-    bind_series(after, idx, grp, name);
-    sqlite3_bind_int64(after, 4, k0);
-    sqlite3_bind_int64(after, 5, k1);
-    sqlite3_bind_int64(after, 6, p[n - 1].ts);
-    while ((rc = sqlite3_step(after)) == SQLITE_ROW) {
-        if (nblk == 0) {
-            first_t0 = sqlite3_column_int64(after, 1);
-            first_d0 = sqlite3_column_int64(after, 2);
-        }
-        id_push(w, &nblk, sqlite3_column_int64(after, 0));
-        if ((rc = take_block(w, after, &w->old)) != SQLITE_OK) break;
+    /* the run ends where the next block starts */
+    size_t k = n;
+    bind_series(next, idx, grp, name);
+    sqlite3_bind_int64(next, 4, p[0].ts);
+    sqlite3_bind_int64(next, 5, p[0].doc);
+    if ((rc = sqlite3_step(next)) == SQLITE_ROW) {
+        struct mpoint nk = {.ts = sqlite3_column_int64(next, 0),
+                            .doc = sqlite3_column_int64(next, 1)};
+        for (k = 1; k < n && key_cmp(&p[k], &nk) < 0; k++)
+            ;
     }
-    sqlite3_reset(after);
-    if (rc != SQLITE_DONE && rc != SQLITE_OK) return rc;
+    sqlite3_reset(next);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc;
+    *used = k;
 
-    pts_merge(&w->merged, w->old.p, w->old.n, p, n);
-    const struct mpoint *m = w->merged.p;
-    size_t nm = w->merged.n, at = 0;
+    const struct mpoint *m = p;
+    size_t nm = k, at = 0;
     rc = SQLITE_OK;
-    /* the usual case: points after a partial last block, rewritten in place */
-    if (nblk == 1 && m[0].ts == first_t0 && m[0].doc == first_d0) {
-        size_t c = nm < MBLK_MAX ? nm : MBLK_MAX;
-        rc = block_update(w, id_at(w, 0), m, c, 0);
-        at = c;
-    } else {
-        for (size_t i = 0; i < nblk && rc == SQLITE_OK; i++)
-            rc = block_delete(w, id_at(w, i));
+    if (id) { /* S's first point stays first: its row keeps its key */
+        pts_merge(&w->merged, w->old.p, w->old.n, p, k);
+        m = w->merged.p, nm = w->merged.n;
+        at = nm < MBLK_MAX ? nm : MBLK_MAX;
+        rc = block_update(w, id, m, at, 0);
     }
-    for (; at < nm && rc == SQLITE_OK; at += MBLK_MAX) {
-        size_t c = nm - at < MBLK_MAX ? nm - at : MBLK_MAX;
-        rc = block_insert(w, idx, grp, name, m + at, c);
-    }
+    for (; at < nm && rc == SQLITE_OK; at += MBLK_MAX)
+        rc = block_insert(w, idx, grp, name, m + at, nm - at < MBLK_MAX ? nm - at : MBLK_MAX);
+    return rc;
+}
+
+/* Adds p[0..n) (sorted by (ts, doc), n >= 1) to the blocks of a series, a
+ * run at a time (add_run): only the blocks that receive points are read
+ * and written again, so a reading dated years back (a device whose clock
+ * was reset) rewrites one block, not the series' history. */
+int store_mblk_add(struct store_mblk *w, const char *idx, const char *grp, const char *name,
+                   const struct mpoint *p, size_t n)
+{
+    int rc = SQLITE_OK;
+    for (size_t i = 0, used = 0; i < n && rc == SQLITE_OK; i += used)
+        rc = add_run(w, idx, grp, name, p + i, n - i, &used);
     return rc;
 }
 

@@ -294,6 +294,53 @@ static void test_add_and_read(void)
     sqlite3_close(db);
 }
 
+/* Blocks written again by the last add: rows whose bytes changed or are new. */
+static int64_t rows_changed(sqlite3 *db)
+{
+    int64_t n = q_int(db, "SELECT count(*) FROM mblocks m WHERE NOT EXISTS (SELECT 1 FROM"
+                          " temp.snap s WHERE s.id = m.id AND s.data = m.data)");
+    exec(db, "DELETE FROM temp.snap; INSERT INTO temp.snap SELECT id, data FROM mblocks");
+    return n;
+}
+
+/* Only the blocks that receive points are written again: a reading dated
+ * long before a series' history (a device whose clock was reset) and one
+ * after it, in one move, touch the first block (or a new one) and the
+ * last, not the hundreds between; a reading in the gap between two full
+ * blocks makes a block of its own. */
+static void test_only_touched_blocks(void)
+{
+    sqlite3 *db = open_db();
+    struct store_mblk *w = store_mblk_new(db);
+    CHECK_EQ_INT(exec(db, "CREATE TEMP TABLE snap(id INTEGER PRIMARY KEY, data BLOB)"), SQLITE_OK);
+    struct mpoint *p = malloc(256 * 40 * sizeof(*p));
+    for (int i = 0; i < 256 * 40; i++)
+        p[i] = (struct mpoint){
+            .ts = 1000000 + (int64_t)i * 600000, .doc = 1000 + i, .value = i % 100 / 4.0, .has = 1};
+    CHECK_EQ_INT(store_mblk_add(w, "a", "g1", "co", p, 256 * 40 - 10), SQLITE_OK);
+    CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM mblocks"), 40);
+    rows_changed(db);
+    /* one from 1970 and the series' next ten */
+    p[256 * 40 - 11] = (struct mpoint){.ts = 5, .doc = 99999, .value = 1, .has = 1};
+    CHECK_EQ_INT(store_mblk_add(w, "a", "g1", "co", p + 256 * 40 - 11, 11), SQLITE_OK);
+    CHECK_EQ_INT(rows_changed(db), 2); /* a block of its own, and the last */
+    /* in the gap between two full blocks: after block 3's last point */
+    struct mpoint gap = {
+        .ts = 1000000 + (int64_t)(256 * 3 - 1) * 600000 + 1, .doc = 50, .value = 2, .has = 1};
+    CHECK_EQ_INT(store_mblk_add(w, "a", "g1", "co", &gap, 1), SQLITE_OK);
+    CHECK_EQ_INT(rows_changed(db), 1);
+    /* inside a full block: that block and the block its overflow makes */
+    struct mpoint in = {
+        .ts = 1000000 + (int64_t)(256 * 5 + 7) * 600000 + 1, .doc = 51, .value = 3, .has = 1};
+    CHECK_EQ_INT(store_mblk_add(w, "a", "g1", "co", &in, 1), SQLITE_OK);
+    CHECK_EQ_INT(rows_changed(db), 2);
+    CHECK_EQ_INT(q_int(db, "SELECT sum(n) FROM mblocks"), 256 * 40 + 3);
+    check_blocks(db);
+    free(p);
+    store_mblk_free(w);
+    sqlite3_close(db);
+}
+
 static void test_trim(void)
 {
     sqlite3 *db = open_db();
@@ -390,6 +437,7 @@ static void test_damaged_block(void)
 int main(void)
 {
     RUN(test_add_and_read);
+    RUN(test_only_touched_blocks);
     RUN(test_trim);
     RUN(test_move_and_legacy);
     RUN(test_damaged_block);
