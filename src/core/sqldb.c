@@ -53,13 +53,18 @@ int sqldb_owned(sqlite3_stmt *st)
     return sql && strncmp(sql, SQLDB_OWNED, sizeof SQLDB_OWNED - 1) == 0;
 }
 
-void sqldb_close(sqlite3 *db)
+void sqldb_finalize_all(sqlite3 *db)
 {
-    if (!db) return;
     for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL), *next; st; st = next) {
         next = sqlite3_next_stmt(db, st);
         if (!sqldb_owned(st)) sqlite3_finalize(st);
     }
+}
+
+void sqldb_close(sqlite3 *db)
+{
+    if (!db) return;
+    sqldb_finalize_all(db);
     sqlite3_close(db);
 }
 

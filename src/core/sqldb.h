@@ -33,6 +33,8 @@ void sqldb_close(sqlite3 *db);
  * the connection closes. */
 #define SQLDB_OWNED "/*owned*/"
 int sqldb_owned(sqlite3_stmt *st);
+/* Finalizes every statement of db but those a module owns. */
+void sqldb_finalize_all(sqlite3 *db);
 /* Runs sql (several statements allowed); returns the SQLite result code,
  * with the reason in err (errlen 0: none wanted). */
 int sqldb_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);

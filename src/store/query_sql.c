@@ -503,10 +503,7 @@ void query_conn_keep(sqlite3 *db)
 
 void query_conn_forget(sqlite3 *db)
 {
-    for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL), *next; st; st = next) {
-        next = sqlite3_next_stmt(db, st);
-        if (!sqldb_owned(st)) sqlite3_finalize(st);
-    }
+    sqldb_finalize_all(db);
     pthread_mutex_lock(&keep_mu);
     for (size_t i = 0; i < keep_n; i++)
         if (keep_db[i] == db) {
