@@ -200,17 +200,15 @@ static const char *const roll_sql[2] = {
 
 /* The documents of one (group, name) in whole units of a tier, when no
  * leaf needs a unit's min and max: one sum, rows never leave SQLite. The
- * hours are summed per file (the hot rows above the `gen` mark, as in
- * store_move.c's rollup views), each from the file's primary key: ~5x
- * faster than through the view, whose three ordered rows are merged. */
-#define GEN_MARK "(SELECT v FROM main.meta WHERE k = 'gen')"
-#define HOUR_SUM(file, above)                                                                      \
-    "SELECT sum(n) AS s FROM " file ".rollup_1h WHERE " above "idx = ?1 AND grp = ?2 AND name = ?3" \
+ * hours of gasket.db and of the hot tier (its rows counted: store_move.c's
+ * hot_rollup_1h) are summed apart, gasket.db's from its primary key:
+ * ~5x faster than through the view, whose ordered rows are merged. */
+#define HOUR_SUM(tab)                                                                              \
+    "SELECT sum(n) AS s FROM " tab " WHERE idx = ?1 AND grp = ?2 AND name = ?3"                    \
     " AND t >= ?4 AND t < ?5"
 static const char *const sum_sql[2] = {
     "SELECT sum(n) FROM rollup_1m WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t >= ?4 AND t < ?5",
-    "SELECT sum(s) FROM (" HOUR_SUM("main", "") " UNION ALL " HOUR_SUM("hot0", "gen > " GEN_MARK " AND ")
-    " UNION ALL " HOUR_SUM("hot1", "gen > " GEN_MARK " AND ") ")",
+    "SELECT sum(s) FROM (" HOUR_SUM("main.rollup_1h") " UNION ALL " HOUR_SUM("hot_rollup_1h") ")",
 };
 
 /* The sum of count(*) of each file's documents matching `where`: each
@@ -224,8 +222,8 @@ static const char *const sum_sql[2] = {
 
 /* Documents of a group: grp "" is docs.groupid "" or NULL (?3 unused). */
 static const char docs_sql[] =
-    "SELECT " DOCS_COUNT("idx = ?1 AND groupid = ?2 AND ts >= ?4 AND ts < ?5")
-    " + " DOCS_COUNT("?2 = '' AND idx = ?1 AND groupid IS NULL AND ts >= ?4 AND ts < ?5");
+    "SELECT " DOCS_COUNT("idx = ?1 AND groupid = ?2 AND ts >= ?4 AND ts < ?5") " + " DOCS_COUNT(
+        "?2 = '' AND idx = ?1 AND groupid IS NULL AND ts >= ?4 AND ts < ?5");
 
 /* The raw count of values of the measurement matching every leaf. */
 /* The raw count of values of the measurement matching every leaf. */

@@ -7,9 +7,9 @@
  * store.h), attaches the two hot files (store_move.c), prepares every
  * statement once, and runs one group of jobs as one transaction (BEGIN ...
  * COMMIT) on the current hot file: documents and new groups, then the
- * measurements and the rollups the group accumulated (one upsert per
- * bucket, measurements and document counts alike; both sorted by series
- * and time, store_roll.c), then the _seq_no counters; the
+ * measurements (sorted by series and time, store_roll.c), then the
+ * _seq_no counters (the hot tier's rollups are computed from its rows:
+ * store_move.c); the
  * journal record of the group is synced before the COMMIT. Any failure
  * rolls all of it back. Used by the writer thread only; text is bound
  * SQLITE_STATIC from the job's own copy. */
@@ -39,8 +39,8 @@
     " seq INTEGER NOT NULL, fp INTEGER NOT NULL, at INTEGER NOT NULL);"
 
 /* What version 5 adds to version 4: how far the hot tier has moved into
- * this file (store_move.c): every document with id <= moved and the rollup
- * rows of every generation <= gen are here. */
+ * this file (store_move.c): every document with id <= moved, of every
+ * generation <= gen, is here with its rollups. */
 #define META_SQL                                                                                   \
     "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);"                     \
     "INSERT OR IGNORE INTO meta(k, v) VALUES('moved', coalesce((SELECT max(id) FROM docs), 0));"   \
@@ -89,14 +89,6 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS health(id INTEGER PRIMARY KEY,"
     " at INTEGER NOT NULL);" IDEM_SQL META_SQL V6_SQL V7_SQL "PRAGMA user_version = 7;";
 
-/* A bucket of the open generation (?9) in the hot database. */
-#define HOT_ROLLUP_UPSERT(table)                                                                   \
-    "INSERT INTO hot." table "(gen, idx, grp, name, t, n, mn, mx, sm)"                             \
-    " VALUES(?9, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(idx, grp, name, t, gen) DO UPDATE "   \
-    "SET"                                                                                          \
-    " n = n + excluded.n, mn = min(mn, excluded.mn), mx = max(mx, excluded.mx),"                   \
-    " sm = sm + excluded.sm"
-
 /* The prepared statements, in the order of struct store_db's members. The
  * writer's transactions are deferred: a group of documents writes only the
  * current hot file (store_move.c), so gasket.db stays free for the mover;
@@ -129,15 +121,11 @@ static const char *const hot_sql[] = {
     "INSERT INTO hot.health(id, at) VALUES(1, ?1)"
     " ON CONFLICT(id) DO UPDATE SET at = excluded.at",
     "INSERT OR IGNORE INTO hot.groups(idx, grp) VALUES(?1, ?2)",
-    HOT_ROLLUP_UPSERT("rollup_1m"),
-    HOT_ROLLUP_UPSERT("rollup_1h"),
     "INSERT INTO hot.idem(doc, key, seq, fp, at) VALUES(?1, ?2, ?3, ?4, ?5)",
     "DELETE FROM hot.idem WHERE at < ?1 RETURNING doc",
     /* without WHERE: SQLite's truncate optimisation drops the pages at once */
     "DELETE FROM hot.docs",
     "DELETE FROM hot.measurements",
-    "DELETE FROM hot.rollup_1m",
-    "DELETE FROM hot.rollup_1h",
     "DELETE FROM hot.groups",
     "DELETE FROM hot.indices",
     "DELETE FROM hot.health",
@@ -148,10 +136,9 @@ static const char *const hot_sql[] = {
 static sqlite3_stmt **hot_slot(struct store_hot_stmts *h, size_t i)
 {
     sqlite3_stmt **slots[] = {&h->ins_doc,     &h->ins_meas,    &h->put_index,   &h->put_health,
-                              &h->put_group,   &h->put_r1m,     &h->put_r1h,     &h->idem_put,
-                              &h->idem_sweep,  &h->truncate[0], &h->truncate[1], &h->truncate[2],
-                              &h->truncate[3], &h->truncate[4], &h->truncate[5], &h->truncate[6],
-                              &h->truncate[7]};
+                              &h->put_group,   &h->idem_put,    &h->idem_sweep,  &h->truncate[0],
+                              &h->truncate[1], &h->truncate[2], &h->truncate[3], &h->truncate[4],
+                              &h->truncate[5]};
     _Static_assert(sizeof slots / sizeof slots[0] == NHOT, "one slot per statement");
     return slots[i];
 }
@@ -341,8 +328,6 @@ int store_db_open(struct store_db *d, const char *path, const struct store_optio
     memset(d, 0, sizeof(*d));
     d->jnl.fd = -1;
     store_series_init(&d->series);
-    store_roll_init(&d->r1m);
-    store_roll_init(&d->r1h);
     store_groups_init(&d->groups);
     char why[600];
     int rc = sqldb_open(&d->db, path, SQLDB_WAL, 5000, NULL, why, sizeof why);
@@ -408,8 +393,6 @@ void store_db_close(struct store_db *d)
     free(d->hot_path);
     d->hot_path = NULL;
     store_jnl_close(&d->jnl);
-    store_roll_free(&d->r1m);
-    store_roll_free(&d->r1h);
     store_meas_rows_free(&d->mrows);
     store_series_free(&d->series);
     store_groups_free(&d->groups);
@@ -426,22 +409,18 @@ int store_db_set_durability(struct store_db *d, enum store_durability dur)
     return db_exec(d, sql) == SQLITE_OK ? 0 : GK_ESTORE;
 }
 
-/* Queues the document's measurements for put_meas_rows and adds them to
- * the minute rollups (NaN, stored as NULL, is left out of the rollups),
- * with one document under STORE_DOCS_NAME. */
+/* Queues the document's measurements for put_meas_rows. (The hot tier's
+ * rollups are computed from its rows when read and when moved:
+ * store_move.c.) */
 static void add_meas(struct store_db *d, const struct store_job *j, const char *grp, int64_t id)
 {
     uint32_t hig = store_roll_hash_ig(j->index, grp);
-    int64_t t = store_roll_floor(j->ts_ms, STORE_MINUTE_MS);
     for (size_t i = 0; i < j->nmeas; i++) {
-        double v = j->meas[i].value;
         uint32_t s = store_series_get(&d->series, hig, j->index, grp, j->meas[i].name);
-        store_meas_rows_add(&d->mrows, &(struct store_meas_row){
-                                           .series = s, .ts = j->ts_ms, .doc = id, .value = v});
-        if (!isnan(v)) store_roll_add(&d->r1m, s, t, 1, v, v, v);
+        store_meas_rows_add(&d->mrows,
+                            &(struct store_meas_row){
+                                .series = s, .ts = j->ts_ms, .doc = id, .value = j->meas[i].value});
     }
-    uint32_t docs = store_series_get(&d->series, hig, j->index, grp, STORE_DOCS_NAME);
-    store_roll_add(&d->r1m, docs, t, 1, NAN, NAN, NAN);
 }
 
 /* Binds series s's index, group and name to parameters 1, 2 and 3. */
@@ -551,53 +530,11 @@ static int put_seqs(struct store_db *d, const struct store_seq *seq)
     return SQLITE_OK;
 }
 
-/* Upserts every bucket of m, once each (a document count with NULL
- * mn, mx and sm). */
-static int put_rollups(sqlite3_stmt *st, const struct store_series_set *ss,
-                       const struct store_roll_map *m, int64_t gen)
-{
-    sqlite3_bind_int64(st, 9, gen);
-    for (size_t i = 0; i < m->len; i++) {
-        const struct store_roll_ent *e = &m->ents[i];
-        const struct store_series *s = &ss->v[e->series];
-        bind_series(st, s);
-        sqlite3_bind_int64(st, 4, e->t);
-        sqlite3_bind_int64(st, 5, e->n);
-        if (strcmp(s->name, STORE_DOCS_NAME) == 0) {
-            for (int k = 6; k <= 8; k++)
-                sqlite3_bind_null(st, k);
-        } else {
-            sqlite3_bind_double(st, 6, e->mn);
-            sqlite3_bind_double(st, 7, e->mx);
-            sqlite3_bind_double(st, 8, e->sm);
-        }
-        int rc = sqldb_run(st);
-        if (rc != SQLITE_OK) return rc;
-    }
-    return SQLITE_OK;
-}
-
-/* Folds the transaction's minutes into hours and writes both. */
-static int flush_rollups(struct store_db *d)
-{
-    store_roll_sort(&d->r1m); /* and so the hours come in order too */
-    for (size_t i = 0; i < d->r1m.len; i++) {
-        const struct store_roll_ent *e = &d->r1m.ents[i];
-        store_roll_add(&d->r1h, e->series, store_roll_floor(e->t, STORE_HOUR_MS), e->n, e->mn,
-                       e->mx, e->sm);
-    }
-    int rc = put_rollups(d->w->put_r1m, &d->series, &d->r1m, d->gen);
-    return rc == SQLITE_OK ? put_rollups(d->w->put_r1h, &d->series, &d->r1h, d->gen) : rc;
-}
-
 int store_db_finish(struct store_db *d, struct store_seq *seq, int rc)
 {
     if (rc == SQLITE_OK) rc = put_meas_rows(d);
-    if (rc == SQLITE_OK) rc = flush_rollups(d);
     if (rc == SQLITE_OK) rc = put_seqs(d, seq);
     d->mrows.len = 0;
-    store_roll_clear(&d->r1m);
-    store_roll_clear(&d->r1h);
     store_series_clear(&d->series);
     return rc;
 }

@@ -3,10 +3,10 @@
  * The store has these layers, one per file:
  *   store.c        public API, job queue, writer thread, completions on the loop
  *   store_db.c     the SQLite write connection: schema, statements, one
- *                  transaction over a group of jobs (documents, measurements,
- *                  groups and rollups together)
- *   store_roll.c   the writer's in-memory rollup accumulators and the set of
- *                  known (index, group) pairs
+ *                  transaction over a group of jobs (documents, measurements
+ *                  and groups together)
+ *   store_roll.c   the transaction's series and measurement rows, and the
+ *                  set of known (index, group) pairs
  *   store_seq.c    the in-memory per-index _seq_no counters, with the
  *                  commit/rollback bookkeeping that keeps them in step with
  *                  the `indices` table
@@ -20,7 +20,7 @@
  *                  before its commit, read back at open
  *   store_move.c   the hot database: its schema, the replay of the journal
  *                  into it at open, the move of a generation into gasket.db
- *                  and the views readers see both through
+ *                  (with its rollups) and the views readers see both through
  * store_db.c, store_roll.c, store_seq.c and the deletions of store_retain.c
  * run on the writer thread only. */
 #ifndef GASKET_STORE_STORE_INT_H
@@ -129,7 +129,7 @@ void store_seq_commit(struct store_seq *t);
 /* After ROLLBACK: the dirty counters go back to their committed values. */
 void store_seq_rollback(struct store_seq *t);
 
-/* ---- store_roll.c: rollup accumulators and the known groups ---- */
+/* ---- store_roll.c: the transaction's series and rows, the known groups ---- */
 
 /* ts floored to a multiple of w (also for negative ts). */
 int64_t store_roll_floor(int64_t ts, int64_t w);
@@ -159,34 +159,6 @@ uint32_t store_series_get(struct store_series_set *s, uint32_t hash_ig, const ch
                           const char *grp, const char *name);
 /* Forgets every series (keeps the memory). */
 void store_series_clear(struct store_series_set *s);
-
-/* One accumulated bucket of a series (a number of the transaction's
- * series set). */
-struct store_roll_ent {
-    uint32_t series, slot;
-    int64_t t;
-    int64_t n;
-    double mn, mx, sm;
-};
-
-struct store_roll_map {
-    struct store_roll_ent *ents; /* in insertion order, until store_roll_sort */
-    size_t len, cap;
-    uint32_t *slots; /* 1 + index into ents; 0: free */
-    size_t nslots;
-};
-
-void store_roll_init(struct store_roll_map *m);
-void store_roll_free(struct store_roll_map *m);
-/* Merges (n, mn, mx, sm) into the bucket (series, t). */
-void store_roll_add(struct store_roll_map *m, uint32_t series, int64_t t, int64_t n, double mn,
-                    double mx, double sm);
-/* Forgets every bucket (keeps the memory). */
-void store_roll_clear(struct store_roll_map *m);
-/* Orders the buckets by series and time, so that their upserts go through
- * the b-tree a series at a time. m takes no store_roll_add after it, only
- * store_roll_clear. */
-void store_roll_sort(struct store_roll_map *m);
 
 /* The open transaction's measurement rows, inserted together before COMMIT
  * in the same order (every row is inserted all the same: the order only
@@ -279,9 +251,9 @@ void store_jnl_close(struct store_jnl *j);
 
 /* The statements that write one of the two hot files (hot0, hot1). */
 struct store_hot_stmts {
-    sqlite3_stmt *ins_doc, *ins_meas, *put_index, *put_health, *put_group, *put_r1m, *put_r1h;
+    sqlite3_stmt *ins_doc, *ins_meas, *put_index, *put_health, *put_group;
     sqlite3_stmt *idem_put, *idem_sweep; /* store_idem.c's */
-    sqlite3_stmt *truncate[8];           /* empty every table (store_move.c) */
+    sqlite3_stmt *truncate[6];           /* empty every table (store_move.c) */
 };
 
 /* The mover (store_move.c): a thread with its own connection that copies a
@@ -297,7 +269,7 @@ struct store_mover {
     int running; /* the thread was started */
     /* under mu */
     int state;               /* STORE_MOVER_IDLE, _BUSY (a job handed over), _DONE, _STOP */
-    int64_t lo, hi, gen;     /* the job: documents lo < id <= hi, rollups of gen */
+    int64_t lo, hi, gen;     /* the job: generation gen, documents lo < id <= hi */
     int sync;                /* PRAGMA synchronous of gasket.db for it: 2 FULL, 1 NORMAL */
     int rc;                  /* its result: 0, GK_EFULL or GK_ESTORE */
     uint64_t ms;             /* how long it took */
@@ -315,15 +287,14 @@ struct store_db {
     struct store_hot_stmts *w;           /* the file generation gen is written into */
     sqlite3_stmt *ret[STORE_RET_NSTMT];  /* store_retain.c's, prepared on first use */
     struct store_mblk *ret_mblk;         /* and its measurement blocks */
-    struct store_series_set series;      /* the open transaction's series, */
-    struct store_roll_map r1m, r1h;      /* rollups */
+    struct store_series_set series;      /* the open transaction's series */
     struct store_meas_rows mrows;        /* and measurements */
     struct store_groups groups;
     int last_err; /* of the last transaction, to log a run of failures once */
     /* The hot tier (store_move.c): documents are committed to the journal
      * and to hot file gen & 1, and moved into gasket.db a generation at a
-     * time by the mover. Ids <= moved_id and rollup rows of generations
-     * <= moved_gen are in gasket.db. */
+     * time by the mover. Ids <= moved_id (generations <= moved_gen) are
+     * in gasket.db, with their rollups. */
     char *hot_path; /* the hot files' common name: <hot_path>0 and <hot_path>1 */
     struct store_jnl jnl;
     struct store_mover mv;

@@ -24,8 +24,9 @@
  * are made afresh and the journal's documents not moved yet are read back.
  *
  * Marks (gasket.db's meta table, written in the move's transaction):
- * `moved` (every document with id <= it is in gasket.db) and `gen` (the
- * rollup rows of every generation <= it are). Readers see the three files
+ * `moved` (every document with id <= it is in gasket.db, with its
+ * measurements and rollups) and `gen` (the last generation moved; the
+ * next start numbers its generations from it). Readers see the three files
  * through temporary views named as the tables (store_view_sql): hot rows
  * count only above the marks, read in the same transaction as them, so a
  * reader never counts a document twice nor misses one while a move
@@ -69,12 +70,6 @@ const char store_hot_schema_sql[] =
     "CREATE TABLE hot.measurements(idx TEXT NOT NULL, grp TEXT NOT NULL,"
     " name TEXT NOT NULL, ts INTEGER NOT NULL, doc INTEGER NOT NULL, value REAL,"
     " PRIMARY KEY(idx, grp, name, ts, doc)) WITHOUT ROWID;"
-    "CREATE TABLE hot.rollup_1m(idx TEXT NOT NULL, grp TEXT NOT NULL, name TEXT NOT NULL,"
-    " t INTEGER NOT NULL, gen INTEGER NOT NULL, n INTEGER NOT NULL, mn REAL, mx REAL, sm REAL,"
-    " PRIMARY KEY(idx, grp, name, t, gen)) WITHOUT ROWID;"
-    "CREATE TABLE hot.rollup_1h(idx TEXT NOT NULL, grp TEXT NOT NULL, name TEXT NOT NULL,"
-    " t INTEGER NOT NULL, gen INTEGER NOT NULL, n INTEGER NOT NULL, mn REAL, mx REAL, sm REAL,"
-    " PRIMARY KEY(idx, grp, name, t, gen)) WITHOUT ROWID;"
     "CREATE TABLE hot.groups(idx TEXT NOT NULL, grp TEXT NOT NULL,"
     " PRIMARY KEY(idx, grp)) WITHOUT ROWID;"
     "CREATE TABLE hot.indices(name TEXT PRIMARY KEY, next_seq INTEGER NOT NULL);"
@@ -82,40 +77,62 @@ const char store_hot_schema_sql[] =
     "CREATE TABLE hot.idem(doc INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE,"
     " seq INTEGER NOT NULL, fp INTEGER NOT NULL, at INTEGER NOT NULL);";
 
-#define ABOVE_GEN "(SELECT v FROM main.meta WHERE k = 'gen')"
 #define COLS_DOCS "id, idx, seq, ts, groupid, source"
 #define COLS_MEAS "idx, grp, name, ts, doc, value"
 #define COLS_ROLL "idx, grp, name, t, n, mn, mx, sm"
 #define HOT_ROWS(cols, t, where)                                                                   \
     " UNION ALL SELECT " cols " FROM hot0." t " WHERE " where " UNION ALL SELECT " cols            \
     " FROM hot1." t " WHERE " where
-#define ROLLUP_VIEW(t)                                                                             \
-    "CREATE TEMP VIEW " t " AS SELECT " COLS_ROLL " FROM main." t HOT_ROWS(COLS_ROLL, t,           \
-                                                                           "gen > " ABOVE_GEN) ";"
+
+/* The hot tier's rollups are not written: they are its rows aggregated
+ * (readers here, the mover in move_sql), which took a third off the
+ * writer's time per reading with 50 groups (docs/benchmarks.md). A
+ * hot file holds one generation: at most move_docs documents, and
+ * move_ms of a device's readings. floor(c / w) * w, also for negative c. */
+/* clang-format off */
+#define FLOOR_BY(c, w, mod) "(" c " - (" c " " mod " " w " + " w ") " mod " " w ")"
+#define FLOOR_MS(c, w)      FLOOR_BY(c, w, "%")
+#define FLOOR_PF(c, w)      FLOOR_BY(c, w, "%%") /* in a printf format */
+#define DOCS_NAME_SQL       "CAST(x'ff' AS TEXT)" /* STORE_DOCS_NAME */
+/* Buckets of width w of hot file f's measurements that pass where (a
+ * bucket of NULL values only has no row, as in gasket.db). */
+#define HOT_MEAS_ROLL(f, w, where, floor)                                                          \
+    "SELECT idx, grp, name, " floor("ts", w) " AS t, count(value) AS n, min(value) AS mn,"         \
+    " max(value) AS mx, sum(value) AS sm FROM " f ".measurements WHERE " where                     \
+    " GROUP BY idx, grp, name, t HAVING count(value) > 0"
+/* Documents of hot file f per bucket: groups and no group apart, so that
+ * a group's count reads its part of the (idx, groupid, ts) index only. */
+#define HOT_DOCS_ROLL(f, w)                                                                        \
+    "SELECT idx, groupid, " DOCS_NAME_SQL ", " FLOOR_MS("ts", w) " AS t, count(*), NULL, NULL,"    \
+    " NULL FROM " f ".docs WHERE id > " STORE_MOVED_MARK " AND groupid IS NOT NULL"                \
+    " GROUP BY idx, groupid, t"                                                                    \
+    " UNION ALL SELECT idx, '', " DOCS_NAME_SQL ", " FLOOR_MS("ts", w) " AS t, count(*), NULL,"    \
+    " NULL, NULL FROM " f ".docs WHERE id > " STORE_MOVED_MARK " AND groupid IS NULL"              \
+    " GROUP BY idx, t"
+/* The views hot_rollup_1m/_1h and rollup_1m/_1h: gasket.db's rows plus
+ * the hot tier's buckets (a bucket may have a row in each file). */
+#define ROLLUP_VIEW(t, w)                                                                          \
+    "CREATE TEMP VIEW hot_" t " AS "                                                               \
+    HOT_MEAS_ROLL("hot0", w, "doc > " STORE_MOVED_MARK, FLOOR_MS) " UNION ALL "                    \
+    HOT_MEAS_ROLL("hot1", w, "doc > " STORE_MOVED_MARK, FLOOR_MS) " UNION ALL "                    \
+    HOT_DOCS_ROLL("hot0", w) " UNION ALL " HOT_DOCS_ROLL("hot1", w) ";"                            \
+    "CREATE TEMP VIEW " t " AS SELECT " COLS_ROLL " FROM main." t                                 \
+    " UNION ALL SELECT " COLS_ROLL " FROM hot_" t ";"
 
 const char store_view_sql[] =
-    "CREATE TEMP VIEW docs AS SELECT " COLS_DOCS " FROM main.docs" HOT_ROWS(
-        COLS_DOCS, "docs",
-        "id > " STORE_MOVED_MARK) ";"
-                                  "CREATE VIRTUAL TABLE temp.mblk USING gk_meas;"
-                                  "CREATE TEMP VIEW measurements AS SELECT " COLS_MEAS
-                                  " FROM temp.mblk"
-                                  " UNION ALL SELECT " COLS_MEAS " FROM main.measurements" HOT_ROWS(
-                                      COLS_MEAS, "measurements",
-                                      "doc > " STORE_MOVED_MARK) ";" ROLLUP_VIEW("rollup_1m")
-                                      ROLLUP_VIEW(
-                                          "rollup_1h") "CREATE TEMP VIEW groups AS SELECT idx, grp "
-                                                       "FROM main.groups"
-                                                       " UNION SELECT idx, grp FROM hot0.groups "
-                                                       "UNION SELECT idx, grp FROM hot1.groups;"
-                                                       "CREATE TEMP VIEW indices AS SELECT name, "
-                                                       "max(next_seq) AS next_seq FROM"
-                                                       " (SELECT name, next_seq FROM main.indices "
-                                                       "UNION ALL SELECT name, next_seq FROM "
-                                                       "hot0.indices"
-                                                       " UNION ALL SELECT name, next_seq FROM "
-                                                       "hot1.indices)"
-                                                       " GROUP BY name;";
+    "CREATE TEMP VIEW docs AS SELECT " COLS_DOCS " FROM main.docs"
+    HOT_ROWS(COLS_DOCS, "docs", "id > " STORE_MOVED_MARK) ";"
+    "CREATE VIRTUAL TABLE temp.mblk USING gk_meas;"
+    "CREATE TEMP VIEW measurements AS SELECT " COLS_MEAS " FROM temp.mblk"
+    " UNION ALL SELECT " COLS_MEAS " FROM main.measurements"
+    HOT_ROWS(COLS_MEAS, "measurements", "doc > " STORE_MOVED_MARK) ";"
+    ROLLUP_VIEW("rollup_1m", "60000")
+    ROLLUP_VIEW("rollup_1h", "3600000")
+    "CREATE TEMP VIEW groups AS SELECT idx, grp FROM main.groups"
+    " UNION SELECT idx, grp FROM hot0.groups UNION SELECT idx, grp FROM hot1.groups;"
+    "CREATE TEMP VIEW indices AS SELECT name, max(next_seq) AS next_seq FROM"
+    " (SELECT name, next_seq FROM main.indices UNION ALL SELECT name, next_seq FROM hot0.indices"
+    " UNION ALL SELECT name, next_seq FROM hot1.indices) GROUP BY name;";
 
 char *store_hot_sql(const char *sql, int n)
 {
@@ -242,7 +259,7 @@ static int replay_doc(void *ud, struct store_job *doc, int64_t id, int64_t seq_n
 {
     struct replay *r = ud;
     int rc = store_db_put(r->d, r->seq, doc, id, seq_no, at);
-    /* the rollups it added point into doc, freed after this call: written now */
+    /* the rows it added point into doc, freed after this call: written now */
     rc = store_db_finish(r->d, r->seq, rc);
     if (rc != SQLITE_OK) {
         log_error("store: replaying document %" PRId64 ": %s", id, sqlite3_errmsg(r->d->db));
@@ -275,24 +292,48 @@ int store_hot_replay(struct store_db *d, struct store_seq *seq, const char *data
 
 /* ---- the mover's thread ---- */
 
-#define ROLLUP_MOVE(t, kept)                                                                       \
-    "INSERT INTO main." t "(idx, grp, name, t, n, mn, mx, sm)"                                     \
-    " SELECT idx, grp, name, t, n, mn, mx, sm FROM hot%4$d." t " WHERE gen = %3$lld" kept          \
-    " ORDER BY idx, grp, name, t ON CONFLICT(idx, grp, name, t) DO UPDATE SET"                     \
+/* The generation's minute buckets, computed once per move into the
+ * mover's temp.gen_r1m (store_mover_start): its measurements and its
+ * documents, per group. */
+#define GEN_MINUTES                                                                                \
+    "DELETE FROM temp.gen_r1m;"                                                                    \
+    "INSERT INTO temp.gen_r1m(idx, grp, name, t, n, mn, mx, sm) "                                 \
+    HOT_MEAS_ROLL("hot%4$d", "60000", "doc > %1$lld AND doc <= %2$lld", FLOOR_PF) ";"              \
+    "INSERT INTO temp.gen_r1m(idx, grp, name, t, n, mn, mx, sm)"                                  \
+    " SELECT idx, coalesce(groupid, ''), " DOCS_NAME_SQL ", " FLOOR_PF("ts", "60000") " AS t,"     \
+    " count(*), NULL, NULL, NULL FROM hot%4$d.docs WHERE id > %1$lld AND id <= %2$lld"            \
+    " GROUP BY 1, 2, t;"
+#define GEN_MINUTES_SQL                                                                            \
+    "CREATE TEMP TABLE gen_r1m(idx TEXT NOT NULL, grp TEXT NOT NULL, name TEXT NOT NULL,"          \
+    " t INTEGER NOT NULL, n INTEGER NOT NULL, mn REAL, mx REAL, sm REAL,"                          \
+    " PRIMARY KEY(idx, grp, name, t)) WITHOUT ROWID"
+
+#define ROLLUP_UPSERT                                                                              \
+    " ON CONFLICT(idx, grp, name, t) DO UPDATE SET"                                                \
     " n = n + excluded.n, mn = min(mn, excluded.mn), mx = max(mx, excluded.mx),"                   \
     " sm = sm + excluded.sm;"
+/* The minutes, and the hours they add up to (document counts: NULL mn,
+ * mx and sm), merged into gasket.db's buckets. */
+#define ROLLUP_MOVE                                                                                \
+    "INSERT INTO main.rollup_1m(idx, grp, name, t, n, mn, mx, sm)"                                 \
+    " SELECT idx, grp, name, t, n, mn, mx, sm FROM temp.gen_r1m WHERE 1" MINUTES_KEPT              \
+    " ORDER BY idx, grp, name, t" ROLLUP_UPSERT                                                    \
+    "INSERT INTO main.rollup_1h(idx, grp, name, t, n, mn, mx, sm)"                                 \
+    " SELECT idx, grp, name, " FLOOR_PF("t", "3600000") " AS h, sum(n), min(mn), max(mx),"         \
+    " sum(sm) FROM temp.gen_r1m WHERE 1 GROUP BY idx, grp, name, h"                                \
+    " ORDER BY idx, grp, name, h" ROLLUP_UPSERT
 
 /* Rollups earn their place: an index whose 1-minute rollups of a
  * generation summarise less than 1.5 readings a row on average (over at
  * least MINUTES_MIN_ROWS rows: devices posting about once a minute or less)
  * stops keeping them in gasket.db (rollup_off; queries read the raw rows
  * instead, as many, query_count.c), for good: its rows already there are
- * deleted a few groups a move. The hot files keep them (RAM). */
+ * deleted a few groups a move. The hot tier's are computed from its rows
+ * either way. */
 #define MINUTES_MIN_ROWS "64"
 #define MINUTES_OFF                                                                                \
-    "INSERT OR IGNORE INTO main.rollup_off(idx, level) SELECT idx, '1m' FROM hot%4$d.rollup_1m"    \
-    " WHERE gen = %3$lld GROUP BY idx"                                                             \
-    " HAVING count(*) >= " MINUTES_MIN_ROWS " AND sum(n) < 1.5 * count(*);"                        \
+    "INSERT OR IGNORE INTO main.rollup_off(idx, level) SELECT idx, '1m' FROM temp.gen_r1m"         \
+    " GROUP BY idx HAVING count(*) >= " MINUTES_MIN_ROWS " AND sum(n) < 1.5 * count(*);"           \
     "DELETE FROM main.rollup_1m WHERE (idx, grp) IN (SELECT DISTINCT r.idx, r.grp"                 \
     " FROM main.rollup_off o JOIN main.rollup_1m r ON r.idx = o.idx WHERE o.level = '1m' LIMIT "   \
     "16);"
@@ -307,21 +348,18 @@ int store_hot_replay(struct store_db *d, struct store_seq *seq, const char *data
 static const char move_sql[] =
     "INSERT INTO main.docs(id, idx, seq, ts, groupid, source)"
     " SELECT id, idx, seq, ts, groupid, gk_zip(idx, source) FROM hot%4$d.docs"
-    " WHERE id > %1$lld AND id <= %2$lld ORDER BY id;" MINUTES_OFF ROLLUP_MOVE("rollup_1m",
-                                                                               MINUTES_KEPT)
-        ROLLUP_MOVE(
-            "rollup_1h",
-            "") "INSERT OR IGNORE INTO main.groups(idx, grp) SELECT idx, grp FROM hot%4$d.groups;"
-                "INSERT INTO main.idem(doc, key, seq, fp, at) SELECT doc, key, seq, fp, at FROM "
-                "hot%4$d.idem"
-                " WHERE doc > %1$lld AND doc <= %2$lld;"
-                "INSERT INTO main.indices(name, next_seq) SELECT name, next_seq FROM "
-                "hot%4$d.indices WHERE 1"
-                " ON CONFLICT(name) DO UPDATE SET next_seq = max(next_seq, excluded.next_seq);"
-                "INSERT INTO main.health(id, at) SELECT id, at FROM hot%4$d.health WHERE 1"
-                " ON CONFLICT(id) DO UPDATE SET at = excluded.at;"
-                "UPDATE main.meta SET v = %2$lld WHERE k = 'moved';"
-                "UPDATE main.meta SET v = %3$lld WHERE k = 'gen';";
+    " WHERE id > %1$lld AND id <= %2$lld ORDER BY id;"
+    GEN_MINUTES MINUTES_OFF ROLLUP_MOVE
+    "INSERT OR IGNORE INTO main.groups(idx, grp) SELECT idx, grp FROM hot%4$d.groups;"
+    "INSERT INTO main.idem(doc, key, seq, fp, at) SELECT doc, key, seq, fp, at FROM hot%4$d.idem"
+    " WHERE doc > %1$lld AND doc <= %2$lld;"
+    "INSERT INTO main.indices(name, next_seq) SELECT name, next_seq FROM hot%4$d.indices WHERE 1"
+    " ON CONFLICT(name) DO UPDATE SET next_seq = max(next_seq, excluded.next_seq);"
+    "INSERT INTO main.health(id, at) SELECT id, at FROM hot%4$d.health WHERE 1"
+    " ON CONFLICT(id) DO UPDATE SET at = excluded.at;"
+    "UPDATE main.meta SET v = %2$lld WHERE k = 'moved';"
+    "UPDATE main.meta SET v = %3$lld WHERE k = 'gen';";
+/* clang-format on */
 
 /* After a move: gasket.db's WAL (as large as the move wrote, kept at that
  * size by SQLite) emptied and cut to nothing when no reader is using it;
@@ -335,7 +373,7 @@ static void wal_truncate(sqlite3 *db)
 
 static int move_txn(struct store_mover *m, long long lo, long long hi, long long gen)
 {
-    char sql[sizeof move_sql + 400];
+    char sql[sizeof move_sql + 1024]; /* %N$ numbers expanded */
     snprintf(sql, sizeof sql, move_sql, lo, hi, gen, (int)(gen & 1));
     /* dictionaries trained outside the transaction: it holds the lock */
     int rc = store_zip_prepare(m->zip, m->db, (int)(gen & 1), lo, hi);
@@ -398,9 +436,10 @@ int store_mover_start(struct store_db *d, const char *path, unsigned max_pages,
                       void (*wake)(void *), void *ud)
 {
     struct store_mover *m = &d->mv;
-    char why[600], pragmas[96] = "PRAGMA cache_size=-16384";
+    char why[600], pragmas[128] = "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY";
     if (max_pages) /* the quota binds the moves: they are what writes gasket.db */
-        snprintf(pragmas, sizeof pragmas, "PRAGMA cache_size=-16384; PRAGMA max_page_count=%u",
+        snprintf(pragmas, sizeof pragmas,
+                 "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY; PRAGMA max_page_count=%u",
                  max_pages);
     if (sqldb_open(&m->db, path, SQLDB_WAL, STORE_MOVER_BUSY_MS, pragmas, why, sizeof why) != 0) {
         log_error("store: the mover cannot open %s", why);
@@ -409,7 +448,8 @@ int store_mover_start(struct store_db *d, const char *path, unsigned max_pages,
     m->zip = store_zip_new();
     m->mblk = store_mblk_new(m->db);
     if (store_hot_attach(m->db, d->hot_path) != SQLITE_OK ||
-        store_zip_writer(m->db, m->zip) != SQLITE_OK) {
+        store_zip_writer(m->db, m->zip) != SQLITE_OK ||
+        sqlite3_exec(m->db, GEN_MINUTES_SQL, NULL, NULL, NULL) != SQLITE_OK) {
         log_error("store: the mover cannot attach the hot tier: %s", sqlite3_errmsg(m->db));
         store_mover_stop(d);
         return GK_ESTORE;

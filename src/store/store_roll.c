@@ -1,14 +1,13 @@
-/* store_roll.c: the writer's in-memory rollup accumulators and known groups.
+/* store_roll.c: the writer's series, measurement rows and known groups.
  *
  * During one transaction the writer names every series (index, group,
  * name) once in a series set, which borrows the strings of the first job
  * that names it (with their lengths), and refers to it by number after
- * that; it adds every measurement to a map keyed by (series, minute) and
- * keeps its row for later; before COMMIT store_db.c inserts the rows, folds
- * the minutes into hours and upserts each bucket once, all sorted by
- * series and time, so that the b-tree pages of a series are touched
- * together, and a transaction of thousands of measurements writes only a
- * few rollup rows. All three are cleared after the transaction.
+ * that; it keeps every measurement's row for later; before COMMIT
+ * store_db.c inserts the rows sorted by series and time, so that the
+ * b-tree pages of a series are touched together. Both are cleared after
+ * the transaction. (The writer used to upsert the hot tier's rollups here
+ * too; they are computed from the rows now: store_move.c.)
  *
  * The group set mirrors the `groups` table so that INSERT OR IGNORE runs
  * only for a pair never seen; pairs added by a transaction that rolls back
@@ -20,7 +19,6 @@
 #include "core/map.h"
 #include "core/mem.h"
 #include "store/store_int.h"
-
 
 static uint32_t fnv(uint32_t h, const char *s)
 {
@@ -84,8 +82,12 @@ uint32_t store_series_get(struct store_series_set *s, uint32_t hash_ig, const ch
         s->cap = s->cap ? s->cap * 2 : 64;
         s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
     }
-    s->v[s->len] = (struct store_series){.idx = idx, .grp = grp, .name = name, .hash = h,
-                                         .ilen = (int)strlen(idx), .glen = (int)strlen(grp),
+    s->v[s->len] = (struct store_series){.idx = idx,
+                                         .grp = grp,
+                                         .name = name,
+                                         .hash = h,
+                                         .ilen = (int)strlen(idx),
+                                         .glen = (int)strlen(grp),
                                          .nlen = (int)strlen(name)};
     s->slots[j] = (uint32_t)++s->len;
     if (s->len * 2 > s->nslots) series_grow(s);
@@ -98,88 +100,10 @@ void store_series_clear(struct store_series_set *s)
     s->len = 0;
 }
 
-/* ---- rollup buckets ---- */
-
-void store_roll_init(struct store_roll_map *m)
-{
-    memset(m, 0, sizeof(*m));
-    m->nslots = 256;
-    m->slots = xcalloc(m->nslots, sizeof(*m->slots));
-}
-
-void store_roll_free(struct store_roll_map *m)
-{
-    free(m->ents);
-    free(m->slots);
-    memset(m, 0, sizeof(*m));
-}
-
-static uint32_t roll_hash(uint32_t series, int64_t t)
-{
-    uint64_t k = ((uint64_t)t ^ ((uint64_t)series << 32)) * 0x9e3779b97f4a7c15u;
-    return (uint32_t)(k >> 32);
-}
-
-static void roll_grow(struct store_roll_map *m)
-{
-    free(m->slots);
-    m->nslots *= 2;
-    m->slots = xcalloc(m->nslots, sizeof(*m->slots));
-    for (size_t i = 0; i < m->len; i++) {
-        size_t j = roll_hash(m->ents[i].series, m->ents[i].t) & (m->nslots - 1);
-        while (m->slots[j])
-            j = (j + 1) & (m->nslots - 1);
-        m->slots[j] = (uint32_t)i + 1;
-        m->ents[i].slot = (uint32_t)j;
-    }
-}
-
-void store_roll_add(struct store_roll_map *m, uint32_t series, int64_t t, int64_t n, double mn,
-                    double mx, double sm)
-{
-    size_t j = roll_hash(series, t) & (m->nslots - 1);
-    for (; m->slots[j]; j = (j + 1) & (m->nslots - 1)) {
-        struct store_roll_ent *e = &m->ents[m->slots[j] - 1];
-        if (e->series != series || e->t != t) continue;
-        e->n += n;
-        e->sm += sm;
-        if (mn < e->mn) e->mn = mn;
-        if (mx > e->mx) e->mx = mx;
-        return;
-    }
-    if (m->len == m->cap) {
-        m->cap = m->cap ? m->cap * 2 : 64;
-        m->ents = xrealloc(m->ents, m->cap * sizeof(*m->ents));
-    }
-    m->ents[m->len] = (struct store_roll_ent){
-        .series = series, .t = t, .slot = (uint32_t)j, .n = n, .mn = mn, .mx = mx, .sm = sm};
-    m->slots[j] = (uint32_t)++m->len;
-    if (m->len * 2 > m->nslots) roll_grow(m);
-}
-
-void store_roll_clear(struct store_roll_map *m)
-{
-    for (size_t i = 0; i < m->len; i++)
-        m->slots[m->ents[i].slot] = 0;
-    m->len = 0;
-}
-
 static int cmp_series_t(uint32_t sa, int64_t ta, uint32_t sb, int64_t tb)
 {
     if (sa != sb) return sa < sb ? -1 : 1;
     return ta < tb ? -1 : ta > tb;
-}
-
-static int roll_cmp(const void *a, const void *b)
-{
-    const struct store_roll_ent *x = a, *y = b;
-    return cmp_series_t(x->series, x->t, y->series, y->t);
-}
-
-void store_roll_sort(struct store_roll_map *m)
-{
-    if (m->len > 1) /* each keeps its slot, for clear */
-        qsort(m->ents, m->len, sizeof *m->ents, roll_cmp);
 }
 
 /* ---- measurement rows ---- */

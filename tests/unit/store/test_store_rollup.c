@@ -341,17 +341,12 @@ static void test_groups_known(void)
     fx_rm_dir(dir);
 }
 
-/* The writer's series set and bucket map (store_roll.c) on their own:
- * a series keeps its number and strings; ("ab", "c") and ("a", "bc") are
- * two series; buckets merge per (series, time), come out of
- * store_roll_sort in order with the same sums, and a map cleared after a
- * sort starts afresh (its slots were found through the moved buckets). */
-static void test_series_and_buckets(void)
+/* The writer's series set (store_roll.c) on its own: a series keeps its
+ * number and strings; ("ab", "c") and ("a", "bc") are two series. */
+static void test_series(void)
 {
     struct store_series_set ss;
-    struct store_roll_map m;
     store_series_init(&ss);
-    store_roll_init(&m);
     char grp[300][16];
     uint32_t num[300][NNAMES];
     for (int g = 0; g < 300; g++) {
@@ -375,43 +370,13 @@ static void test_series_and_buckets(void)
     store_series_clear(&ss);
     CHECK_EQ_INT(store_series_get(&ss, store_roll_hash_ig("x", "a"), "x", "a", "bc"), 0);
 
-    enum { NS = 40, NT = 30 };
-    int64_t want_n[NS][NT] = {{0}};
-    double want_sm[NS][NT] = {{0}};
-    for (int round = 0; round < 2; round++) {
-        memset(want_n, 0, sizeof want_n);
-        memset(want_sm, 0, sizeof want_sm);
-        for (int i = 0; i < 5000; i++) {
-            int sn = rand() % NS, t = rand() % NT;
-            double v = (rand() % 801 - 400) / 8.0;
-            store_roll_add(&m, (uint32_t)sn, (int64_t)t * 60000, 1, v, v, v);
-            want_n[sn][t]++;
-            want_sm[sn][t] += v;
-        }
-        store_roll_sort(&m);
-        size_t buckets = 0;
-        for (int sn = 0; sn < NS; sn++)
-            for (int t = 0; t < NT; t++)
-                buckets += want_n[sn][t] > 0;
-        CHECK_EQ_INT(m.len, buckets);
-        for (size_t i = 0; i < m.len; i++) {
-            const struct store_roll_ent *e = &m.ents[i];
-            if (i > 0)
-                CHECK(m.ents[i - 1].series < e->series ||
-                      (m.ents[i - 1].series == e->series && m.ents[i - 1].t < e->t));
-            CHECK_EQ_INT(e->n, want_n[e->series][e->t / 60000]);
-            CHECK(e->sm == want_sm[e->series][e->t / 60000]);
-        }
-        store_roll_clear(&m); /* the second round must not find the first's buckets */
-    }
-    store_roll_free(&m);
     store_series_free(&ss);
 }
 
 int main(void)
 {
     RUN(test_floor);
-    RUN(test_series_and_buckets);
+    RUN(test_series);
     RUN(test_schema);
     RUN(test_no_group_nan);
     RUN(test_rollups_random);
