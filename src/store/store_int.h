@@ -420,9 +420,20 @@ int store_mblk_trim(struct store_mblk *w, const char *idx, const char *grp, cons
 /* In a move's transaction: the measurements of hot file `hot`'s documents
  * lo < doc <= hi into blocks, then the next slice of legacy rows. */
 int store_mblk_move(struct store_mblk *w, int hot, int64_t lo, int64_t hi);
-/* Registers the module gk_meas on a reader's connection (before
- * store_view_sql, which makes temp.mblk with it). */
+/* Registers the modules gk_meas and gk_hroll (store_hroll.c) on a
+ * reader's connection (before store_view_sql, which makes temp.mblk,
+ * temp.hroll_1m and temp.hroll_1h with them). */
 int store_mblk_reader(sqlite3 *db);
+/* Narrows [*lo, *hi] by a constraint op (SQLITE_INDEX_CONSTRAINT_GE, GT,
+ * LE, LT or EQ) on an integer column, value v. A value that is not an
+ * integer narrows it to a superset (SQLite checks the column again). */
+void store_ts_bound(sqlite3_value *v, int op, int64_t *lo, int64_t *hi);
+
+/* ---- store_hroll.c ---- */
+
+/* Registers the module gk_hroll: the hot tier's rollups of one width,
+ * computed from its rows as read (store_move.c's hot_rollup views). */
+int store_hroll_reader(sqlite3 *db);
 
 /* ---- store_idem.c ---- */
 

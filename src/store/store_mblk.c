@@ -655,28 +655,34 @@ static sqlite3_stmt *names_stmt(struct mvtab *t, int names)
     return st;
 }
 
-/* Narrows [*lo, *hi] by a ts constraint (bit: P_TS_*). A value that is
- * not an integer narrows it to a superset (SQLite checks ts again). */
-static void ts_bound(sqlite3_value *v, int bit, int64_t *lo, int64_t *hi)
+void store_ts_bound(sqlite3_value *v, int op, int64_t *lo, int64_t *hi)
 {
     int64_t l = INT64_MIN, h = INT64_MAX, x;
+    int ge = op == SQLITE_INDEX_CONSTRAINT_GE, gt = op == SQLITE_INDEX_CONSTRAINT_GT;
+    int le = op == SQLITE_INDEX_CONSTRAINT_LE, lt = op == SQLITE_INDEX_CONSTRAINT_LT;
+    int eq = op == SQLITE_INDEX_CONSTRAINT_EQ;
     if (sqlite3_value_type(v) == SQLITE_INTEGER) {
         x = sqlite3_value_int64(v);
-        if (bit == P_TS_GE || bit == P_TS_EQ) l = x;
-        if (bit == P_TS_GT) l = x == INT64_MAX ? x : x + 1;
-        if (bit == P_TS_LE || bit == P_TS_EQ) h = x;
-        if (bit == P_TS_LT) h = x == INT64_MIN ? x : x - 1;
+        if (ge || eq) l = x;
+        if (gt) l = x == INT64_MAX ? x : x + 1;
+        if (le || eq) h = x;
+        if (lt) h = x == INT64_MIN ? x : x - 1;
     } else if (sqlite3_value_type(v) == SQLITE_FLOAT) {
         double d = sqlite3_value_double(v);
         if (!(d > -9e18 && d < 9e18)) return;
-        if (bit != P_TS_LE && bit != P_TS_LT) l = (int64_t)floor(d);
-        if (bit != P_TS_GE && bit != P_TS_GT) h = (int64_t)ceil(d);
+        if (!le && !lt) l = (int64_t)floor(d);
+        if (!ge && !gt) h = (int64_t)ceil(d);
     }
     if (l > *lo) *lo = l;
     if (h < *hi) *hi = h;
 }
 
 static int cur_block(struct mcur *c);
+
+/* The constraint of plan bits P_TS_GE .. P_TS_EQ, in order. */
+static const int ts_ops[5] = {SQLITE_INDEX_CONSTRAINT_GE, SQLITE_INDEX_CONSTRAINT_GT,
+                              SQLITE_INDEX_CONSTRAINT_LE, SQLITE_INDEX_CONSTRAINT_LT,
+                              SQLITE_INDEX_CONSTRAINT_EQ};
 
 static int mv_filter(sqlite3_vtab_cursor *cur, int plan, const char *s, int argc,
                      sqlite3_value **argv)
@@ -696,7 +702,7 @@ static int mv_filter(sqlite3_vtab_cursor *cur, int plan, const char *s, int argc
         if (b < 3)
             name[b] = v;
         else if (b < 8)
-            ts_bound(v, 1 << b, &c->lo, &c->hi);
+            store_ts_bound(v, ts_ops[b - 3], &c->lo, &c->hi);
         else if (sqlite3_value_type(v) == SQLITE_INTEGER)
             c->doc = sqlite3_value_int64(v), c->has_doc = 1;
     }
@@ -849,5 +855,6 @@ static const sqlite3_module mv_module = {
 
 int store_mblk_reader(sqlite3 *db)
 {
-    return sqlite3_create_module_v2(db, "gk_meas", &mv_module, NULL, NULL);
+    int rc = sqlite3_create_module_v2(db, "gk_meas", &mv_module, NULL, NULL);
+    return rc == SQLITE_OK ? store_hroll_reader(db) : rc;
 }

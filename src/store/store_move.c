@@ -84,38 +84,20 @@ const char store_hot_schema_sql[] =
     " UNION ALL SELECT " cols " FROM hot0." t " WHERE " where " UNION ALL SELECT " cols            \
     " FROM hot1." t " WHERE " where
 
-/* The hot tier's rollups are not written: they are its rows aggregated
- * (readers here, the mover in move_sql), which took a third off the
- * writer's time per reading with 50 groups (docs/benchmarks.md). A
- * hot file holds one generation: at most move_docs documents, and
- * move_ms of a device's readings. floor(c / w) * w, also for negative c. */
+/* The hot tier's rollups are not written: they are its rows added up,
+ * by readers through the virtual tables temp.hroll_1m and _1h
+ * (store_hroll.c), and by the mover for the generation it moves
+ * (GEN_MINUTES). That took a third off the writer's time per reading
+ * with 50 groups (docs/benchmarks.md). */
 /* clang-format off */
-#define FLOOR_BY(c, w, mod) "(" c " - (" c " " mod " " w " + " w ") " mod " " w ")"
-#define FLOOR_MS(c, w)      FLOOR_BY(c, w, "%")
-#define FLOOR_PF(c, w)      FLOOR_BY(c, w, "%%") /* in a printf format */
-#define DOCS_NAME_SQL       "CAST(x'ff' AS TEXT)" /* STORE_DOCS_NAME */
-/* Buckets of width w of hot file f's measurements that pass where (a
- * bucket of NULL values only has no row, as in gasket.db). */
-#define HOT_MEAS_ROLL(f, w, where, floor)                                                          \
-    "SELECT idx, grp, name, " floor("ts", w) " AS t, count(value) AS n, min(value) AS mn,"         \
-    " max(value) AS mx, sum(value) AS sm FROM " f ".measurements WHERE " where                     \
-    " GROUP BY idx, grp, name, t HAVING count(value) > 0"
-/* Documents of hot file f per bucket: groups and no group apart, so that
- * a group's count reads its part of the (idx, groupid, ts) index only. */
-#define HOT_DOCS_ROLL(f, w)                                                                        \
-    "SELECT idx, groupid, " DOCS_NAME_SQL ", " FLOOR_MS("ts", w) " AS t, count(*), NULL, NULL,"    \
-    " NULL FROM " f ".docs WHERE id > " STORE_MOVED_MARK " AND groupid IS NOT NULL"                \
-    " GROUP BY idx, groupid, t"                                                                    \
-    " UNION ALL SELECT idx, '', " DOCS_NAME_SQL ", " FLOOR_MS("ts", w) " AS t, count(*), NULL,"    \
-    " NULL, NULL FROM " f ".docs WHERE id > " STORE_MOVED_MARK " AND groupid IS NULL"              \
-    " GROUP BY idx, t"
+/* floor(c / w) * w, also for negative c, in a printf format */
+#define FLOOR_PF(c, w) "(" c " - (" c " %% " w " + " w ") %% " w ")"
+#define DOCS_NAME_SQL  "CAST(x'ff' AS TEXT)" /* STORE_DOCS_NAME */
 /* The views hot_rollup_1m/_1h and rollup_1m/_1h: gasket.db's rows plus
  * the hot tier's buckets (a bucket may have a row in each file). */
-#define ROLLUP_VIEW(t, w)                                                                          \
-    "CREATE TEMP VIEW hot_" t " AS "                                                               \
-    HOT_MEAS_ROLL("hot0", w, "doc > " STORE_MOVED_MARK, FLOOR_MS) " UNION ALL "                    \
-    HOT_MEAS_ROLL("hot1", w, "doc > " STORE_MOVED_MARK, FLOOR_MS) " UNION ALL "                    \
-    HOT_DOCS_ROLL("hot0", w) " UNION ALL " HOT_DOCS_ROLL("hot1", w) ";"                            \
+#define ROLLUP_VIEW(t, hroll, w)                                                                   \
+    "CREATE VIRTUAL TABLE temp." hroll " USING gk_hroll(" w ");"                                  \
+    "CREATE TEMP VIEW hot_" t " AS SELECT " COLS_ROLL " FROM temp." hroll ";"                     \
     "CREATE TEMP VIEW " t " AS SELECT " COLS_ROLL " FROM main." t                                 \
     " UNION ALL SELECT " COLS_ROLL " FROM hot_" t ";"
 
@@ -126,8 +108,8 @@ const char store_view_sql[] =
     "CREATE TEMP VIEW measurements AS SELECT " COLS_MEAS " FROM temp.mblk"
     " UNION ALL SELECT " COLS_MEAS " FROM main.measurements"
     HOT_ROWS(COLS_MEAS, "measurements", "doc > " STORE_MOVED_MARK) ";"
-    ROLLUP_VIEW("rollup_1m", "60000")
-    ROLLUP_VIEW("rollup_1h", "3600000")
+    ROLLUP_VIEW("rollup_1m", "hroll_1m", "60000")
+    ROLLUP_VIEW("rollup_1h", "hroll_1h", "3600000")
     "CREATE TEMP VIEW groups AS SELECT idx, grp FROM main.groups"
     " UNION SELECT idx, grp FROM hot0.groups UNION SELECT idx, grp FROM hot1.groups;"
     "CREATE TEMP VIEW indices AS SELECT name, max(next_seq) AS next_seq FROM"
@@ -293,12 +275,14 @@ int store_hot_replay(struct store_db *d, struct store_seq *seq, const char *data
 /* ---- the mover's thread ---- */
 
 /* The generation's minute buckets, computed once per move into the
- * mover's temp.gen_r1m (store_mover_start): its measurements and its
- * documents, per group. */
+ * mover's temp.gen_r1m (store_mover_start): its measurements (a bucket of
+ * NULL values only has no row) and its documents, per group. */
 #define GEN_MINUTES                                                                                \
     "DELETE FROM temp.gen_r1m;"                                                                    \
-    "INSERT INTO temp.gen_r1m(idx, grp, name, t, n, mn, mx, sm) "                                 \
-    HOT_MEAS_ROLL("hot%4$d", "60000", "doc > %1$lld AND doc <= %2$lld", FLOOR_PF) ";"              \
+    "INSERT INTO temp.gen_r1m(idx, grp, name, t, n, mn, mx, sm)"                                  \
+    " SELECT idx, grp, name, " FLOOR_PF("ts", "60000") " AS t, count(value), min(value),"          \
+    " max(value), sum(value) FROM hot%4$d.measurements WHERE doc > %1$lld AND doc <= %2$lld"      \
+    " GROUP BY idx, grp, name, t HAVING count(value) > 0;"                                         \
     "INSERT INTO temp.gen_r1m(idx, grp, name, t, n, mn, mx, sm)"                                  \
     " SELECT idx, coalesce(groupid, ''), " DOCS_NAME_SQL ", " FLOOR_PF("ts", "60000") " AS t,"     \
     " count(*), NULL, NULL, NULL FROM hot%4$d.docs WHERE id > %1$lld AND id <= %2$lld"            \
