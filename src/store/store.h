@@ -41,7 +41,10 @@
  *        of the bucket's values; rollup_1h the same per hour (3600000).
  *        The rows named STORE_DOCS_NAME count documents: n = the documents
  *        of (idx, grp) in the bucket, with or without measurements; mn, mx
- *        and sm are NULL
+ *        and sm are NULL. gasket.db's rows are written by the moves; the
+ *        hot tier's are added up from its rows as they are read
+ *        (store_hroll.c). A bucket may have several rows (gasket.db's and
+ *        each hot file's): readers add them up
  *   groups(idx, grp) WITHOUT ROWID: every group an index ever had (kept
  *        by retention)
  *   indices(name TEXT PRIMARY KEY, next_seq INTEGER), health(id, at)
@@ -53,8 +56,9 @@
  *        (store_idem.c)
  * grp is the document's groupid, or "" for a document without one (in
  * measurements, rollups and groups; docs.groupid stays NULL).
- * Rollups are written in the transaction of their documents, so they always
- * equal the aggregates of the committed measurements, except: sm is a
+ * Rollups are written in the move of their documents, and added up from
+ * the hot tier's rows when read, so they always equal the aggregates of
+ * the committed measurements, except: sm is a
  * floating sum, accumulated in a different order than a SUM() over the
  * measurements would, so it may differ from it in the last bits; a value
  * that is NaN is stored as NULL and counted in no rollup; retention deletes

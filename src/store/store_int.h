@@ -375,7 +375,8 @@ int64_t store_move_wait_ms(struct store_db *d, int64_t now_ms);
 /* The SQL readers run on their connection after store_hot_attach,
  * store_zip_reader and store_mblk_reader:
  * temporary views named as gasket.db's tables that show gasket.db and both
- * hot files (docs, measurements, rollup_1m, rollup_1h, groups, indices). */
+ * hot files (docs, measurements, rollup_1m, rollup_1h, groups, indices;
+ * the hot tier's rollups through temp.hroll_1m and _1h, store_hroll.c). */
 extern const char store_view_sql[];
 /* Deletes both hot files (at close). */
 void store_hot_remove(const char *path);
