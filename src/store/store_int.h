@@ -268,14 +268,15 @@ struct store_mover {
     void *wake_ud;
     int running; /* the thread was started */
     /* under mu */
-    int state;               /* STORE_MOVER_IDLE, _BUSY (a job handed over), _DONE, _STOP */
-    int64_t lo, hi, gen;     /* the job: generation gen, documents lo < id <= hi */
-    int sync;                /* PRAGMA synchronous of gasket.db for it: 2 FULL, 1 NORMAL */
-    int rc;                  /* its result: 0, GK_EFULL or GK_ESTORE */
-    uint64_t ms;             /* how long it took */
-    char why[256];           /* what failed */
-    struct store_zip *zip;   /* the mover's compressor (store_zip.c) */
-    struct store_mblk *mblk; /* and its measurement blocks (store_mblk.c) */
+    int state;                /* STORE_MOVER_IDLE, _BUSY (a job handed over), _DONE, _STOP */
+    int64_t lo, hi, gen;      /* the job: generation gen, documents lo < id <= hi */
+    int sync;                 /* PRAGMA synchronous of gasket.db for it: 2 FULL, 1 NORMAL */
+    int rc;                   /* its result: 0, GK_EFULL or GK_ESTORE */
+    uint64_t ms;              /* how long it took */
+    char why[256];            /* what failed */
+    struct store_zip *zip;    /* the mover's compressor (store_zip.c) */
+    struct store_mblk *mblk;  /* and its measurement blocks (store_mblk.c) */
+    struct store_groll *roll; /* and the rollups of a generation (store_groll.c) */
 };
 enum { STORE_MOVER_IDLE, STORE_MOVER_BUSY, STORE_MOVER_DONE, STORE_MOVER_STOP };
 
@@ -419,8 +420,11 @@ int store_mblk_add(struct store_mblk *w, const char *idx, const char *grp, const
 int store_mblk_trim(struct store_mblk *w, const char *idx, const char *grp, const char *name,
                     int64_t bound, uint64_t *deleted);
 /* In a move's transaction: the measurements of hot file `hot`'s documents
- * lo < doc <= hi into blocks, then the next slice of legacy rows. */
-int store_mblk_move(struct store_mblk *w, int hot, int64_t lo, int64_t hi);
+ * lo < doc <= hi into blocks, each series' points also added up in roll
+ * (store_groll_series), then the next slice of legacy rows. */
+struct store_groll;
+int store_mblk_move(struct store_mblk *w, int hot, int64_t lo, int64_t hi,
+                    struct store_groll *roll);
 /* Registers the modules gk_meas and gk_hroll (store_hroll.c) on a
  * reader's connection (before store_view_sql, which makes temp.mblk,
  * temp.hroll_1m and temp.hroll_1h with them). */
@@ -429,6 +433,22 @@ int store_mblk_reader(sqlite3 *db);
  * LE, LT or EQ) on an integer column, value v. A value that is not an
  * integer narrows it to a superset (SQLite checks the column again). */
 void store_ts_bound(sqlite3_value *v, int op, int64_t *lo, int64_t *hi);
+
+/* ---- store_groll.c: a moved generation's rollups (mover's thread) ---- */
+
+struct mpoint;
+struct store_groll *store_groll_new(sqlite3 *db);
+void store_groll_free(struct store_groll *g);
+/* The minute buckets of one series' points, sorted by time. */
+void store_groll_series(struct store_groll *g, const char *idx, const char *grp, const char *name,
+                        const struct mpoint *p, size_t n);
+/* The minute buckets of hot file `hot`'s documents lo < id <= hi. */
+int store_groll_docs(struct store_groll *g, int hot, int64_t lo, int64_t hi);
+/* Into gasket.db: which indexes keep their minutes, the minutes kept and
+ * the hours; then forgets the generation (also on failure). */
+int store_groll_flush(struct store_groll *g);
+/* Forgets the generation (a move that failed before the flush). */
+void store_groll_clear(struct store_groll *g);
 
 /* ---- store_hroll.c ---- */
 

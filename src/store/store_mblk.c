@@ -117,7 +117,8 @@ static const char *const w_sql[W_N] = {
 struct store_mblk {
     sqlite3 *db;
     sqlite3_stmt *st[W_N];
-    sqlite3_stmt *hot[2]; /* a hot file's measurements of a generation */
+    sqlite3_stmt *hot[2];     /* a hot file's measurements of a generation */
+    struct store_groll *roll; /* during store_mblk_move: its rollups */
     struct mpoints old, merged, series;
     struct buf enc;
     struct mpoint dec[MBLK_MAX];
@@ -375,6 +376,7 @@ static int by_series(struct store_mblk *w, sqlite3_stmt *st,
 
 static int add_series(struct store_mblk *w, const char *idx, const char *grp, const char *name)
 {
+    if (w->roll) store_groll_series(w->roll, idx, grp, name, w->series.p, w->series.n);
     return store_mblk_add(w, idx, grp, name, w->series.p, w->series.n);
 }
 
@@ -440,7 +442,7 @@ static int convert_legacy(struct store_mblk *w)
     return rc;
 }
 
-int store_mblk_move(struct store_mblk *w, int hot, int64_t lo, int64_t hi)
+int store_mblk_move(struct store_mblk *w, int hot, int64_t lo, int64_t hi, struct store_groll *roll)
 {
     if (!w->hot[hot]) {
         char sql[200];
@@ -454,7 +456,9 @@ int store_mblk_move(struct store_mblk *w, int hot, int64_t lo, int64_t hi)
     sqlite3_stmt *st = w->hot[hot];
     sqlite3_bind_int64(st, 1, lo);
     sqlite3_bind_int64(st, 2, hi);
+    w->roll = roll;
     int rc = by_series(w, st, add_series);
+    w->roll = NULL;
     sqlite3_reset(st);
     return rc == SQLITE_OK ? convert_legacy(w) : rc;
 }

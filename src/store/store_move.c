@@ -87,12 +87,9 @@ const char store_hot_schema_sql[] =
 /* The hot tier's rollups are not written: they are its rows added up,
  * by readers through the virtual tables temp.hroll_1m and _1h
  * (store_hroll.c), and by the mover for the generation it moves
- * (GEN_MINUTES). That took a third off the writer's time per reading
+ * (store_groll.c). That took a quarter off the writer's time per reading
  * with 50 groups (docs/benchmarks.md). */
 /* clang-format off */
-/* floor(c / w) * w, also for negative c, in a printf format */
-#define FLOOR_PF(c, w) "(" c " - (" c " %% " w " + " w ") %% " w ")"
-#define DOCS_NAME_SQL  "CAST(x'ff' AS TEXT)" /* STORE_DOCS_NAME */
 /* The views hot_rollup_1m/_1h and rollup_1m/_1h: gasket.db's rows plus
  * the hot tier's buckets (a bucket may have a row in each file). */
 #define ROLLUP_VIEW(t, hroll, w)                                                                   \
@@ -274,66 +271,17 @@ int store_hot_replay(struct store_db *d, struct store_seq *seq, const char *data
 
 /* ---- the mover's thread ---- */
 
-/* The generation's minute buckets, computed once per move into the
- * mover's temp.gen_r1m (store_mover_start): its measurements (a bucket of
- * NULL values only has no row) and its documents, per group. */
-#define GEN_MINUTES                                                                                \
-    "DELETE FROM temp.gen_r1m;"                                                                    \
-    "INSERT INTO temp.gen_r1m(idx, grp, name, t, n, mn, mx, sm)"                                  \
-    " SELECT idx, grp, name, " FLOOR_PF("ts", "60000") " AS t, count(value), min(value),"          \
-    " max(value), sum(value) FROM hot%4$d.measurements WHERE doc > %1$lld AND doc <= %2$lld"      \
-    " GROUP BY idx, grp, name, t HAVING count(value) > 0;"                                         \
-    "INSERT INTO temp.gen_r1m(idx, grp, name, t, n, mn, mx, sm)"                                  \
-    " SELECT idx, coalesce(groupid, ''), " DOCS_NAME_SQL ", " FLOOR_PF("ts", "60000") " AS t,"     \
-    " count(*), NULL, NULL, NULL FROM hot%4$d.docs WHERE id > %1$lld AND id <= %2$lld"            \
-    " GROUP BY 1, 2, t;"
-#define GEN_MINUTES_SQL                                                                            \
-    "CREATE TEMP TABLE gen_r1m(idx TEXT NOT NULL, grp TEXT NOT NULL, name TEXT NOT NULL,"          \
-    " t INTEGER NOT NULL, n INTEGER NOT NULL, mn REAL, mx REAL, sm REAL,"                          \
-    " PRIMARY KEY(idx, grp, name, t)) WITHOUT ROWID"
-
-#define ROLLUP_UPSERT                                                                              \
-    " ON CONFLICT(idx, grp, name, t) DO UPDATE SET"                                                \
-    " n = n + excluded.n, mn = min(mn, excluded.mn), mx = max(mx, excluded.mx),"                   \
-    " sm = sm + excluded.sm;"
-/* The minutes, and the hours they add up to (document counts: NULL mn,
- * mx and sm), merged into gasket.db's buckets. */
-#define ROLLUP_MOVE                                                                                \
-    "INSERT INTO main.rollup_1m(idx, grp, name, t, n, mn, mx, sm)"                                 \
-    " SELECT idx, grp, name, t, n, mn, mx, sm FROM temp.gen_r1m WHERE 1" MINUTES_KEPT              \
-    " ORDER BY idx, grp, name, t" ROLLUP_UPSERT                                                    \
-    "INSERT INTO main.rollup_1h(idx, grp, name, t, n, mn, mx, sm)"                                 \
-    " SELECT idx, grp, name, " FLOOR_PF("t", "3600000") " AS h, sum(n), min(mn), max(mx),"         \
-    " sum(sm) FROM temp.gen_r1m WHERE 1 GROUP BY idx, grp, name, h"                                \
-    " ORDER BY idx, grp, name, h" ROLLUP_UPSERT
-
-/* Rollups earn their place: an index whose 1-minute rollups of a
- * generation summarise less than 1.5 readings a row on average (over at
- * least MINUTES_MIN_ROWS rows: devices posting about once a minute or less)
- * stops keeping them in gasket.db (rollup_off; queries read the raw rows
- * instead, as many, query_count.c), for good: its rows already there are
- * deleted a few groups a move. The hot tier's are computed from its rows
- * either way. */
-#define MINUTES_MIN_ROWS "64"
-#define MINUTES_OFF                                                                                \
-    "INSERT OR IGNORE INTO main.rollup_off(idx, level) SELECT idx, '1m' FROM temp.gen_r1m"         \
-    " GROUP BY idx HAVING count(*) >= " MINUTES_MIN_ROWS " AND sum(n) < 1.5 * count(*);"           \
-    "DELETE FROM main.rollup_1m WHERE (idx, grp) IN (SELECT DISTINCT r.idx, r.grp"                 \
-    " FROM main.rollup_off o JOIN main.rollup_1m r ON r.idx = o.idx WHERE o.level = '1m' LIMIT "   \
-    "16);"
-#define MINUTES_KEPT " AND idx NOT IN (SELECT idx FROM main.rollup_off WHERE level = '1m')"
-
 /* The move of generation %3 (documents %1 < id <= %2) from hot file %4,
- * in one transaction after store_zip_save, before store_mblk_move. A
- * deferred BEGIN: it takes gasket.db's write lock, and only reads the hot
- * file, which the writer goes on writing meanwhile. Documents are
- * compressed on the way (store_zip.c), measurements put into blocks
- * (store_mblk.c). */
+ * in one transaction after store_zip_save, before store_mblk_move and
+ * store_groll_flush. A deferred BEGIN: it takes gasket.db's write lock,
+ * and only reads the hot file, which the writer goes on writing
+ * meanwhile. Documents are compressed on the way (store_zip.c),
+ * measurements put into blocks (store_mblk.c), their rollups added up
+ * (store_groll.c). */
 static const char move_sql[] =
     "INSERT INTO main.docs(id, idx, seq, ts, groupid, source)"
     " SELECT id, idx, seq, ts, groupid, gk_zip(idx, source) FROM hot%4$d.docs"
     " WHERE id > %1$lld AND id <= %2$lld ORDER BY id;"
-    GEN_MINUTES MINUTES_OFF ROLLUP_MOVE
     "INSERT OR IGNORE INTO main.groups(idx, grp) SELECT idx, grp FROM hot%4$d.groups;"
     "INSERT INTO main.idem(doc, key, seq, fp, at) SELECT doc, key, seq, fp, at FROM hot%4$d.idem"
     " WHERE doc > %1$lld AND doc <= %2$lld;"
@@ -364,7 +312,12 @@ static int move_txn(struct store_mover *m, long long lo, long long hi, long long
     if (rc == SQLITE_OK) rc = sqlite3_exec(m->db, "BEGIN", NULL, NULL, NULL);
     if (rc == SQLITE_OK) rc = store_zip_save(m->zip, m->db);
     if (rc == SQLITE_OK) rc = sqlite3_exec(m->db, sql, NULL, NULL, NULL);
-    if (rc == SQLITE_OK) rc = store_mblk_move(m->mblk, (int)(gen & 1), lo, hi);
+    if (rc == SQLITE_OK) rc = store_mblk_move(m->mblk, (int)(gen & 1), lo, hi, m->roll);
+    if (rc == SQLITE_OK) rc = store_groll_docs(m->roll, (int)(gen & 1), lo, hi);
+    if (rc == SQLITE_OK)
+        rc = store_groll_flush(m->roll);
+    else
+        store_groll_clear(m->roll);
     if (rc == SQLITE_OK) rc = sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL);
     if (rc == SQLITE_OK) {
         store_zip_saved(m->zip);
@@ -420,10 +373,9 @@ int store_mover_start(struct store_db *d, const char *path, unsigned max_pages,
                       void (*wake)(void *), void *ud)
 {
     struct store_mover *m = &d->mv;
-    char why[600], pragmas[128] = "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY";
+    char why[600], pragmas[96] = "PRAGMA cache_size=-16384";
     if (max_pages) /* the quota binds the moves: they are what writes gasket.db */
-        snprintf(pragmas, sizeof pragmas,
-                 "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY; PRAGMA max_page_count=%u",
+        snprintf(pragmas, sizeof pragmas, "PRAGMA cache_size=-16384; PRAGMA max_page_count=%u",
                  max_pages);
     if (sqldb_open(&m->db, path, SQLDB_WAL, STORE_MOVER_BUSY_MS, pragmas, why, sizeof why) != 0) {
         log_error("store: the mover cannot open %s", why);
@@ -431,9 +383,9 @@ int store_mover_start(struct store_db *d, const char *path, unsigned max_pages,
     }
     m->zip = store_zip_new();
     m->mblk = store_mblk_new(m->db);
+    m->roll = store_groll_new(m->db);
     if (store_hot_attach(m->db, d->hot_path) != SQLITE_OK ||
-        store_zip_writer(m->db, m->zip) != SQLITE_OK ||
-        sqlite3_exec(m->db, GEN_MINUTES_SQL, NULL, NULL, NULL) != SQLITE_OK) {
+        store_zip_writer(m->db, m->zip) != SQLITE_OK) {
         log_error("store: the mover cannot attach the hot tier: %s", sqlite3_errmsg(m->db));
         store_mover_stop(d);
         return GK_ESTORE;
@@ -471,6 +423,8 @@ void store_mover_stop(struct store_db *d)
     }
     store_mblk_free(m->mblk); /* its statements first */
     m->mblk = NULL;
+    store_groll_free(m->roll);
+    m->roll = NULL;
     if (m->db && sqlite3_close(m->db) != SQLITE_OK)
         log_error("store: closing the mover's connection: %s", sqlite3_errmsg(m->db));
     m->db = NULL;
@@ -561,9 +515,18 @@ static int move_due(const struct store_db *d, int64_t now_ms)
            (d->gen_docs >= d->move_docs || now_ms - d->gen_first_ms >= d->move_ms);
 }
 
+/* A generation this many times move_docs makes the writer wait for the
+ * move under way: the hot tier (RAM, and slower to query than gasket.db)
+ * stays under about three times move_docs when ingest outruns the mover,
+ * as a long _bulk load does; the wait holds the jobs in the queue, and
+ * max_pending turns clients away. */
+#define STORE_HOT_CAP 2
+
 void store_move_tick(struct store_db *d, int64_t now_ms)
 {
     collect(d);
+    if (d->gen_docs >= STORE_HOT_CAP * d->move_docs && mover_state(d) == STORE_MOVER_BUSY)
+        store_move_wait(d); /* then seals at once, below (or retries a failed move) */
     if (mover_state(d) != STORE_MOVER_IDLE) return;
     if (d->sealed) {
         if (now_ms >= d->retry_ms) submit(d);

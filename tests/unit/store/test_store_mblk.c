@@ -396,11 +396,11 @@ static void test_move_and_legacy(void)
     p = (struct mpoint){.ts = 1000001, .doc = next_doc + 5, .value = 1, .has = 1};
     ref_put(db, "hot0.measurements", 2, &p);
     CHECK_EQ_INT(exec(db, "BEGIN"), SQLITE_OK);
-    CHECK_EQ_INT(store_mblk_move(w, 0, hot_lo, next_doc - 1), SQLITE_OK);
+    CHECK_EQ_INT(store_mblk_move(w, 0, hot_lo, next_doc - 1, NULL), SQLITE_OK);
     CHECK_EQ_INT(exec(db, "COMMIT"), SQLITE_OK);
     CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM measurements"), 50000);
     CHECK_EQ_INT(exec(db, "BEGIN"), SQLITE_OK);
-    CHECK_EQ_INT(store_mblk_move(w, 0, next_doc, next_doc), SQLITE_OK);
+    CHECK_EQ_INT(store_mblk_move(w, 0, next_doc, next_doc, NULL), SQLITE_OK);
     CHECK_EQ_INT(exec(db, "COMMIT"), SQLITE_OK);
     CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM measurements"), 0);
     CHECK_EQ_INT(q_int(db, "SELECT sum(n) FROM mblocks"), 150500);

@@ -316,6 +316,47 @@ static void test_rollback(void)
     fx_rm_dir(dir);
 }
 
+/* A move that fails once its rollups are partly added up (a trigger on
+ * mblocks refuses the first block) leaves nothing behind: the retry adds
+ * the generation up again from the start, so the rollups still equal the
+ * aggregates of the measurements. */
+static void test_failed_move_retried(void)
+{
+    enum { N = 300 };
+    static struct rec r[N];
+    struct rec fl[2] = {{0}};
+    uv_loop_t loop;
+    char *dir = fx_make_dir();
+    srand(777);
+    uv_loop_init(&loop);
+    struct store *s = fx_open(&loop, dir, 0, 0);
+    for (int i = 0; i < N; i++)
+        append_random(s, (int64_t)(rand() % 10) * 60000 + rand() % 60000, 0, &r[i]);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_EQ_INT(fx_q_dir(dir, "CREATE TABLE main.fail(x)"), -1);
+    CHECK_EQ_INT(fx_q_dir(dir, "INSERT INTO main.fail VALUES(1)"), -1);
+    CHECK_EQ_INT(fx_q_dir(dir, "CREATE TRIGGER main.fail_blocks BEFORE INSERT ON main.mblocks"
+                               " WHEN (SELECT count(*) FROM main.fail) > 0"
+                               " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
+                 -1);
+    store_flush(s, fx_on_ack, &fl[0]);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_EQ_INT(fl[0].calls, 1);
+    CHECK(fl[0].status != 0); /* the move failed */
+    CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM main.rollup_1h"), 0);
+    CHECK_EQ_INT(fx_q_dir(dir, "DELETE FROM main.fail"), -1);
+    store_flush(s, fx_on_ack, &fl[1]);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_EQ_INT(fl[1].status, 0);
+    fx_close(&loop, s);
+    CHECK_EQ_INT(uv_loop_close(&loop), 0);
+    for (int i = 0; i < N; i++)
+        CHECK_EQ_INT(r[i].status, 0);
+    CHECK(fx_q_dir(dir, "SELECT count(*) FROM main.rollup_1h") > 0);
+    check_rollups(dir);
+    fx_rm_dir(dir);
+}
+
 /* The group set spares the INSERT for known groups (a row deleted behind
  * the store's back stays missing) and is loaded again at open. */
 static void test_groups_known(void)
@@ -381,6 +422,7 @@ int main(void)
     RUN(test_no_group_nan);
     RUN(test_rollups_random);
     RUN(test_rollback);
+    RUN(test_failed_move_retried);
     RUN(test_groups_known);
     RUN(test_minutes_earn_their_place);
     TEST_MAIN_END();
