@@ -425,6 +425,8 @@ int store_mblk_trim(struct store_mblk *w, const char *idx, const char *grp, cons
 struct store_groll;
 int store_mblk_move(struct store_mblk *w, int hot, int64_t lo, int64_t hi,
                     struct store_groll *roll);
+/* SQLite's message of what made the last store_mblk_move fail. */
+const char *store_mblk_err(const struct store_mblk *w);
 /* Registers the modules gk_meas and gk_hroll (store_hroll.c) on a
  * reader's connection (before store_view_sql, which makes temp.mblk,
  * temp.hroll_1m and temp.hroll_1h with them). */

@@ -119,6 +119,7 @@ struct store_mblk {
     sqlite3_stmt *st[W_N];
     sqlite3_stmt *hot[2];     /* a hot file's measurements of a generation */
     struct store_groll *roll; /* during store_mblk_move: its rollups */
+    char err[256];            /* why the last store_mblk_move failed */
     struct mpoints old, merged, series;
     struct buf enc;
     struct mpoint dec[MBLK_MAX];
@@ -459,8 +460,17 @@ int store_mblk_move(struct store_mblk *w, int hot, int64_t lo, int64_t hi, struc
     w->roll = roll;
     int rc = by_series(w, st, add_series);
     w->roll = NULL;
+    /* resetting st, which read on, would clear the message of what failed */
+    if (rc != SQLITE_OK) snprintf(w->err, sizeof w->err, "%s", sqlite3_errmsg(w->db));
     sqlite3_reset(st);
-    return rc == SQLITE_OK ? convert_legacy(w) : rc;
+    if (rc == SQLITE_OK && (rc = convert_legacy(w)) != SQLITE_OK)
+        snprintf(w->err, sizeof w->err, "%s", sqlite3_errmsg(w->db));
+    return rc;
+}
+
+const char *store_mblk_err(const struct store_mblk *w)
+{
+    return w->err;
 }
 
 /* ---- the readers' virtual table ---- */

@@ -312,7 +312,9 @@ static int move_txn(struct store_mover *m, long long lo, long long hi, long long
     if (rc == SQLITE_OK) rc = sqlite3_exec(m->db, "BEGIN", NULL, NULL, NULL);
     if (rc == SQLITE_OK) rc = store_zip_save(m->zip, m->db);
     if (rc == SQLITE_OK) rc = sqlite3_exec(m->db, sql, NULL, NULL, NULL);
-    if (rc == SQLITE_OK) rc = store_mblk_move(m->mblk, (int)(gen & 1), lo, hi, m->roll);
+    const char *msg = NULL; /* what failed, when SQLite's message is gone */
+    if (rc == SQLITE_OK && (rc = store_mblk_move(m->mblk, (int)(gen & 1), lo, hi, m->roll)))
+        msg = store_mblk_err(m->mblk);
     if (rc == SQLITE_OK) rc = store_groll_docs(m->roll, (int)(gen & 1), lo, hi);
     if (rc == SQLITE_OK)
         rc = store_groll_flush(m->roll);
@@ -324,7 +326,8 @@ static int move_txn(struct store_mover *m, long long lo, long long hi, long long
         wal_truncate(m->db);
         return 0;
     }
-    snprintf(m->why, sizeof m->why, "%s (%s)", sqlite3_errstr(rc), sqlite3_errmsg(m->db));
+    snprintf(m->why, sizeof m->why, "%s (%s)", sqlite3_errstr(rc),
+             msg ? msg : sqlite3_errmsg(m->db));
     int err = store_db_err(m->db, rc);
     if (!sqlite3_get_autocommit(m->db)) sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
     return err;

@@ -6,12 +6,14 @@
  * (FX_ROLLUP_*_DIFF), after random
  * appends in one and in many transactions, around ts 0 (negative floors),
  * and after transactions rolled back by the max_pages quota. */
+#include <fcntl.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "core/err.h"
@@ -339,8 +341,23 @@ static void test_failed_move_retried(void)
                                " WHEN (SELECT count(*) FROM main.fail) > 0"
                                " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
                  -1);
+    /* the log names what failed: stderr caught in a file meanwhile */
+    char logpath[300];
+    snprintf(logpath, sizeof logpath, "%s/stderr.txt", dir);
+    int logfd = open(logpath, O_RDWR | O_CREAT | O_TRUNC, 0600), saved = dup(2);
+    CHECK(logfd >= 0 && saved >= 0);
+    fflush(stderr);
+    dup2(logfd, 2);
     store_flush(s, fx_on_ack, &fl[0]);
     uv_run(&loop, UV_RUN_DEFAULT);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char logged[2048] = "";
+    ssize_t got = pread(logfd, logged, sizeof logged - 1, 0);
+    close(logfd);
+    logged[got > 0 ? got : 0] = '\0';
+    CHECK(strstr(logged, "failed: constraint failed (injected)") != NULL);
     CHECK_EQ_INT(fl[0].calls, 1);
     CHECK(fl[0].status != 0); /* the move failed */
     CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM main.rollup_1h"), 0);
