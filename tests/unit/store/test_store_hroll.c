@@ -76,8 +76,8 @@ static void fill(int f, int n, int64_t *id)
         const char *idx = idxs[rand() % 2], *grp = grps[rand() % 4];
         long long ts = (long long)(rand() % 21600000) - 10800000;
         int edge = rand() % 8;
-        if (edge == 0) ts = (ts / 60000) * 60000; /* a minute's first ms */
-        if (edge == 1) ts = (ts / 60000) * 60000 + 59999; /* its last */
+        if (edge == 0) ts = (ts / 60000) * 60000;               /* a minute's first ms */
+        if (edge == 1) ts = (ts / 60000) * 60000 + 59999;       /* its last */
         if (edge == 2) ts = (ts / 3600000) * 3600000 + 3599999; /* an hour's last */
         snprintf(sql, sizeof sql,
                  "INSERT INTO hot%d.docs(id, idx, seq, ts, groupid, source)"

@@ -410,14 +410,14 @@ static void test_series(void)
     for (int g = 0; g < 300; g++) {
         snprintf(grp[g], sizeof grp[g], "g%d", g);
         for (int k = 0; k < NNAMES; k++)
-            num[g][k] = store_series_get(&ss, store_roll_hash_ig("a", grp[g]), "a", grp[g],
-                                         names[k]);
+            num[g][k] =
+                store_series_get(&ss, store_roll_hash_ig("a", grp[g]), "a", grp[g], names[k]);
     }
     CHECK_EQ_INT(ss.len, 300 * NNAMES);
     for (int g = 0; g < 300; g++)
         for (int k = 0; k < NNAMES; k++) {
-            uint32_t n = store_series_get(&ss, store_roll_hash_ig("a", grp[g]), "a", grp[g],
-                                          names[k]);
+            uint32_t n =
+                store_series_get(&ss, store_roll_hash_ig("a", grp[g]), "a", grp[g], names[k]);
             CHECK_EQ_INT(n, num[g][k]);
             CHECK(strcmp(ss.v[n].grp, grp[g]) == 0 && ss.v[n].glen == (int)strlen(grp[g]));
             CHECK(strcmp(ss.v[n].name, names[k]) == 0 && ss.v[n].nlen == (int)strlen(names[k]));
