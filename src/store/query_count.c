@@ -201,14 +201,14 @@ static const char *const roll_sql[2] = {
 /* The documents of one (group, name) in whole units of a tier, when no
  * leaf needs a unit's min and max: one sum, rows never leave SQLite. The
  * hours of gasket.db and of the hot tier (its rows counted: store_move.c's
- * hot_rollup_1h) are summed apart, gasket.db's from its primary key:
+ * temp.hroll_1h) are summed apart, gasket.db's from its primary key:
  * ~5x faster than through the view, whose ordered rows are merged. */
 #define HOUR_SUM(tab)                                                                              \
     "SELECT sum(n) AS s FROM " tab " WHERE idx = ?1 AND grp = ?2 AND name = ?3"                    \
     " AND t >= ?4 AND t < ?5"
 static const char *const sum_sql[2] = {
     "SELECT sum(n) FROM rollup_1m WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t >= ?4 AND t < ?5",
-    "SELECT sum(s) FROM (" HOUR_SUM("main.rollup_1h") " UNION ALL " HOUR_SUM("hot_rollup_1h") ")",
+    "SELECT sum(s) FROM (" HOUR_SUM("main.rollup_1h") " UNION ALL " HOUR_SUM("temp.hroll_1h") ")",
 };
 
 /* The sum of count(*) of each file's documents matching `where`: each

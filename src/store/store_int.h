@@ -455,7 +455,8 @@ void store_groll_clear(struct store_groll *g);
 /* ---- store_hroll.c ---- */
 
 /* Registers the module gk_hroll: the hot tier's rollups of one width,
- * computed from its rows as read (store_move.c's hot_rollup views). */
+ * computed from its rows as read (temp.hroll_1m and _1h, in store_move.c's
+ * rollup views). */
 int store_hroll_reader(sqlite3 *db);
 
 /* ---- store_idem.c ---- */

@@ -90,13 +90,12 @@ const char store_hot_schema_sql[] =
  * (store_groll.c). That took a quarter off the writer's time per reading
  * with 50 groups (docs/benchmarks.md). */
 /* clang-format off */
-/* The views hot_rollup_1m/_1h and rollup_1m/_1h: gasket.db's rows plus
- * the hot tier's buckets (a bucket may have a row in each file). */
+/* The views rollup_1m/_1h: gasket.db's rows plus the hot tier's buckets
+ * (temp.hroll_1m/_1h; a bucket may have a row in each file). */
 #define ROLLUP_VIEW(t, hroll, w)                                                                   \
     "CREATE VIRTUAL TABLE temp." hroll " USING gk_hroll(" w ");"                                  \
-    "CREATE TEMP VIEW hot_" t " AS SELECT " COLS_ROLL " FROM temp." hroll ";"                     \
     "CREATE TEMP VIEW " t " AS SELECT " COLS_ROLL " FROM main." t                                 \
-    " UNION ALL SELECT " COLS_ROLL " FROM hot_" t ";"
+    " UNION ALL SELECT " COLS_ROLL " FROM temp." hroll ";"
 
 const char store_view_sql[] =
     "CREATE TEMP VIEW docs AS SELECT " COLS_DOCS " FROM main.docs"
