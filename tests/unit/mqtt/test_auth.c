@@ -139,7 +139,9 @@ static double seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* An unknown user costs a PBKDF2 at the file's usual iteration count. */
+/* An unknown user costs a PBKDF2 at the file's usual iteration count
+ * (fastest of three runs each: one run against one other failed under
+ * ASan when the known user's check was preempted). */
 static void test_unknown_user_costs_pbkdf2(void)
 {
     char h[MQTT_PASSWD_HASH_MAX], text[1024];
@@ -147,12 +149,17 @@ static void test_unknown_user_costs_pbkdf2(void)
     snprintf(text, sizeof text, "u1:%s\nu2:%s\n%s", h, h, python_line);
     struct mqtt_passwd *p = pw_parse(text);
     if (!p) return;
-    double t0 = seconds();
-    CHECK(!pw_ok(p, "u1", "wrong"));
-    double t1 = seconds();
-    CHECK(!pw_ok(p, "nobody", "wrong"));
-    double t2 = seconds();
-    CHECK((t2 - t1) > 0.4 * (t1 - t0));
+    double known = 1e9, unknown = 1e9;
+    for (int i = 0; i < 3; i++) {
+        double t0 = seconds();
+        CHECK(!pw_ok(p, "u1", "wrong"));
+        double t1 = seconds();
+        CHECK(!pw_ok(p, "nobody", "wrong"));
+        double t2 = seconds();
+        known = t1 - t0 < known ? t1 - t0 : known;
+        unknown = t2 - t1 < unknown ? t2 - t1 : unknown;
+    }
+    CHECK(unknown > 0.4 * known);
     mqtt_passwd_free(p);
 }
 
