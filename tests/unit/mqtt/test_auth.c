@@ -139,9 +139,26 @@ static double seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The fastest of three runs each (to ride out scheduling noise) of a
+ * wrong password for known user `user` and for an unknown one. */
+static void check_times(const struct mqtt_passwd *p, const char *user, double *known,
+                        double *unknown)
+{
+    *known = *unknown = 1e9;
+    for (int i = 0; i < 3; i++) {
+        double t0 = seconds();
+        CHECK(!pw_ok(p, user, "wrong"));
+        double t1 = seconds();
+        CHECK(!pw_ok(p, "nobody", "wrong"));
+        double t2 = seconds();
+        *known = t1 - t0 < *known ? t1 - t0 : *known;
+        *unknown = t2 - t1 < *unknown ? t2 - t1 : *unknown;
+    }
+}
+
 /* An unknown user costs a PBKDF2 at the file's usual iteration count
- * (fastest of three runs each: one run against one other failed under
- * ASan when the known user's check was preempted). */
+ * (check_times: one run against one other failed under ASan when the
+ * known user's check was preempted). */
 static void test_unknown_user_costs_pbkdf2(void)
 {
     char h[MQTT_PASSWD_HASH_MAX], text[1024];
@@ -149,22 +166,14 @@ static void test_unknown_user_costs_pbkdf2(void)
     snprintf(text, sizeof text, "u1:%s\nu2:%s\n%s", h, h, python_line);
     struct mqtt_passwd *p = pw_parse(text);
     if (!p) return;
-    double known = 1e9, unknown = 1e9;
-    for (int i = 0; i < 3; i++) {
-        double t0 = seconds();
-        CHECK(!pw_ok(p, "u1", "wrong"));
-        double t1 = seconds();
-        CHECK(!pw_ok(p, "nobody", "wrong"));
-        double t2 = seconds();
-        known = t1 - t0 < known ? t1 - t0 : known;
-        unknown = t2 - t1 < unknown ? t2 - t1 : unknown;
-    }
+    double known, unknown;
+    check_times(p, "u1", &known, &unknown);
     CHECK(unknown > 0.4 * known);
     mqtt_passwd_free(p);
 }
 
 /* Without a majority the dummy still uses a count from the file, not the
- * default (fastest of three runs, to ride out scheduling noise). */
+ * default. */
 static void test_unknown_user_no_majority(void)
 {
     char h1[MQTT_PASSWD_HASH_MAX], h2[MQTT_PASSWD_HASH_MAX], text[512];
@@ -173,16 +182,8 @@ static void test_unknown_user_no_majority(void)
     snprintf(text, sizeof text, "a:%s\nb:%s\n", h1, h2);
     struct mqtt_passwd *p = pw_parse(text);
     if (!p) return;
-    double known = 1e9, unknown = 1e9;
-    for (int i = 0; i < 3; i++) {
-        double t0 = seconds();
-        CHECK(!pw_ok(p, "b", "wrong"));
-        double t1 = seconds();
-        CHECK(!pw_ok(p, "nobody", "wrong"));
-        double t2 = seconds();
-        known = t1 - t0 < known ? t1 - t0 : known;
-        unknown = t2 - t1 < unknown ? t2 - t1 : unknown;
-    }
+    double known, unknown;
+    check_times(p, "b", &known, &unknown);
     CHECK(unknown < 5 * known); /* 50000 iterations would be 25 times */
     mqtt_passwd_free(p);
 }
@@ -601,15 +602,15 @@ static void test_acl_user_grants(void)
     CHECK(a != NULL);
     if (!a) return;
     CHECK(mqtt_acl_user_grants(a, "ops", "pi/1", 4, W));
-    CHECK(!mqtt_acl_user_grants(a, "ops", "pi/2", 4, W));      /* read only */
-    CHECK(mqtt_acl_user_grants(a, "ops", "alerts/x", 8, W));   /* readwrite */
+    CHECK(!mqtt_acl_user_grants(a, "ops", "pi/2", 4, W));           /* read only */
+    CHECK(mqtt_acl_user_grants(a, "ops", "alerts/x", 8, W));        /* readwrite */
     CHECK(!mqtt_acl_user_grants(a, "ops", "alerts/locked", 13, W)); /* deny wins */
-    CHECK(!mqtt_acl_user_grants(a, "ops", "ops/alerts", 10, W)); /* a pattern is not a grant */
-    CHECK(!mqtt_acl_user_grants(a, "dev", "pi/1", 4, W));      /* the pattern allows, no grant */
-    CHECK(mqtt_acl_allows(a, "dev", "c", "pi/1", 4, W));       /* ... though the ACL allows it */
-    CHECK(!mqtt_acl_user_grants(a, NULL, "pi/1", 4, W));       /* the anonymous block never */
-    CHECK(!mqtt_acl_user_grants(a, "nobody", "pi/1", 4, W));   /* no block */
-    CHECK(!mqtt_acl_user_grants(NULL, "ops", "pi/1", 4, W));   /* no file */
+    CHECK(!mqtt_acl_user_grants(a, "ops", "ops/alerts", 10, W));    /* a pattern is not a grant */
+    CHECK(!mqtt_acl_user_grants(a, "dev", "pi/1", 4, W));    /* the pattern allows, no grant */
+    CHECK(mqtt_acl_allows(a, "dev", "c", "pi/1", 4, W));     /* ... though the ACL allows it */
+    CHECK(!mqtt_acl_user_grants(a, NULL, "pi/1", 4, W));     /* the anonymous block never */
+    CHECK(!mqtt_acl_user_grants(a, "nobody", "pi/1", 4, W)); /* no block */
+    CHECK(!mqtt_acl_user_grants(NULL, "ops", "pi/1", 4, W)); /* no file */
     CHECK(!mqtt_acl_user_grants(a, "ops", "", 0, W));
     mqtt_acl_free(a);
 }
