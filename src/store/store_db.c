@@ -114,8 +114,8 @@ static sqlite3_stmt **stmt_slot(struct store_db *d, size_t i)
 
 /* The statements of one hot file, "hot." standing for hot0. or hot1. */
 static const char *const hot_sql[] = {
-    "INSERT INTO hot.docs(id, idx, seq, ts, groupid, source) VALUES(?6, ?1, ?2, ?3, ?4, ?5)",
-    "INSERT INTO hot.measurements(idx, grp, name, ts, doc, value) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    "INSERT INTO hot.docs(id, idx, seq, ts, groupid, source, m)"
+    " VALUES(?6, ?1, ?2, ?3, ?4, ?5, ?7)",
     "INSERT INTO hot.indices(name, next_seq) VALUES(?1, ?2)"
     " ON CONFLICT(name) DO UPDATE SET next_seq = excluded.next_seq",
     "INSERT INTO hot.health(id, at) VALUES(1, ?1)"
@@ -125,7 +125,6 @@ static const char *const hot_sql[] = {
     "DELETE FROM hot.idem WHERE at < ?1 RETURNING doc",
     /* without WHERE: SQLite's truncate optimisation drops the pages at once */
     "DELETE FROM hot.docs",
-    "DELETE FROM hot.measurements",
     "DELETE FROM hot.groups",
     "DELETE FROM hot.indices",
     "DELETE FROM hot.health",
@@ -135,10 +134,9 @@ static const char *const hot_sql[] = {
 
 static sqlite3_stmt **hot_slot(struct store_hot_stmts *h, size_t i)
 {
-    sqlite3_stmt **slots[] = {&h->ins_doc,     &h->ins_meas,    &h->put_index,   &h->put_health,
-                              &h->put_group,   &h->idem_put,    &h->idem_sweep,  &h->truncate[0],
-                              &h->truncate[1], &h->truncate[2], &h->truncate[3], &h->truncate[4],
-                              &h->truncate[5]};
+    sqlite3_stmt **slots[] = {&h->ins_doc,     &h->put_index,   &h->put_health,  &h->put_group,
+                              &h->idem_put,    &h->idem_sweep,  &h->truncate[0], &h->truncate[1],
+                              &h->truncate[2], &h->truncate[3], &h->truncate[4]};
     _Static_assert(sizeof slots / sizeof slots[0] == NHOT, "one slot per statement");
     return slots[i];
 }
@@ -327,7 +325,6 @@ int store_db_open(struct store_db *d, const char *path, const struct store_optio
 {
     memset(d, 0, sizeof(*d));
     d->jnl.fd = -1;
-    store_series_init(&d->series);
     store_groups_init(&d->groups);
     char why[600];
     int rc = sqldb_open(&d->db, path, SQLDB_WAL, 5000, NULL, why, sizeof why);
@@ -393,8 +390,7 @@ void store_db_close(struct store_db *d)
     free(d->hot_path);
     d->hot_path = NULL;
     store_jnl_close(&d->jnl);
-    store_meas_rows_free(&d->mrows);
-    store_series_free(&d->series);
+    buf_free(&d->menc);
     store_groups_free(&d->groups);
 }
 
@@ -409,45 +405,6 @@ int store_db_set_durability(struct store_db *d, enum store_durability dur)
     return db_exec(d, sql) == SQLITE_OK ? 0 : GK_ESTORE;
 }
 
-/* Queues the document's measurements for put_meas_rows. (The hot tier's
- * rollups are computed from its rows when read and when moved:
- * store_move.c.) */
-static void add_meas(struct store_db *d, const struct store_job *j, const char *grp, int64_t id)
-{
-    uint32_t hig = store_roll_hash_ig(j->index, grp);
-    for (size_t i = 0; i < j->nmeas; i++) {
-        uint32_t s = store_series_get(&d->series, hig, j->index, grp, j->meas[i].name);
-        store_meas_rows_add(&d->mrows,
-                            &(struct store_meas_row){
-                                .series = s, .ts = j->ts_ms, .doc = id, .value = j->meas[i].value});
-    }
-}
-
-/* Binds series s's index, group and name to parameters 1, 2 and 3. */
-static void bind_series(sqlite3_stmt *st, const struct store_series *s)
-{
-    sqlite3_bind_text(st, 1, s->idx, s->ilen, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, s->grp, s->glen, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, s->name, s->nlen, SQLITE_STATIC);
-}
-
-/* Inserts the transaction's measurements, a series at a time. */
-static int put_meas_rows(struct store_db *d)
-{
-    sqlite3_stmt *st = d->w->ins_meas;
-    store_meas_rows_sort(&d->mrows);
-    for (size_t i = 0; i < d->mrows.len; i++) {
-        const struct store_meas_row *r = &d->mrows.v[i];
-        bind_series(st, &d->series.v[r->series]);
-        sqlite3_bind_int64(st, 4, r->ts);
-        sqlite3_bind_int64(st, 5, r->doc);
-        sqlite3_bind_double(st, 6, r->value);
-        int rc = sqldb_run(st);
-        if (rc != SQLITE_OK) return rc;
-    }
-    return SQLITE_OK;
-}
-
 static int put_group(struct store_db *d, const char *idx, const char *grp)
 {
     if (!store_groups_add(&d->groups, idx, grp)) return SQLITE_OK;
@@ -457,14 +414,18 @@ static int put_group(struct store_db *d, const char *idx, const char *grp)
     return sqldb_run(st);
 }
 
-/* Inserts j's document (with its measurements, group and key), or nothing
- * when its idempotency key was stored before (j->ack says what). */
+/* Inserts j's document (with its measurements, store_hmeas.c, its group
+ * and key), or nothing when its idempotency key was stored before (j->ack
+ * says what). */
 int store_db_put(struct store_db *d, struct store_seq *seq, struct store_job *j, int64_t id,
                  int64_t seq_no, int64_t at)
 {
     sqlite3_stmt *st = d->w->ins_doc;
     const char *grp = j->groupid ? j->groupid : "";
     if (j->source_len > INT_MAX || j->idem_len > INT_MAX) return SQLITE_TOOBIG;
+    d->menc.len = 0;
+    store_hmeas_encode(&d->menc, j->meas, j->nmeas);
+    if (d->menc.len > INT_MAX) return SQLITE_TOOBIG;
     sqlite3_bind_text(st, 1, j->index, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, seq_no);
     sqlite3_bind_int64(st, 3, j->ts_ms);
@@ -474,10 +435,13 @@ int store_db_put(struct store_db *d, struct store_seq *seq, struct store_job *j,
         sqlite3_bind_null(st, 4);
     sqlite3_bind_text(st, 5, j->source, (int)j->source_len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, id);
+    if (d->menc.len)
+        sqlite3_bind_blob(st, 7, d->menc.data, (int)d->menc.len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 7);
     int rc = sqldb_run(st);
     if (rc != SQLITE_OK) return rc;
     rc = put_group(d, j->index, grp);
-    if (rc == SQLITE_OK) add_meas(d, j, grp, id);
     if (rc == SQLITE_OK && j->idem_key) rc = store_idem_put(d, j, id, seq_no, at);
     if (rc == SQLITE_OK) store_seq_bump(seq, j->index, seq_no);
     if (d->gen_docs++ == 0) d->gen_first_ms = (int64_t)clock_mono_ms();
@@ -532,10 +496,7 @@ static int put_seqs(struct store_db *d, const struct store_seq *seq)
 
 int store_db_finish(struct store_db *d, struct store_seq *seq, int rc)
 {
-    if (rc == SQLITE_OK) rc = put_meas_rows(d);
     if (rc == SQLITE_OK) rc = put_seqs(d, seq);
-    d->mrows.len = 0;
-    store_series_clear(&d->series);
     return rc;
 }
 

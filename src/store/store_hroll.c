@@ -3,23 +3,24 @@
  * Why: the writer used to upsert a rollup row per (series, minute) and
  * per (series, hour) into the hot file at every group commit; with many
  * groups that was a third of its time per reading. Now the hot tier keeps
- * only its rows, and readers aggregate them. Through SQL (GROUP BY over
- * the computed bucket) SQLite sorts every row in a temporary b-tree
- * first: a 24 h histogram of 16,000 hot readings of a group took 34 ms.
- * This virtual table reads the rows in the order of the hot files'
- * indexes, (idx, grp, name, ts) for measurements and (idx, groupid, ts)
- * for documents, and adds up each bucket as its rows go by.
+ * only its documents (their measurements in a blob each, store_hmeas.c),
+ * and readers aggregate them. Through SQL (GROUP BY over the computed
+ * bucket) SQLite sorts every row in a temporary b-tree first: a 24 h
+ * histogram of 16,000 hot readings of a group took 34 ms. This virtual
+ * table reads the documents in the order of the hot files' index (idx,
+ * groupid, ts, id, m) and adds up each bucket as its rows go by.
  *
  * Module gk_hroll(W): one table per width W in ms (temp.hroll_1m with
  * 60000, temp.hroll_1h with 3600000, made by store_view_sql), columns as
  * rollup_1m's: (idx, grp, name, t, n, mn, mx, sm). Its rows, read in this
  * order from the statements below on the reader's connection (in the same
  * read transaction as the rest of the query):
- *   per hot file, the buckets of its measurements above the `moved` mark
- *   (a bucket whose values are all NULL has no row, as in gasket.db);
+ *   per hot file, the buckets of its measurements above the `moved` mark,
+ *   a row per name in each (idx, grp, t) bucket (a name whose values are
+ *   all NULL has no row, as in gasket.db): the groups, then (when the
+ *   query asks for grp '') the documents without a group;
  *   per hot file, the documents above the mark per bucket, named
- *   STORE_DOCS_NAME with NULL mn, mx and sm: the groups, then (when the
- *   query asks for grp '') the documents without a group.
+ *   STORE_DOCS_NAME with NULL mn, mx and sm, in the same two parts.
  * A bucket may have a row in each file, and documents of groupid NULL and
  * '' have a row each, as rollup_1m may have a row in gasket.db and in the
  * hot tier: queries add rows of the same key up.
@@ -40,9 +41,9 @@
 enum { P_IDX = 1, P_GRP = 2, P_NAME = 4, P_T0 = 8 };
 #define NT_OPS 5
 enum { C_IDX, C_GRP, C_NAME, C_T, C_N, C_MN, C_MX, C_SM };
-/* The statements' kinds: a file's measurements, documents, documents
- * without a group. */
-enum { K_MEAS, K_DOCS, K_DOCS_NULL, NKIND };
+/* The statements' kinds: a file's documents' measurements, those of its
+ * documents without a group, its documents, those without a group. */
+enum { K_MEAS, K_MEAS_NULL, K_DOCS, K_DOCS_NULL, NKIND };
 #define NSRC  (2 * NKIND)
 #define NKEYS (NKIND * 2 * 16)
 
@@ -63,6 +64,13 @@ struct htext {
     int len, cap;
 };
 
+/* One name's values in the current bucket. */
+struct hacc {
+    struct htext name;
+    int64_t n;
+    double mn, mx, sm;
+};
+
 struct hcur {
     sqlite3_vtab_cursor base;
     struct {
@@ -71,14 +79,16 @@ struct hcur {
         int fixed;         /* every row has the key of fixed[] (all bound) */
     } src[NSRC];           /* the statements to read, in order */
     struct htext fixed[3]; /* idx, grp, name as bound, for src[].fixed */
+    int want_name;         /* only the measurements named fixed[2] */
     int nsrc, at;          /* how many, the one being read */
     int ready;             /* src[at] is on a row not added up yet */
     int eof;
-    /* the current bucket */
-    struct htext k[3];
-    int64_t t, n;
-    double mn, mx, sm;
-    int docs; /* a document count: NULL mn, mx, sm */
+    /* the current bucket: its key, and a row per name (pos the one shown) */
+    struct htext k[2];
+    int64_t t;
+    int docs; /* a document count: n of acc[0], NULL mn, mx, sm */
+    struct hacc *acc;
+    int nacc, capacc, pos;
 };
 
 static int h_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
@@ -174,6 +184,7 @@ static void cur_release(struct hcur *c)
             sqlite3_finalize(st);
     }
     c->nsrc = c->at = c->ready = 0;
+    c->nacc = c->pos = 0;
     c->eof = 1;
 }
 
@@ -182,25 +193,28 @@ static int h_close(sqlite3_vtab_cursor *cur)
     struct hcur *c = (struct hcur *)cur;
     cur_release(c);
     for (int i = 0; i < 3; i++) {
-        sqlite3_free(c->k[i].s);
+        if (i < 2) sqlite3_free(c->k[i].s);
         sqlite3_free(c->fixed[i].s);
     }
+    for (int i = 0; i < c->capacc; i++)
+        sqlite3_free(c->acc[i].name.s);
+    sqlite3_free(c->acc);
     sqlite3_free(c);
     return SQLITE_OK;
 }
 
-/* Whether a statement of kind and bits binds every part of its rows' key. */
+/* Whether a statement of kind and bits binds both idx and grp (its rows'
+ * key: the cursor has it). */
 static int all_bound(int kind, int bits)
 {
-    return kind == K_MEAS   ? (bits & (P_IDX | P_GRP | P_NAME)) == (P_IDX | P_GRP | P_NAME)
-           : kind == K_DOCS ? (bits & (P_IDX | P_GRP)) == (P_IDX | P_GRP)
-                            : (bits & P_IDX) != 0;
+    return kind == K_MEAS || kind == K_DOCS ? (bits & (P_IDX | P_GRP)) == (P_IDX | P_GRP)
+                                            : (bits & P_IDX) != 0;
 }
 
 /* The statement of a kind, hot file and the constraints it binds (P_IDX,
- * P_GRP, P_NAME, and P_T0 for a ts range ?4 .. ?5). Its columns: idx,
- * grp, name, ts, value (documents: name and value unused; NULL texts
- * when all_bound: the cursor has them). */
+ * P_GRP, and P_T0 for a ts range ?4 .. ?5). Its columns: idx, grp, ts, m
+ * (documents: NULL; idx and grp NULL when all_bound: the cursor has
+ * them). */
 static sqlite3_stmt *src_stmt(struct hvtab *t, int kind, int file, int bits)
 {
     int key = (kind * 2 + file) * 16 + bits;
@@ -211,27 +225,17 @@ static sqlite3_stmt *src_stmt(struct hvtab *t, int kind, int file, int bits)
             return st;
         }
     struct buf b = {0};
-    const char *cols = all_bound(kind, bits) ? "NULL, NULL, NULL"
-                       : kind == K_MEAS      ? "idx, grp, name"
-                                             : "idx, coalesce(groupid, ''), NULL";
-    if (kind == K_MEAS)
-        buf_printf(&b,
-                   SQLDB_OWNED "SELECT %s, ts, value FROM hot%d.measurements"
-                               " WHERE doc > " STORE_MOVED_MARK,
-                   cols, file);
-    else
-        buf_printf(&b,
-                   SQLDB_OWNED "SELECT %s, ts, NULL FROM hot%d.docs WHERE id > " STORE_MOVED_MARK,
-                   cols, file);
+    int meas = kind == K_MEAS || kind == K_MEAS_NULL;
+    int grouped = kind == K_MEAS || kind == K_DOCS;
+    buf_printf(&b,
+               SQLDB_OWNED "SELECT %s, ts, %s FROM hot%d.docs WHERE id > " STORE_MOVED_MARK "%s",
+               all_bound(kind, bits) ? "NULL, NULL" : "idx, coalesce(groupid, '')",
+               meas ? "m" : "NULL", file, meas ? " AND m IS NOT NULL" : "");
     if (bits & P_IDX) buf_puts(&b, " AND idx = ?1");
-    if (kind == K_MEAS && (bits & P_GRP)) buf_puts(&b, " AND grp = ?2");
-    if (kind == K_DOCS && (bits & P_GRP)) buf_puts(&b, " AND groupid = ?2");
-    if (kind == K_DOCS_NULL) buf_puts(&b, " AND groupid IS NULL");
-    if (kind == K_MEAS && (bits & P_NAME)) buf_puts(&b, " AND name = ?3");
+    if (grouped && (bits & P_GRP)) buf_puts(&b, " AND groupid = ?2");
+    if (!grouped) buf_puts(&b, " AND groupid IS NULL");
     if (bits & P_T0) buf_puts(&b, " AND ts >= ?4 AND ts <= ?5");
-    buf_puts(&b, kind == K_MEAS   ? " ORDER BY idx, grp, name, ts"
-                 : kind == K_DOCS ? " ORDER BY idx, groupid, ts"
-                                  : " ORDER BY idx, ts");
+    buf_puts(&b, grouped ? " ORDER BY idx, groupid, ts" : " ORDER BY idx, ts");
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v3(t->db, b.data, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
         st = NULL;
@@ -285,12 +289,15 @@ static int h_filter(sqlite3_vtab_cursor *cur, int plan, const char *s, int argc,
             store_ts_bound(v, t_ops[b - 3], &lo, &hi);
     }
     if (lo > hi) return SQLITE_OK; /* nothing */
+    /* a name that is not text is no measurement's */
+    if (name[2] && sqlite3_value_type(name[2]) != SQLITE_TEXT) return SQLITE_OK;
     for (int i = 0; i < 3; i++) {
         int rc = name[i] ? text_set(&c->fixed[i], sqlite3_value_text(name[i]),
                                     sqlite3_value_bytes(name[i]))
                          : SQLITE_OK;
         if (rc != SQLITE_OK) return rc;
     }
+    c->want_name = name[2] != NULL;
     /* buckets t in [lo, hi]: ts from lo (the rows of a bucket that
      * starts before lo are skipped: SQLite drops that bucket anyway) to
      * the end of hi's bucket */
@@ -300,17 +307,18 @@ static int h_filter(sqlite3_vtab_cursor *cur, int plan, const char *s, int argc,
         ts_hi = f > INT64_MAX - t->w ? INT64_MAX : f + t->w - 1;
     }
     int ranged = lo != INT64_MIN || hi != INT64_MAX;
-    int bits = (plan & (P_IDX | P_GRP | P_NAME)) | (ranged ? P_T0 : 0);
+    int bits = (plan & (P_IDX | P_GRP)) | (ranged ? P_T0 : 0);
     /* the documents' name is STORE_DOCS_NAME, never a measurement's */
     int docs_name = is_text(name[2], STORE_DOCS_NAME, (int)strlen(STORE_DOCS_NAME));
     int want_meas = !name[2] || !docs_name, want_docs = !name[2] || docs_name;
     int no_group = is_text(name[1], "", 0);
     for (int kind = 0; kind < NKIND; kind++)
         for (int file = 0; file < 2; file++) {
-            if (kind == K_MEAS ? !want_meas : !want_docs || (kind == K_DOCS_NULL && !no_group))
-                continue;
-            int kbits = kind == K_MEAS ? bits : bits & ~P_NAME;
-            if (kind == K_DOCS_NULL) kbits &= ~P_GRP;
+            int meas = kind == K_MEAS || kind == K_MEAS_NULL;
+            int grouped = kind == K_MEAS || kind == K_DOCS;
+            if (meas ? !want_meas : !want_docs) continue;
+            if (!grouped && !no_group) continue;
+            int kbits = grouped ? bits : bits & ~P_GRP;
             sqlite3_stmt *st = src_stmt(t, kind, file, kbits);
             if (!st) {
                 sqlite3_free(t->base.zErrMsg);
@@ -322,7 +330,7 @@ static int h_filter(sqlite3_vtab_cursor *cur, int plan, const char *s, int argc,
             c->src[c->nsrc].key = (kind * 2 + file) * 16 + kbits;
             c->src[c->nsrc].fixed = all_bound(kind, kbits);
             c->nsrc++;
-            for (int i = 0; i < 3; i++)
+            for (int i = 0; i < 2; i++)
                 if (name[i] && (kbits & (1 << i))) sqlite3_bind_value(st, i + 1, name[i]);
             if (kbits & P_T0) {
                 sqlite3_bind_int64(st, 4, lo);
@@ -330,43 +338,80 @@ static int h_filter(sqlite3_vtab_cursor *cur, int plan, const char *s, int argc,
             }
         }
     c->eof = 0;
+    c->pos = -1;
     return cur_next(c);
 }
 
 /* Whether src[at]'s row belongs to the current bucket. */
 static int row_in_bucket(struct hcur *c, sqlite3_stmt *st, int64_t w)
 {
-    if (store_roll_floor(sqlite3_column_int64(st, 3), w) != c->t) return 0;
+    if (store_roll_floor(sqlite3_column_int64(st, 2), w) != c->t) return 0;
     if (c->src[c->at].fixed) return 1;
-    for (int i = 0; i < (c->docs ? 2 : 3); i++)
+    for (int i = 0; i < 2; i++)
         if (!text_is(&c->k[i], sqlite3_column_text(st, i), sqlite3_column_bytes(st, i))) return 0;
     return 1;
 }
 
-static void row_add(struct hcur *c, sqlite3_stmt *st)
+/* The accumulator of name v in the current bucket (hint: where the
+ * document's k-th measurement went last time); NULL: no memory. */
+static struct hacc *acc_of(struct hcur *c, int k, const struct store_hmeas_val *v)
 {
-    if (c->docs) {
-        c->n++;
-        return;
+    for (int i = 0; i < c->nacc; i++) {
+        struct hacc *a = &c->acc[(k + i) % c->nacc];
+        if (text_is(&a->name, (const unsigned char *)v->name, v->nlen)) return a;
     }
-    if (sqlite3_column_type(st, 4) == SQLITE_NULL) return;
-    double v = sqlite3_column_double(st, 4);
-    if (c->n++ == 0) {
-        c->mn = c->mx = c->sm = v;
-        return;
+    if (c->nacc == c->capacc) {
+        int cap = c->capacc ? c->capacc * 2 : 16;
+        struct hacc *p = sqlite3_realloc64(c->acc, (sqlite3_uint64)cap * sizeof(*p));
+        if (!p) return NULL;
+        memset(p + c->capacc, 0, (size_t)(cap - c->capacc) * sizeof(*p));
+        c->acc = p;
+        c->capacc = cap;
     }
-    if (v < c->mn) c->mn = v;
-    if (v > c->mx) c->mx = v;
-    c->sm += v;
+    struct hacc *a = &c->acc[c->nacc];
+    if (text_set(&a->name, (const unsigned char *)v->name, v->nlen) != SQLITE_OK) return NULL;
+    c->nacc++;
+    a->n = 0;
+    return a;
 }
 
-/* Adds up the next bucket that has a row (eof after the last). */
+/* Adds the row's measurements (or the document) to the current bucket. */
+static int row_add(struct hcur *c, sqlite3_stmt *st)
+{
+    if (c->docs) {
+        c->acc[0].n++;
+        return SQLITE_OK;
+    }
+    struct store_hmeas_it it = {.p = sqlite3_column_blob(st, 3)};
+    it.end = it.p + sqlite3_column_bytes(st, 3);
+    struct store_hmeas_val v;
+    int r, k = 0;
+    while ((r = store_hmeas_next(&it, &v)) > 0) {
+        if (c->want_name && !text_is(&c->fixed[2], (const unsigned char *)v.name, v.nlen)) continue;
+        struct hacc *a = acc_of(c, k++, &v);
+        if (!a) return SQLITE_NOMEM;
+        if (!v.has) continue;
+        if (a->n++ == 0) {
+            a->mn = a->mx = a->sm = v.value;
+            continue;
+        }
+        if (v.value < a->mn) a->mn = v.value;
+        if (v.value > a->mx) a->mx = v.value;
+        a->sm += v.value;
+    }
+    return r < 0 ? SQLITE_CORRUPT : SQLITE_OK;
+}
+
+/* Moves to the next row: the current bucket's next name with values, or
+ * the next bucket that has one (eof after the last). */
 static int cur_next(struct hcur *c)
 {
     struct hvtab *t = (struct hvtab *)c->base.pVtab;
+    while (++c->pos < c->nacc)
+        if (c->acc[c->pos].n > 0) return SQLITE_OK;
+    int rc = SQLITE_OK;
     while (c->at < c->nsrc) {
         sqlite3_stmt *st = c->src[c->at].st;
-        int rc;
         if (!c->ready) {
             rc = sqlite3_step(st);
             if (rc == SQLITE_DONE) {
@@ -376,33 +421,44 @@ static int cur_next(struct hcur *c)
             if (rc != SQLITE_ROW) return rc;
         }
         /* a new bucket from this row */
-        c->docs = c->src[c->at].key / 32 != K_MEAS;
-        for (int i = 0; i < 3; i++) {
-            int fixed = c->src[c->at].fixed;
-            rc = i == 2 && c->docs ? text_set(&c->k[i], (const unsigned char *)STORE_DOCS_NAME,
-                                              (int)strlen(STORE_DOCS_NAME))
-                 : fixed
+        int kind = c->src[c->at].key / 32;
+        c->docs = kind == K_DOCS || kind == K_DOCS_NULL;
+        for (int i = 0; i < 2; i++) {
+            rc = c->src[c->at].fixed
                      ? text_set(&c->k[i], (const unsigned char *)c->fixed[i].s, c->fixed[i].len)
                      : text_set(&c->k[i], sqlite3_column_text(st, i), sqlite3_column_bytes(st, i));
             if (rc != SQLITE_OK) return rc;
         }
-        c->t = store_roll_floor(sqlite3_column_int64(st, 3), t->w);
-        c->n = 0;
-        row_add(c, st);
+        c->t = store_roll_floor(sqlite3_column_int64(st, 2), t->w);
+        c->nacc = 0;
+        if (c->docs) {
+            static const struct store_hmeas_val d = {.name = STORE_DOCS_NAME};
+            struct store_hmeas_val v = d;
+            v.nlen = (int)strlen(STORE_DOCS_NAME);
+            if (!acc_of(c, 0, &v)) return SQLITE_NOMEM;
+        }
+        if ((rc = row_add(c, st)) != SQLITE_OK) break;
         c->ready = 0;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             if (!row_in_bucket(c, st, t->w)) {
                 c->ready = 1;
                 break;
             }
-            row_add(c, st);
+            if ((rc = row_add(c, st)) != SQLITE_OK) break;
         }
         if (rc == SQLITE_DONE)
             c->at++;
         else if (rc != SQLITE_ROW)
-            return rc;
-        if (c->n > 0) return SQLITE_OK;
+            break;
+        for (c->pos = 0; c->pos < c->nacc; c->pos++)
+            if (c->acc[c->pos].n > 0) return SQLITE_OK;
+        continue;
     }
+    if (rc == SQLITE_CORRUPT) {
+        sqlite3_free(t->base.zErrMsg);
+        t->base.zErrMsg = sqlite3_mprintf("gk_hroll: damaged measurements in a hot document");
+    }
+    if (c->at < c->nsrc) return rc; /* broke off on an error */
     cur_release(c);
     return SQLITE_OK;
 }
@@ -420,20 +476,23 @@ static int h_eof(sqlite3_vtab_cursor *cur)
 static int h_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
 {
     struct hcur *c = (struct hcur *)cur;
+    const struct hacc *a = &c->acc[c->pos];
     switch (col) {
     case C_IDX:
     case C_GRP:
-    case C_NAME:
         sqlite3_result_text(ctx, c->k[col].s, c->k[col].len, SQLITE_TRANSIENT);
+        break;
+    case C_NAME:
+        sqlite3_result_text(ctx, a->name.s, a->name.len, SQLITE_TRANSIENT);
         break;
     case C_T:
         sqlite3_result_int64(ctx, c->t);
         break;
     case C_N:
-        sqlite3_result_int64(ctx, c->n);
+        sqlite3_result_int64(ctx, a->n);
         break;
     default:
-        if (!c->docs) sqlite3_result_double(ctx, col == C_MN ? c->mn : col == C_MX ? c->mx : c->sm);
+        if (!c->docs) sqlite3_result_double(ctx, col == C_MN ? a->mn : col == C_MX ? a->mx : a->sm);
         break;
     }
     return SQLITE_OK;

@@ -5,8 +5,9 @@
  *   store_db.c     the SQLite write connection: schema, statements, one
  *                  transaction over a group of jobs (documents, measurements
  *                  and groups together)
- *   store_roll.c   the transaction's series and measurement rows, and the
- *                  set of known (index, group) pairs
+ *   store_roll.c   the set of known (index, group) pairs
+ *   store_hmeas.c  a hot document's measurements, one blob in its row, and
+ *                  the readers' table of them
  *   store_seq.c    the in-memory per-index _seq_no counters, with the
  *                  commit/rollback bookkeeping that keeps them in step with
  *                  the `indices` table
@@ -129,54 +130,10 @@ void store_seq_commit(struct store_seq *t);
 /* After ROLLBACK: the dirty counters go back to their committed values. */
 void store_seq_rollback(struct store_seq *t);
 
-/* ---- store_roll.c: the transaction's series and rows, the known groups ---- */
+/* ---- store_roll.c: the known groups ---- */
 
 /* ts floored to a multiple of w (also for negative ts). */
 int64_t store_roll_floor(int64_t ts, int64_t w);
-
-/* A series (index, group, name) of the open transaction. The strings are
- * borrowed from the job that named it first and must outlive the next
- * store_series_clear(). */
-struct store_series {
-    const char *idx, *grp, *name;
-    int ilen, glen, nlen;
-    uint32_t hash;
-};
-
-struct store_series_set {
-    struct store_series *v; /* numbered from 0 in the order first named */
-    size_t len, cap;
-    uint32_t *slots; /* 1 + index into v; 0: free */
-    size_t nslots;
-};
-
-void store_series_init(struct store_series_set *s);
-void store_series_free(struct store_series_set *s);
-/* Hash of the (idx, grp) prefix of a series, computed once per document. */
-uint32_t store_roll_hash_ig(const char *idx, const char *grp);
-/* The number of series (idx, grp, name), added if new. */
-uint32_t store_series_get(struct store_series_set *s, uint32_t hash_ig, const char *idx,
-                          const char *grp, const char *name);
-/* Forgets every series (keeps the memory). */
-void store_series_clear(struct store_series_set *s);
-
-/* The open transaction's measurement rows, inserted together before COMMIT
- * in the same order (every row is inserted all the same: the order only
- * keeps the b-tree pages one series touches together). */
-struct store_meas_row {
-    uint32_t series;
-    int64_t ts, doc;
-    double value;
-};
-
-struct store_meas_rows {
-    struct store_meas_row *v;
-    size_t len, cap;
-};
-
-void store_meas_rows_add(struct store_meas_rows *r, const struct store_meas_row *row);
-void store_meas_rows_sort(struct store_meas_rows *r);
-void store_meas_rows_free(struct store_meas_rows *r);
 
 /* The (index, group) pairs present in the `groups` table, plus those
  * inserted by the open transaction (pending until commit or rollback). */
@@ -251,9 +208,9 @@ void store_jnl_close(struct store_jnl *j);
 
 /* The statements that write one of the two hot files (hot0, hot1). */
 struct store_hot_stmts {
-    sqlite3_stmt *ins_doc, *ins_meas, *put_index, *put_health, *put_group;
+    sqlite3_stmt *ins_doc, *put_index, *put_health, *put_group;
     sqlite3_stmt *idem_put, *idem_sweep; /* store_idem.c's */
-    sqlite3_stmt *truncate[6];           /* empty every table (store_move.c) */
+    sqlite3_stmt *truncate[5];           /* empty every table (store_move.c) */
 };
 
 /* The mover (store_move.c): a thread with its own connection that copies a
@@ -288,8 +245,7 @@ struct store_db {
     struct store_hot_stmts *w;           /* the file generation gen is written into */
     sqlite3_stmt *ret[STORE_RET_NSTMT];  /* store_retain.c's, prepared on first use */
     struct store_mblk *ret_mblk;         /* and its measurement blocks */
-    struct store_series_set series;      /* the open transaction's series */
-    struct store_meas_rows mrows;        /* and measurements */
+    struct buf menc;                     /* a document's measurements (store_hmeas.c) */
     struct store_groups groups;
     int last_err; /* of the last transaction, to log a run of failures once */
     /* The hot tier (store_move.c): documents are committed to the journal
@@ -427,9 +383,10 @@ int store_mblk_move(struct store_mblk *w, int hot, int64_t lo, int64_t hi,
                     struct store_groll *roll);
 /* SQLite's message of what made the last store_mblk_move fail. */
 const char *store_mblk_err(const struct store_mblk *w);
-/* Registers the modules gk_meas and gk_hroll (store_hroll.c) on a
- * reader's connection (before store_view_sql, which makes temp.mblk,
- * temp.hroll_1m and temp.hroll_1h with them). */
+/* Registers the modules gk_meas, gk_hmeas (store_hmeas.c) and gk_hroll
+ * (store_hroll.c) on a reader's connection (before store_view_sql, which
+ * makes temp.mblk, temp.hmeas, temp.hroll_1m and temp.hroll_1h with
+ * them). */
 int store_mblk_reader(sqlite3 *db);
 /* Narrows [*lo, *hi] by a constraint op (SQLITE_INDEX_CONSTRAINT_GE, GT,
  * LE, LT or EQ) on an integer column, value v. A value that is not an
@@ -451,6 +408,26 @@ int store_groll_docs(struct store_groll *g, int hot, int64_t lo, int64_t hi);
 int store_groll_flush(struct store_groll *g);
 /* Forgets the generation (a move that failed before the flush). */
 void store_groll_clear(struct store_groll *g);
+
+/* ---- store_hmeas.c: the hot tier's measurements, a blob per document ---- */
+
+/* Reading a blob m (store_hmeas.c): it.p, it.end its bytes. */
+struct store_hmeas_it {
+    const unsigned char *p, *end;
+};
+struct store_hmeas_val {
+    const char *name; /* nlen bytes, in the blob */
+    int nlen;
+    int has; /* 0: no value (NULL) */
+    double value;
+};
+/* Appends the encoding of m[0..n) to b (nothing for n = 0). */
+void store_hmeas_encode(struct buf *b, const struct store_job_meas *m, size_t n);
+/* The next measurement: 1, 0 after the last, -1 when the blob is damaged. */
+int store_hmeas_next(struct store_hmeas_it *it, struct store_hmeas_val *out);
+/* Registers the module gk_hmeas (temp.hmeas, in store_move.c's
+ * measurements view). */
+int store_hmeas_reader(sqlite3 *db);
 
 /* ---- store_hroll.c ---- */
 

@@ -53,6 +53,15 @@ struct mpoints {
     size_t n, cap;
 };
 
+/* A group's series during a move (struct store_mblk's gs): one per name,
+ * its points in the order read. */
+struct gseries {
+    char *name;
+    size_t nlen, ncap;
+    int unsorted; /* a point came before the one read before it */
+    struct mpoints pts;
+};
+
 static struct mpoint *pts_push(struct mpoints *v)
 {
     if (v->n == v->cap) {
@@ -119,7 +128,9 @@ struct store_mblk {
     sqlite3_stmt *st[W_N];
     sqlite3_stmt *hot[2];     /* a hot file's measurements of a generation */
     struct store_groll *roll; /* during store_mblk_move: its rollups */
-    char err[256];            /* why the last store_mblk_move failed */
+    struct gseries *gs;       /* and the series of the group being read */
+    size_t ngs, capgs;
+    char err[256]; /* why the last store_mblk_move failed */
     struct mpoints old, merged, series;
     struct buf enc;
     struct mpoint dec[MBLK_MAX];
@@ -142,6 +153,11 @@ void store_mblk_free(struct store_mblk *w)
     free(w->old.p);
     free(w->merged.p);
     free(w->series.p);
+    for (size_t i = 0; i < w->capgs; i++) {
+        free(w->gs[i].name);
+        free(w->gs[i].pts.p);
+    }
+    free(w->gs);
     buf_free(&w->enc);
     free(w);
 }
@@ -346,41 +362,6 @@ static void row_point(sqlite3_stmt *st, struct mpoint *pt)
     pt->value = pt->has ? sqlite3_column_double(st, 5) : 0;
 }
 
-/* Reads the rows of st (idx, grp, name, ts, doc, value, in that order)
- * a series at a time into w->series, calling fn on each. */
-static int by_series(struct store_mblk *w, sqlite3_stmt *st,
-                     int (*fn)(struct store_mblk *, const char *, const char *, const char *))
-{
-    char *key[3] = {NULL, NULL, NULL};
-    int rc;
-    w->series.n = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *col[3];
-        if ((rc = row_series(st, col)) != SQLITE_OK) break;
-        if (key[0] &&
-            (strcmp(key[0], col[0]) || strcmp(key[1], col[1]) || strcmp(key[2], col[2]))) {
-            if ((rc = fn(w, key[0], key[1], key[2])) != SQLITE_OK) break;
-            w->series.n = 0;
-        }
-        if (w->series.n == 0)
-            for (int i = 0; i < 3; i++) {
-                free(key[i]);
-                key[i] = xstrdup(col[i]);
-            }
-        row_point(st, pts_push(&w->series));
-    }
-    if (rc == SQLITE_DONE) rc = w->series.n ? fn(w, key[0], key[1], key[2]) : SQLITE_OK;
-    for (int i = 0; i < 3; i++)
-        free(key[i]);
-    return rc;
-}
-
-static int add_series(struct store_mblk *w, const char *idx, const char *grp, const char *name)
-{
-    if (w->roll) store_groll_series(w->roll, idx, grp, name, w->series.p, w->series.n);
-    return store_mblk_add(w, idx, grp, name, w->series.p, w->series.n);
-}
-
 /* A series of legacy rows: into blocks, and out of main.measurements. */
 static int convert_series(struct store_mblk *w, const char *idx, const char *grp, const char *name)
 {
@@ -443,13 +424,124 @@ static int convert_legacy(struct store_mblk *w)
     return rc;
 }
 
+static int gs_cmp(const void *a, const void *b)
+{
+    const struct gseries *x = *(struct gseries *const *)a, *y = *(struct gseries *const *)b;
+    size_t n = x->nlen < y->nlen ? x->nlen : y->nlen;
+    int c = memcmp(x->name, y->name, n);
+    return c ? c : (x->nlen > y->nlen) - (x->nlen < y->nlen);
+}
+
+static int pt_cmp(const void *a, const void *b)
+{
+    return key_cmp(a, b);
+}
+
+/* The series of name v in the group being read (k: where the document's
+ * k-th measurement went last time, tried first). */
+static struct gseries *gs_of(struct store_mblk *w, size_t k, const struct store_hmeas_val *v)
+{
+    size_t n = (size_t)v->nlen;
+    for (size_t i = 0; i < w->ngs; i++) {
+        struct gseries *g = &w->gs[(k + i) % w->ngs];
+        if (g->nlen == n && memcmp(g->name, v->name, n) == 0) return g;
+    }
+    if (w->ngs == w->capgs) {
+        w->capgs = w->capgs ? w->capgs * 2 : 16;
+        w->gs = xrealloc(w->gs, w->capgs * sizeof(*w->gs));
+        memset(w->gs + w->ngs, 0, (w->capgs - w->ngs) * sizeof(*w->gs));
+    }
+    struct gseries *g = &w->gs[w->ngs++];
+    if (n + 1 > g->ncap) {
+        g->ncap = n + 1 > 32 ? n + 1 : 32;
+        g->name = xrealloc(g->name, g->ncap);
+    }
+    memcpy(g->name, v->name, n);
+    g->name[n] = 0;
+    g->nlen = n;
+    g->unsorted = 0;
+    g->pts.n = 0;
+    return g;
+}
+
+/* The series of the group read, in order of name, into blocks (and
+ * rollups); then the group is forgotten. */
+static int flush_group(struct store_mblk *w, const char *idx, const char *grp)
+{
+    struct gseries **order = xmalloc((w->ngs ? w->ngs : 1) * sizeof(*order));
+    for (size_t i = 0; i < w->ngs; i++)
+        order[i] = &w->gs[i];
+    qsort(order, w->ngs, sizeof(*order), gs_cmp);
+    int rc = SQLITE_OK;
+    for (size_t i = 0; i < w->ngs && rc == SQLITE_OK; i++) {
+        struct gseries *g = order[i];
+        if (g->unsorted) qsort(g->pts.p, g->pts.n, sizeof(*g->pts.p), pt_cmp);
+        if (w->roll) store_groll_series(w->roll, idx, grp, g->name, g->pts.p, g->pts.n);
+        rc = store_mblk_add(w, idx, grp, g->name, g->pts.p, g->pts.n);
+    }
+    free(order);
+    w->ngs = 0;
+    return rc;
+}
+
+/* Reads the documents of st (idx, grp, ts, id, m; in order of idx, grp)
+ * a group at a time, its measurements split by name (store_hmeas.c). */
+static int move_docs(struct store_mblk *w, sqlite3_stmt *st)
+{
+    char *key[2] = {NULL, NULL};
+    int rc;
+    w->ngs = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *idx = (const char *)sqlite3_column_text(st, 0);
+        const char *grp = (const char *)sqlite3_column_text(st, 1);
+        if (!idx || !grp) {
+            rc = SQLITE_MISMATCH;
+            break;
+        }
+        if (key[0] && (strcmp(key[0], idx) || strcmp(key[1], grp))) {
+            if ((rc = flush_group(w, key[0], key[1])) != SQLITE_OK) break;
+        }
+        if (!key[0] || w->ngs == 0) {
+            free(key[0]);
+            free(key[1]);
+            key[0] = xstrdup(idx);
+            key[1] = xstrdup(grp);
+        }
+        struct mpoint pt = {.ts = sqlite3_column_int64(st, 2), .doc = sqlite3_column_int64(st, 3)};
+        struct store_hmeas_it it = {.p = sqlite3_column_blob(st, 4)};
+        it.end = it.p + sqlite3_column_bytes(st, 4);
+        struct store_hmeas_val v;
+        size_t k = 0;
+        int r;
+        while ((r = store_hmeas_next(&it, &v)) > 0) {
+            struct gseries *g = gs_of(w, k++, &v);
+            pt.has = v.has;
+            pt.value = v.has ? v.value : 0;
+            if (g->pts.n && key_cmp(&pt, &g->pts.p[g->pts.n - 1]) < 0) g->unsorted = 1;
+            *pts_push(&g->pts) = pt;
+        }
+        if (r < 0) {
+            rc = SQLITE_CORRUPT;
+            break;
+        }
+    }
+    if (rc == SQLITE_DONE) rc = w->ngs ? flush_group(w, key[0], key[1]) : SQLITE_OK;
+    w->ngs = 0;
+    free(key[0]);
+    free(key[1]);
+    return rc;
+}
+
 int store_mblk_move(struct store_mblk *w, int hot, int64_t lo, int64_t hi, struct store_groll *roll)
 {
     if (!w->hot[hot]) {
-        char sql[200];
+        /* in the index's order, not sorted again: the hot file holds
+         * this generation only */
+        char sql[240];
         snprintf(sql, sizeof sql,
-                 "SELECT idx, grp, name, ts, doc, value FROM hot%d.measurements"
-                 " WHERE doc > ?1 AND doc <= ?2 ORDER BY idx, grp, name, ts, doc",
+                 "SELECT idx, coalesce(groupid, ''), ts, id, m FROM hot%d.docs"
+                 " INDEXED BY docs_idx_grp_ts WHERE id > ?1 AND id <= ?2 AND m IS NOT NULL"
+                 " ORDER BY idx, groupid, ts, id",
                  hot);
         int rc = sqlite3_prepare_v3(w->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &w->hot[hot], NULL);
         if (rc != SQLITE_OK) return rc;
@@ -458,10 +550,13 @@ int store_mblk_move(struct store_mblk *w, int hot, int64_t lo, int64_t hi, struc
     sqlite3_bind_int64(st, 1, lo);
     sqlite3_bind_int64(st, 2, hi);
     w->roll = roll;
-    int rc = by_series(w, st, add_series);
+    int rc = move_docs(w, st);
     w->roll = NULL;
     /* resetting st, which read on, would clear the message of what failed */
-    if (rc != SQLITE_OK) snprintf(w->err, sizeof w->err, "%s", sqlite3_errmsg(w->db));
+    if (rc == SQLITE_CORRUPT)
+        snprintf(w->err, sizeof w->err, "damaged measurements in a hot document");
+    else if (rc != SQLITE_OK)
+        snprintf(w->err, sizeof w->err, "%s", sqlite3_errmsg(w->db));
     sqlite3_reset(st);
     if (rc == SQLITE_OK && (rc = convert_legacy(w)) != SQLITE_OK)
         snprintf(w->err, sizeof w->err, "%s", sqlite3_errmsg(w->db));
@@ -870,5 +965,6 @@ static const sqlite3_module mv_module = {
 int store_mblk_reader(sqlite3 *db)
 {
     int rc = sqlite3_create_module_v2(db, "gk_meas", &mv_module, NULL, NULL);
+    if (rc == SQLITE_OK) rc = store_hmeas_reader(db);
     return rc == SQLITE_OK ? store_hroll_reader(db) : rc;
 }

@@ -11,6 +11,7 @@
  * of an older schema must move into blocks a slice at a time, and a
  * damaged block must be an error of the query that reads it. */
 #include <inttypes.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,14 +33,13 @@ static const char schema[] =
     "CREATE TABLE ref(idx TEXT, grp TEXT, name TEXT, ts INTEGER, doc INTEGER, value REAL,"
     " PRIMARY KEY(idx, grp, name, ts, doc));"
     "ATTACH ':memory:' AS hot0;"
-    "CREATE TABLE hot0.measurements(idx TEXT NOT NULL, grp TEXT NOT NULL, name TEXT NOT NULL,"
-    " ts INTEGER NOT NULL, doc INTEGER NOT NULL, value REAL,"
-    " PRIMARY KEY(idx, grp, name, ts, doc)) WITHOUT ROWID;"
     "CREATE VIRTUAL TABLE temp.mblk USING gk_meas;";
 
-static const char *const series_idx[] = {"a", "a", "a", "b"};
-static const char *const series_grp[] = {"g1", "g1", "g2", "g1"};
-static const char *const series_name[] = {"co", "no2", "co", "co"};
+/* series 4 (of the documents without a group and of groupid '') only in
+ * test_move_and_legacy */
+static const char *const series_idx[] = {"a", "a", "a", "b", "a"};
+static const char *const series_grp[] = {"g1", "g1", "g2", "g1", ""};
+static const char *const series_name[] = {"co", "no2", "co", "co", "co"};
 #define NSERIES 4
 
 static int64_t next_doc = 1;
@@ -52,6 +52,9 @@ static sqlite3 *open_db(void)
     int rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
     if (rc != SQLITE_OK) fprintf(stderr, "schema: %s\n", sqlite3_errmsg(db));
     CHECK_EQ_INT(rc, SQLITE_OK);
+    char *hot = store_hot_sql(store_hot_schema_sql, 0);
+    CHECK_EQ_INT(sqlite3_exec(db, hot, NULL, NULL, NULL), SQLITE_OK);
+    free(hot);
     return db;
 }
 
@@ -83,6 +86,37 @@ static void ref_put(sqlite3 *db, const char *table, int s, const struct mpoint *
     if (p->has) sqlite3_bind_double(st, 6, p->value);
     CHECK_EQ_INT(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
+}
+
+/* A hot document of point p: its measurement of series s and, when s2 >=
+ * 0, one of series s2 (same idx and grp: the same document) with value
+ * -p->value; groupid NULL when null_grp (series 4). Kept in ref. */
+static void hot_put(sqlite3 *db, int s, int s2, const struct mpoint *p, int null_grp)
+{
+    struct store_job_meas m[2] = {{series_name[s], p->has ? p->value : NAN},
+                                  {s2 >= 0 ? series_name[s2] : "", -p->value}};
+    struct buf b = {0};
+    store_hmeas_encode(&b, m, s2 >= 0 ? 2 : 1);
+    sqlite3_stmt *st;
+    CHECK_EQ_INT(sqlite3_prepare_v2(db,
+                                    "INSERT INTO hot0.docs(id, idx, seq, ts, groupid, source, m)"
+                                    " VALUES(?1, ?2, 0, ?3, ?4, '{}', ?5)",
+                                    -1, &st, NULL),
+                 SQLITE_OK);
+    sqlite3_bind_int64(st, 1, p->doc);
+    sqlite3_bind_text(st, 2, series_idx[s], -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, p->ts);
+    if (!null_grp) sqlite3_bind_text(st, 4, series_grp[s], -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 5, b.data, (int)b.len, SQLITE_STATIC);
+    CHECK_EQ_INT(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    buf_free(&b);
+    ref_put(db, "ref", s, p);
+    if (s2 >= 0) {
+        struct mpoint q = *p;
+        q.value = -p->value, q.has = 1;
+        ref_put(db, "ref", s2, &q);
+    }
 }
 
 /* A batch of n points of series s with ts in [from, from + span), some
@@ -386,15 +420,22 @@ static void test_move_and_legacy(void)
         ref_put(db, "ref", s, &p);
     }
     int64_t hot_lo = next_doc - 1;
-    for (int i = 0; i < 500; i++) {
+    /* documents of one series, or two (series 0 and 1: co and no2 of a/g1),
+     * some without a value, and documents of grp '' with groupid NULL and
+     * '' in turn (one series, read in two runs) */
+    for (int i = 0; i < 600; i++) {
         p = (struct mpoint){
-            .ts = 1000000 + rand() % 100000, .doc = next_doc++, .value = i, .has = 1};
-        ref_put(db, "hot0.measurements", i % NSERIES, &p);
-        ref_put(db, "ref", i % NSERIES, &p);
+            .ts = 1000000 + rand() % 100000, .doc = next_doc++, .value = i, .has = i % 7 != 0};
+        if (i >= 500)
+            hot_put(db, 4, -1, &p, i % 2);
+        else
+            hot_put(db, i % NSERIES, i % NSERIES == 0 && i % 3 == 0 ? 1 : -1, &p, 0);
     }
     /* the generation's bound: hot rows of later documents stay */
     p = (struct mpoint){.ts = 1000001, .doc = next_doc + 5, .value = 1, .has = 1};
-    ref_put(db, "hot0.measurements", 2, &p);
+    struct mpoint later = p;
+    hot_put(db, 2, -1, &later, 0);
+    CHECK_EQ_INT(exec(db, "DELETE FROM ref WHERE doc = (SELECT max(doc) FROM ref)"), SQLITE_OK);
     CHECK_EQ_INT(exec(db, "BEGIN"), SQLITE_OK);
     CHECK_EQ_INT(store_mblk_move(w, 0, hot_lo, next_doc - 1, NULL), SQLITE_OK);
     CHECK_EQ_INT(exec(db, "COMMIT"), SQLITE_OK);
@@ -403,7 +444,8 @@ static void test_move_and_legacy(void)
     CHECK_EQ_INT(store_mblk_move(w, 0, next_doc, next_doc, NULL), SQLITE_OK);
     CHECK_EQ_INT(exec(db, "COMMIT"), SQLITE_OK);
     CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM measurements"), 0);
-    CHECK_EQ_INT(q_int(db, "SELECT sum(n) FROM mblocks"), 150500);
+    CHECK_EQ_INT(q_int(db, "SELECT sum(n) FROM mblocks"), 150600 + 42);
+    CHECK_EQ_INT(q_int(db, "SELECT sum(n) FROM mblocks"), q_int(db, "SELECT count(*) FROM ref"));
     check_queries(db);
     store_mblk_free(w);
     sqlite3_close(db);

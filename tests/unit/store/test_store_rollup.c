@@ -310,7 +310,6 @@ static void test_rollback(void)
     /* make room behind the store's back (rollups now stale, not checked);
      * the rows are in the hot tier, not moved yet (generation 1: hot1) */
     CHECK_EQ_INT(fx_q_dir(dir, "DELETE FROM hot1.docs WHERE seq < 8"), -1);
-    CHECK_EQ_INT(fx_q_dir(dir, "DELETE FROM hot1.measurements WHERE doc <= 8"), -1);
     CHECK_EQ_INT(append_one(&loop, s, "new", 5000), 0);
     CHECK_EQ_INT(fx_q_dir(dir, "SELECT count(*) FROM groups WHERE grp = 'new'"), 1);
     fx_close(&loop, s);
@@ -399,42 +398,9 @@ static void test_groups_known(void)
     fx_rm_dir(dir);
 }
 
-/* The writer's series set (store_roll.c) on its own: a series keeps its
- * number and strings; ("ab", "c") and ("a", "bc") are two series. */
-static void test_series(void)
-{
-    struct store_series_set ss;
-    store_series_init(&ss);
-    char grp[300][16];
-    uint32_t num[300][NNAMES];
-    for (int g = 0; g < 300; g++) {
-        snprintf(grp[g], sizeof grp[g], "g%d", g);
-        for (int k = 0; k < NNAMES; k++)
-            num[g][k] =
-                store_series_get(&ss, store_roll_hash_ig("a", grp[g]), "a", grp[g], names[k]);
-    }
-    CHECK_EQ_INT(ss.len, 300 * NNAMES);
-    for (int g = 0; g < 300; g++)
-        for (int k = 0; k < NNAMES; k++) {
-            uint32_t n =
-                store_series_get(&ss, store_roll_hash_ig("a", grp[g]), "a", grp[g], names[k]);
-            CHECK_EQ_INT(n, num[g][k]);
-            CHECK(strcmp(ss.v[n].grp, grp[g]) == 0 && ss.v[n].glen == (int)strlen(grp[g]));
-            CHECK(strcmp(ss.v[n].name, names[k]) == 0 && ss.v[n].nlen == (int)strlen(names[k]));
-        }
-    uint32_t ab = store_series_get(&ss, store_roll_hash_ig("x", "ab"), "x", "ab", "c");
-    uint32_t a = store_series_get(&ss, store_roll_hash_ig("x", "a"), "x", "a", "bc");
-    CHECK(ab != a);
-    store_series_clear(&ss);
-    CHECK_EQ_INT(store_series_get(&ss, store_roll_hash_ig("x", "a"), "x", "a", "bc"), 0);
-
-    store_series_free(&ss);
-}
-
 int main(void)
 {
     RUN(test_floor);
-    RUN(test_series);
     RUN(test_schema);
     RUN(test_no_group_nan);
     RUN(test_rollups_random);
