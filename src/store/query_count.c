@@ -9,9 +9,8 @@
  * QUERY_INLINE_VALS values) on the values of ONE measurement m.
  *
  * A document holds at most one value of m: JSON member names of a posted
- * document are unique (the gateway parses with JSON_REJECT_DUPLICATES) and
- * the measurements' primary key (idx, grp, name, ts, doc) refuses a second
- * value of one name in one document. So the documents matching the leaves
+ * document are unique (the gateway parses with JSON_REJECT_DUPLICATES, and
+ * the store takes a document's measurements from its members). So the documents matching the leaves
  * are exactly the values of m matching them (a NaN value is stored as NULL,
  * matches no leaf and is in no rollup), and counting values counts
  * documents.

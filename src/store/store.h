@@ -34,7 +34,9 @@
  *        (idx, grp, name, ts, doc); doc = docs.id, ts = docs.ts. In
  *        gasket.db kept in per-series blocks (mblocks, store_mblk.c) read
  *        through the virtual table temp.mblk, and the rows of
- *        main.measurements an older schema wrote until they are converted
+ *        main.measurements an older schema wrote until they are converted;
+ *        in the hot files, a blob per document in its row (store_hmeas.c)
+ *        read through temp.hmeas
  *   rollup_1m(idx, grp, name, t, n, mn, mx, sm) WITHOUT ROWID,
  *        primary key (idx, grp, name, t): per minute bucket t (ts floored
  *        to a multiple of 60000, also below 0) the count, min, max and sum
@@ -42,7 +44,7 @@
  *        The rows named STORE_DOCS_NAME count documents: n = the documents
  *        of (idx, grp) in the bucket, with or without measurements; mn, mx
  *        and sm are NULL. gasket.db's rows are written by the moves; the
- *        hot tier's are added up from its rows as they are read
+ *        hot tier's are added up from its documents as they are read
  *        (store_hroll.c). A bucket may have several rows (gasket.db's and
  *        each hot file's): readers add them up
  *   groups(idx, grp) WITHOUT ROWID: every group an index ever had (kept
@@ -57,7 +59,7 @@
  * grp is the document's groupid, or "" for a document without one (in
  * measurements, rollups and groups; docs.groupid stays NULL).
  * Rollups are written in the move of their documents, and added up from
- * the hot tier's rows when read, so they always equal the aggregates of
+ * the hot tier's documents when read, so they always equal the aggregates of
  * the committed measurements, except: sm is a
  * floating sum, accumulated in a different order than a SUM() over the
  * measurements would, so it may differ from it in the last bits; a value
@@ -112,7 +114,8 @@ struct store_options {
 #define STORE_DOCS_NAME "\xff"
 
 /* A measurement: name is UTF-8 (never STORE_DOCS_NAME); a document holds at
- * most one value per name (the hot files' measurements primary key refuses a second). */
+ * most one value per name (the gateway's parsers refuse a JSON object with
+ * a member name twice). */
 struct store_meas {
     const char *name;
     double value;

@@ -5,8 +5,10 @@
  * each written twice (WAL, then checkpoint): tens of kilobytes per reading.
  * Now a group commit appends one record to the journal (store_journal.c)
  * and syncs it (the acknowledgement waits for that, and only that), and
- * writes the same rows into a hot file: a SQLite database with gasket.db's
- * tables, kept on a tmpfs (/dev/shm) so that its pages never reach a disk.
+ * writes the documents into a hot file: a SQLite database kept on a tmpfs
+ * (/dev/shm) so that its pages never reach a disk, with a document's
+ * measurements in a blob of its row (store_hmeas.c) and no rollup rows
+ * (readers add the hot documents up: store_hroll.c).
  *
  * Generations: documents are written a generation at a time, generation g
  * into hot file g & 1 (attached as hot0 and hot1). Every move_docs
