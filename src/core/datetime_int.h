@@ -94,6 +94,9 @@ int64_t tz__from_local_pref(const struct tz *z, int64_t L, int32_t pref);
 
 /* The local start (ms) of the unit holding local time L. */
 int64_t dt__local_floor(int64_t L, enum dt_unit u);
+/* dt_floor_fixed by walking the zone's offsets (what its fast path must
+ * equal: tests). */
+int64_t dt__floor_fixed_walk(int64_t ms, int64_t interval_ms, const struct tz *zone);
 /* Copies text into buf (at most 64 bytes, then "...") for an error message:
  * control and non-ASCII bytes become '?', so the reason stays one valid line. */
 const char *dt__quote(char buf[80], const char *s, size_t len);

@@ -142,7 +142,7 @@ int64_t dt_next(int64_t start, enum dt_unit u, const struct tz *zone)
 /* OpenSearch's rounding of fixed intervals in a zone: floor the local time;
  * in a gap take the transition; never round back across a transition (then
  * round the instant just before it instead). */
-int64_t dt_floor_fixed(int64_t ms, int64_t interval_ms, const struct tz *zone)
+int64_t dt__floor_fixed_walk(int64_t ms, int64_t interval_ms, const struct tz *zone)
 {
     const int64_t orig = clamp_ms(ms);
     if (interval_ms <= 0) return orig;
@@ -166,4 +166,23 @@ int64_t dt_floor_fixed(int64_t ms, int64_t interval_ms, const struct tz *zone)
         ms = T * 1000 - 1;
     }
     return ms < orig ? ms : orig;
+}
+
+/* dt__floor_fixed_walk without the walk where the zone's offset does not
+ * change from a day (the widest offset) before the local floor up to ms:
+ * there the floor is the local floor at ms's offset (every histogram
+ * bucket of a fixed zone, of UTC, and of most of a year elsewhere; the
+ * walk looked the offsets up several times per bucket). */
+int64_t dt_floor_fixed(int64_t ms, int64_t interval_ms, const struct tz *zone)
+{
+    int64_t orig = clamp_ms(ms), fl, T;
+    if (interval_ms <= 0) return orig;
+    int32_t o = tz_offset(zone, orig);
+    int64_t L = orig + (int64_t)o * 1000;
+    if (__builtin_mul_overflow(floor_div(L, interval_ms), interval_ms, &fl) || fl < -DT_LIMIT_MS)
+        return dt__floor_fixed_walk(ms, interval_ms, zone);
+    if (zone->fixed || !tz__prev_change(zone, floor_div(orig, 1000), &T) ||
+        T < floor_div(fl, 1000) - TZ_OFF_MAX - 2)
+        return fl - (int64_t)o * 1000;
+    return dt__floor_fixed_walk(ms, interval_ms, zone);
 }

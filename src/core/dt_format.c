@@ -111,8 +111,15 @@ static bool letter_limits(char c, int cnt, size_t *maxw)
 
 static void put_fraction(struct fout *o, unsigned ms, int cnt)
 {
-    char buf[9] = {(char)('0' + ms / 100 % 10), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10),
-                   '0', '0', '0', '0', '0', '0'};
+    char buf[9] = {(char)('0' + ms / 100 % 10),
+                   (char)('0' + ms / 10 % 10),
+                   (char)('0' + ms % 10),
+                   '0',
+                   '0',
+                   '0',
+                   '0',
+                   '0',
+                   '0'};
     put(o, buf, (size_t)cnt);
 }
 
@@ -275,20 +282,32 @@ int dt_format_check(const char *pattern, char *err, size_t errlen)
 
 static void fctx_of(int64_t ms, const struct tz *zone, struct fctx *f)
 {
+    /* the last day's date, kept for the next call on this thread: a
+     * histogram's keys come a day's worth at a time */
+    static _Thread_local int64_t last_days = INT64_MIN;
+    static _Thread_local struct {
+        int64_t y;
+        unsigned m, d, doy;
+    } day;
     ms = clamp_ms(ms);
     f->epoch_ms = ms;
     f->off = tz_offset(zone, ms);
     int64_t L = ms + (int64_t)f->off * 1000, days = floor_div(L, MS_PER_DAY);
-    struct civil c = civil_of(L);
-    f->y = c.y;
-    f->mo = c.m;
-    f->d = c.d;
-    f->h = (unsigned)(c.tod / 3600000);
-    f->mi = (unsigned)(c.tod / 60000 % 60);
-    f->s = (unsigned)(c.tod / 1000 % 60);
-    f->ms = (unsigned)(c.tod % 1000);
+    int64_t tod = L - days * MS_PER_DAY;
+    if (days != last_days) {
+        dt_civil_from_days(days, &day.y, &day.m, &day.d);
+        day.doy = (unsigned)(days - dt_days_from_civil(day.y, 1, 1) + 1);
+        last_days = days;
+    }
+    f->y = day.y;
+    f->mo = day.m;
+    f->d = day.d;
+    f->h = (unsigned)(tod / 3600000);
+    f->mi = (unsigned)(tod / 60000 % 60);
+    f->s = (unsigned)(tod / 1000 % 60);
+    f->ms = (unsigned)(tod % 1000);
     f->dow = (unsigned)floor_mod(days + 3, 7);
-    f->doy = (unsigned)(days - dt_days_from_civil(c.y, 1, 1) + 1);
+    f->doy = day.doy;
 }
 
 /* epoch_second: seconds, and a fraction without trailing zeros if any. */

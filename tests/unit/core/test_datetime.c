@@ -8,6 +8,7 @@
  * (query-dsl/term/range.md: "2022-05-18||/M" rounding table,
  * "2019/01/01||-1y-1d", "now-1y/M") and JavaDateMathParser's semantics. */
 #include "core/datetime.h"
+#include "core/datetime_int.h"
 #include "core/err.h"
 #include "test.h"
 
@@ -908,6 +909,48 @@ static void test_floor_fixed(void)
     tz_free(z);
 }
 
+/* dt_floor_fixed's fast path (no offset change near) equals the walk over
+ * the offsets, in zones with DST, odd offsets, footer rules and none, at
+ * random instants from 1890 to 2090 and at instants around each zone's
+ * changes. */
+static void test_floor_fixed_fast(void)
+{
+    static const char *const zones[] = {"UTC",
+                                        "Europe/Berlin",
+                                        "America/New_York",
+                                        "Asia/Seoul",
+                                        "Asia/Kolkata",
+                                        "Australia/Lord_Howe",
+                                        "Pacific/Apia",
+                                        "+05:30",
+                                        "America/Sao_Paulo",
+                                        "Africa/Casablanca"};
+    static const int64_t ivs[] = {1000,    60000,    300000,   900000,   3600000,
+                                  9600000, 10800000, 86400000, 604800000};
+    uint64_t r = 42;
+    long cases = 0, bad = 0;
+    for (size_t zi = 0; zi < sizeof zones / sizeof *zones; zi++) {
+        struct tz *z = load(zones[zi]);
+        for (int i = 0; i < 20000; i++) {
+            r = r * 6364136223846793005u + 1442695040888963407u;
+            int64_t ms = (int64_t)(r >> 20) % (200 * 365 * 86400000LL) - 80 * 365 * 86400000LL;
+            int64_t T;
+            /* every other instant: within two days after one of the zone's changes */
+            if (i % 2 && tz__prev_change(z, floor_div(ms, 1000), &T))
+                ms = T * 1000 + (int64_t)((r >> 7) % (2 * 86400000ULL)) - 3600000;
+            for (size_t k = 0; k < sizeof ivs / sizeof *ivs; k++, cases++) {
+                int64_t a = dt_floor_fixed(ms, ivs[k], z), b = dt__floor_fixed_walk(ms, ivs[k], z);
+                if (a != b && bad++ < 5)
+                    fprintf(stderr, "  %s %lld %lld: fast %lld, walk %lld\n", zones[zi],
+                            (long long)ms, (long long)ivs[k], (long long)a, (long long)b);
+            }
+        }
+        tz_free(z);
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(cases == 10L * 20000 * 9);
+}
+
 /* ---- Formatting --------------------------------------------------------------- */
 
 static void test_format(void)
@@ -1042,6 +1085,7 @@ int main(void)
     RUN(test_floor);
     RUN(test_floor_properties);
     RUN(test_floor_fixed);
+    RUN(test_floor_fixed_fast);
     RUN(test_format);
     RUN(test_round_trip);
     TEST_MAIN_END();
