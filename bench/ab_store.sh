@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A/B of two gasketd binaries on what the store's writer and hot tier cost:
 #
-#   bench/ab_store.sh OLD_GASKETD NEW_GASKETD      R=3 rounds (~3 min)
+#   bench/ab_store.sh OLD_GASKETD NEW_GASKETD      (~6 min)
+#   PARTS=bulk bench/ab_store.sh OLD NEW           only part 3
 #
 # Both binaries run at once (durability = full, data on /var/tmp), and:
 #  1. ingest: in R rounds, each binary in turn (the order flips every round),
@@ -16,7 +17,16 @@
 #     of every group) run N (30) times each, alternating the two; the
 #     medians (ms), and whether the two answers are the same bytes (sums
 #     of floating-point values may differ in the last digit when the two
-#     add in another order).
+#     add in another order; then the JSON is compared with numbers to
+#     1e-12).
+#  3. _bulk through the moves: BULK_DOCS (300000) seed documents of 100
+#     groups over 14 days (bench/search_gen.py, as bench/search.sh loads
+#     them) posted by _bulk over 4 connections to a fresh gasketd with the
+#     default flush settings, one binary at a time (the other stopped), in
+#     BULK_R (2) rounds, the order flipping; documents/s of each load (the
+#     hot tier waits for the mover at twice flush_docs, so this is the
+#     moves' pace), the medians and their ratio NEW/OLD.
+# PARTS ("ingest hot bulk") picks the parts to run.
 # Output: progress and summary on stdout, also written to
 # bench/results/ab_store-<UTC time>.txt. Only loopback traffic; every step
 # is bounded in time; what it started is stopped on exit.
@@ -32,12 +42,15 @@ G=${G:-50}
 N=${N:-30}
 HOT_DOCS=${HOT_DOCS:-16000}
 HOT_GROUPS=${HOT_GROUPS:-1 50}
+BULK_DOCS=${BULK_DOCS:-300000}
+BULK_R=${BULK_R:-2}
+PARTS=${PARTS:-ingest hot bulk}
 KEY=bench-key-0123456789abcdef
 
 BENCH_NAME=ab_store
 # shellcheck source=bench/lib.sh
 . "$BENCH/lib.sh"
-for v in R D G N HOT_DOCS; do
+for v in R D G N HOT_DOCS BULK_DOCS BULK_R; do
     [[ ${!v} =~ ^[0-9]+$ && ${!v} -ge 1 ]] || die "$v must be a positive integer"
 done
 "$ROOT/scripts/install-deps.sh" --bench
@@ -81,13 +94,25 @@ EOF
     PID[$name]=$!
     wait_ready "$name" "$port" 20
 }
+stop_one() {
+    [ -n "${PID[$1]:-}" ] || return 0
+    kill -TERM "${PID[$1]}" 2>/dev/null || true
+    wait "${PID[$1]}" 2>/dev/null || true
+    unset "PID[$1]"
+}
 stop_both() {
-    local k
-    for k in old new; do
-        kill -TERM "${PID[$k]}" 2>/dev/null || true
-        wait "${PID[$k]}" 2>/dev/null || true
-        unset "PID[$k]"
-    done
+    stop_one old
+    stop_one new
+}
+# median_ratio NAME "OLD VALUES" "NEW VALUES": a summary line
+median_ratio() {
+    "$PY" - "$@" <<'PYEOF'
+import statistics, sys
+o = [float(x) for x in sys.argv[2].split()]
+n = [float(x) for x in sys.argv[3].split()]
+mo, mn = statistics.median(o), statistics.median(n)
+print("%s old_median=%.0f new_median=%.0f ratio=%.2f" % (sys.argv[1], mo, mn, mn / mo))
+PYEOF
 }
 ports() { "$PY" -c '
 import socket
@@ -96,6 +121,7 @@ for s in ss: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])'; }
 
 # ---- 1. ingest
+if [[ " $PARTS " == *" ingest "* ]]; then
 read -r PO PN < <(ports)
 declare -A PORT=([old]=$PO [new]=$PN)
 start old "$PO"
@@ -116,14 +142,8 @@ for ((r = 1; r <= R; r++)); do
     done
 done
 stop_both
-say "$("$PY" - "${RATES[old]}" "${RATES[new]}" <<'PYEOF'
-import statistics, sys
-o = [float(x) for x in sys.argv[1].split()]
-n = [float(x) for x in sys.argv[2].split()]
-mo, mn = statistics.median(o), statistics.median(n)
-print("INGEST old_median=%.0f new_median=%.0f ratio=%.2f" % (mo, mn, mn / mo))
-PYEOF
-)"
+say "$(median_ratio INGEST "${RATES[old]}" "${RATES[new]}")"
+fi
 
 # ---- 2. hot-tier queries
 cat >"$TMP/hotq.py" <<'PYEOF'
@@ -155,6 +175,7 @@ for q in "ab":
         groups, q, statistics.median(t["old"]), statistics.median(t["new"]),
         statistics.median(t["new"]) / statistics.median(t["old"]), same))
 PYEOF
+[[ " $PARTS " == *" hot "* ]] || HOT_GROUPS=""
 for hg in $HOT_GROUPS; do
     read -r PO PN < <(ports)
     PORT=([old]=$PO [new]=$PN)
@@ -173,5 +194,28 @@ for hg in $HOT_GROUPS; do
     while read -r line; do say "$line"; done <"$TMP/q-$hg.out"
     stop_both
 done
+# ---- 3. _bulk through the moves
+if [[ " $PARTS " == *" bulk "* ]]; then
+    run bgen 900 "$PY" "$BENCH/search_gen.py" gen --dir "$TMP/bulk" --docs "$BULK_DOCS" \
+        --groups 100 --days 14 --bulk 2000 || die "search_gen gen failed"
+    declare -A BR=([old]="" [new]="")
+    for ((r = 1; r <= BULK_R; r++)); do
+        order="old new"
+        [ $((r % 2)) -eq 0 ] && order="new old"
+        for k in $order; do
+            read -r P1 _ < <(ports)
+            start "$k" "$P1"
+            run "bload-$k-$r" 900 "$PY" "$BENCH/search_gen.py" load --dir "$TMP/bulk" \
+                --target gasket --port "$P1" --key "$KEY" --conns 4 ||
+                die "loading $k failed: $(cat "$TMP/bload-$k-$r.out")"
+            rate=$(grep -o 'docs_per_s=[0-9.]*' "$TMP/bload-$k-$r.out" | cut -d= -f2)
+            BR[$k]="${BR[$k]} $rate"
+            say "bulk round $r $k: $(grep LOAD "$TMP/bload-$k-$r.out")"
+            stop_one "$k"
+            rm -rf "$TMP/$k-$P1"
+        done
+    done
+    say "$(median_ratio BULK "${BR[old]}" "${BR[new]}")"
+fi
 mv "$PART" "$OUT"
 log "results: $OUT"

@@ -3,7 +3,7 @@
  * libuv's shared pool (uv_queue_work) also runs its file system and DNS
  * work; long queries there could hold those up, and its size is process
  * wide. A workpool has its own threads (nthreads), a FIFO of jobs, and
- * completions back to the loop thread through one uv_async_t: work(arg)
+ * completions back to the loop thread through an eventfd: work(arg)
  * runs on a worker, then done(arg, status) on the loop thread, never inside
  * workpool_submit(). status is 0, or GK_ECANCELED when the pool was closed
  * before the job started (work then did not run). While jobs are pending
