@@ -7,25 +7,21 @@
  * handle, and runs the last completions and frees the pool in the close
  * callback.
  *
- * Completions reach the loop through an eventfd watched by a uv_poll_t,
- * not a uv_async_t: libuv 1.44's loop spins (pause, then sched_yield)
- * while the thread in uv_async_send has not returned from its write, and
- * a query worker runs at a lower priority (STORE_READ_NICE) and is
- * preempted right after that write wakes the loop: the loop thread spent
- * about 40% of its time there under a loop of histogram queries
- * (docs/benchmarks.md). A worker writes the eventfd after releasing the
- * mutex, once until the loop has taken the done queue (`signaled`). */
+ * Completions reach the loop through a struct wake (wake.h), not a
+ * uv_async_t: libuv 1.44's loop spins while the thread in uv_async_send
+ * has not returned from its write, and a query worker runs at a lower
+ * priority (STORE_READ_NICE) and is preempted right after that write wakes
+ * the loop: under a loop of histogram queries the loop thread spent about
+ * 40% of its time spinning (docs/benchmarks.md). A worker wakes the loop
+ * after releasing the mutex.
+ */
 #include "core/workpool.h"
 
 #include "core/err.h"
 #include "core/mem.h"
+#include "core/wake.h"
 
-#include <errno.h>
-#include <stdatomic.h>
-#include <stdint.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 struct job {
     struct job *next;
@@ -36,9 +32,7 @@ struct job {
 };
 
 struct workpool {
-    uv_poll_t poll; /* on efd */
-    int efd;
-    atomic_int signaled; /* efd written since the loop last took the done queue */
+    struct wake wake; /* first: the wake callback's pointer is the pool's */
     uv_mutex_t mu;
     uv_cond_t cv;
     struct job *queue, **queue_tail, *done, **done_tail;
@@ -46,15 +40,6 @@ struct workpool {
     unsigned nthreads, pending;
     uv_thread_t *threads;
 };
-
-/* Any thread: makes the loop run the done queue (one write until it does). */
-static void wake(struct workpool *p)
-{
-    if (atomic_exchange(&p->signaled, 1)) return;
-    uint64_t one = 1;
-    while (write(p->efd, &one, sizeof one) < 0 && errno == EINTR)
-        ;
-}
 
 static void push(struct job ***tail, struct job *j)
 {
@@ -78,7 +63,7 @@ static void worker(void *arg)
         uv_mutex_lock(&p->mu);
         push(&p->done_tail, j);
         uv_mutex_unlock(&p->mu);
-        wake(p);
+        wake_send(&p->wake);
         uv_mutex_lock(&p->mu);
     }
     uv_mutex_unlock(&p->mu);
@@ -87,8 +72,6 @@ static void worker(void *arg)
 /* Loop thread: runs the done callbacks of finished jobs, in order. */
 static void run_done(struct workpool *p)
 {
-    /* before the queue is taken: a job pushed after this wakes the loop again */
-    atomic_store(&p->signaled, 0);
     uv_mutex_lock(&p->mu);
     struct job *j = p->done, *next;
     p->done = NULL;
@@ -100,18 +83,13 @@ static void run_done(struct workpool *p)
         j->done(j->arg, j->status);
         free(j);
     }
-    if (p->pending == 0 && !uv_is_closing((uv_handle_t *)&p->poll))
-        uv_unref((uv_handle_t *)&p->poll);
+    if (p->pending == 0 && !uv_is_closing((uv_handle_t *)&p->wake.poll))
+        uv_unref((uv_handle_t *)&p->wake.poll);
 }
 
-static void on_poll(uv_poll_t *h, int status, int events)
+static void on_wake(struct wake *w)
 {
-    struct workpool *p = h->data;
-    uint64_t v;
-    (void)status, (void)events;
-    while (read(p->efd, &v, sizeof v) < 0 && errno == EINTR)
-        ; /* EAGAIN: already read */
-    run_done(p);
+    run_done((struct workpool *)w);
 }
 
 struct workpool *workpool_new(uv_loop_t *loop, unsigned nthreads)
@@ -122,12 +100,9 @@ struct workpool *workpool_new(uv_loop_t *loop, unsigned nthreads)
     p->done_tail = &p->done;
     uv_mutex_init(&p->mu);
     uv_cond_init(&p->cv);
-    /* no eventfd or poll handle at start: nothing sensible to do */
-    if ((p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) abort();
-    if (uv_poll_init(loop, &p->poll, p->efd) != 0) abort();
-    p->poll.data = p;
-    if (uv_poll_start(&p->poll, UV_READABLE, on_poll) != 0) abort();
-    uv_unref((uv_handle_t *)&p->poll);
+    if (wake_init(loop, &p->wake, on_wake) != 0) abort(); /* no eventfd at start */
+    p->wake.poll.data = p;
+    uv_unref((uv_handle_t *)&p->wake.poll);
     p->threads = xcalloc(p->nthreads, sizeof *p->threads);
     for (unsigned i = 0; i < p->nthreads; i++)
         if (uv_thread_create(&p->threads[i], worker, p) != 0)
@@ -141,7 +116,7 @@ void workpool_submit(struct workpool *p, workpool_work work, workpool_done done,
     j->work = work;
     j->done = done;
     j->arg = arg;
-    if (p->pending++ == 0) uv_ref((uv_handle_t *)&p->poll);
+    if (p->pending++ == 0) uv_ref((uv_handle_t *)&p->wake.poll);
     uv_mutex_lock(&p->mu);
     int stopping = p->stopping;
     if (stopping) {
@@ -152,7 +127,7 @@ void workpool_submit(struct workpool *p, workpool_work work, workpool_done done,
         uv_cond_signal(&p->cv);
     }
     uv_mutex_unlock(&p->mu);
-    if (stopping) wake(p);
+    if (stopping) wake_send(&p->wake);
 }
 
 unsigned workpool_pending(const struct workpool *p)
@@ -164,7 +139,6 @@ static void on_closed(uv_handle_t *h)
 {
     struct workpool *p = h->data;
     run_done(p); /* the last completions, canceled ones included */
-    close(p->efd);
     uv_cond_destroy(&p->cv);
     uv_mutex_destroy(&p->mu);
     free(p->threads);
@@ -187,5 +161,5 @@ void workpool_close(struct workpool *p)
     uv_mutex_unlock(&p->mu);
     for (unsigned i = 0; i < p->nthreads; i++)
         uv_thread_join(&p->threads[i]);
-    uv_close((uv_handle_t *)&p->poll, on_closed);
+    wake_close(&p->wake, on_closed);
 }
