@@ -184,18 +184,8 @@ static int hm_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
 static void cur_release(struct hmcur *c)
 {
     struct hmvtab *t = (struct hmvtab *)c->base.pVtab;
-    for (int i = 0; i < c->nsrc; i++) {
-        sqlite3_stmt *st = c->src[i].st;
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        sqlite3_stmt **slot = t->idle[c->src[i].key][c->src[i].bits];
-        if (!slot[0])
-            slot[0] = st;
-        else if (!slot[1])
-            slot[1] = st;
-        else
-            sqlite3_finalize(st);
-    }
+    for (int i = 0; i < c->nsrc; i++)
+        store_idle_give(t->idle[c->src[i].key][c->src[i].bits], 2, c->src[i].st);
     c->nsrc = c->at = 0;
     c->it.p = c->it.end = NULL;
     c->eof = 1;
@@ -215,12 +205,8 @@ static int hm_close(sqlite3_vtab_cursor *cur)
  * id, m. */
 static sqlite3_stmt *src_stmt(struct hmvtab *t, int key, int bits)
 {
-    for (int k = 0; k < 2; k++)
-        if (t->idle[key][bits][k]) {
-            sqlite3_stmt *st = t->idle[key][bits][k];
-            t->idle[key][bits][k] = NULL;
-            return st;
-        }
+    sqlite3_stmt *st = store_idle_take(t->idle[key][bits], 2);
+    if (st) return st;
     int kind = key / 2, file = key % 2;
     struct buf b = {0};
     buf_printf(&b,
@@ -234,7 +220,6 @@ static sqlite3_stmt *src_stmt(struct hmvtab *t, int key, int bits)
         buf_puts(&b, " AND groupid = ?2");
     if (bits & 4) buf_puts(&b, " AND ts >= ?4 AND ts <= ?5");
     if (bits & 8) buf_puts(&b, " AND id = ?6");
-    sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v3(t->db, b.data, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
         st = NULL;
     buf_free(&b);

@@ -171,18 +171,8 @@ static int h_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
 static void cur_release(struct hcur *c)
 {
     struct hvtab *t = (struct hvtab *)c->base.pVtab;
-    for (int i = 0; i < c->nsrc; i++) {
-        sqlite3_stmt *st = c->src[i].st;
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        sqlite3_stmt **slot = t->idle[c->src[i].key];
-        if (!slot[0])
-            slot[0] = st;
-        else if (!slot[1])
-            slot[1] = st;
-        else
-            sqlite3_finalize(st);
-    }
+    for (int i = 0; i < c->nsrc; i++)
+        store_idle_give(t->idle[c->src[i].key], 2, c->src[i].st);
     c->nsrc = c->at = c->ready = 0;
     c->nacc = c->pos = 0;
     c->eof = 1;
@@ -218,12 +208,8 @@ static int all_bound(int kind, int bits)
 static sqlite3_stmt *src_stmt(struct hvtab *t, int kind, int file, int bits)
 {
     int key = (kind * 2 + file) * 16 + bits;
-    for (int k = 0; k < 2; k++)
-        if (t->idle[key][k]) {
-            sqlite3_stmt *st = t->idle[key][k];
-            t->idle[key][k] = NULL;
-            return st;
-        }
+    sqlite3_stmt *st = store_idle_take(t->idle[key], 2);
+    if (st) return st;
     struct buf b = {0};
     int meas = kind == K_MEAS || kind == K_MEAS_NULL;
     int grouped = kind == K_MEAS || kind == K_DOCS;
@@ -236,7 +222,6 @@ static sqlite3_stmt *src_stmt(struct hvtab *t, int kind, int file, int bits)
     if (!grouped) buf_puts(&b, " AND groupid IS NULL");
     if (bits & P_T0) buf_puts(&b, " AND ts >= ?4 AND ts <= ?5");
     buf_puts(&b, grouped ? " ORDER BY idx, groupid, ts" : " ORDER BY idx, ts");
-    sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v3(t->db, b.data, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
         st = NULL;
     buf_free(&b);

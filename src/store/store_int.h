@@ -392,6 +392,11 @@ int store_mblk_reader(sqlite3 *db);
  * LE, LT or EQ) on an integer column, value v. A value that is not an
  * integer narrows it to a superset (SQLite checks the column again). */
 void store_ts_bound(sqlite3_value *v, int op, int64_t *lo, int64_t *hi);
+/* The virtual tables' idle statements, n slots per kind: one taken (NULL
+ * when none is idle); one given back, reset (finalized when every slot is
+ * full). */
+sqlite3_stmt *store_idle_take(sqlite3_stmt **slot, int n);
+void store_idle_give(sqlite3_stmt **slot, int n, sqlite3_stmt *st);
 
 /* ---- store_groll.c: a moved generation's rollups (mover's thread) ---- */
 

@@ -715,15 +715,7 @@ static void cur_release(struct mcur *c)
 {
     struct mvtab *t = (struct mvtab *)c->base.pVtab;
     if (!c->st) return;
-    sqlite3_reset(c->st);
-    sqlite3_clear_bindings(c->st);
-    for (int k = 0; k < 4; k++)
-        if (!t->idle[c->names][k]) {
-            t->idle[c->names][k] = c->st;
-            c->st = NULL;
-            return;
-        }
-    sqlite3_finalize(c->st);
+    store_idle_give(t->idle[c->names], 4, c->st);
     c->st = NULL;
 }
 
@@ -742,12 +734,8 @@ static int mv_close(sqlite3_vtab_cursor *cur)
  * block that overlaps [?4, ?6]. */
 static sqlite3_stmt *names_stmt(struct mvtab *t, int names)
 {
-    for (int k = 0; k < 4; k++)
-        if (t->idle[names][k]) {
-            sqlite3_stmt *st = t->idle[names][k];
-            t->idle[names][k] = NULL;
-            return st;
-        }
+    sqlite3_stmt *st = store_idle_take(t->idle[names], 4);
+    if (st) return st;
     struct buf b = {0};
     buf_puts(&b, SQLDB_OWNED "SELECT idx, grp, name, t0, t1, data FROM main.mblocks WHERE 1");
     if (names & P_IDX) buf_puts(&b, " AND idx = ?1");
@@ -757,7 +745,6 @@ static sqlite3_stmt *names_stmt(struct mvtab *t, int names)
         buf_puts(&b, " AND (t0, d0) >= (?4, ?5) AND t0 <= ?6 ORDER BY t0, d0");
     else
         buf_puts(&b, " AND t1 >= ?4 AND t0 <= ?6");
-    sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v3(t->db, b.data, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
         st = NULL;
     buf_free(&b);
@@ -784,6 +771,29 @@ void store_ts_bound(sqlite3_value *v, int op, int64_t *lo, int64_t *hi)
     }
     if (l > *lo) *lo = l;
     if (h < *hi) *hi = h;
+}
+
+sqlite3_stmt *store_idle_take(sqlite3_stmt **slot, int n)
+{
+    for (int k = 0; k < n; k++)
+        if (slot[k]) {
+            sqlite3_stmt *st = slot[k];
+            slot[k] = NULL;
+            return st;
+        }
+    return NULL;
+}
+
+void store_idle_give(sqlite3_stmt **slot, int n, sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    for (int k = 0; k < n; k++)
+        if (!slot[k]) {
+            slot[k] = st;
+            return;
+        }
+    sqlite3_finalize(st);
 }
 
 static int cur_block(struct mcur *c);
