@@ -1,22 +1,75 @@
 /* json.c: JSON text with short numbers (see json.h). */
 #include "core/json.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* The first of %.15g, %.16g and %.17g that reads back as d. */
+static int real_text(char *tmp, size_t size, double d)
+{
+    int n = 0;
+    for (int digits = 15; digits <= 17; digits++) {
+        n = snprintf(tmp, size, "%.*g", digits, d);
+        if (strtod(tmp, NULL) == d) break;
+    }
+    return n;
+}
+
+/* real_text's answer without printf for a d in [1e-4, 1e15) that a
+ * decimal of at most 6 places and 15 digits reads back as (a reading, a
+ * bucket's average of one): that decimal is what %.15g prints (a decimal
+ * of up to 15 digits survives the trip to a double and back: DBL_DIG), in
+ * the fixed notation %g uses there, with no trailing zeros. 0: not such a
+ * d. */
+static int short_text(char *tmp, double d)
+{
+    static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+    double a = fabs(d);
+    if (!(a >= 1e-4 && a < 1e15)) return 0;
+    for (int k = 0; k <= 6; k++) {
+        double s = a * p10[k];
+        if (s >= 1e15) return 0;
+        double r = nearbyint(s);
+        /* far from a whole number: not k places (strtod alone decides) */
+        if (fabs(s - r) > s * 1e-13 + 1e-9) continue;
+        uint64_t m = (uint64_t)r, f10 = (uint64_t)p10[k];
+        uint64_t ip = m / f10, fp = m % f10;
+        char digits[24];
+        int n = 0, nd = 0;
+        if (d < 0) tmp[n++] = '-';
+        do
+            digits[nd++] = (char)('0' + ip % 10);
+        while (ip /= 10);
+        while (nd)
+            tmp[n++] = digits[--nd];
+        /* the smallest k that fits: fp ends in no 0, as %g drops them */
+        if (k > 0) {
+            tmp[n++] = '.';
+            for (int i = k - 1; i >= 0; i--, fp /= 10)
+                tmp[n + i] = (char)('0' + fp % 10);
+            n += k;
+        }
+        tmp[n] = '\0';
+        return strtod(tmp, NULL) == d ? n : 0;
+    }
+    return 0;
+}
+
 void json_write_real(struct buf *b, double d)
 {
     char tmp[40];
-    int n = 0;
-    for (int digits = 15; digits <= 17; digits++) {
-        n = snprintf(tmp, sizeof tmp, "%.*g", digits, d);
-        if (strtod(tmp, NULL) == d)
-            break;
-    }
+    int n = short_text(tmp, d);
+    if (n == 0) n = real_text(tmp, sizeof tmp, d);
     buf_append(b, tmp, (size_t)n);
-    if (!strpbrk(tmp, ".eEn"))
-        buf_puts(b, ".0"); /* 5.0 stays a real */
+    if (!strpbrk(tmp, ".eEn")) buf_puts(b, ".0"); /* 5.0 stays a real */
+}
+
+int json__real_text_printf(char *tmp, size_t size, double d)
+{
+    return real_text(tmp, size, d);
 }
 
 /* A string as jansson writes it: \" \\ \b \f \n \r \t, other control
@@ -29,19 +82,30 @@ static void write_str(struct buf *b, const char *s, size_t n)
     size_t run = 0; /* start of the bytes not yet copied */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c != '"' && c != '\\' && c >= 0x20)
-            continue;
+        if (c != '"' && c != '\\' && c >= 0x20) continue;
         buf_append(b, s + run, i - run);
         run = i + 1;
         char esc[6] = {'\\', (char)c};
         size_t len = 2;
         switch (c) {
-        case '"': case '\\': break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
+        case '"':
+        case '\\':
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
         default:
             memcpy(esc + 1, "u00", 3);
             esc[4] = hex[c >> 4];
@@ -58,8 +122,7 @@ static void write_str(struct buf *b, const char *s, size_t n)
 static void newline(struct buf *b, int flags, int depth)
 {
     int step = JSON_WRITE_INDENT_OF(flags);
-    if (!step)
-        return;
+    if (!step) return;
     buf_putc(b, '\n');
     for (int i = 0; i < step * depth; i++)
         buf_putc(b, ' ');
@@ -92,8 +155,7 @@ static void write_object(struct buf *b, const json_t *v, int flags, int depth)
     json_t *m;
     const char **keys = (flags & JSON_WRITE_SORT_KEYS) ? malloc(n * sizeof *keys) : NULL;
     if (keys) {
-        json_object_foreach((json_t *)v, key, m)
-            keys[i++] = key;
+        json_object_foreach((json_t *)v, key, m) keys[i++] = key;
         qsort(keys, n, sizeof *keys, cmp_keys);
         for (i = 0; i < n; i++) {
             if (i) {
@@ -104,7 +166,8 @@ static void write_object(struct buf *b, const json_t *v, int flags, int depth)
         }
         free(keys);
     } else { /* members in their order (also when the key list cannot be had) */
-        json_object_foreach((json_t *)v, key, m) {
+        json_object_foreach((json_t *)v, key, m)
+        {
             if (i++) {
                 buf_putc(b, ',');
                 newline(b, flags, depth + 1);
@@ -126,7 +189,8 @@ static void write_array(struct buf *b, const json_t *v, int flags, int depth)
     }
     buf_putc(b, '[');
     newline(b, flags, depth + 1);
-    json_array_foreach((json_t *)v, i, m) {
+    json_array_foreach((json_t *)v, i, m)
+    {
         if (i) {
             buf_putc(b, ',');
             newline(b, flags, depth + 1);
@@ -180,8 +244,7 @@ void json_write(struct buf *b, const json_t *v, int flags)
 
 char *json_text(const json_t *v, int flags)
 {
-    if (!v)
-        return NULL;
+    if (!v) return NULL;
     struct buf b = {0};
     json_write(&b, v, flags);
     return buf_steal(&b);

@@ -34,5 +34,7 @@ void json_write(struct buf *b, const json_t *v, int flags);
 char *json_text(const json_t *v, int flags);
 /* Appends the shortest text of d that reads back as d (d finite). */
 void json_write_real(struct buf *b, double d);
+/* The printf path of json_write_real alone (without ".0"), for tests. */
+int json__real_text_printf(char *tmp, size_t size, double d);
 
 #endif

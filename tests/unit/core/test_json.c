@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,28 +48,78 @@ static void test_round_trip(void)
         uint64_t bits = ((uint64_t)rand() << 42) ^ ((uint64_t)rand() << 21) ^ (uint64_t)rand();
         double d;
         memcpy(&d, &bits, sizeof d);
-        if (!isfinite(d))
-            continue;
-        if (i % 2)
-            d = (double)(rand() % 100000) / 100; /* sensor-like values */
+        if (!isfinite(d)) continue;
+        if (i % 2) d = (double)(rand() % 100000) / 100; /* sensor-like values */
         struct buf b = {0};
         json_write_real(&b, d);
         buf_putc(&b, '\0');
-        if (strtod(b.data, NULL) != d || b.len > 26)
-            bad++;
+        if (strtod(b.data, NULL) != d || b.len > 26) bad++;
         json_t *back = json_loads(b.data, JSON_DECODE_ANY, NULL);
-        if (!json_is_real(back) || json_real_value(back) != d)
-            bad++;
+        if (!json_is_real(back) || json_real_value(back) != d) bad++;
         json_decref(back);
         buf_free(&b);
     }
     CHECK_EQ_INT(bad, 0);
 }
 
+/* json_write_real's fast path writes exactly what printf's path would,
+ * for readings of 0 to 8 places at every magnitude, averages, whole
+ * numbers, the bounds of the fast path and random bits. */
+static void test_fast_path_same(void)
+{
+    static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+    static const double edges[] = {
+        1e-4, 0.0001, 0.00009999, 1e15, 999999999999999.0, 1e15 - 0.5,
+        0.1,  0.5,    -0.0,       0.0,  123456789012345.0, 12345678901234.5,
+        26.2, -26.2,  1e-5};
+    uint64_t r = 99;
+    long bad = 0, n = 0;
+    for (long i = 0; i < 1200000; i++) {
+        r = r * 6364136223846793005u + 1442695040888963407u;
+        double d;
+        int kind = (int)(i % 6);
+        if (kind == 0) { /* a reading: k places */
+            double m = (double)((r >> 11) % 100000000);
+            d = m / p10[(r >> 5) % 9] * p10[(r >> 40) % 5];
+        } else if (kind == 1) { /* an average of a few readings */
+            int c = 1 + (int)((r >> 50) % 7);
+            d = 0;
+            for (int k = 0; k < c; k++)
+                d += (double)((r >> (k * 5)) % 100000) / 100;
+            d /= c;
+        } else if (kind == 2) {
+            d = (double)(int64_t)(r >> 12) / p10[(r >> 3) % 9];
+        } else if (kind == 3) {
+            uint64_t bits = r;
+            memcpy(&d, &bits, sizeof d);
+            if (!isfinite(d)) continue;
+        } else if (kind == 4) {
+            d = edges[i / 6 % (sizeof edges / sizeof *edges)];
+            d = nextafter(d, (r & 1) ? 1e300 : -1e300);
+            if (r & 2) d = edges[i / 6 % (sizeof edges / sizeof *edges)];
+        } else {
+            d = (double)((r >> 20) % 2000000) / 1000 - 1000; /* negative too */
+        }
+        if (r & (1u << 7)) d = -d;
+        char want[48];
+        int wn = json__real_text_printf(want, sizeof want, d);
+        if (!strpbrk(want, ".eEn")) memcpy(want + wn, ".0", 3);
+        struct buf b = {0};
+        json_write_real(&b, d);
+        buf_putc(&b, '\0');
+        n++;
+        if (strcmp(b.data, want) != 0 && bad++ < 5)
+            fprintf(stderr, "  %.17g: fast %s, printf %s\n", d, b.data, want);
+        buf_free(&b);
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(n > 1000000);
+}
+
 static void test_values(void)
 {
-    json_t *v = json_loads("{\"b\":[1,-2,true,false,null,\"q\\\"\\\\\\n\\u0001\"],\"a\":{}}", 0,
-                           NULL);
+    json_t *v =
+        json_loads("{\"b\":[1,-2,true,false,null,\"q\\\"\\\\\\n\\u0001\"],\"a\":{}}", 0, NULL);
     char *t = text_of(v, 0);
     CHECK_EQ_STR(t, "{\"b\":[1,-2,true,false,null,\"q\\\"\\\\\\n\\u0001\"],\"a\":{}}");
     /* what it writes, jansson reads back equal */
@@ -95,8 +146,15 @@ static void same_as_jansson(const char *json, int flags, size_t jflags)
 static void test_like_jansson(void)
 {
     static const char *const docs[] = {
-        "{\"z\":1,\"a\":[],\"m\":{},\"b\":[1,[2,{\"y\":null,\"x\":\"\\b\\f\\r\\t\\u001f\\u007f/\u00e9\"}]]}",
-        "[]", "{}", "\"s\"", "42", "true", "null", "[[],[{}],{\"k\":[true,false]}]",
+        "{\"z\":1,\"a\":[],\"m\":{},\"b\":[1,[2,{\"y\":null,\"x\":\"\\b\\f\\r\\t\\u001f\\u007f/"
+        "\u00e9\"}]]}",
+        "[]",
+        "{}",
+        "\"s\"",
+        "42",
+        "true",
+        "null",
+        "[[],[{}],{\"k\":[true,false]}]",
     };
     for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
         same_as_jansson(docs[i], 0, JSON_COMPACT);
@@ -143,6 +201,7 @@ int main(void)
 {
     RUN(test_reals);
     RUN(test_round_trip);
+    RUN(test_fast_path_same);
     RUN(test_values);
     RUN(test_like_jansson);
     RUN(test_short_everywhere);
