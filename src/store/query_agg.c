@@ -18,7 +18,6 @@
 #include "core/mem.h"
 #include "store/query_int.h"
 
-
 void *qx_bad(struct qx *x, const char *type, const char *fmt, ...)
 {
     if (!x->bad) {
@@ -44,8 +43,7 @@ static void *too_many_buckets(struct qx *x, size_t n)
 int qx_charge(struct qx *x, size_t bytes)
 {
     x->mem += bytes;
-    if (x->mem <= x->q->max_memory)
-        return 0;
+    if (x->mem <= x->q->max_memory) return 0;
     qx_bad(x, "circuit_breaking_exception",
            "[request] Data too large: the aggregations of this request would hold more than "
            "[%zu] bytes. This limit can be set by changing the [http] search_max_memory setting.",
@@ -563,6 +561,46 @@ static int needs_escape(const char *s)
     return 0;
 }
 
+/* name and {"value": v} of a metric of one value (avg, min, max of a
+ * number, sum, value_count) written as metric_json's object would be, but
+ * without building it: a histogram writes one per bucket. 0: a metric of
+ * another kind (nothing written). */
+static int put_value(struct buf *out, const struct buf *name, const struct qagg *a,
+                     const struct qmetric *m)
+{
+    double v;
+    switch (a->kind) {
+    case QA_AVG:
+    case QA_MIN:
+    case QA_MAX:
+        if (a->f.kind == QF_DATE) return 0; /* value_as_string too */
+        v = a->kind == QA_AVG   ? (m->n ? m->sum / (double)m->n : 0)
+            : a->kind == QA_MIN ? m->min
+                                : m->max;
+        break;
+    case QA_SUM:
+        v = m->sum;
+        break;
+    case QA_COUNT:
+        buf_append(out, name->data, name->len);
+        buf_puts(out, "{\"value\":");
+        put_int(out, m->n);
+        buf_putc(out, '}');
+        return 1;
+    default:
+        return 0;
+    }
+    if (!isfinite(v)) return 0; /* what jansson makes of it */
+    buf_append(out, name->data, name->len);
+    buf_puts(out, "{\"value\":");
+    if (m->n || a->kind == QA_SUM)
+        json_write_real(out, v);
+    else
+        buf_puts(out, "null");
+    buf_putc(out, '}');
+    return 1;
+}
+
 static void dh_text_bucket(struct dhtext *w, struct qstate *s, struct qbucket *b)
 {
     const struct qagg *a = s->p->a;
@@ -582,6 +620,7 @@ static void dh_text_bucket(struct dhtext *w, struct qstate *s, struct qbucket *b
     put_int(&w->out, b->n);
     for (size_t i = 0; i < a->nsubs; i++) {
         struct qstate *sub = b->subs ? b->subs[i] : NULL;
+        if (sub && put_value(&w->out, &w->name[i], a->subs[i], &sub->m)) continue;
         json_t *r = sub ? metric_json(a->subs[i], &sub->m) : NULL;
         if (!(sub ? r != NULL : w->empty[i] != NULL)) continue;
         buf_append(&w->out, w->name[i].data, w->name[i].len);
@@ -629,8 +668,7 @@ static int dh_range(struct qx *x, struct qstate *s, struct qbucket **v, size_t n
 }
 
 /* Adds b to the reply's buckets: an object to arr, or text to w. */
-static void dh_add(struct qx *x, struct qstate *s, struct qbucket *b, json_t *arr,
-                   struct dhtext *w)
+static void dh_add(struct qx *x, struct qstate *s, struct qbucket *b, json_t *arr, struct dhtext *w)
 {
     if (w)
         dh_text_bucket(w, s, b);
