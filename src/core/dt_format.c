@@ -111,15 +111,8 @@ static bool letter_limits(char c, int cnt, size_t *maxw)
 
 static void put_fraction(struct fout *o, unsigned ms, int cnt)
 {
-    char buf[9] = {(char)('0' + ms / 100 % 10),
-                   (char)('0' + ms / 10 % 10),
-                   (char)('0' + ms % 10),
-                   '0',
-                   '0',
-                   '0',
-                   '0',
-                   '0',
-                   '0'};
+    char buf[9] = {(char)('0' + ms / 100 % 10), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10),
+                   '0', '0', '0', '0', '0', '0'};
     put(o, buf, (size_t)cnt);
 }
 

@@ -13,7 +13,8 @@ static int real_text(char *tmp, size_t size, double d)
     int n = 0;
     for (int digits = 15; digits <= 17; digits++) {
         n = snprintf(tmp, size, "%.*g", digits, d);
-        if (strtod(tmp, NULL) == d) break;
+        if (strtod(tmp, NULL) == d)
+            break;
     }
     return n;
 }
@@ -64,7 +65,8 @@ void json_write_real(struct buf *b, double d)
     int n = short_text(tmp, d);
     if (n == 0) n = real_text(tmp, sizeof tmp, d);
     buf_append(b, tmp, (size_t)n);
-    if (!strpbrk(tmp, ".eEn")) buf_puts(b, ".0"); /* 5.0 stays a real */
+    if (!strpbrk(tmp, ".eEn"))
+        buf_puts(b, ".0"); /* 5.0 stays a real */
 }
 
 int json__real_text_printf(char *tmp, size_t size, double d)
@@ -82,30 +84,19 @@ static void write_str(struct buf *b, const char *s, size_t n)
     size_t run = 0; /* start of the bytes not yet copied */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c != '"' && c != '\\' && c >= 0x20) continue;
+        if (c != '"' && c != '\\' && c >= 0x20)
+            continue;
         buf_append(b, s + run, i - run);
         run = i + 1;
         char esc[6] = {'\\', (char)c};
         size_t len = 2;
         switch (c) {
-        case '"':
-        case '\\':
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
+        case '"': case '\\': break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
         default:
             memcpy(esc + 1, "u00", 3);
             esc[4] = hex[c >> 4];
@@ -122,7 +113,8 @@ static void write_str(struct buf *b, const char *s, size_t n)
 static void newline(struct buf *b, int flags, int depth)
 {
     int step = JSON_WRITE_INDENT_OF(flags);
-    if (!step) return;
+    if (!step)
+        return;
     buf_putc(b, '\n');
     for (int i = 0; i < step * depth; i++)
         buf_putc(b, ' ');
@@ -155,7 +147,8 @@ static void write_object(struct buf *b, const json_t *v, int flags, int depth)
     json_t *m;
     const char **keys = (flags & JSON_WRITE_SORT_KEYS) ? malloc(n * sizeof *keys) : NULL;
     if (keys) {
-        json_object_foreach((json_t *)v, key, m) keys[i++] = key;
+        json_object_foreach((json_t *)v, key, m)
+            keys[i++] = key;
         qsort(keys, n, sizeof *keys, cmp_keys);
         for (i = 0; i < n; i++) {
             if (i) {
@@ -166,8 +159,7 @@ static void write_object(struct buf *b, const json_t *v, int flags, int depth)
         }
         free(keys);
     } else { /* members in their order (also when the key list cannot be had) */
-        json_object_foreach((json_t *)v, key, m)
-        {
+        json_object_foreach((json_t *)v, key, m) {
             if (i++) {
                 buf_putc(b, ',');
                 newline(b, flags, depth + 1);
@@ -189,8 +181,7 @@ static void write_array(struct buf *b, const json_t *v, int flags, int depth)
     }
     buf_putc(b, '[');
     newline(b, flags, depth + 1);
-    json_array_foreach((json_t *)v, i, m)
-    {
+    json_array_foreach((json_t *)v, i, m) {
         if (i) {
             buf_putc(b, ',');
             newline(b, flags, depth + 1);
@@ -244,7 +235,8 @@ void json_write(struct buf *b, const json_t *v, int flags)
 
 char *json_text(const json_t *v, int flags)
 {
-    if (!v) return NULL;
+    if (!v)
+        return NULL;
     struct buf b = {0};
     json_write(&b, v, flags);
     return buf_steal(&b);

@@ -18,6 +18,7 @@
 #include "core/mem.h"
 #include "store/query_int.h"
 
+
 void *qx_bad(struct qx *x, const char *type, const char *fmt, ...)
 {
     if (!x->bad) {
@@ -43,7 +44,8 @@ static void *too_many_buckets(struct qx *x, size_t n)
 int qx_charge(struct qx *x, size_t bytes)
 {
     x->mem += bytes;
-    if (x->mem <= x->q->max_memory) return 0;
+    if (x->mem <= x->q->max_memory)
+        return 0;
     qx_bad(x, "circuit_breaking_exception",
            "[request] Data too large: the aggregations of this request would hold more than "
            "[%zu] bytes. This limit can be set by changing the [http] search_max_memory setting.",
@@ -668,7 +670,8 @@ static int dh_range(struct qx *x, struct qstate *s, struct qbucket **v, size_t n
 }
 
 /* Adds b to the reply's buckets: an object to arr, or text to w. */
-static void dh_add(struct qx *x, struct qstate *s, struct qbucket *b, json_t *arr, struct dhtext *w)
+static void dh_add(struct qx *x, struct qstate *s, struct qbucket *b, json_t *arr,
+                   struct dhtext *w)
 {
     if (w)
         dh_text_bucket(w, s, b);

@@ -48,14 +48,18 @@ static void test_round_trip(void)
         uint64_t bits = ((uint64_t)rand() << 42) ^ ((uint64_t)rand() << 21) ^ (uint64_t)rand();
         double d;
         memcpy(&d, &bits, sizeof d);
-        if (!isfinite(d)) continue;
-        if (i % 2) d = (double)(rand() % 100000) / 100; /* sensor-like values */
+        if (!isfinite(d))
+            continue;
+        if (i % 2)
+            d = (double)(rand() % 100000) / 100; /* sensor-like values */
         struct buf b = {0};
         json_write_real(&b, d);
         buf_putc(&b, '\0');
-        if (strtod(b.data, NULL) != d || b.len > 26) bad++;
+        if (strtod(b.data, NULL) != d || b.len > 26)
+            bad++;
         json_t *back = json_loads(b.data, JSON_DECODE_ANY, NULL);
-        if (!json_is_real(back) || json_real_value(back) != d) bad++;
+        if (!json_is_real(back) || json_real_value(back) != d)
+            bad++;
         json_decref(back);
         buf_free(&b);
     }
@@ -118,8 +122,8 @@ static void test_fast_path_same(void)
 
 static void test_values(void)
 {
-    json_t *v =
-        json_loads("{\"b\":[1,-2,true,false,null,\"q\\\"\\\\\\n\\u0001\"],\"a\":{}}", 0, NULL);
+    json_t *v = json_loads("{\"b\":[1,-2,true,false,null,\"q\\\"\\\\\\n\\u0001\"],\"a\":{}}", 0,
+                           NULL);
     char *t = text_of(v, 0);
     CHECK_EQ_STR(t, "{\"b\":[1,-2,true,false,null,\"q\\\"\\\\\\n\\u0001\"],\"a\":{}}");
     /* what it writes, jansson reads back equal */
@@ -146,15 +150,8 @@ static void same_as_jansson(const char *json, int flags, size_t jflags)
 static void test_like_jansson(void)
 {
     static const char *const docs[] = {
-        "{\"z\":1,\"a\":[],\"m\":{},\"b\":[1,[2,{\"y\":null,\"x\":\"\\b\\f\\r\\t\\u001f\\u007f/"
-        "\u00e9\"}]]}",
-        "[]",
-        "{}",
-        "\"s\"",
-        "42",
-        "true",
-        "null",
-        "[[],[{}],{\"k\":[true,false]}]",
+        "{\"z\":1,\"a\":[],\"m\":{},\"b\":[1,[2,{\"y\":null,\"x\":\"\\b\\f\\r\\t\\u001f\\u007f/\u00e9\"}]]}",
+        "[]", "{}", "\"s\"", "42", "true", "null", "[[],[{}],{\"k\":[true,false]}]",
     };
     for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
         same_as_jansson(docs[i], 0, JSON_COMPACT);
