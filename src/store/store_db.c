@@ -6,11 +6,11 @@
  * unreleased version 2 are refused, an empty one is given the tables of
  * store.h), attaches the two hot files (store_move.c), prepares every
  * statement once, and runs one group of jobs as one transaction (BEGIN ...
- * COMMIT) on the current hot file: documents and new groups, then the
- * measurements (sorted by series and time, store_roll.c), then the
- * _seq_no counters (the hot tier's rollups are computed from its rows:
- * store_move.c); the
- * journal record of the group is synced before the COMMIT. Any failure
+ * COMMIT) on the current hot file: documents (each with its measurements
+ * in one blob, store_hmeas.c) and new groups, then the _seq_no counters
+ * (the hot tier's rollups are computed from its documents when read:
+ * store_hroll.c); the journal record of the group is synced before the
+ * COMMIT. Any failure
  * rolls all of it back. Used by the writer thread only; text is bound
  * SQLITE_STATIC from the job's own copy. */
 #include <errno.h>

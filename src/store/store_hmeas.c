@@ -36,15 +36,15 @@
 void store_hmeas_encode(struct buf *b, const struct store_job_meas *m, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(m[i].name);
+        size_t len = strlen(m[i].name), rest = len;
         unsigned char v[10];
         int k = 0;
         do {
-            v[k++] = (unsigned char)((len & 0x7f) | (len > 0x7f ? 0x80 : 0));
-            len >>= 7;
-        } while (len);
+            v[k++] = (unsigned char)((rest & 0x7f) | (rest > 0x7f ? 0x80 : 0));
+            rest >>= 7;
+        } while (rest);
         buf_append(b, v, (size_t)k);
-        buf_append(b, m[i].name, strlen(m[i].name));
+        buf_append(b, m[i].name, len);
         buf_append(b, &m[i].value, sizeof m[i].value);
     }
 }
