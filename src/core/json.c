@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dec.h"
+
 /* The first of %.15g, %.16g and %.17g that reads back as d. */
 static int real_text(char *tmp, size_t size, double d)
 {
@@ -54,7 +56,9 @@ static int short_text(char *tmp, double d)
             n += k;
         }
         tmp[n] = '\0';
-        return strtod(tmp, NULL) == d ? n : 0;
+        double back;
+        if (!dec_read(tmp, (size_t)n, &back)) back = strtod(tmp, NULL);
+        return back == d ? n : 0;
     }
     return 0;
 }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dec.h"
 #include "core/utf8.h"
 #include "gateway/reading_text.h"
 
@@ -124,6 +125,7 @@ static const char *num(const char *p, const char *end, struct val *v)
         v->d = (double)v->i;
         return errno == ERANGE ? NULL : p;
     }
+    if (dec_read(tok, n, &v->d)) return p;
     v->d = strtod(tok, NULL);
     return isinf(v->d) ? NULL : p;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/datetime.h"
+#include "core/dec.h"
 
 static int is_space(char c)
 {
@@ -34,9 +35,10 @@ static int parse_decimal(const char *s, const char **end, double *out)
         size_t exp = strspn(x, "0123456789");
         if (exp) p = x + exp;
     }
+    *end = p;
+    if (dec_read(s, (size_t)(p - s), out)) return 0;
     char *stop;
     *out = strtod(s, &stop);
-    *end = p;
     return stop == p && isfinite(*out) ? 0 : -1;
 }
 
