@@ -2,6 +2,7 @@
 #include "core/buf.h"
 #include "core/mem.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,16 @@ void buf_puts(struct buf *b, const char *s)
 void buf_putc(struct buf *b, char c)
 {
     buf_append(b, &c, 1);
+}
+
+void buf_put_u64(struct buf *b, uint64_t v)
+{
+    char tmp[20];
+    size_t i = sizeof tmp;
+    do
+        tmp[--i] = (char)('0' + v % 10);
+    while (v /= 10);
+    buf_append(b, tmp + i, sizeof tmp - i);
 }
 
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap)

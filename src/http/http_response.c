@@ -98,11 +98,22 @@ static const char *server_date(struct http_server *s)
 static void format_head(struct http_server *s, struct buf *out, int status, size_t len,
                         const char *conn_header)
 {
-    buf_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_status_text(status),
-               server_date(s));
-    if (status_has_body(status) && len != NO_LENGTH)
-        buf_printf(out, "Content-Length: %zu\r\n", len);
-    if (conn_header) buf_printf(out, "Connection: %s\r\n", conn_header);
+    /* the head of every answer: no printf */
+    buf_puts(out, "HTTP/1.1 ");
+    buf_put_u64(out, (uint64_t)status);
+    buf_putc(out, ' ');
+    buf_puts(out, http_status_text(status));
+    buf_puts(out, "\r\nDate: ");
+    buf_puts(out, server_date(s));
+    if (status_has_body(status) && len != NO_LENGTH) {
+        buf_puts(out, "\r\nContent-Length: ");
+        buf_put_u64(out, len);
+    }
+    if (conn_header) {
+        buf_puts(out, "\r\nConnection: ");
+        buf_puts(out, conn_header);
+    }
+    buf_puts(out, "\r\n");
     buf_puts(out, s->extra);
 }
 
@@ -264,7 +275,11 @@ static void req_set_answer(struct http_req *r, int status, const char *headers,
 {
     r->status = status;
     if (headers) buf_puts(&r->rhead, headers);
-    if (content_type) buf_printf(&r->rhead, "Content-Type: %s\r\n", content_type);
+    if (content_type) {
+        buf_puts(&r->rhead, "Content-Type: ");
+        buf_puts(&r->rhead, content_type);
+        buf_puts(&r->rhead, "\r\n");
+    }
     if (len) buf_append(&r->rbody, body, len);
 }
 
