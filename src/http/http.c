@@ -418,6 +418,7 @@ static void conn_drain(struct http_conn *hc)
 static void server_free(uv_handle_t *h)
 {
     struct http_server *s = h->data;
+    http__req_free_spares(s);
     free(s->extra);
     free(s);
 }

@@ -112,12 +112,17 @@ struct http_server {
     int closing, freeing;
     time_t date_at;
     char date[40];
+    struct http_req *spare; /* freed requests kept with their buffers */
+    unsigned nspare;
 };
 
 /* http_parse.c */
 struct http_req *http__req_new(struct http_conn *hc);
-/* Frees r; an upgrade callback not called yet gets a NULL connection. */
+/* Frees r (or keeps it, buffers emptied, for the server's next request);
+ * an upgrade callback not called yet gets a NULL connection. */
 void http__req_free(struct http_req *r);
+/* Frees the requests kept by http__req_free. */
+void http__req_free_spares(struct http_server *s);
 void http__req_split_url(struct http_req *r);
 void http__conn_parser_init(struct http_conn *hc);
 /* Parses buffered input while back-pressure allows, handing each complete

@@ -18,15 +18,53 @@
 #define HDR_LINE_OVERHEAD 4  /* ": " and CRLF */
 #define REQ_LINE_OVERHEAD 14 /* method, spaces, "HTTP/1.1", CRLF */
 
+/* Requests are kept for reuse, their buffers with them: a keep-alive
+ * client's next request then allocates nothing for its head, body and
+ * answer. Up to SPARE_MAX per server, buffers up to SPARE_BUF bytes (a
+ * large body's buffer is freed). Under ASan nothing is kept, so that a use
+ * after free is still caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SPARE_MAX 0
+#else
+#define SPARE_MAX 64
+#endif
+#define SPARE_BUF 16384
+
+static void buf_keep(struct buf *b)
+{
+    if (b->cap > SPARE_BUF) buf_free(b);
+    b->len = 0;
+    if (b->data) b->data[0] = '\0';
+}
+
 struct http_req *http__req_new(struct http_conn *hc)
 {
-    struct http_req *r = xcalloc(1, sizeof(*r));
+    struct http_server *s = hc->srv;
+    struct http_req *r = s->spare;
+    if (r) {
+        s->spare = r->next;
+        s->nspare--;
+        struct http_req kept = *r; /* the buffers, emptied when kept */
+        memset(r, 0, sizeof(*r));
+        r->url = kept.url;
+        r->hbuf = kept.hbuf;
+        r->body = kept.body;
+        r->rhead = kept.rhead;
+        r->rbody = kept.rbody;
+        r->hdrs = kept.hdrs;
+        r->hcap = kept.hcap;
+    } else {
+        r = xcalloc(1, sizeof(*r));
+    }
     r->srv = hc->srv;
     r->conn = hc;
     r->method = -1;
     r->keep_alive = 1;
     r->tls = net_conn_is_tls(hc->nc) != 0;
-    snprintf(r->peer, sizeof(r->peer), "%s", net_conn_peer(hc->nc));
+    const char *peer = net_conn_peer(hc->nc);
+    size_t plen = strnlen(peer, sizeof r->peer - 1);
+    memcpy(r->peer, peer, plen);
+    r->peer[plen] = '\0';
     if (hc->tail)
         hc->tail->next = r;
     else
@@ -42,6 +80,18 @@ void http__req_free(struct http_req *r)
         r->upgrade_cb = NULL;
         cb(r->upgrade_ud, NULL, NULL, 0);
     }
+    struct http_server *s = r->srv;
+    if (s->nspare < SPARE_MAX && !s->freeing) {
+        buf_keep(&r->url);
+        buf_keep(&r->hbuf);
+        buf_keep(&r->body);
+        buf_keep(&r->rhead);
+        buf_keep(&r->rbody);
+        r->next = s->spare;
+        s->spare = r;
+        s->nspare++;
+        return;
+    }
     buf_free(&r->url);
     buf_free(&r->hbuf);
     buf_free(&r->body);
@@ -49,6 +99,22 @@ void http__req_free(struct http_req *r)
     buf_free(&r->rbody);
     free(r->hdrs);
     free(r);
+}
+
+void http__req_free_spares(struct http_server *s)
+{
+    while (s->spare) {
+        struct http_req *r = s->spare;
+        s->spare = r->next;
+        s->nspare--;
+        buf_free(&r->url);
+        buf_free(&r->hbuf);
+        buf_free(&r->body);
+        buf_free(&r->rhead);
+        buf_free(&r->rbody);
+        free(r->hdrs);
+        free(r);
+    }
 }
 
 void http__req_split_url(struct http_req *r)
