@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/datetime.h"
 #include "core/dec.h"
 
 static int is_space(char c)
@@ -87,15 +86,14 @@ static int field_at(const char **p, int n, char sep)
     return v;
 }
 
-/* 1 when y-m-d is a real calendar date (datetime's civil calendar: the
- * day number of y-m-d maps back to the same date). */
+/* 1 when y-m-d (y from 1 to 9999) is a real date of the proleptic
+ * Gregorian calendar, datetime's civil calendar. */
 static int real_date(int y, int m, int d)
 {
-    int64_t yy;
-    unsigned mm, dd;
-    if (m < 1 || m > 12 || d < 1 || d > 31) return 0;
-    dt_civil_from_days(dt_days_from_civil(y, (unsigned)m, (unsigned)d), &yy, &mm, &dd);
-    return yy == y && mm == (unsigned)m && dd == (unsigned)d;
+    static const unsigned char mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m < 1 || m > 12 || d < 1) return 0;
+    int leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    return d <= mdays[m - 1] + (m == 2 && leap);
 }
 
 /* The ISO 8601 tail after the seconds: [.fraction][Z|+HH:MM|-HH:MM]. */

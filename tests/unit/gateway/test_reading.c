@@ -4,10 +4,12 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "core/datetime.h"
 #include "core/err.h"
 #include "core/mem.h"
 #include "gateway/reading.h"
 #include "gateway/reading_scan.h"
+#include "gateway/reading_text.h"
 #include "test.h"
 
 #define SEED                                                                                       \
@@ -533,6 +535,32 @@ static void test_document_replace(void)
     free(d);
 }
 
+/* A createdtime's date is accepted exactly when it is a date of datetime's
+ * civil calendar: y-m-d maps to a day number and back to itself. */
+static void test_time_dates(void)
+{
+    static const int years[] = {1, 4, 99, 100, 400, 1900, 2000, 2100, 9996, 9999};
+    int bad = 0, n = 0;
+    for (int i = 0; i < 610 + 10; i++) {
+        int y = i < 610 ? 1890 + i : years[i - 610];
+        for (int m = 0; m <= 13; m++)
+            for (int d = 0; d <= 32; d++) {
+                char t[40];
+                snprintf(t, sizeof t, "%04d-%02d-%02d 12:00:00", y, m, d);
+                int64_t yy = 0;
+                unsigned mm = 0, dd = 0;
+                if (m >= 1 && m <= 12 && d >= 1)
+                    dt_civil_from_days(dt_days_from_civil(y, (unsigned)m, (unsigned)d), &yy, &mm,
+                                       &dd);
+                int real = yy == y && mm == (unsigned)m && dd == (unsigned)d;
+                bad += (reading_time_text(t) == 0) != real;
+                n += real;
+            }
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(n, 226452); /* the days of those years: 366 in leap years */
+}
+
 int main(void)
 {
     RUN(test_invalid_table);
@@ -546,5 +574,6 @@ int main(void)
     RUN(test_paths_limits);
     RUN(test_document_splice);
     RUN(test_document_replace);
+    RUN(test_time_dates);
     TEST_MAIN_END();
 }
