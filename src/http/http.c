@@ -118,13 +118,18 @@ static void conn_on_timer(uv_timer_t *t)
     hc->input_done = 1;
 }
 
+/* Arms the timer for the connection's deadline. A timer already due no
+ * later is left alone: conn_on_timer looks at the deadline again when it
+ * fires. A busy keep-alive connection, whose idle deadline moves with every
+ * request, then touches the loop's timer heap once per idle timeout, not
+ * once per request. */
 static void conn_arm_timer(struct http_conn *hc)
 {
     uint64_t due = conn_deadline(hc), now = uv_now(hc->srv->loop);
-    if (due == UINT64_MAX)
-        uv_timer_stop(&hc->timer);
-    else
-        uv_timer_start(&hc->timer, conn_on_timer, due > now ? due - now : 0, 0);
+    if (due == UINT64_MAX || (uv_is_active((uv_handle_t *)&hc->timer) && hc->timer_due <= due))
+        return;
+    hc->timer_due = due;
+    uv_timer_start(&hc->timer, conn_on_timer, due > now ? due - now : 0, 0);
 }
 
 int http__conn_should_pause(struct http_conn *hc)
@@ -419,6 +424,7 @@ static void server_free(uv_handle_t *h)
 {
     struct http_server *s = h->data;
     http__req_free_spares(s);
+    buf_free(&s->wbuf);
     free(s->extra);
     free(s);
 }

@@ -83,6 +83,7 @@ struct http_conn {
     unsigned queued;              /* complete requests not yet written */
     unsigned in_handler;          /* of which waiting for http_respond() */
     uv_timer_t timer;
+    uint64_t timer_due; /* when the timer fires, while it is active */
     uint64_t last_io, head_start;
     unsigned reading_head : 1, input_done : 1, closing : 1, gone : 1, paused : 1, draining : 1,
         kicked : 1, upgrading : 1;
@@ -113,6 +114,7 @@ struct http_server {
     time_t date_at;
     char date[40];
     struct http_req *spare; /* freed requests kept with their buffers */
+    struct buf wbuf;        /* where an answer is put together to be written */
     unsigned nspare;
 };
 

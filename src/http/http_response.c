@@ -153,18 +153,22 @@ static void stream_head(struct http_conn *hc, struct http_req *r, struct buf *ou
 
 static void write_answer(struct http_conn *hc, struct http_req *r, int close)
 {
-    struct buf out = {0};
+    struct buf *head = &hc->srv->wbuf; /* kept between answers */
     if (r->streaming) {
-        stream_head(hc, r, &out);
+        stream_head(hc, r, head);
     } else {
-        format_head(hc->srv, &out, r->status, r->rbody.len, conn_header(r, close));
-        buf_append(&out, r->rhead.data, r->rhead.len);
-        buf_puts(&out, "\r\n");
+        format_head(hc->srv, head, r->status, r->rbody.len, conn_header(r, close));
+        buf_append(head, r->rhead.data, r->rhead.len);
+        buf_puts(head, "\r\n");
     }
+    /* both go to the connection's output of this loop turn: one write */
+    net_conn_write(hc->nc, head->data, head->len);
     if (r->method != HTTP_HEAD && status_has_body(r->status))
-        buf_append(&out, r->rbody.data, r->rbody.len);
-    net_conn_write(hc->nc, out.data, out.len);
-    buf_free(&out);
+        net_conn_write(hc->nc, r->rbody.data, r->rbody.len);
+    if (head->cap > 16384)
+        buf_free(head); /* a rare long head's room is not kept */
+    else
+        buf_reset(head);
     hc->last_io = uv_now(hc->srv->loop);
 }
 
