@@ -51,10 +51,11 @@ struct pending {
     gateway_ingest_cb cb;
     void *ud;
     char *status_topic; /* the route's topic when it sends status messages */
-    char *live_topic;   /* [http] live_topic/<groupid>, or NULL */
-    char *doc;          /* with live_topic: the document as stored */
+    char *live_topic;   /* [http] live_topic/<groupid>, or NULL ... */
+    char *doc;          /* ... and then the document as stored */
     size_t doc_len;
-    char index[];       /* copied: a reload may drop the route meanwhile */
+    char index[]; /* copied: a reload may drop the route meanwhile; then, in the
+                   * same allocation, live_topic and doc */
 };
 
 /* {"msg":"success"} or {"msg":"fail","reason":"..."} to a status route's topic. */
@@ -120,17 +121,17 @@ static void on_stored(void *ud, const struct store_ack *ack)
         gateway_publish(g, p->live_topic, p->doc, p->doc_len, 0);
     p->cb(p->ud, &res);
     free(p->status_topic);
-    free(p->live_topic);
-    free(p->doc);
     free(p);
     pressure(g);
 }
 
-static struct pending *pending_new(struct gateway *g, const char *index, gateway_ingest_cb cb,
-                                   void *ud)
+/* A pending document for index, with room for `extra` bytes past the
+ * index's copy. */
+static struct pending *pending_new(struct gateway *g, const char *index, size_t extra,
+                                   gateway_ingest_cb cb, void *ud)
 {
     size_t ilen = strlen(index) + 1;
-    struct pending *p = xcalloc(1, sizeof *p + ilen);
+    struct pending *p = xcalloc(1, sizeof *p + ilen + extra);
     p->g = g;
     p->cb = cb;
     p->ud = ud;
@@ -282,16 +283,13 @@ static void judge(struct gateway *g, const struct route *rt, const struct readin
     alarm_judge(g->alarms, &rt->cfg, r->groupid, v, n, now, gateway_publish, g);
 }
 
-/* "[http] live_topic/<groupid>", or NULL when there is no live topic or the
- * groupid is not one topic level (empty, or holding '/', '+', '#'). */
-static char *live_topic_of(const struct gateway *g, const char *groupid)
+/* The length of "[http] live_topic/<groupid>", or 0 when there is no live
+ * topic or the groupid is not one topic level (empty, or holding '/', '+',
+ * '#'). */
+static size_t live_topic_len(const struct gateway *g, const char *groupid)
 {
-    if (!g->live_topic || !groupid || !*groupid || strpbrk(groupid, "/+#"))
-        return NULL;
-    size_t n = strlen(g->live_topic) + 1 + strlen(groupid) + 1;
-    char *t = xmalloc(n);
-    snprintf(t, n, "%s/%s", g->live_topic, groupid);
-    return t;
+    if (!g->live_topic || !groupid || !*groupid || strpbrk(groupid, "/+#")) return 0;
+    return strlen(g->live_topic) + 1 + strlen(groupid);
 }
 
 /* A document's key as the store sees it (or key NULL). */
@@ -305,11 +303,18 @@ static void append(struct gateway *g, const struct route *rt, const char *index,
                    const struct reading *r, const char *doc, size_t len, int64_t ts,
                    const struct scoped_key *k, gateway_ingest_cb cb, void *ud)
 {
-    struct pending *p = pending_new(g, index, cb, ud);
+    size_t tlen = live_topic_len(g, r->groupid);
+    struct pending *p = pending_new(g, index, tlen ? tlen + 1 + len : 0, cb, ud);
     p->status_topic = rt && rt->cfg.status && rt->cfg.topic ? xstrdup(rt->cfg.topic) : NULL;
-    p->live_topic = live_topic_of(g, r->groupid);
-    if (p->live_topic) {
-        p->doc = xmalloc(len);
+    if (tlen) {
+        char *t = p->index + strlen(p->index) + 1;
+        size_t llen = strlen(g->live_topic);
+        memcpy(t, g->live_topic, llen);
+        t[llen] = '/';
+        memcpy(t + llen + 1, r->groupid, tlen - llen - 1);
+        t[tlen] = '\0';
+        p->live_topic = t;
+        p->doc = t + tlen + 1;
         memcpy(p->doc, doc, len);
         p->doc_len = len;
     }
@@ -393,7 +398,7 @@ void gateway_ingest(struct gateway *g, const struct principal *who, const struct
     if (who && key && key->key) {
         k.key = idem_scoped(who->name, key, &k.len);
         k.fp = idem_fingerprint(body, len);
-        struct pending *p = pending_new(g, index, cb, ud);
+        struct pending *p = pending_new(g, index, 0, cb, ud);
         if (store_idem_find(g->store, k.key, k.len, k.fp, on_stored, p)) {
             free(k.key);
             return;

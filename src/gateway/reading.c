@@ -483,9 +483,11 @@ void reading_document(struct reading *r, const char *body, size_t len, const cha
     }
     while (len > 0 && is_ws(body[len - 1]))
         len--;
-    buf_append(out, body, len - 1); /* all but the closing '}' */
+    size_t dlen = strlen(date);
+    buf_reserve(out, len + dlen + 16); /* one allocation for most documents */
+    buf_append(out, body, len - 1);    /* all but the closing '}' */
     if (r->nmembers > 0) buf_putc(out, ',');
     buf_puts(out, "\"date\":");
-    buf_json_str(out, date, strlen(date));
+    buf_json_str(out, date, dlen);
     buf_putc(out, '}');
 }

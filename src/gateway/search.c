@@ -610,22 +610,31 @@ static void root_info(struct http_req *req)
 
 /* ---- dispatch ---- */
 
-/* A path split into its segments, each percent-decoded. */
+/* A path split into its segments, each percent-decoded, into small (or,
+ * for a long path, heap). */
 #define MAX_SEGS 4
 struct segs {
     size_t n;
     char *s[MAX_SEGS];
+    char *heap;
+    char small[256];
 };
 
 static int split_path(const char *path, struct segs *sg)
 {
-    memset(sg, 0, sizeof *sg);
+    sg->n = 0;
+    sg->heap = NULL;
     if (*path != '/') return GK_EINVAL;
+    /* the segments and their NULs take no more than the path's length */
+    size_t len = strlen(path);
+    char *dst = len < sizeof sg->small ? sg->small : (sg->heap = xmalloc(len + 1));
     for (const char *p = path + 1; *p;) {
         size_t n = strcspn(p, "/");
         if (sg->n == MAX_SEGS) return GK_EINVAL;
-        if ((sg->s[sg->n] = url_decode_dup(p, n)) == NULL) return GK_EINVAL;
-        sg->n++;
+        int k = url_decode(p, n, dst, n + 1);
+        if (k < 0) return GK_EINVAL;
+        sg->s[sg->n++] = dst;
+        dst += k + 1;
         p += n + (p[n] == '/');
     }
     return 0;
@@ -633,8 +642,7 @@ static int split_path(const char *path, struct segs *sg)
 
 static void segs_free(struct segs *sg)
 {
-    for (size_t i = 0; i < sg->n; i++)
-        free(sg->s[i]);
+    free(sg->heap);
 }
 
 static int method_is(const struct http_req *req, int a, int b)
