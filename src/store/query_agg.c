@@ -10,6 +10,7 @@
  * every bucket counted against search.max_buckets. */
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,21 +202,54 @@ static double metric_value(const struct qagg *a, const char *which, struct qmetr
 
 /* ---- states and buckets ------------------------------------------------ */
 
+struct qchunk {
+    struct qchunk *next;
+    max_align_t data[];
+};
+
+/* n zeroed bytes from the arena, aligned for any type. */
+static void *arena_alloc(struct qarena *ar, size_t n)
+{
+    n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    if (n > ar->left) {
+        ar->size = ar->size ? ar->size * 2 : 4096;
+        if (ar->size > 262144) ar->size = 262144;
+        size_t size = n > ar->size ? n : ar->size;
+        struct qchunk *c = xcalloc(1, sizeof *c + size);
+        c->next = ar->chunks;
+        ar->chunks = c;
+        ar->next = (char *)c->data;
+        ar->left = size;
+    }
+    void *p = ar->next;
+    ar->next += n;
+    ar->left -= n;
+    return p;
+}
+
+static void arena_free(struct qarena *ar)
+{
+    for (struct qchunk *c = ar->chunks, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
+}
+
 struct qstate *qs_new(const struct qplan *p)
 {
-    struct qstate *s = xcalloc(1, sizeof *s);
+    struct qstate *s = xcalloc(1, sizeof *s + sizeof(struct qarena));
     s->p = p;
+    s->arena = (struct qarena *)(s + 1);
     return s;
 }
 
-static void bucket_free(struct qbucket *b, const struct qagg *a)
+/* What b holds; b itself and its subs array are in the arena. */
+static void bucket_clear(struct qbucket *b, const struct qagg *a)
 {
     for (size_t i = 0; b->subs && i < a->nsubs; i++)
         qs_free(b->subs[i]);
-    free(b->subs);
     json_decref(b->subj);
     free(b->ks);
-    free(b);
 }
 
 void qs_free(struct qstate *s)
@@ -223,7 +257,7 @@ void qs_free(struct qstate *s)
     if (!s) return;
     const struct qagg *a = s->p->a;
     for (size_t i = 0; i < s->nb; i++)
-        bucket_free(s->b[i], a);
+        bucket_clear(s->b[i], a);
     free(s->b);
     if (s->sidx) map_free(s->sidx);
     free(s->sidx);
@@ -233,7 +267,10 @@ void qs_free(struct qstate *s)
     for (size_t i = 0; i < s->nrows; i++)
         qx_row_clear(&s->rows[i], a->nsorts ? a->nsorts : 1);
     free(s->rows);
-    free(s);
+    if (s->arena == (struct qarena *)(s + 1)) { /* the root */
+        arena_free(s->arena);
+        free(s);
+    }
 }
 
 static struct qbucket *bucket_add(struct qx *x, struct qstate *s)
@@ -244,7 +281,7 @@ static struct qbucket *bucket_add(struct qx *x, struct qstate *s)
         s->capb = s->capb ? 2 * s->capb : 16;
         s->b = xrealloc(s->b, s->capb * sizeof *s->b);
     }
-    struct qbucket *b = xcalloc(1, sizeof *b);
+    struct qbucket *b = arena_alloc(s->arena, sizeof *b);
     s->b[s->nb++] = b;
     return b;
 }
@@ -303,8 +340,13 @@ struct qbucket *qs_bucket_int(struct qx *x, struct qstate *s, int64_t key)
 struct qstate *qs_sub(const struct qstate *s, struct qbucket *b, size_t i)
 {
     const struct qagg *a = s->p->a;
-    if (!b->subs) b->subs = xcalloc(a->nsubs, sizeof *b->subs);
-    if (!b->subs[i]) b->subs[i] = qs_new(&s->p->subs[i]);
+    if (!b->subs) b->subs = arena_alloc(s->arena, a->nsubs * sizeof *b->subs);
+    if (!b->subs[i]) {
+        struct qstate *sub = arena_alloc(s->arena, sizeof *sub);
+        sub->p = &s->p->subs[i];
+        sub->arena = s->arena;
+        b->subs[i] = sub;
+    }
     return b->subs[i];
 }
 
@@ -682,6 +724,12 @@ static void dh_add(struct qx *x, struct qstate *s, struct qbucket *b, json_t *ar
 static json_t *dh_json(struct qx *x, struct qstate *s)
 {
     const struct qagg *a = s->p->a;
+    if (a == x->total_from) {
+        x->agg_total = 0;
+        for (size_t i = 0; i < s->nb; i++)
+            x->agg_total += s->b[i]->n;
+        x->has_agg_total = 1;
+    }
     struct qbucket **v = xmalloc((s->nb + 1) * sizeof *v);
     if (s->nb) memcpy(v, s->b, s->nb * sizeof *v);
     qsort(v, s->nb, sizeof *v, ki_cmp);
@@ -707,8 +755,7 @@ static json_t *dh_json(struct qx *x, struct qstate *s)
             struct qbucket *b = j < n && v[j]->ki == k ? v[j++] : &empty;
             dh_add(x, s, b, arr, w);
             for (size_t i = 0; b == &empty && empty.subs && i < a->nsubs; i++)
-                qs_free(empty.subs[i]);
-            if (b == &empty) free(empty.subs);
+                qs_free(empty.subs[i]); /* what it holds: it is in the arena */
         }
     }
     free(v);

@@ -255,6 +255,12 @@ struct qx {
     size_t nlive;    /* buckets built while collecting */
     size_t mem;      /* bytes of aggregation state charged (qx_charge) */
     int minutes;     /* qx_minutes_kept: 0 not looked up yet, 1 kept, -1 not */
+    /* A top-level date_histogram on `date` puts every matching document in
+     * one bucket: the sum of its doc_counts is the total hits, with no
+     * count query (search_reply). */
+    const struct qagg *total_from;
+    int64_t agg_total;
+    int has_agg_total;
     /* statements (qx_stmt): those handed out and not given back yet, and
      * those this request prepared (finalized by qx_finish unless the
      * connection keeps them: query_conn_keep) */
@@ -353,7 +359,8 @@ void qx_load_sources(struct qx *x, struct qrow *rows, size_t n);
  * exact). */
 int64_t qx_count(struct qx *x, const struct qnode *root, int64_t limit);
 
-/* hits.total as requested, or NULL with track_total_hits false. */
+/* hits.total as requested, or NULL with track_total_hits false (counted
+ * unless the aggregations did: x->has_agg_total). */
 json_t *qx_total(struct qx *x, int64_t *count);
 /* hits.hits and hits.max_score for the window of the request. */
 json_t *qx_hits(struct qx *x, const struct qctx *c, const struct qsort *sorts, size_t nsorts,
@@ -456,6 +463,16 @@ struct qmetric {
 
 struct qstate;
 
+/* Where a state tree's buckets and sub-states live: zeroed memory handed
+ * out in order from a few chunks, freed at once with the tree's root
+ * (qs_free). A histogram of 1,440 buckets then makes a handful of
+ * allocations, not three per bucket. */
+struct qarena {
+    struct qchunk *chunks;
+    char *next;
+    size_t left, size;
+};
+
 struct qbucket {
     int64_t ki;           /* date_histogram key */
     char *ks;             /* terms key */
@@ -467,6 +484,7 @@ struct qbucket {
 /* The state of one aggregation (in one bucket of its parent). */
 struct qstate {
     const struct qplan *p;
+    struct qarena *arena; /* the tree's; owned by the root (qs_new) */
     struct qmetric m;
     struct qbucket **b; /* buckets in creation order */
     size_t nb, capb;
@@ -484,7 +502,9 @@ struct qstate {
     const void *fill_arg;
 };
 
+/* A root state, with the arena of its tree. */
 struct qstate *qs_new(const struct qplan *p);
+/* Frees what s holds (and, for a root, s and its arena). */
 void qs_free(struct qstate *s);
 struct qbucket *qs_bucket_int(struct qx *x, struct qstate *s, int64_t key);
 struct qbucket *qs_bucket_str(struct qx *x, struct qstate *s, const char *key);
