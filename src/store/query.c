@@ -119,11 +119,16 @@ static json_t *search_reply(struct qx *x, uint64_t start)
     const struct query *q = x->q;
     int64_t total;
     json_t *max = NULL;
-    json_t *tot = qx_total(x, &total);
+    for (size_t i = 0; i < q->naggs && q->track != 0; i++)
+        if (q->aggs[i]->kind == QA_DATEH && q->aggs[i]->f.kind == QF_DATE) {
+            x->total_from = q->aggs[i];
+            break;
+        }
     struct qctx c = {.root = q->root};
     json_t *hits =
         qx_hits(x, &c, q->sorts, q->nsorts, &q->src, q->from, q->size, q->track_scores, &max);
     json_t *aggs = q->naggs ? qx_aggs(x) : NULL;
+    json_t *tot = qx_total(x, &total); /* after the aggregations: they may have counted */
     json_t *h = json_object();
     if (tot) json_object_set_new(h, "total", tot);
     json_object_set_new(h, "max_score", max);

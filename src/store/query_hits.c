@@ -498,7 +498,8 @@ json_t *qx_total(struct qx *x, int64_t *count)
     int64_t track = x->q->track;
     *count = 0;
     if (track == 0) return NULL;
-    int64_t n = qx_count(x, x->q->root, track < 0 ? -1 : track);
+    int64_t n = x->has_agg_total && !x->timed_out ? x->agg_total
+                                                  : qx_count(x, x->q->root, track < 0 ? -1 : track);
     *count = n;
     int gte = x->timed_out || (track > 0 && n > track);
     return json_pack("{s:I, s:s}", "value", (json_int_t)(track > 0 && n > track ? track : n),

@@ -25,8 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/mem.h"
 #include "store/query_int.h"
+#include "store/store_block.h"
 #include "store/store.h"
 
 #define HOUR             QX_HOUR
@@ -185,8 +187,13 @@ static void feed(const struct feed *f, struct qstate *s)
         feed(f, qs_sub(s, b, i));
 }
 
+/* Raw values: gasket.db's blocks are read by read_blocks, these are the
+ * rest of the `measurements` view (store_move.c): an older schema's rows
+ * not converted yet, and the hot files' (store_hmeas.c). */
 static const char *const region_sql[6] = {
-    "SELECT ts, value, value, value, 1 FROM measurements"
+    "SELECT ts, value, value, value, 1 FROM main.measurements"
+    " WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND ts >= ?4 AND ts < ?5"
+    " UNION ALL SELECT ts, value, value, value, 1 FROM temp.hmeas"
     " WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND ts >= ?4 AND ts < ?5",
     "SELECT t, mn, mx, sm, n FROM rollup_1m"
     " WHERE idx = ?1 AND grp = ?2 AND name = ?3 AND t >= ?4 AND t < ?5",
@@ -224,16 +231,75 @@ static void read_region(struct qx *x, sqlite3_stmt *st, struct feed *f, struct q
     sqlite3_reset(st);
 }
 
+/* The statements of read_blocks: the block holding a range's start, and
+ * the blocks from there on (the virtual table gk_meas's, store_mblk.c). */
+static const char *const blocks_sql[2] = {
+    "SELECT t0, d0 FROM main.mblocks WHERE idx = ?1 AND grp = ?2 AND name = ?3"
+    " AND (t0, d0) <= (?4, ?5) ORDER BY t0 DESC, d0 DESC LIMIT 1",
+    "SELECT data FROM main.mblocks WHERE idx = ?1 AND grp = ?2 AND name = ?3"
+    " AND (t0, d0) >= (?4, ?5) AND t0 <= ?6 ORDER BY t0, d0",
+};
+
+/* Feeds the values of one (group, name) in a raw region from gasket.db's
+ * blocks, decoded here: what the `measurements` view's gk_meas rows give,
+ * in the same order, without a pass through SQL per value. */
+static void read_blocks(struct qx *x, sqlite3_stmt **st, struct feed *f, struct qstate *root,
+                        const struct qregion *r)
+{
+    int64_t lo = r->from, hi = r->to - 1, k0 = lo, k1 = INT64_MIN;
+    if (r->to <= r->from) return;
+    sqlite3_stmt *seek = st[0], *blocks = st[1];
+    sqlite3_bind_text(seek, 1, x->q->index, -1, SQLITE_STATIC);
+    sqlite3_bind_text(seek, 2, f->grp, -1, SQLITE_STATIC);
+    sqlite3_bind_text(seek, 3, f->rname, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(seek, 4, lo);
+    sqlite3_bind_int64(seek, 5, INT64_MIN);
+    if (qx_step(x, seek) == SQLITE_ROW) {
+        k0 = sqlite3_column_int64(seek, 0);
+        k1 = sqlite3_column_int64(seek, 1);
+    }
+    sqlite3_reset(seek);
+    sqlite3_bind_text(blocks, 1, x->q->index, -1, SQLITE_STATIC);
+    sqlite3_bind_text(blocks, 2, f->grp, -1, SQLITE_STATIC);
+    sqlite3_bind_text(blocks, 3, f->rname, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(blocks, 4, k0);
+    sqlite3_bind_int64(blocks, 5, k1);
+    sqlite3_bind_int64(blocks, 6, hi);
+    struct mpoint pts[MBLK_MAX];
+    while (!x->failed && qx_step(x, blocks) == SQLITE_ROW) {
+        int n = mblk_decode(sqlite3_column_blob(blocks, 0), (size_t)sqlite3_column_bytes(blocks, 0),
+                            pts);
+        if (n < 0) {
+            log_error("query: a damaged measurement block (%s, %s, %s)", x->q->index, f->grp,
+                      f->rname);
+            x->failed = 1;
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            if (pts[i].ts < lo || pts[i].ts > hi || !pts[i].has) continue;
+            f->n = 1;
+            f->t = q_floordiv(pts[i].ts, 1000) * 1000;
+            f->mn = f->mx = f->sm = pts[i].value;
+            feed(f, root);
+        }
+        if (pts[n - 1].ts > hi) break;
+    }
+    sqlite3_reset(blocks);
+}
+
 /* Feeds one measurement name (NULL: the document counts) over the scope;
- * st: the raw, 1-minute and 1-hour statements. */
-static void read_name(struct qx *x, sqlite3_stmt **st, const struct rscope *sc,
+ * st: the raw, 1-minute and 1-hour statements; blk: read_blocks's (for a
+ * name). */
+static void read_name(struct qx *x, sqlite3_stmt **st, sqlite3_stmt **blk, const struct rscope *sc,
                       const struct qregion *rg, size_t nrg, const char *name, struct qstate *root)
 {
     struct feed f = {.x = x, .rname = name ? name : STORE_DOCS_NAME, .name = name, .count = !name};
     for (size_t g = 0; g < sc->ngrp && !x->failed && !x->bad; g++) {
         f.grp = sc->grp[g];
-        for (size_t i = 0; i < nrg; i++)
+        for (size_t i = 0; i < nrg; i++) {
+            if (name && rg[i].tier == 0) read_blocks(x, blk, &f, root, &rg[i]);
             read_region(x, st[rg[i].tier == HOUR ? 2 : rg[i].tier == MINUTE], &f, root, &rg[i]);
+        }
     }
 }
 
@@ -261,13 +327,13 @@ static void fill(struct qx *x, const char **names, size_t nnames, const struct r
 {
     struct qregion rg[QX_MAX_REGIONS];
     size_t nrg = qx_regions(x, sc->lo, sc->hi, tier, rg);
-    sqlite3_stmt *st[6] = {NULL};
-    for (int i = 0; i < 6; i++)
-        if (!(st[i] = qx_stmt(x, region_sql[i], -1))) x->failed = 1;
+    sqlite3_stmt *st[8] = {NULL};
+    for (int i = 0; i < 8; i++)
+        if (!(st[i] = qx_stmt(x, i < 6 ? region_sql[i] : blocks_sql[i - 6], -1))) x->failed = 1;
     for (size_t i = 0; i < nnames && !x->failed; i++)
-        read_name(x, st, sc, rg, nrg, names[i], root);
-    if (!x->failed) read_name(x, st + 3, sc, rg, nrg, NULL, root);
-    for (int i = 0; i < 6; i++)
+        read_name(x, st, st + 6, sc, rg, nrg, names[i], root);
+    if (!x->failed) read_name(x, st + 3, NULL, sc, rg, nrg, NULL, root);
+    for (int i = 0; i < 8; i++)
         qx_done(x, st[i]);
 }
 
