@@ -585,16 +585,37 @@ static void dh_text_init(struct dhtext *w, const struct qstate *s)
     }
 }
 
+/* v in decimal at p (room for 20 bytes); returns the end. */
+static char *int_text(char *p, int64_t v)
+{
+    static const char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+    char d[20], *e = d + sizeof d, *q = e;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    while (u >= 100) {
+        unsigned k = (unsigned)(u % 100) * 2;
+        u /= 100;
+        *--q = pairs[k + 1];
+        *--q = pairs[k];
+    }
+    if (u >= 10) {
+        *--q = pairs[u * 2 + 1];
+        *--q = pairs[u * 2];
+    } else {
+        *--q = (char)('0' + u);
+    }
+    if (v < 0) *p++ = '-';
+    memcpy(p, q, (size_t)(e - q));
+    return p + (e - q);
+}
+
 /* v >= 0 or not, in decimal. */
 static void put_int(struct buf *b, int64_t v)
 {
-    char d[24], *p = d + sizeof d;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do
-        *--p = (char)('0' + u % 10);
-    while (u /= 10);
-    if (v < 0) *--p = '-';
-    buf_append(b, p, (size_t)(d + sizeof d - p));
+    char d[24];
+    buf_append(b, d, (size_t)(int_text(d, v) - d));
 }
 
 /* 1 when s has a byte that a JSON string escapes. */
@@ -648,20 +669,24 @@ static int put_value(struct buf *out, const struct buf *name, const struct qagg 
 static void dh_text_bucket(struct dhtext *w, struct qstate *s, struct qbucket *b)
 {
     const struct qagg *a = s->p->a;
-    char ks[64], err[64];
-    if (dt_format(b->ki, a->zone, a->format, ks, sizeof ks, err, sizeof err) < 0) ks[0] = '\0';
-    buf_puts(&w->out, w->n++ ? ",{\"key_as_string\":" : "{\"key_as_string\":");
-    if (needs_escape(ks)) {
-        put_json(&w->out, json_string(ks));
+    char t[160], *p = t, err[64];
+    /* the key as text: no escapes in the default format's digits */
+    p = stpcpy(p, w->n++ ? ",{\"key_as_string\":\"" : "{\"key_as_string\":\"");
+    int kl = dt_format(b->ki, a->zone, a->format, p, 64, err, sizeof err);
+    if (kl < 0) *p = '\0', kl = 0;
+    if (a->format && needs_escape(p)) {
+        buf_append(&w->out, t, (size_t)(p - t) - 1); /* up to the quote */
+        put_json(&w->out, json_string(p));
+        p = t;
     } else {
-        buf_putc(&w->out, '"');
-        buf_puts(&w->out, ks);
-        buf_putc(&w->out, '"');
+        p += kl;
+        *p++ = '"';
     }
-    buf_puts(&w->out, ",\"key\":");
-    put_int(&w->out, b->ki);
-    buf_puts(&w->out, ",\"doc_count\":");
-    put_int(&w->out, b->n);
+    p = stpcpy(p, ",\"key\":");
+    p = int_text(p, b->ki);
+    p = stpcpy(p, ",\"doc_count\":");
+    p = int_text(p, b->n);
+    buf_append(&w->out, t, (size_t)(p - t));
     for (size_t i = 0; i < a->nsubs; i++) {
         struct qstate *sub = b->subs ? b->subs[i] : NULL;
         if (sub && put_value(&w->out, &w->name[i], a->subs[i], &sub->m)) continue;

@@ -1088,6 +1088,14 @@ static void test_agg_date_histogram(void)
     CHECK_EQ_INT(at_int(b, "0.key"), T0 - (14 * 60 + 49) * 1000);
     CHECK_EQ_INT(at_int(b, "0.doc_count"), NDOCS);
     json_decref(r);
+    /* a format whose text JSON escapes: a quote and a backslash */
+    r = aggs_of("{\"size\":0,\"aggs\":{\"h\":{\"date_histogram\":{\"field\":\"date\","
+                "\"calendar_interval\":\"hour\",\"time_zone\":\"Asia/Seoul\",\"min_doc_count\":1,"
+                "\"format\":\"yyyy'\\\"\\\\'HH\"}}}}",
+                &st);
+    CHECK_EQ_STR(at_str(r, "aggregations.h.buckets.0.key_as_string"), "2021\"\\18");
+    CHECK_EQ_INT(at_int(r, "aggregations.h.buckets.0.doc_count"), NDOCS);
+    json_decref(r);
     /* extended bounds add empty buckets around the data */
     r = aggs_of("{\"size\":0,\"aggs\":{\"h\":{\"date_histogram\":{\"field\":\"date\","
                 "\"calendar_interval\":\"1h\",\"time_zone\":\"+09:00\",\"extended_bounds\":"
