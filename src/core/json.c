@@ -63,10 +63,122 @@ static int short_text(char *tmp, double d)
     return 0;
 }
 
+/* round(m * 10^s / 2^p), ties to even: printf's rounding of the exact
+ * binary value (m < 2^53, 10^s < 2^67, 1 <= p <= 66: no overflow); *fl:
+ * the same, rounded down. */
+static uint64_t scaled_round(uint64_t m, const unsigned __int128 p10s, int p, uint64_t *fl)
+{
+    unsigned __int128 num = (unsigned __int128)m * p10s, half = (unsigned __int128)1 << (p - 1);
+    unsigned __int128 q = num >> p, r = num & (((unsigned __int128)1 << p) - 1);
+    *fl = (uint64_t)q;
+    if (r > half || (r == half && (q & 1))) q++;
+    return (uint64_t)q;
+}
+
+/* 1 when the decimal x * 10^-s reads back as m * 2^-p (a normal double):
+ * it lies inside the rounding interval of m, the ends included when m is
+ * even (ties go to the even mantissa). Scaled by 4 * 10^s * 2^p: all in
+ * 128 bits for x < 10^17 and p <= 66. */
+static int reads_back(uint64_t x, unsigned __int128 p10s, uint64_t m, int p)
+{
+    unsigned __int128 a = ((unsigned __int128)x << p) * 4, c = (unsigned __int128)m * p10s * 4;
+    unsigned __int128 up = c + 2 * p10s, down = c - (m == (UINT64_C(1) << 52) ? p10s : 2 * p10s);
+    if (a > down && a < up) return 1;
+    return (a == up || a == down) && !(m & 1);
+}
+
+/* real_text's answer (the first of %.15g, %.16g and %.17g that reads
+ * back) without printf or strtod, for a d in [1e-4, 1e15): the binary
+ * value is m * 2^-p exactly, so its N-digit decimal and the check that it
+ * reads back are integer arithmetic in 128 bits. 0: not such a d, or an
+ * answer %g would print in exponent notation. */
+static int exact_text(char *tmp, double d)
+{
+    static const uint64_t pow10u[] = {1,
+                                      10,
+                                      100,
+                                      1000,
+                                      10000,
+                                      100000,
+                                      1000000,
+                                      10000000,
+                                      100000000,
+                                      1000000000,
+                                      10000000000ull,
+                                      100000000000ull,
+                                      1000000000000ull,
+                                      10000000000000ull,
+                                      100000000000000ull,
+                                      1000000000000000ull,
+                                      10000000000000000ull,
+                                      100000000000000000ull,
+                                      1000000000000000000ull,
+                                      10000000000000000000ull};
+    double a = fabs(d);
+    if (!(a >= 1e-4 && a < 1e15)) return 0;
+    int e2;
+    double f = frexp(a, &e2); /* a = f * 2^e2, f in [0.5, 1) */
+    uint64_t m = (uint64_t)ldexp(f, 53);
+    int p = 53 - e2;              /* a = m * 2^-p, 1 <= p <= 66 here */
+    int E = (int)floor(log10(a)); /* a guess: checked against the digits */
+    for (int N = 15; N <= 17; N++) {
+        uint64_t x = 0, fl;
+        int e = E;
+        for (int tries = 0; tries < 3; tries++) {
+            int s = N - 1 - e;
+            if (s < 0 || s > 20) return 0;
+            unsigned __int128 p10s = (unsigned __int128)pow10u[s < 20 ? s : 19] * (s < 20 ? 1 : 10);
+            x = scaled_round(m, p10s, p, &fl);
+            /* e is right when the exact value has N digits before rounding */
+            if (fl >= pow10u[N])
+                e++;
+            else if (fl < pow10u[N - 1])
+                e--;
+            else {
+                if (!reads_back(x, p10s, m, p)) break;
+                if (x == pow10u[N]) /* rounding carried into a new digit */
+                    x = pow10u[N - 1], e++;
+                if (e >= N || e < -4) return 0; /* %g would use an exponent */
+                /* %g's fixed notation: N digits, the point after e + 1 of them,
+                 * no trailing zeros */
+                char dg[20];
+                for (int i = N - 1; i >= 0; i--, x /= 10)
+                    dg[i] = (char)('0' + x % 10);
+                int nd = N;
+                while (nd > 1 && dg[nd - 1] == '0')
+                    nd--;
+                int n = 0;
+                if (d < 0) tmp[n++] = '-';
+                if (e >= 0) {
+                    for (int i = 0; i <= e; i++)
+                        tmp[n++] = i < nd ? dg[i] : '0';
+                    if (nd > e + 1) {
+                        tmp[n++] = '.';
+                        for (int i = e + 1; i < nd; i++)
+                            tmp[n++] = dg[i];
+                    }
+                } else {
+                    tmp[n++] = '0';
+                    tmp[n++] = '.';
+                    for (int i = 0; i < -e - 1; i++)
+                        tmp[n++] = '0';
+                    for (int i = 0; i < nd; i++)
+                        tmp[n++] = dg[i];
+                }
+                tmp[n] = '\0';
+                return n;
+            }
+        }
+        E = e;
+    }
+    return 0;
+}
+
 void json_write_real(struct buf *b, double d)
 {
     char tmp[40];
     int n = short_text(tmp, d);
+    if (n == 0) n = exact_text(tmp, d);
     if (n == 0) n = real_text(tmp, sizeof tmp, d);
     buf_append(b, tmp, (size_t)n);
     if (!strpbrk(tmp, ".eEn"))

@@ -66,9 +66,12 @@ static void test_round_trip(void)
     CHECK_EQ_INT(bad, 0);
 }
 
-/* json_write_real's fast path writes exactly what printf's path would,
- * for readings of 0 to 8 places at every magnitude, averages, whole
- * numbers, the bounds of the fast path and random bits. */
+/* json_write_real's fast paths (short decimals; then any value in
+ * [1e-4, 1e15) in 128-bit integers) write exactly what printf's path
+ * would, for readings of 0 to 8 places at every magnitude, averages,
+ * whole numbers, the bounds of the fast paths, random bits, random
+ * doubles of the second path's range, powers of two and ten and their
+ * neighbours. */
 static void test_fast_path_same(void)
 {
     static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
@@ -78,10 +81,10 @@ static void test_fast_path_same(void)
         26.2, -26.2,  1e-5};
     uint64_t r = 99;
     long bad = 0, n = 0;
-    for (long i = 0; i < 1200000; i++) {
+    for (long i = 0; i < 2400000; i++) {
         r = r * 6364136223846793005u + 1442695040888963407u;
         double d;
-        int kind = (int)(i % 6);
+        int kind = (int)(i % 9);
         if (kind == 0) { /* a reading: k places */
             double m = (double)((r >> 11) % 100000000);
             d = m / p10[(r >> 5) % 9] * p10[(r >> 40) % 5];
@@ -101,8 +104,25 @@ static void test_fast_path_same(void)
             d = edges[i / 6 % (sizeof edges / sizeof *edges)];
             d = nextafter(d, (r & 1) ? 1e300 : -1e300);
             if (r & 2) d = edges[i / 6 % (sizeof edges / sizeof *edges)];
-        } else {
+        } else if (kind == 5) {
             d = (double)((r >> 20) % 2000000) / 1000 - 1000; /* negative too */
+        } else if (kind == 6) { /* any double of [1e-4, 1e15), evenly in log */
+            d = pow(10, -4 + 19 * ((double)(r >> 11) / 9007199254740992.0));
+            uint64_t bits;
+            memcpy(&bits, &d, sizeof bits);
+            bits ^= (r >> 7) & 0xfffff; /* random low mantissa bits */
+            memcpy(&d, &bits, sizeof d);
+        } else if (kind == 7) { /* averages of 3, 6, 7, 9, 11, 12 */
+            static const int div[] = {3, 6, 7, 9, 11, 12};
+            d = (double)((r >> 20) % 10000000) / 100 / div[(r >> 3) % 6];
+        } else { /* powers of two and ten, and their neighbours */
+            int k = (int)((r >> 8) % 64) - 14;
+            d = (r >> 4) & 1 ? ldexp(1, k) : pow(10, (double)(k % 19) - 4);
+            int step = (int)((r >> 16) % 5) - 2;
+            for (; step > 0; step--)
+                d = nextafter(d, 1e300);
+            for (; step < 0; step++)
+                d = nextafter(d, -1e300);
         }
         if (r & (1u << 7)) d = -d;
         char want[48];
@@ -117,7 +137,7 @@ static void test_fast_path_same(void)
         buf_free(&b);
     }
     CHECK_EQ_INT(bad, 0);
-    CHECK(n > 1000000);
+    CHECK(n > 2000000);
 }
 
 static void test_values(void)
