@@ -63,6 +63,7 @@ static int short_text(char *tmp, double d)
     return 0;
 }
 
+#ifdef __SIZEOF_INT128__
 /* round(m * 10^s / 2^p), ties to even: printf's rounding of the exact
  * binary value (m < 2^53, 10^s < 2^67, 1 <= p <= 66: no overflow); *fl:
  * the same, rounded down. */
@@ -173,6 +174,13 @@ static int exact_text(char *tmp, double d)
     }
     return 0;
 }
+#else
+static int exact_text(char *tmp, double d)
+{
+    (void)tmp, (void)d;
+    return 0; /* no 128-bit integers (32-bit targets): printf's path */
+}
+#endif
 
 void json_write_real(struct buf *b, double d)
 {
