@@ -76,18 +76,6 @@ static uint64_t scaled_round(uint64_t m, const unsigned __int128 p10s, int p, ui
     return (uint64_t)q;
 }
 
-/* 1 when the decimal x * 10^-s reads back as m * 2^-p (a normal double):
- * it lies inside the rounding interval of m, the ends included when m is
- * even (ties go to the even mantissa). Scaled by 4 * 10^s * 2^p: all in
- * 128 bits for x < 10^17 and p <= 66. */
-static int reads_back(uint64_t x, unsigned __int128 p10s, uint64_t m, int p)
-{
-    unsigned __int128 a = ((unsigned __int128)x << p) * 4, c = (unsigned __int128)m * p10s * 4;
-    unsigned __int128 up = c + 2 * p10s, down = c - (m == (UINT64_C(1) << 52) ? p10s : 2 * p10s);
-    if (a > down && a < up) return 1;
-    return (a == up || a == down) && !(m & 1);
-}
-
 /* real_text's answer (the first of %.15g, %.16g and %.17g that reads
  * back) without printf or strtod, for a d in [1e-4, 1e15): the binary
  * value is m * 2^-p exactly, so its N-digit decimal and the check that it
@@ -136,7 +124,7 @@ static int exact_text(char *tmp, double d)
             else if (fl < pow10u[N - 1])
                 e--;
             else {
-                if (!reads_back(x, p10s, m, p)) break;
+                if (dec_rounds_to(x, s, a) != 1) break;
                 if (x == pow10u[N]) /* rounding carried into a new digit */
                     x = pow10u[N - 1], e++;
                 if (e >= N || e < -4) return 0; /* %g would use an exponent */

@@ -82,10 +82,19 @@ static void test_shapes(void)
     declines("nan");
     declines("1e23"); /* 10^23 is not a double */
     declines("1e-23");
-    declines("1234567890123456"); /* 16 significant digits */
-    declines("9007199254740993"); /* 2^53 + 1 */
-    declines("0.1234567890123456");
-    declines("37.61002501514269"); /* the seed's gps: strtod's job */
+    declines("1234567890123456");         /* 16 significant digits */
+    declines("9007199254740993");         /* 2^53 + 1 */
+    declines("12345678901234567890.5");   /* 21 significant digits */
+    declines("0.0000001234567890123456"); /* 10^-22: past the 128-bit check */
+#if defined(__SIZEOF_INT128__)
+    is("0.1234567890123456", strtod("0.1234567890123456", NULL));
+    is("37.61002501514269", 37.61002501514269); /* the seed's position */
+    is("126.99636868892937", 126.99636868892937);
+    is("1.2345678901234567e5", 123456.78901234567);
+    is("-0.30000000000000004", -0.30000000000000004);
+#endif
+    declines("9007199254740993.5");                   /* above 2^53: no fraction bits to check */
+    declines("0.1000000000000000055511151231257827"); /* too long: strtod */
     declines("1e99999999999");
 }
 
@@ -96,7 +105,7 @@ static void test_against_strtod(void)
     char s[64];
     for (int i = 0; i < 2000000; i++) {
         uint64_t r = next();
-        int nd = 1 + (int)(r % 18);                       /* significant digits: 1..18 */
+        int nd = 1 + (int)(r % 20);                       /* significant digits: 1..20 */
         int point = (int)((r >> 8) % (unsigned)(nd + 2)); /* where the point goes, if any */
         int lead = (int)((r >> 16) % 4);                  /* leading zeros */
         int expo = (r >> 20) % 3 == 0;
@@ -130,9 +139,55 @@ static void test_against_strtod(void)
     fprintf(stderr, "dec_read answered %d of %d decimals\n", answered, total);
 }
 
+/* Decimals of 19 digits around powers of two, where the gap below is
+ * half the gap above (placed between the doubles in long double), and
+ * exact midpoints between doubles near 2^50 (ties go to the even one). */
+static void test_near_powers_of_two(void)
+{
+    static const long double at[] = {0.1L, 0.2L,  0.24L, 0.26L, 0.4L, 0.49L, 0.51L,
+                                     0.6L, 0.74L, 0.76L, 0.9L,  1.2L, 1.6L};
+    int bad = 0, answered = 0;
+    char s[64];
+    for (int k = -12; k <= 49; k++) {
+        double d = ldexp(1, k), below = nextafter(d, 0), above = nextafter(d, INFINITY);
+        for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+            long double v[2] = {(long double)d - at[i] * ((long double)d - below),
+                                (long double)d + at[i] * ((long double)above - d)};
+            for (int j = 0; j < 2; j++) {
+                snprintf(s, sizeof s, "%.19Lg", v[j]);
+                answered += agrees(s, &bad);
+                /* dec_rounds_to itself: the double strtod reads, not its
+                 * neighbours */
+                char e[64];
+                snprintf(e, sizeof e, "%.18Le", v[j]); /* d.ddd...e+XX: 19 digits */
+                uint64_t x = 0;
+                for (const char *c = e; *c && *c != 'e'; c++)
+                    if (*c != '.') x = x * 10 + (uint64_t)(*c - '0');
+                int k = 18 - atoi(strchr(e, 'e') + 1);
+                double want = strtod(e, NULL);
+                if (k < 0 || k > 21) continue;
+#if defined(__SIZEOF_INT128__)
+                bad += dec_rounds_to(x, k, want) != 1;
+                bad += dec_rounds_to(x, k, nextafter(want, 0)) != 0;
+                bad += dec_rounds_to(x, k, nextafter(want, INFINITY)) != 0;
+#endif
+            }
+        }
+    }
+    for (int i = 0; i < 20000; i++) {
+        snprintf(s, sizeof s, "%.3f", ldexp(1, 50) + i * 0.25 + 0.125);
+        answered += agrees(s, &bad);
+    }
+    CHECK_EQ_INT(bad, 0);
+#if defined(__SIZEOF_INT128__)
+    CHECK(answered > 20000);
+#endif
+}
+
 int main(void)
 {
     RUN(test_shapes);
     RUN(test_against_strtod);
+    RUN(test_near_powers_of_two);
     TEST_MAIN_END();
 }
