@@ -265,7 +265,11 @@ void gateway_access_of(const struct gateway *g, const struct http_req *req,
                   : m == HTTP_GET  ? GATEWAY_NEED_READ
                                    : GATEWAY_NEED_NONE; /* OPTIONS, or 405 */
         a->route = rt;
-        if (rt) snprintf(a->index, sizeof a->index, "%s", rt->index);
+        if (rt) {
+            size_t n = strnlen(rt->index, sizeof a->index - 1);
+            memcpy(a->index, rt->index, n);
+            a->index[n] = '\0';
+        }
     }
 }
 

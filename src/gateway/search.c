@@ -804,6 +804,13 @@ static void dispatch(struct gateway *g, struct http_req *req, const struct segs 
 static int search_claims(const struct gateway *g, const struct http_req *req, const char *path,
                          struct segs *sg)
 {
+    sg->n = 0;
+    sg->heap = NULL;
+    /* a route's own path (one segment, no '_' or escape): never the
+     * search API's, so not split (every reading's POST comes here) */
+    if (path[0] == '/' && path[1] && path[1] != '_' && !strpbrk(path + 1, "/%") &&
+        gateway_find_route(g, path))
+        return 0;
     return split_path(path, sg) == 0 &&
            (claimed(sg) || /* GET|HEAD|PUT /{index}, when no route has that path */
             (sg->n == 1 && sg->s[0][0] != '_' && !gateway_find_route(g, path) &&
