@@ -30,12 +30,14 @@
 #endif
 #define SPARE_BUF 16384
 
+#if SPARE_MAX > 0
 static void buf_keep(struct buf *b)
 {
     if (b->cap > SPARE_BUF) buf_free(b);
     b->len = 0;
     if (b->data) b->data[0] = '\0';
 }
+#endif
 
 struct http_req *http__req_new(struct http_conn *hc)
 {
@@ -80,6 +82,7 @@ void http__req_free(struct http_req *r)
         r->upgrade_cb = NULL;
         cb(r->upgrade_ud, NULL, NULL, 0);
     }
+#if SPARE_MAX > 0
     struct http_server *s = r->srv;
     if (s->nspare < SPARE_MAX && !s->freeing) {
         buf_keep(&r->url);
@@ -92,6 +95,7 @@ void http__req_free(struct http_req *r)
         s->nspare++;
         return;
     }
+#endif
     buf_free(&r->url);
     buf_free(&r->hbuf);
     buf_free(&r->body);
