@@ -167,10 +167,13 @@ static void test_near_powers_of_two(void)
                 double want = strtod(e, NULL);
                 if (k < 0 || k > 21) continue;
 #if defined(__SIZEOF_INT128__)
-                bad += dec_rounds_to(x, k, want) != 1;
-                bad += dec_rounds_to(x, k, nextafter(want, 0)) != 0;
-                bad += dec_rounds_to(x, k, nextafter(want, INFINITY)) != 0;
+                const int yes = 1, no = 0;
+#else
+                const int yes = -1, no = -1; /* it cannot tell there */
 #endif
+                bad += dec_rounds_to(x, k, want) != yes;
+                bad += dec_rounds_to(x, k, nextafter(want, 0)) != no;
+                bad += dec_rounds_to(x, k, nextafter(want, INFINITY)) != no;
             }
         }
     }
