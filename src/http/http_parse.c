@@ -75,6 +75,18 @@ struct http_req *http__req_new(struct http_conn *hc)
     return r;
 }
 
+/* r and everything it holds. */
+static void req_destroy(struct http_req *r)
+{
+    buf_free(&r->url);
+    buf_free(&r->hbuf);
+    buf_free(&r->body);
+    buf_free(&r->rhead);
+    buf_free(&r->rbody);
+    free(r->hdrs);
+    free(r);
+}
+
 void http__req_free(struct http_req *r)
 {
     if (r->upgrade_cb) { /* the connection went before the upgrade */
@@ -96,13 +108,7 @@ void http__req_free(struct http_req *r)
         return;
     }
 #endif
-    buf_free(&r->url);
-    buf_free(&r->hbuf);
-    buf_free(&r->body);
-    buf_free(&r->rhead);
-    buf_free(&r->rbody);
-    free(r->hdrs);
-    free(r);
+    req_destroy(r);
 }
 
 void http__req_free_spares(struct http_server *s)
@@ -111,13 +117,7 @@ void http__req_free_spares(struct http_server *s)
         struct http_req *r = s->spare;
         s->spare = r->next;
         s->nspare--;
-        buf_free(&r->url);
-        buf_free(&r->hbuf);
-        buf_free(&r->body);
-        buf_free(&r->rhead);
-        buf_free(&r->rbody);
-        free(r->hdrs);
-        free(r);
+        req_destroy(r);
     }
 }
 
