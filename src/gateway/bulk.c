@@ -233,7 +233,11 @@ static int read_pair(const char *body, size_t len, size_t *pos, size_t *lineno, 
 {
     memset(a, 0, sizeof *a);
     a->line = *lineno;
-    if (default_index) snprintf(a->index, sizeof a->index, "%s", default_index);
+    if (default_index) {
+        size_t il = strnlen(default_index, sizeof a->index - 1);
+        memcpy(a->index, default_index, il);
+        a->index[il] = '\0';
+    }
     if (parse_action(s, n, a, err) != 0) return GK_EINVAL;
     if (!a->index[0])
         return fail(err, "action_request_validation_exception",
@@ -291,7 +295,9 @@ int bulk_parse(const char *body, size_t len, const char *default_index, struct b
 
 static void item_open(struct buf *out, const struct bulk_action *a)
 {
-    buf_printf(out, "{\"%s\":{\"_index\":", op_names[a->op]);
+    buf_puts(out, "{\"");
+    buf_puts(out, op_names[a->op]);
+    buf_puts(out, "\":{\"_index\":");
     buf_json_str(out, a->index, strlen(a->index));
     buf_puts(out, ",\"_id\":");
 }
@@ -300,11 +306,12 @@ void bulk_item_created(struct buf *out, const struct bulk_action *a, const char 
 {
     item_open(out, a);
     buf_json_str(out, id, strlen(id));
-    buf_printf(out,
-               ",\"_version\":1,\"result\":\"created\","
-               "\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},"
-               "\"_seq_no\":%lld,\"_primary_term\":1,\"status\":201}}",
-               (long long)seq_no);
+    /* one per item of a load: no printf */
+    buf_puts(out, ",\"_version\":1,\"result\":\"created\","
+                  "\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},\"_seq_no\":");
+    if (seq_no < 0) buf_putc(out, '-');
+    buf_put_u64(out, seq_no < 0 ? (uint64_t)0 - (uint64_t)seq_no : (uint64_t)seq_no);
+    buf_puts(out, ",\"_primary_term\":1,\"status\":201}}");
 }
 
 void bulk_item_noop(struct buf *out, const struct bulk_action *a)

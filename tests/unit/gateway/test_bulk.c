@@ -160,6 +160,11 @@ static void test_items(void)
     CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(c, "_shards"), "successful")),
                  1);
     json_decref(j);
+    bulk_item_created(&b, &a, "43", INT64_C(9007199254740993));
+    j = item(&b);
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(j, "create"), "_seq_no")),
+                 INT64_C(9007199254740993));
+    json_decref(j);
 
     a.op = BULK_INDEX;
     bulk_item_error(&b, &a, 400, "mapper_parsing_exception", "value \"x\" is not a number",
