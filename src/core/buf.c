@@ -38,14 +38,35 @@ void buf_putc(struct buf *b, char c)
     buf_append(b, &c, 1);
 }
 
-void buf_put_u64(struct buf *b, uint64_t v)
+char *i64_text(char *p, int64_t v)
 {
-    char tmp[20];
-    size_t i = sizeof tmp;
-    do
-        tmp[--i] = (char)('0' + v % 10);
-    while (v /= 10);
-    buf_append(b, tmp + i, sizeof tmp - i);
+    static const char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+    char d[20], *e = d + sizeof d, *q = e;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    while (u >= 100) {
+        unsigned k = (unsigned)(u % 100) * 2;
+        u /= 100;
+        *--q = pairs[k + 1];
+        *--q = pairs[k];
+    }
+    if (u >= 10) {
+        *--q = pairs[u * 2 + 1];
+        *--q = pairs[u * 2];
+    } else {
+        *--q = (char)('0' + u);
+    }
+    if (v < 0) *p++ = '-';
+    memcpy(p, q, (size_t)(e - q));
+    return p + (e - q);
+}
+
+void buf_put_i64(struct buf *b, int64_t v)
+{
+    char d[20];
+    buf_append(b, d, (size_t)(i64_text(d, v) - d));
 }
 
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap)

@@ -21,8 +21,10 @@ void buf_reserve(struct buf *b, size_t extra);
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_putc(struct buf *b, char c);
-/* Appends v in decimal, as printf's %" PRIu64 " would, without printf. */
-void buf_put_u64(struct buf *b, uint64_t v);
+/* v in decimal, as printf's %" PRId64 " writes it, without printf: at p
+ * (room for 20 bytes, no NUL written; returns the end), or appended. */
+char *i64_text(char *p, int64_t v);
+void buf_put_i64(struct buf *b, int64_t v);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Appends s as a JSON string literal, quotes included, escaping as RFC 8259. */

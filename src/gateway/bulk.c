@@ -309,8 +309,7 @@ void bulk_item_created(struct buf *out, const struct bulk_action *a, const char 
     /* one per item of a load: no printf */
     buf_puts(out, ",\"_version\":1,\"result\":\"created\","
                   "\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},\"_seq_no\":");
-    if (seq_no < 0) buf_putc(out, '-');
-    buf_put_u64(out, seq_no < 0 ? (uint64_t)0 - (uint64_t)seq_no : (uint64_t)seq_no);
+    buf_put_i64(out, seq_no);
     buf_puts(out, ",\"_primary_term\":1,\"status\":201}}");
 }
 

@@ -419,19 +419,13 @@ static void reply_stored(struct http_req *req, const struct gateway_ingest_resul
     if (res->status != GK_ECANCELED && ilen < 256 && res->ack->seq_no >= 0) {
         /* the answer to every reading, without printf: it fits (an index
          * under 256 bytes, an _id under 24, 20 digits) */
-        char seq[24], *p = body;
-        int k = sizeof seq;
-        long long v = res->ack->seq_no;
-        do
-            seq[--k] = (char)('0' + v % 10);
-        while (v /= 10);
-        p = stpcpy(p, "{\"_index\":\"");
+        char *p = stpcpy(body, "{\"_index\":\"");
         p = mempcpy(p, res->index, ilen);
         p = stpcpy(p, "\",\"_id\":\"");
         p = stpcpy(p, res->ack->id);
         p = stpcpy(p, "\",\"_version\":1,\"result\":\"created\","
                       "\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},\"_seq_no\":");
-        p = mempcpy(p, seq + k, sizeof seq - (size_t)k);
+        p = i64_text(p, res->ack->seq_no);
         p = stpcpy(p, ",\"_primary_term\":1}");
         http_respond(req, 200, NULL, JSON, body, (size_t)(p - body));
         return;

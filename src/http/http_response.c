@@ -100,14 +100,14 @@ static void format_head(struct http_server *s, struct buf *out, int status, size
 {
     /* the head of every answer: no printf */
     buf_puts(out, "HTTP/1.1 ");
-    buf_put_u64(out, (uint64_t)status);
+    buf_put_i64(out, status);
     buf_putc(out, ' ');
     buf_puts(out, http_status_text(status));
     buf_puts(out, "\r\nDate: ");
     buf_puts(out, server_date(s));
     if (status_has_body(status) && len != NO_LENGTH) {
         buf_puts(out, "\r\nContent-Length: ");
-        buf_put_u64(out, len);
+        buf_put_i64(out, (int64_t)len);
     }
     if (conn_header) {
         buf_puts(out, "\r\nConnection: ");

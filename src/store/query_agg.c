@@ -585,39 +585,6 @@ static void dh_text_init(struct dhtext *w, const struct qstate *s)
     }
 }
 
-/* v in decimal at p (room for 20 bytes); returns the end. */
-static char *int_text(char *p, int64_t v)
-{
-    static const char pairs[] =
-        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-        "8081828384858687888990919293949596979899";
-    char d[20], *e = d + sizeof d, *q = e;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    while (u >= 100) {
-        unsigned k = (unsigned)(u % 100) * 2;
-        u /= 100;
-        *--q = pairs[k + 1];
-        *--q = pairs[k];
-    }
-    if (u >= 10) {
-        *--q = pairs[u * 2 + 1];
-        *--q = pairs[u * 2];
-    } else {
-        *--q = (char)('0' + u);
-    }
-    if (v < 0) *p++ = '-';
-    memcpy(p, q, (size_t)(e - q));
-    return p + (e - q);
-}
-
-/* v >= 0 or not, in decimal. */
-static void put_int(struct buf *b, int64_t v)
-{
-    char d[24];
-    buf_append(b, d, (size_t)(int_text(d, v) - d));
-}
-
 /* 1 when s has a byte that a JSON string escapes. */
 static int needs_escape(const char *s)
 {
@@ -649,7 +616,7 @@ static int put_value(struct buf *out, const struct buf *name, const struct qagg 
     case QA_COUNT:
         buf_append(out, name->data, name->len);
         buf_puts(out, "{\"value\":");
-        put_int(out, m->n);
+        buf_put_i64(out, m->n);
         buf_putc(out, '}');
         return 1;
     default:
@@ -683,9 +650,9 @@ static void dh_text_bucket(struct dhtext *w, struct qstate *s, struct qbucket *b
         *p++ = '"';
     }
     p = stpcpy(p, ",\"key\":");
-    p = int_text(p, b->ki);
+    p = i64_text(p, b->ki);
     p = stpcpy(p, ",\"doc_count\":");
-    p = int_text(p, b->n);
+    p = i64_text(p, b->n);
     buf_append(&w->out, t, (size_t)(p - t));
     for (size_t i = 0; i < a->nsubs; i++) {
         struct qstate *sub = b->subs ? b->subs[i] : NULL;
