@@ -29,6 +29,7 @@
 #include "core/mem.h"
 #include "store/query_int.h"
 #include "store/store_block.h"
+#include "store/store_int.h"
 #include "store/store.h"
 
 #define HOUR             QX_HOUR
@@ -231,14 +232,8 @@ static void read_region(struct qx *x, sqlite3_stmt *st, struct feed *f, struct q
     sqlite3_reset(st);
 }
 
-/* The statements of read_blocks: the block holding a range's start, and
- * the blocks from there on (the virtual table gk_meas's, store_mblk.c). */
-static const char *const blocks_sql[2] = {
-    "SELECT t0, d0 FROM main.mblocks WHERE idx = ?1 AND grp = ?2 AND name = ?3"
-    " AND (t0, d0) <= (?4, ?5) ORDER BY t0 DESC, d0 DESC LIMIT 1",
-    "SELECT data FROM main.mblocks WHERE idx = ?1 AND grp = ?2 AND name = ?3"
-    " AND (t0, d0) >= (?4, ?5) AND t0 <= ?6 ORDER BY t0, d0",
-};
+/* The statements of read_blocks (store_int.h), as gk_meas uses them. */
+static const char *const blocks_sql[2] = {STORE_MBLK_SEEK_SQL, STORE_MBLK_SERIES_SQL};
 
 /* Feeds the values of one (group, name) in a raw region from gasket.db's
  * blocks, decoded here: what the `measurements` view's gk_meas rows give,
@@ -267,7 +262,7 @@ static void read_blocks(struct qx *x, sqlite3_stmt **st, struct feed *f, struct 
     sqlite3_bind_int64(blocks, 6, hi);
     struct mpoint pts[MBLK_MAX];
     while (!x->failed && qx_step(x, blocks) == SQLITE_ROW) {
-        int n = mblk_decode(sqlite3_column_blob(blocks, 0), (size_t)sqlite3_column_bytes(blocks, 0),
+        int n = mblk_decode(sqlite3_column_blob(blocks, 5), (size_t)sqlite3_column_bytes(blocks, 5),
                             pts);
         if (n < 0) {
             log_error("query: a damaged measurement block (%s, %s, %s)", x->q->index, f->grp,

@@ -388,6 +388,17 @@ const char *store_mblk_err(const struct store_mblk *w);
  * makes temp.mblk, temp.hmeas, temp.hroll_1m and temp.hroll_1h with
  * them). */
 int store_mblk_reader(sqlite3 *db);
+/* The blocks of one series (?1 idx, ?2 grp, ?3 name) from the one holding
+ * a range's start: SEEK gives the key (t0, d0) of the last block starting
+ * at or before (?4, ?5); SERIES the blocks from key (?4, ?5) whose first
+ * point is at or before ?6, in order (data: column 5). gk_meas and the
+ * query plans that decode blocks themselves (query_rollup.c) share them. */
+#define STORE_MBLK_SEEK_SQL                                                                        \
+    "SELECT t0, d0 FROM main.mblocks WHERE idx = ?1 AND grp = ?2 AND name = ?3"                    \
+    " AND (t0, d0) <= (?4, ?5) ORDER BY t0 DESC, d0 DESC LIMIT 1"
+#define STORE_MBLK_SERIES_SQL                                                                      \
+    "SELECT idx, grp, name, t0, t1, data FROM main.mblocks WHERE idx = ?1 AND grp = ?2"            \
+    " AND name = ?3 AND (t0, d0) >= (?4, ?5) AND t0 <= ?6 ORDER BY t0, d0"
 /* Narrows [*lo, *hi] by a constraint op (SQLITE_INDEX_CONSTRAINT_GE, GT,
  * LE, LT or EQ) on an integer column, value v. A value that is not an
  * integer narrows it to a superset (SQLite checks the column again). */

@@ -737,14 +737,15 @@ static sqlite3_stmt *names_stmt(struct mvtab *t, int names)
     sqlite3_stmt *st = store_idle_take(t->idle[names], 4);
     if (st) return st;
     struct buf b = {0};
-    buf_puts(&b, SQLDB_OWNED "SELECT idx, grp, name, t0, t1, data FROM main.mblocks WHERE 1");
-    if (names & P_IDX) buf_puts(&b, " AND idx = ?1");
-    if (names & P_GRP) buf_puts(&b, " AND grp = ?2");
-    if (names & P_NAME) buf_puts(&b, " AND name = ?3");
-    if (names == P_SERIES)
-        buf_puts(&b, " AND (t0, d0) >= (?4, ?5) AND t0 <= ?6 ORDER BY t0, d0");
-    else
+    if (names == P_SERIES) {
+        buf_puts(&b, SQLDB_OWNED STORE_MBLK_SERIES_SQL);
+    } else {
+        buf_puts(&b, SQLDB_OWNED "SELECT idx, grp, name, t0, t1, data FROM main.mblocks WHERE 1");
+        if (names & P_IDX) buf_puts(&b, " AND idx = ?1");
+        if (names & P_GRP) buf_puts(&b, " AND grp = ?2");
+        if (names & P_NAME) buf_puts(&b, " AND name = ?3");
         buf_puts(&b, " AND t1 >= ?4 AND t0 <= ?6");
+    }
     if (sqlite3_prepare_v3(t->db, b.data, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
         st = NULL;
     buf_free(&b);
@@ -830,13 +831,8 @@ static int mv_filter(sqlite3_vtab_cursor *cur, int plan, const char *s, int argc
     c->ordered = c->names == P_SERIES;
     int64_t k0 = INT64_MIN, k1 = INT64_MIN;
     if (c->ordered && c->lo != INT64_MIN) { /* the block the range starts in */
-        if (!t->seek &&
-            sqlite3_prepare_v3(t->db,
-                               SQLDB_OWNED
-                               "SELECT t0, d0 FROM main.mblocks WHERE idx = ?1 AND grp = ?2"
-                               " AND name = ?3 AND (t0, d0) <= (?4, ?5)"
-                               " ORDER BY t0 DESC, d0 DESC LIMIT 1",
-                               -1, SQLITE_PREPARE_PERSISTENT, &t->seek, NULL) != SQLITE_OK)
+        if (!t->seek && sqlite3_prepare_v3(t->db, SQLDB_OWNED STORE_MBLK_SEEK_SQL, -1,
+                                           SQLITE_PREPARE_PERSISTENT, &t->seek, NULL) != SQLITE_OK)
             return SQLITE_ERROR;
         for (int i = 0; i < 3; i++)
             sqlite3_bind_value(t->seek, i + 1, name[i]);
